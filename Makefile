@@ -1,0 +1,54 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is set up here,
+# so that both work on a fresh clone of a fresh Debian machine.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The branch coverage floor of the test suite; it only ever rises.
+COVERAGE_FLOOR := 90
+export CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint typecheck pytest bench system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,flask,redis,bench]'
+	touch $(STAMP)
+
+# Debian's Chromium (browser tests) and redis-server (RedisStore tests), only when missing.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) system-deps
+	$(BIN)/python -W error::ResourceWarning -m pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+run: $(STAMP)
+	$(BIN)/gunicorn --config sample_app/gunicorn.conf.py sample_app.app:app
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache test-artifacts
