@@ -95,6 +95,8 @@ class RequestContext:
     environ: WSGIEnvironment
     #: The page cache of the middleware handling the request (``None`` when caching is off).
     cache: PageCache | None = None
+    #: The secret key of the middleware (bound arguments made during the request use it).
+    secret_key: str | bytes | None = None
     #: ``True`` while an action runs: only then may cookies be set.
     in_action: bool = False
     #: Set during the re-render that follows an action.

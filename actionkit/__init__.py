@@ -1,0 +1,62 @@
+"""actionkit: Server Actions for any WSGI application.
+
+A page renders a form or a button that names a registered Python function; the browser posts to
+the page; :class:`ActionMiddleware` runs the function and answers with the updated page. See
+``README.rst`` for the tour and each module's docstring for the details.
+"""
+
+from __future__ import annotations
+
+from .cache import revalidate_path, revalidate_tag  # cached: pending
+from .context import (
+    ActionSignal,
+    ActionState,
+    Cookies,
+    action_state,
+    after,
+    cache_life,
+    cache_tag,
+    cookies,
+    fail,
+    forbidden,
+    headers,
+    not_found,
+    permanent_redirect,
+    redirect,
+    unauthorized,
+)
+from .middleware import ActionMiddleware
+from .registry import Action, DuplicateActionError, Registry, action, default_registry, use_server
+from .security import BadToken, SecretKeyMissing
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "ActionMiddleware",
+    "ActionSignal",
+    "ActionState",
+    "BadToken",
+    "Cookies",
+    "DuplicateActionError",
+    "Registry",
+    "SecretKeyMissing",
+    "action",
+    "action_state",
+    "after",
+    "cache_life",
+    "cache_tag",
+    # "cached",
+    "cookies",
+    "default_registry",
+    "fail",
+    "forbidden",
+    "headers",
+    "not_found",
+    "permanent_redirect",
+    "redirect",
+    "revalidate_path",
+    "revalidate_tag",
+    "unauthorized",
+    "use_server",
+]

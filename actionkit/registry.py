@@ -1,0 +1,297 @@
+"""Actions and the registry that finds them by ID.
+
+An action is a plain Python function registered under an ID. The page names it in a form (its
+hidden field, or the ``name`` of a submit button); the browser posts the form to the page; the
+middleware looks the ID up in its :class:`Registry` and calls the function.
+
+.. code-block:: python
+
+    from actionkit import action, revalidate_path, redirect
+
+    @action
+    def create_post(form):
+        db.insert(form["title"], form["content"])
+        revalidate_path("/posts")
+        redirect("/posts")
+
+IDs are derived from the function's module and qualified name, so every worker process computes
+the same ID without configuration and restarts keep it, while the ID itself does not show the
+name. ``@action(id="create-post")`` gives a public, stable ID of your choosing instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import re
+import sys
+import types
+import typing as t
+
+from markupsafe import Markup, escape
+
+from . import security
+from .protocol import ACTION_FIELD_PREFIX
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+class DuplicateActionError(ValueError):
+    """Two different functions claim the same action ID."""
+
+    def __init__(self, action_id: str, existing: str, new: str) -> None:
+        super().__init__(
+            f"Action ID {action_id!r} is already taken by {existing}; {new} cannot register"
+            " under it. Give one of them another id=, or register it in another Registry."
+        )
+        self.action_id = action_id
+
+
+def _qualified_name(fn: t.Callable[..., t.Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def derive_id(fn: t.Callable[..., t.Any]) -> str:
+    """The ID of ``fn`` when none is given: a hash of where it is defined.
+
+    Identical in every process and across restarts as long as the function keeps its module and
+    name; it does not reveal either.
+    """
+    digest = hashlib.blake2b(
+        _qualified_name(fn).encode(), digest_size=12, person=b"actionkit.id.v1"
+    ).hexdigest()
+    return digest
+
+
+class Action:
+    """A registered function, callable as itself, with the helpers to name it in a page.
+
+    ``bind(*args)`` gives a copy whose arguments are sealed into its form field and passed first
+    when it runs, as ``Function.prototype.bind`` does for Next.js server actions.
+    """
+
+    __slots__ = ("fn", "id", "bound_args", "token", "__dict__")
+
+    def __init__(
+        self,
+        fn: t.Callable[..., t.Any],
+        id: str,
+        bound_args: tuple[t.Any, ...] = (),
+        token: str = "",
+    ) -> None:
+        self.fn = fn
+        self.id = id
+        self.bound_args = bound_args
+        #: The sealed bound arguments, sent back as the form field's value ("" when unbound).
+        self.token = token
+        functools.update_wrapper(self, fn)
+
+    @property
+    def name(self) -> str:
+        """The function's name (for ``actionkit_script(expose=...)``)."""
+        return str(getattr(self.fn, "__name__", self.id))
+
+    def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        return self.fn(*self.bound_args, *args, **kwargs)
+
+    def bind(self, *args: t.Any) -> Action:
+        """A copy with ``args`` bound in front of the arguments it will be called with.
+
+        The arguments must be JSON values; they are encrypted with the secret key, so the page
+        can carry them without the browser reading or changing them.
+        """
+        bound = self.bound_args + args
+        token = security.encrypt_args(self.id, bound, _current_key())
+        return Action(self.fn, self.id, bound, token)
+
+    def field(self) -> Markup:
+        """The hidden input that makes the enclosing form submit this action."""
+        return Markup('<input type="hidden" name="{}" value="{}">').format(
+            self.field_name, self.token
+        )
+
+    def button_attrs(self) -> Markup:
+        """Attributes for a submit button that runs this action (one form, several actions)."""
+        return Markup('type="submit" name="{}" value="{}" formmethod="post"').format(
+            self.field_name, self.token
+        )
+
+    @property
+    def field_name(self) -> str:
+        return ACTION_FIELD_PREFIX + self.id
+
+    def __html__(self) -> str:
+        return str(escape(self.id))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return self.id == other.id and self.bound_args == other.bound_args
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        bound = f" bound={self.bound_args!r}" if self.bound_args else ""
+        return f"<Action {self.name!r} id={self.id!r}{bound}>"
+
+
+def _current_key() -> security.SecretKey | None:
+    from . import context
+
+    ctx = context.current()
+    key = ctx.secret_key if ctx is not None else None
+    return security.resolve_key(key)
+
+
+class Registry:
+    """A set of actions, looked up by ID.
+
+    The :func:`action` decorator registers into :data:`default_registry` unless given another;
+    give a middleware its own registry to expose only some actions to one application.
+    """
+
+    def __init__(self) -> None:
+        self._actions: dict[str, Action] = {}
+
+    def register(self, fn: t.Callable[..., t.Any], *, id: str | None = None) -> Action:
+        """Register ``fn`` and return its :class:`Action`.
+
+        :raises DuplicateActionError: another function already has this ID.
+        """
+        if isinstance(fn, Action):
+            fn = fn.fn
+        if not callable(fn):
+            raise TypeError(f"An action must be a function, not {fn!r}.")
+        if inspect.iscoroutinefunction(fn):
+            raise TypeError(
+                f"{_qualified_name(fn)} is 'async def'; actionkit runs actions synchronously,"
+                " define it with plain 'def'."
+            )
+        if id is None:
+            action_id = derive_id(fn)
+        elif isinstance(id, str) and _ID_RE.fullmatch(id):
+            action_id = id
+        else:
+            raise ValueError(
+                f"Invalid action id {id!r}: use 1-128 letters, digits, '_', '.', ':' or '-'."
+            )
+        existing = self._actions.get(action_id)
+        # Registering the same definition again (a module reloaded) replaces it.
+        if existing is not None and _qualified_name(existing.fn) != _qualified_name(fn):
+            raise DuplicateActionError(action_id, _qualified_name(existing.fn), _qualified_name(fn))
+        new = Action(fn, action_id)
+        self._actions[action_id] = new
+        return new
+
+    @t.overload
+    def action(self, fn: t.Callable[..., t.Any], /, *, id: str | None = None) -> Action: ...
+    @t.overload
+    def action(
+        self, fn: None = None, /, *, id: str | None = None
+    ) -> t.Callable[[t.Callable[..., t.Any]], Action]: ...
+    def action(
+        self, fn: t.Callable[..., t.Any] | None = None, /, *, id: str | None = None
+    ) -> Action | t.Callable[[t.Callable[..., t.Any]], Action]:
+        """Decorator: register a function in this registry (``@registry.action``)."""
+        if fn is not None:
+            return self.register(fn, id=id)
+        return functools.partial(self.register, id=id)
+
+    def use_server(self, module: types.ModuleType | str) -> dict[str, Action]:
+        """Register every public function defined in ``module`` (a "use server" file).
+
+        Each module attribute is replaced by its :class:`Action`, so ``actions.create_post``
+        has ``.field()`` and ``.bind()``. Functions imported from elsewhere, and names starting
+        with ``_``, are left alone. Call it at the end of the module (``use_server(__name__)``)
+        or where the module is imported.
+        """
+        if isinstance(module, str):
+            try:
+                module = sys.modules[module]
+            except KeyError:
+                raise ValueError(f"Module {module!r} is not imported; import it first.") from None
+        registered: dict[str, Action] = {}
+        for name, value in list(vars(module).items()):
+            if name.startswith("_"):
+                continue
+            fn = value.fn if isinstance(value, Action) else value
+            if not inspect.isfunction(fn) or fn.__module__ != module.__name__:
+                continue
+            if isinstance(value, Action):
+                registered[name] = self.get(value.id) or self.register(fn, id=value.id)
+            else:
+                registered[name] = self.register(fn)
+            setattr(module, name, registered[name])
+        return registered
+
+    def get(self, action_id: str) -> Action | None:
+        """The action registered under ``action_id``, or ``None``."""
+        return self._actions.get(action_id)
+
+    def __getitem__(self, action_id: str) -> Action:
+        return self._actions[action_id]
+
+    def __contains__(self, action_id: object) -> bool:
+        return action_id in self._actions
+
+    def __iter__(self) -> t.Iterator[Action]:
+        return iter(list(self._actions.values()))
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    def __repr__(self) -> str:
+        names = ", ".join(sorted(a.name for a in self._actions.values()))
+        return f"<Registry of {len(self._actions)} action(s): {names}>"
+
+
+#: The registry :func:`action` and :func:`use_server` use unless given another.
+default_registry = Registry()
+
+
+@t.overload
+def action(
+    fn: t.Callable[..., t.Any], /, *, id: str | None = None, registry: Registry | None = None
+) -> Action: ...
+@t.overload
+def action(
+    fn: None = None, /, *, id: str | None = None, registry: Registry | None = None
+) -> t.Callable[[t.Callable[..., t.Any]], Action]: ...
+def action(
+    fn: t.Callable[..., t.Any] | None = None,
+    /,
+    *,
+    id: str | None = None,
+    registry: Registry | None = None,
+) -> Action | t.Callable[[t.Callable[..., t.Any]], Action]:
+    """Register a function as an action: ``@action`` or ``@action(id="create-post")``.
+
+    The result is an :class:`Action`, still callable as the function itself.
+
+    :param id: a public, stable ID instead of the derived one.
+    :param registry: register here instead of :data:`default_registry`.
+    """
+    target = default_registry if registry is None else registry
+    if fn is None:
+        return functools.partial(target.register, id=id)
+    return target.register(fn, id=id)
+
+
+def use_server(
+    module: types.ModuleType | str, *, registry: Registry | None = None
+) -> dict[str, Action]:
+    """Register every public function of ``module`` as an action, like a "use server" file.
+
+    .. code-block:: python
+
+        # app/actions.py
+        def create_post(form): ...
+        def delete_post(post_id, form): ...
+
+        use_server(__name__)
+    """
+    return (default_registry if registry is None else registry).use_server(module)

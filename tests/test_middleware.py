@@ -1,0 +1,677 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import typing as t
+
+import pytest
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import Client, EnvironBuilder
+
+from actionkit import ActionMiddleware, Registry, cookies, redirect, revalidate_path
+from actionkit.testing import ActionClient
+
+from .posts_app import make_app
+
+
+@pytest.fixture
+def posts() -> t.Any:
+    app, registry, db = make_app()
+    return app, registry, db, ActionClient(app)
+
+
+def _actions(registry: Registry) -> dict[str, t.Any]:
+    return {a.name: a for a in registry}
+
+
+# -- the reference page's examples, without JavaScript ---------------------------------------
+
+
+def test_form_create_post_redirects_with_303(posts: t.Any) -> None:
+    """A form posting create_post stores the post, revalidates and answers 303 to /posts."""
+    app, registry, db, client = posts
+    create = _actions(registry)["create_post"]
+    response = client.submit(create, {"title": "Hello", "content": "World"}, path="/posts")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/posts"
+    assert db.posts[1] == {"title": "Hello", "content": "World", "likes": 0}
+    assert "Hello" in client.get("/posts").text
+
+
+def test_form_field_is_found_in_urlencoded_and_multipart(posts: t.Any) -> None:
+    """The $ACTION_ID_ field is found in both form encodings (Next.js ignores urlencoded)."""
+    app, registry, db, client = posts
+    create = _actions(registry)["create_post"]
+    client.submit(create, {"title": "urlencoded"}, path="/posts")
+    client.submit(create, {"title": "multipart"}, path="/posts", content_type="multipart/form-data")
+    assert [p["title"] for p in db.posts.values()] == ["urlencoded", "multipart"]
+
+
+def test_action_receives_form_without_protocol_fields(posts: t.Any) -> None:
+    """The action's form holds the submitted fields and none of the $ACTION_ ones."""
+    seen: list[MultiDict[str, str]] = []
+    registry = Registry()
+
+    @registry.action
+    def record(form: MultiDict[str, str]) -> None:
+        seen.append(form)
+
+    app = ActionMiddleware(_ok_app, registry=registry, cache=False)
+    ActionClient(app).submit(record, [("a", "1"), ("a", "2"), ("$ACTION_KEY", "k")])
+    assert list(seen[0].items(multi=True)) == [("a", "1"), ("a", "2")]
+
+
+def test_failed_submission_rerenders_with_status_and_values(posts: t.Any) -> None:
+    """fail(422, ...) re-renders the page with 422, the error and the typed value kept."""
+    app, registry, db, client = posts
+    create = _actions(registry)["create_post"]
+    response = client.submit(create, {"title": "  ", "content": "kept"}, path="/posts")
+    assert response.status_code == 422
+    assert "A title is required." in response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    assert db.posts == {}
+
+
+def test_rerender_keeps_submitted_value() -> None:
+    """action_state().value() echoes the submitted field into the re-rendered form."""
+    app, registry, db = make_app()
+
+    @registry.action
+    def reject(form: MultiDict[str, str]) -> t.Any:
+        from actionkit import fail
+
+        return fail(422, {"title": "no"})
+
+    # The posts page shows create_post's state only; a failing create keeps "x y".
+    create = _actions(registry)["create_post"]
+    response = ActionClient(app).submit(create, {"title": ""}, path="/posts")
+    assert 'value=""' in response.text
+    response = ActionClient(app).submit(reject, {"title": "x y"}, path="/posts")
+    assert response.status_code == 422
+    assert "x y" not in response.text  # another action's state is not create_post's
+
+
+def test_delete_post_with_bound_argument(posts: t.Any) -> None:
+    """A bound action receives its sealed argument before the form."""
+    app, registry, db, client = posts
+    acts = _actions(registry)
+    client.submit(acts["create_post"], {"title": "one"}, path="/posts")
+    client.submit(acts["create_post"], {"title": "two"}, path="/posts")
+    response = client.submit(acts["delete_post"].bind(1), path="/posts")
+    assert response.status_code == 200
+    assert [p["title"] for p in db.posts.values()] == ["two"]
+    assert "one" not in response.text and "two" in response.text
+
+
+def test_two_buttons_in_one_form_run_their_own_actions() -> None:
+    """With a hidden field and a clicked button's name, the last field wins, with its token."""
+    calls: list[tuple[str, t.Any]] = []
+    registry = Registry()
+
+    @registry.action
+    def save(form: MultiDict[str, str]) -> None:
+        calls.append(("save", form["title"]))
+
+    @registry.action
+    def archive(post_id: int, form: MultiDict[str, str]) -> None:
+        calls.append(("archive", post_id))
+
+    @registry.action
+    def remove(post_id: int, form: MultiDict[str, str]) -> None:
+        calls.append(("remove", post_id))
+
+    client = ActionClient(ActionMiddleware(_ok_app, registry=registry, cache=False))
+    for clicked in (archive.bind(7), remove.bind(9)):
+        body = [(save.field_name, ""), ("title", "t"), (clicked.field_name, clicked.token)]
+        assert client.post("/", data=MultiDict(body)).status_code == 200
+    client.post("/", data=MultiDict([(save.field_name, ""), ("title", "plain")]))
+    assert calls == [("archive", 7), ("remove", 9), ("save", "plain")]
+
+
+def test_permanent_redirect_is_308(posts: t.Any) -> None:
+    """permanent_redirect() answers 308 without JavaScript."""
+    app, registry, db, client = posts
+    response = client.submit(_actions(registry)["move"], {}, path="/posts")
+    assert response.status_code == 308
+    assert response.headers["Location"] == "/posts"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [
+        pytest.param("not_found", 404, id="not_found"),
+        pytest.param("forbidden", 403, id="forbidden"),
+        pytest.param("unauthorized", 401, id="unauthorized"),
+    ],
+)
+def test_http_endings(posts: t.Any, kind: str, status: int) -> None:
+    """not_found(), forbidden() and unauthorized() give their status, as HTML and as JSON."""
+    app, registry, db, client = posts
+    guarded = _actions(registry)["guarded"]
+    html_response = client.submit(guarded.bind(kind), {}, path="/posts")
+    assert html_response.status_code == status
+    assert html_response.mimetype == "text/html"
+    json_response = client.call(guarded, kind, path="/posts")
+    assert json_response.status_code == status
+    assert json_response.json["error"]["code"] == kind
+
+
+def test_error_page_hook_renders_the_apps_page(posts: t.Any) -> None:
+    """An error_page renderer (the Flask extension's) supplies the page of not_found()."""
+    from actionkit.cache import Rendered
+
+    app, registry, db, client = posts
+    app.error_page = lambda status, environ: Rendered(
+        f"{status} X", [("Content-Type", "text/html")], b"custom page"
+    )
+    response = client.submit(_actions(registry)["guarded"].bind("not_found"), {})
+    assert (response.status_code, response.text) == (404, "custom page")
+
+
+def test_signals_are_not_swallowed_by_except_exception() -> None:
+    """redirect() inside 'try: ... except Exception' still ends the action."""
+    registry = Registry()
+
+    @registry.action
+    def careless(form: MultiDict[str, str]) -> str:
+        try:
+            redirect("/done")
+        except Exception:  # noqa: BLE001 - the pitfall this test is about
+            return "swallowed"
+        return "unreachable"
+
+    client = ActionClient(ActionMiddleware(_ok_app, registry=registry, cache=False))
+    assert client.submit(careless, {}).headers["Location"] == "/done"
+
+
+# -- with the client script: one JSON round trip ---------------------------------------------
+
+
+def test_js_like_returns_count_without_html(posts: t.Any) -> None:
+    """increment_like called as from an event handler returns the count; nothing re-rendered."""
+    app, registry, db, client = posts
+    acts = _actions(registry)
+    client.submit(acts["create_post"], {"title": "p"}, path="/posts")
+    for expected in (1, 2, 3):
+        response = client.call(acts["increment_like"], 1, page="/posts")
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.json == {
+            "result": expected,
+            "failed": False,
+            "redirect": None,
+            "html": None,
+            "url": "/posts",
+            "revalidated": {"paths": [], "tags": []},
+        }
+
+
+def test_js_form_submit_returns_redirect_and_target_page(posts: t.Any) -> None:
+    """A JS form submission that redirects gets the target page's HTML in the same answer."""
+    app, registry, db, client = posts
+    create = _actions(registry)["create_post"]
+    response = client.submit(create, {"title": "Fresh"}, path="/new", js=True)
+    answer = response.json
+    assert response.status_code == 200
+    assert answer["redirect"] == {"url": "/posts", "type": "push"}
+    assert answer["url"] == "/posts"
+    assert "Fresh" in answer["html"]
+    assert answer["revalidated"] == {"paths": ["/posts"], "tags": []}
+
+
+def test_js_failed_submission_has_status_and_errors(posts: t.Any) -> None:
+    """fail() answers the client with its status, failed=true and the page showing errors."""
+    app, registry, db, client = posts
+    create = _actions(registry)["create_post"]
+    response = client.submit(create, {"title": ""}, path="/posts", js=True)
+    assert response.status_code == 422
+    assert response.json["failed"] is True
+    assert response.json["result"] == {"title": "A title is required."}
+    assert "A title is required." in response.json["html"]
+
+
+def test_js_page_header_names_the_rerendered_page(posts: t.Any) -> None:
+    """Action-Page (with its query) chooses the page rendered after the action."""
+    app, registry, db, client = posts
+    acts = _actions(registry)
+    client.submit(acts["create_post"], {"title": "a"}, path="/posts")
+    response = client.submit(acts["delete_post"].bind(1), path="/posts?x=1", js=True)
+    assert response.json["url"] == "/posts?x=1"
+    assert "<ul></ul>" in response.json["html"]
+
+
+def test_js_call_with_bound_header(posts: t.Any) -> None:
+    """A JS call of a bound action sends the token in Action-Bound; args follow it."""
+    app, registry, db, client = posts
+    acts = _actions(registry)
+    client.submit(acts["create_post"], {"title": "a"}, path="/posts")
+    response = client.call(acts["increment_like"].bind(1), page="/posts")
+    assert response.json["result"] == 1
+
+
+def test_cross_origin_redirect_has_no_html(posts: t.Any) -> None:
+    """A redirect to another site is passed to the client with no page rendered."""
+    registry = Registry()
+
+    @registry.action
+    def leave() -> None:
+        redirect("https://elsewhere.example/")
+
+    client = ActionClient(ActionMiddleware(_ok_app, registry=registry, cache=False))
+    answer = client.call(leave).json
+    assert answer["redirect"]["url"] == "https://elsewhere.example/"
+    assert answer["html"] is None
+
+
+# -- cookies -----------------------------------------------------------------------------------
+
+
+def test_cookies_set_with_safe_defaults_and_visible_in_same_round_trip(posts: t.Any) -> None:
+    """cookies().set() sends Path=/; HttpOnly; SameSite=Lax and the page shows the value."""
+    app, registry, db, client = posts
+    set_name = _actions(registry)["set_name"]
+    response = client.submit(set_name, {"name": "Delba"}, path="/posts")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("name=Delba;")
+    assert "Path=/" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+    assert "name=Delba" in response.text
+    # The cookie jar of the test client now holds it; the next page shows it too.
+    assert "name=Delba" in client.get("/posts").text
+    response = client.submit(set_name, {"delete": "1"}, path="/posts")
+    assert "Max-Age=0" in response.headers["Set-Cookie"]
+    assert "name=-" in response.text
+
+
+def test_cookies_json_call_rerenders_page(posts: t.Any) -> None:
+    """A JS call that changes cookies gets the page (showing the cookie) in the answer."""
+    app, registry, db, client = posts
+    set_name = _actions(registry)["set_name"]
+    response = client.submit(set_name, {"name": "Ada Lovelace"}, path="/posts", js=True)
+    assert response.json["result"] == "Ada Lovelace"
+    assert "name=Ada Lovelace" in response.json["html"]
+    assert response.headers["Set-Cookie"].startswith('name="Ada Lovelace"')
+
+
+def test_cookies_secure_on_https_and_overridable(posts: t.Any) -> None:
+    """On https cookies are Secure; options given to set() override the defaults."""
+    registry = Registry()
+
+    @registry.action
+    def remember(form: MultiDict[str, str]) -> None:
+        cookies().set("a", "1")
+        cookies().set("b", "2", httponly=False, samesite="Strict", max_age=60)
+
+    client = ActionClient(ActionMiddleware(_ok_app, registry=registry, cache=False))
+    response = client.submit(remember, {}, base_url="https://example.com")
+    a, b = response.headers.getlist("Set-Cookie")
+    assert "Secure" in a and "HttpOnly" in a
+    assert "HttpOnly" not in b and "SameSite=Strict" in b and "Max-Age=60" in b
+
+
+def test_two_threads_keep_their_own_cookies() -> None:
+    """Two actions interleaved in two threads never see each other's cookies or instructions."""
+    registry = Registry()
+    barrier = threading.Barrier(2, timeout=5)
+
+    @registry.action
+    def who(name: str) -> dict[str, str]:
+        cookies().set("who", name)
+        barrier.wait()  # both actions are now inside, each having set its cookie
+        revalidate_path(f"/{name}")
+        barrier.wait()
+        return cookies().all()
+
+    app = ActionMiddleware(_ok_app, registry=registry, cache=False)
+    results: dict[str, t.Any] = {}
+
+    def run(name: str) -> None:
+        response = ActionClient(app).call(who, name)
+        results[name] = (response.json, response.headers.getlist("Set-Cookie"))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("alice", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name in ("alice", "bob"):
+        answer, set_cookies = results[name]
+        assert answer["result"] == {"who": name}
+        assert answer["revalidated"]["paths"] == [f"/{name}"]
+        assert len(set_cookies) == 1 and set_cookies[0].startswith(f"who={name};")
+
+
+# -- after() -----------------------------------------------------------------------------------
+
+
+def test_after_runs_when_response_closes(posts: t.Any) -> None:
+    """after() callbacks run from close() of the response, after the action."""
+    app, registry, db, client = posts
+    environ = EnvironBuilder(
+        "/posts", method="POST", data={_actions(registry)["log_after"].field_name: ""}
+    ).get_environ()
+    statuses: list[str] = []
+    body = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    assert db.log == ["action"]
+    b"".join(body)
+    body.close()  # type: ignore[attr-defined]
+    assert db.log == ["action", "after"]
+
+
+def test_after_exceptions_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    """An exception in an after() callback is logged and does not break the response."""
+    from actionkit import after
+
+    def boom() -> None:
+        raise ValueError("after failed")
+
+    def app(environ: t.Any, start_response: t.Any) -> t.Any:
+        after(boom)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"page"]
+
+    with caplog.at_level(logging.ERROR, logger="actionkit"):
+        response = Client(ActionMiddleware(app, cache=False)).get("/")
+        assert response.text == "page"
+        response.close()
+    assert "after() callback" in caplog.text and "after failed" in caplog.text
+
+
+# -- everything else falls through untouched ---------------------------------------------------
+
+
+def test_non_action_form_post_reaches_app_with_its_body(posts: t.Any) -> None:
+    """A form POST naming no action reaches the app, which reads its own form."""
+    app, registry, db, client = posts
+    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        response = client.post(
+            "/echo", data={"q": "$ACTION_ID_ inside a value", "x": "1"}, content_type=content_type
+        )
+        assert response.text == "POST [('q', '$ACTION_ID_ inside a value'), ('x', '1')]"
+
+
+def test_large_non_action_post_falls_through_intact() -> None:
+    """A non-action form POST over body_limit reaches the app with every byte."""
+    app, registry, db = make_app(body_limit=1000)
+    payload = "x=" + "a" * 5000
+    response = Client(app).post(
+        "/raw", data=payload, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.text == f"POST {len(payload)}"
+
+
+def test_other_posts_are_not_read(posts: t.Any) -> None:
+    """A JSON POST without Action-Id is handed over without the middleware reading it."""
+    seen: dict[str, t.Any] = {}
+
+    def app(environ: t.Any, start_response: t.Any) -> t.Any:
+        seen["input"] = environ["wsgi.input"]
+        seen["body"] = environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [b""]
+
+    original = io.BytesIO(b'{"a": 1}')
+    environ = EnvironBuilder("/", method="POST", content_type="application/json").get_environ()
+    environ.update({"wsgi.input": original, "CONTENT_LENGTH": "8"})
+    ActionMiddleware(app, cache=False)(environ, lambda *a: None)
+    assert seen["input"] is original and seen["body"] == b'{"a": 1}'
+
+
+def test_get_with_action_header_is_not_an_action(posts: t.Any) -> None:
+    """Only POST runs actions; a GET carrying Action-Id is the app's."""
+    app, registry, db, client = posts
+    response = client.get("/posts", headers={"Action-Id": _actions(registry)["crash"].id})
+    assert response.status_code == 200 and "<title>Posts</title>" in response.text
+
+
+def test_streaming_response_is_passed_through_and_closed() -> None:
+    """The wrapped app's streaming iterable is not buffered, and its close() is called."""
+    events: list[str] = []
+
+    class Stream:
+        def __iter__(self) -> t.Iterator[bytes]:
+            events.append("first")
+            yield b"one"
+            events.append("second")
+            yield b"two"
+
+        def close(self) -> None:
+            events.append("closed")
+
+    def app(environ: t.Any, start_response: t.Any) -> t.Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Stream()
+
+    for method in ("GET", "POST", "PUT"):
+        events.clear()
+        environ = EnvironBuilder("/", method=method).get_environ()
+        iterable = ActionMiddleware(app, cache=False)(environ, lambda *a: None)
+        iterator = iter(iterable)
+        assert next(iterator) == b"one" and events == ["first"]
+        assert next(iterator) == b"two"
+        iterable.close()  # type: ignore[attr-defined]
+        assert events == ["first", "second", "closed"]
+
+
+def test_file_upload(posts: t.Any) -> None:
+    """A multipart form's files reach the action as FileStorage objects."""
+    registry = Registry()
+    received: list[tuple[str, bytes]] = []
+
+    @registry.action
+    def upload(form: MultiDict[str, t.Any]) -> None:
+        file = form["avatar"]
+        assert isinstance(file, FileStorage)
+        received.append((file.filename or "", file.read()))
+
+    client = ActionClient(ActionMiddleware(_ok_app, registry=registry, cache=False))
+    response = client.submit(upload, {"avatar": (io.BytesIO(b"\x89PNG data"), "me.png")})
+    assert response.status_code == 200
+    assert received == [("me.png", b"\x89PNG data")]
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def test_unknown_action_json_and_html(posts: t.Any) -> None:
+    """An unknown ID is 404 unknown_action, JSON for the client, a short page otherwise."""
+    app, registry, db, client = posts
+    response = client.post("/posts", json=[], headers={"Action-Id": "nope"})
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "unknown_action"
+    response = client.post("/posts", data={"$ACTION_ID_nope": ""})
+    assert response.status_code == 404
+    assert response.mimetype == "text/html" and "404" in response.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "options", "allowed"),
+    [
+        pytest.param({"Origin": "http://localhost"}, {}, True, id="same-origin"),
+        pytest.param({"Origin": "http://localhost:80"}, {}, True, id="default-port"),
+        pytest.param({"Origin": "https://evil.example"}, {}, False, id="cross-origin"),
+        pytest.param({"Origin": "null"}, {}, False, id="null-origin"),
+        pytest.param({"Referer": "http://localhost/posts"}, {}, True, id="same-referer"),
+        pytest.param({"Referer": "https://evil.example/x"}, {}, False, id="cross-referer"),
+        pytest.param({}, {}, True, id="no-origin"),
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, {}, False, id="sec-fetch-site"),
+        pytest.param(
+            {"Origin": "https://app.example.com"},
+            {"allowed_origins": ["https://app.example.com"]},
+            True,
+            id="allowed-origin",
+        ),
+        pytest.param(
+            {"Origin": "https://a.example.com"},
+            {"allowed_origins": ["*.example.com"]},
+            True,
+            id="allowed-pattern",
+        ),
+        pytest.param(
+            {"Origin": "https://public.example", "X-Forwarded-Host": "public.example"},
+            {},
+            False,
+            id="forwarded-untrusted",
+        ),
+        pytest.param(
+            {"Origin": "https://public.example", "X-Forwarded-Host": "public.example"},
+            {"trust_forwarded": True},
+            True,
+            id="forwarded-trusted",
+        ),
+    ],
+)
+def test_origin_check(headers: dict[str, str], options: dict[str, t.Any], allowed: bool) -> None:
+    """Actions run only for the page's own origin (or allowed ones), in every content type."""
+    app, registry, db = make_app(**options)
+    client = ActionClient(app)
+    acts = _actions(registry)
+    responses = [
+        client.call(acts["increment_views"], headers=headers),
+        client.submit(acts["set_name"], {"name": "x"}, headers=headers),
+        client.submit(
+            acts["set_name"], {"name": "x"}, headers=headers, content_type="multipart/form-data"
+        ),
+        client.post(
+            "/",
+            data="[]",
+            headers={**headers, "Action-Id": acts["increment_views"].id},
+            content_type="text/plain",
+        ),
+    ]
+    statuses = [r.status_code for r in responses]
+    if allowed:
+        assert 403 not in statuses
+        assert db.views == 1
+    else:
+        assert statuses == [403, 403, 403, 403]
+        assert responses[0].json["error"]["code"] == "cross_origin"
+        assert db.views == 0
+
+
+def test_body_limit(posts: t.Any) -> None:
+    """A body over body_limit is 413: by Content-Length, or by reading no further."""
+    app, registry, db = make_app(body_limit=100)
+    client = ActionClient(app)
+    acts = _actions(registry)
+    response = client.call(acts["increment_views"], "x" * 200)
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "body_too_large"
+    response = client.submit(acts["set_name"], {"name": "x" * 200})
+    assert response.status_code == 413 and response.mimetype == "text/html"
+    # Without Content-Length (chunked), the limit still holds.
+    body = json.dumps(["x" * 200]).encode()
+    environ = EnvironBuilder(
+        "/", method="POST", headers={"Action-Id": acts["increment_views"].id}
+    ).get_environ()
+    environ.update(
+        {
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.input_terminated": True,
+            "CONTENT_TYPE": "application/json",
+        }
+    )
+    environ.pop("CONTENT_LENGTH", None)
+    statuses: list[str] = []
+    app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    assert statuses == ["413 Request Entity Too Large"]
+    assert db.views == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"data": "[1,", "content_type": "application/json"}, "JSON", id="bad-json"),
+        pytest.param(
+            {"data": '{"a": 1}', "content_type": "application/json"}, "array", id="not-array"
+        ),
+        pytest.param({"data": "x", "content_type": "text/csv"}, "content type", id="bad-type"),
+        pytest.param(
+            {"data": "--zz\r\nbroken", "content_type": "multipart/form-data; boundary=zz"},
+            "decoded",
+            id="bad-multipart",
+        ),
+        pytest.param(
+            {"data": "[]", "content_type": "application/json", "headers": {"Action-Bound": "AAAA"}},
+            "token",
+            id="bad-token",
+        ),
+        pytest.param(
+            {
+                "data": "[]",
+                "content_type": "application/json",
+                "headers": {"Action-Page": "//evil/"},
+            },
+            "Action-Page",
+            id="bad-page",
+        ),
+    ],
+)
+def test_bad_requests_are_400(kwargs: dict[str, t.Any], message: str) -> None:
+    """Malformed bodies, arguments, tokens or pages get 400 with a message saying what."""
+    app, registry, db = make_app()
+    action_id = _actions(registry)["increment_views"].id
+    headers = {"Action-Id": action_id, **kwargs.pop("headers", {})}
+    response = Client(app).post("/", headers=headers, **kwargs)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request"
+    assert message in response.json["error"]["message"]
+    assert db.views == 0
+
+
+def test_token_of_another_action_is_refused(posts: t.Any) -> None:
+    """A bound token cannot be moved from one action to another."""
+    app, registry, db, client = posts
+    acts = _actions(registry)
+    token = acts["delete_post"].bind(1).token
+    response = client.post("/", data={acts["guarded"].field_name: token})
+    assert response.status_code == 400
+
+
+def test_crash_is_500_with_digest_only(posts: t.Any, caplog: pytest.LogCaptureFixture) -> None:
+    """An action that raises answers 500 with a digest; the traceback is logged under it."""
+    app, registry, db, client = posts
+    crash = _actions(registry)["crash"]
+    with caplog.at_level(logging.ERROR, logger="actionkit"):
+        response = client.call(crash)
+        html_response = client.post("/", data={crash.field_name: ""})
+    assert response.status_code == 500 == html_response.status_code
+    digest = response.json["error"]["digest"]
+    assert response.json["error"]["code"] == "action_failed"
+    assert "secret database password" not in response.text + html_response.text
+    assert "Traceback" not in html_response.text
+    assert digest in caplog.text and "secret database password" in caplog.text
+
+
+def test_crash_shows_traceback_in_debug() -> None:
+    """debug=True puts the traceback in the answer."""
+    app, registry, db = make_app(debug=True)
+    response = ActionClient(app).call(_actions(registry)["crash"])
+    assert "secret database password" in response.json["error"]["traceback"]
+
+
+def test_non_json_result_is_500(caplog: pytest.LogCaptureFixture) -> None:
+    """A result the client cannot receive (not JSON) is a logged 500, not a crash."""
+    registry = Registry()
+
+    @registry.action
+    def odd() -> object:
+        return object()
+
+    with caplog.at_level(logging.ERROR, logger="actionkit"):
+        response = ActionClient(ActionMiddleware(_ok_app, registry=registry, cache=False)).call(odd)
+    assert response.status_code == 500
+    assert "not a JSON value" in caplog.text
+
+
+def test_invalid_body_limit() -> None:
+    """A nonsensical body_limit is refused with a clear message."""
+    with pytest.raises(ValueError, match="body_limit"):
+        ActionMiddleware(_ok_app, body_limit=0)
+
+
+def _ok_app(environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    return [b"<!doctype html><title>ok</title>"]
