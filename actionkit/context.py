@@ -119,6 +119,20 @@ class RequestContext:
             self._cookies = dict(parse_cookie(self.environ.get("HTTP_COOKIE", "")))
         return self._cookies
 
+    def add_set_cookie(self, header: str) -> None:
+        """Send a ``Set-Cookie`` header made elsewhere (a framework's session) with the answer;
+        the page rendered after the action sees the cookie as changed.
+        """
+        name, _, rest = header.partition("=")
+        name = name.strip()
+        value, _, attributes = rest.partition(";")
+        self.set_cookies[name] = header
+        lowered = attributes.lower().replace(" ", "")
+        if "max-age=0" in lowered or "expires=thu,01jan197000:00:00" in lowered:
+            self.cookie_values.pop(name, None)
+        else:
+            self.cookie_values[name] = value.strip().strip('"')
+
     @property
     def revalidated(self) -> bool:
         return bool(self.revalidated_paths or self.revalidated_tags)

@@ -68,6 +68,7 @@ _HTTP_CODES = {404: "not_found", 403: "forbidden", 401: "unauthorized"}
 
 #: Renders the page for an error status (the Flask extension plugs in Flask's error handlers).
 ErrorPage = t.Callable[[int, "WSGIEnvironment"], "Rendered | None"]
+ActionWrapper = t.Callable[["WSGIEnvironment", t.Callable[[], t.Any]], t.Any]
 
 
 class _ActionError(Exception):
@@ -142,6 +143,9 @@ class ActionMiddleware:
         self._assets: WSGIApplication | None = None
         #: Renders the page of an error status; ``None`` gives a short page of our own.
         self.error_page: ErrorPage | None = None
+        #: Calls an action: ``wrapper(environ, call)`` must return ``call()``'s result. The
+        #: Flask extension runs actions inside Flask's request context with it.
+        self.action_wrapper: ActionWrapper | None = None
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -256,6 +260,7 @@ class ActionMiddleware:
         body, complete, _ = self._read_body(environ)
         if not complete:
             raise self._too_large()
+        _rewind(environ, body)
         token = environ.get(ENVIRON_ACTION_BOUND)
         if mimetype in _FORM_TYPES:
             fields, form = _parse_form(environ, body, mimetype, self.body_limit)
@@ -288,6 +293,7 @@ class ActionMiddleware:
         self._check_origin(environ)
         if not complete:
             raise self._too_large()
+        _rewind(environ, body)
         fields, form = _parse_form(environ, body, mimetype, self.body_limit)
         named = [(k, v) for k, v in fields if k.startswith(ACTION_FIELD_PREFIX)]
         if not named:  # the pattern matched inside a value, not a field name
@@ -330,7 +336,10 @@ class ActionMiddleware:
         result: t.Any = None
         redirect: RedirectSignal | None = None
         try:
-            result = call.action.fn(*call.args)
+            if self.action_wrapper is None:
+                result = call.action.fn(*call.args)
+            else:
+                result = self.action_wrapper(environ, functools.partial(call.action.fn, *call.args))
         except RedirectSignal as signal:
             redirect = signal
         except HTTPSignal as signal:
@@ -672,6 +681,12 @@ class _ReplayStream:
         close = getattr(self._rest, "close", None)
         if close is not None:
             close()
+
+
+def _rewind(environ: WSGIEnvironment, body: bytes) -> None:
+    """Let code running in the action (a framework's request object) read the body again."""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
 
 
 def _restore_body(environ: WSGIEnvironment, body: bytes, complete: bool, stream: t.Any) -> None:
