@@ -30,7 +30,7 @@ import traceback
 import typing as t
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import parse_form_data
 from werkzeug.http import HTTP_STATUS_CODES
@@ -354,9 +354,9 @@ class ActionMiddleware:
             ctx.in_action = False
             context.pop(token)
             if call.form is not None:
-                for file in call.form.values():
-                    if hasattr(file, "close") and hasattr(file, "filename"):
-                        file.close()
+                for _, value in call.form.items(multi=True):
+                    if isinstance(value, FileStorage):
+                        value.close()
         failed = isinstance(result, Failure)
         if call.client:
             return self._answer_client(environ, start_response, ctx, call, result, redirect)
