@@ -88,7 +88,7 @@ class ActionState:
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     """The state of one request passing through the middleware."""
 
