@@ -7,7 +7,7 @@ the page; :class:`ActionMiddleware` runs the function and answers with the updat
 
 from __future__ import annotations
 
-from .cache import revalidate_path, revalidate_tag  # cached: pending
+from .cache import cached, revalidate_path, revalidate_tag
 from .context import (
     ActionSignal,
     ActionState,
@@ -46,7 +46,7 @@ __all__ = [
     "after",
     "cache_life",
     "cache_tag",
-    # "cached",
+    "cached",
     "cookies",
     "default_registry",
     "fail",

@@ -37,7 +37,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import ClosingIterator, get_input_stream
 
 from . import context, security
-from .cache import PageCache, Rendered
+from .cache import PageCache, Rendered, render_app
 from .context import ActionState, Failure, HTTPSignal, RedirectSignal, RequestContext
 from .protocol import (
     ACTION_FIELD_PREFIX,
@@ -565,7 +565,7 @@ class ActionMiddleware:
         app = functools.partial(self.call_app, state=state, parent=ctx)
         if self.cache is not None:
             return self.cache.render(app, page_environ, use_cache=use_cache)
-        return _render_uncached(app, page_environ)
+        return render_app(app, page_environ)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -580,26 +580,6 @@ def _state(call: _Call, result: t.Any) -> ActionState:
         failed=failed,
         status=result.status if failed else 200,
     )
-
-
-def _render_uncached(app: WSGIApplication, environ: WSGIEnvironment) -> Rendered:
-    """Render a page to bytes, without a page cache."""
-    captured: list[t.Any] = []
-
-    def start_response(
-        status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
-    ) -> t.Callable[[bytes], object]:
-        captured[:] = [status, headers]
-        return chunks.append
-
-    chunks: list[bytes] = []
-    iterable = app(environ, start_response)
-    try:
-        chunks.extend(iterable)
-    finally:
-        if hasattr(iterable, "close"):
-            iterable.close()
-    return Rendered(captured[0], list(captured[1]), b"".join(chunks))
 
 
 def _run_after(callbacks: list[t.Callable[[], object]]) -> None:

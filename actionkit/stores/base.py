@@ -1,0 +1,86 @@
+"""The entry type and the store protocol (see :mod:`actionkit.stores` for the rules)."""
+
+from __future__ import annotations
+
+import typing as t
+
+INFINITY = float("inf")
+
+
+class Entry:
+    """A cached value: ``body`` bytes plus ``meta`` (a small JSON-able dict).
+
+    ``expires`` is when it stops being fresh, ``stale_until`` how long after that it may still be
+    served while one request regenerates it (both ``clock()`` seconds; ``inf`` for "until
+    revalidated").
+    """
+
+    __slots__ = ("body", "expires", "meta", "path", "prepared", "size", "stale_until", "tags")
+
+    def __init__(
+        self,
+        body: bytes,
+        meta: dict[str, t.Any],
+        *,
+        tags: t.Iterable[str] = (),
+        path: str = "",
+        expires: float = INFINITY,
+        stale_until: float = INFINITY,
+    ) -> None:
+        self.body = body
+        self.meta = meta
+        self.tags = tuple(tags)
+        self.path = path
+        self.expires = expires
+        self.stale_until = stale_until
+        self.size = len(body) + 200 + sum(len(tag) for tag in self.tags)
+        #: Whatever the cache derives from the entry once (a ready header list); in-process only.
+        self.prepared: t.Any = None
+
+    def __repr__(self) -> str:
+        return f"<Entry {self.path!r} tags={self.tags!r} {len(self.body)} bytes>"
+
+
+@t.runtime_checkable
+class Store(t.Protocol):
+    """What the page cache and the data cache need of a store."""
+
+    def get(self, key: str) -> Entry | None: ...
+
+    def set(self, key: str, entry: Entry, since: int) -> bool: ...
+
+    def generation(self) -> int: ...
+
+    def revalidate_tag(self, tag: str) -> None: ...
+
+    def revalidate_path(self, path: str, layout: bool = False) -> None: ...
+
+    def acquire(self, key: str, ttl: float) -> bool: ...
+
+    def release(self, key: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+def ancestors(path: str) -> list[str]:
+    """``path`` and every path above it: ``/a/b`` → ``["/a/b", "/a", "/"]``.
+
+    A ``layout`` revalidation of any of them covers ``path``.
+    """
+    result = [path]
+    trimmed = path.rstrip("/")
+    while trimmed:
+        trimmed = trimmed.rsplit("/", 1)[0]
+        result.append(trimmed or "/")
+    if result[-1] != "/" and path.startswith("/"):
+        result.append("/")
+    return list(dict.fromkeys(result))
+
+
+def is_below(path: str, parent: str) -> bool:
+    """Whether ``path`` is ``parent`` or lies below it."""
+    if parent == "/" or path == parent:
+        return path.startswith("/")
+    return path.startswith(parent.rstrip("/") + "/")

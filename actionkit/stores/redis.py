@@ -1,0 +1,194 @@
+"""A store in Redis, shared by every host of a deployment.
+
+Each operation that must be atomic (store-unless-revalidated, revalidation, eviction) is one Lua
+script, so it runs as a single step on the server: once ``revalidate_*`` has returned, no client
+of the same Redis server can read a dropped entry. Needs the ``redis`` package
+(``pip install actionkit[redis]``).
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+from .base import Entry, ancestors
+
+# Drop the entries whose keys are in KEYS-like list `victims`; shared by the scripts below.
+_DROP = """
+local function drop(p, victims)
+  local freed = 0
+  for _, k in ipairs(victims) do
+    local ek = p .. 'e:' .. k
+    local data = redis.call('HMGET', ek, 'tags', 'path', 'size')
+    if data[3] then
+      for _, tag in ipairs(cjson.decode(data[1])) do redis.call('SREM', p .. 't:' .. tag, k) end
+      redis.call('SREM', p .. 'p:' .. data[2], k)
+      if redis.call('SCARD', p .. 'p:' .. data[2]) == 0 then
+        redis.call('SREM', p .. 'paths', data[2])
+      end
+      redis.call('DEL', ek)
+      redis.call('ZREM', p .. 'lru', k)
+      freed = freed + tonumber(data[3])
+    end
+  end
+  redis.call('DECRBY', p .. 'bytes', freed)
+end
+"""
+
+_SET = (
+    _DROP
+    + """
+local p, k, since, now, maxbytes = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local gen = tonumber(redis.call('GET', p .. 'gen') or '0')
+local names = cjson.decode(ARGV[6])
+if gen ~= since and #names > 0 then
+  for _, v in ipairs(redis.call('HMGET', p .. 'touched', unpack(names))) do
+    if v and tonumber(v) > since then return 0 end
+  end
+end
+drop(p, {k})
+local tags = cjson.decode(ARGV[7])
+redis.call('HSET', p .. 'e:' .. k, 'body', ARGV[8], 'meta', ARGV[9], 'path', ARGV[10],
+  'tags', ARGV[7], 'expires', ARGV[11], 'stale_until', ARGV[12], 'size', ARGV[13])
+for _, tag in ipairs(tags) do redis.call('SADD', p .. 't:' .. tag, k) end
+redis.call('SADD', p .. 'p:' .. ARGV[10], k)
+redis.call('SADD', p .. 'paths', ARGV[10])
+redis.call('ZADD', p .. 'lru', now, k)
+local total = redis.call('INCRBY', p .. 'bytes', tonumber(ARGV[13]))
+while total > maxbytes do
+  local victims = redis.call('ZRANGE', p .. 'lru', 0, 31)
+  if #victims == 0 then break end
+  drop(p, victims)
+  total = tonumber(redis.call('GET', p .. 'bytes'))
+end
+return redis.call('EXISTS', p .. 'e:' .. k)
+"""
+)
+
+_REVALIDATE = (
+    _DROP
+    + """
+local p, name, mode, arg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local gen = redis.call('INCR', p .. 'gen')
+redis.call('HSET', p .. 'touched', name, gen)
+local victims = {}
+if mode == 'tag' then
+  victims = redis.call('SMEMBERS', p .. 't:' .. arg)
+elseif mode == 'path' then
+  victims = redis.call('SMEMBERS', p .. 'p:' .. arg)
+else
+  local prefix = arg
+  if string.sub(prefix, -1) ~= '/' then prefix = prefix .. '/' end
+  for _, path in ipairs(redis.call('SMEMBERS', p .. 'paths')) do
+    if path == arg or string.sub(path, 1, #prefix) == prefix then
+      for _, k in ipairs(redis.call('SMEMBERS', p .. 'p:' .. path)) do table.insert(victims, k) end
+    end
+  end
+end
+drop(p, victims)
+return gen
+"""
+)
+
+_DELETE = _DROP + "drop(ARGV[1], {ARGV[2]}) return 1"
+
+
+class RedisStore:
+    """Keeps entries in the Redis server at ``url``.
+
+    :param url: ``redis://host:port/db``.
+    :param prefix: the key prefix, so several applications can share one server.
+    :param max_bytes: bound on the bytes held; the least recently stored entries go first.
+    """
+
+    def __init__(
+        self, url: str, *, prefix: str = "actionkit:", max_bytes: int = 256 * 1024 * 1024
+    ) -> None:
+        import redis
+
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be positive, not {max_bytes!r}.")
+        self.url = url
+        self.prefix = prefix
+        self.max_bytes = max_bytes
+        self._redis: t.Any = redis.Redis.from_url(url)
+        self._set = self._redis.register_script(_SET)
+        self._revalidate = self._redis.register_script(_REVALIDATE)
+        self._delete = self._redis.register_script(_DELETE)
+
+    def get(self, key: str) -> Entry | None:
+        fields = self._redis.hmget(
+            f"{self.prefix}e:{key}", "body", "meta", "path", "tags", "expires", "stale_until"
+        )
+        if fields[0] is None:
+            return None
+        body, meta, path, tags, expires, stale_until = fields
+        return Entry(
+            bytes(body),
+            json.loads(meta),
+            tags=json.loads(tags),
+            path=path.decode(),
+            expires=float(expires),
+            stale_until=float(stale_until),
+        )
+
+    def set(self, key: str, entry: Entry, since: int) -> bool:
+        import time
+
+        names = [f"tag:{tag}" for tag in entry.tags]
+        if entry.path:
+            names.append(f"path:{entry.path}")
+            names.extend(f"layout:{p}" for p in ancestors(entry.path))
+        stored = self._set(
+            args=[
+                self.prefix,
+                key,
+                since,
+                time.time(),
+                self.max_bytes,
+                json.dumps(names),
+                json.dumps(list(entry.tags)),
+                entry.body,
+                json.dumps(entry.meta),
+                entry.path,
+                repr(entry.expires),
+                repr(entry.stale_until),
+                entry.size,
+            ]
+        )
+        return bool(stored)
+
+    def generation(self) -> int:
+        return int(self._redis.get(f"{self.prefix}gen") or 0)
+
+    def revalidate_tag(self, tag: str) -> None:
+        self._revalidate(args=[self.prefix, f"tag:{tag}", "tag", tag])
+
+    def revalidate_path(self, path: str, layout: bool = False) -> None:
+        name = f"{'layout' if layout else 'path'}:{path}"
+        self._revalidate(args=[self.prefix, name, "layout" if layout else "path", path])
+
+    def acquire(self, key: str, ttl: float) -> bool:
+        return bool(
+            self._redis.set(f"{self.prefix}l:{key}", b"1", nx=True, px=max(1, int(ttl * 1000)))
+        )
+
+    def release(self, key: str) -> None:
+        self._redis.delete(f"{self.prefix}l:{key}")
+
+    def delete(self, key: str) -> None:
+        self._delete(args=[self.prefix, key])
+
+    def clear(self) -> None:
+        names = list(self._redis.scan_iter(match=f"{self.prefix}*", count=1000))
+        for start in range(0, len(names), 500):
+            self._redis.delete(*names[start : start + 500])
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def __len__(self) -> int:
+        return int(self._redis.zcard(f"{self.prefix}lru"))
+
+    def __repr__(self) -> str:
+        return f"<RedisStore {self.url!r} prefix={self.prefix!r}>"

@@ -1,0 +1,265 @@
+"""A store in an SQLite file, shared by the worker processes of one host.
+
+WAL mode lets readers proceed while one process writes; revalidation and storing each run in one
+``BEGIN IMMEDIATE`` transaction, so once ``revalidate_*`` has returned, every process reads the
+new state. Each thread of each process opens its own connection, lazily (after gunicorn forks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import typing as t
+
+from .base import Entry, ancestors
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY, path TEXT NOT NULL, tags TEXT NOT NULL, body BLOB NOT NULL,
+    meta TEXT NOT NULL, expires REAL NOT NULL, stale_until REAL NOT NULL, size INTEGER NOT NULL,
+    used REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_path ON entries (path);
+CREATE INDEX IF NOT EXISTS entries_used ON entries (used);
+CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (tag, key))
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_key ON tags (key);
+CREATE TABLE IF NOT EXISTS touched (name TEXT PRIMARY KEY, generation INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO touched VALUES ('', 0);
+INSERT OR IGNORE INTO touched VALUES (' bytes', 0);
+"""
+
+# The last use of an entry is written back at most this often (seconds): a write on every read
+# would make readers queue behind each other.
+_TOUCH_EVERY = 10.0
+
+
+class SQLiteStore:
+    """Keeps entries in the SQLite database at ``path`` (created if missing).
+
+    :param path: the database file; every worker of the deployment must use the same one.
+    :param max_bytes: bound on the bytes held; the least recently used entries go first.
+    :param timeout: how long a writer waits for another one, in seconds.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int = 256 * 1024 * 1024,
+        timeout: float = 5.0,
+    ) -> None:
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be positive, not {max_bytes!r}.")
+        self.path = os.fspath(path)
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self._transaction() as db:
+            db.executescript(_SCHEMA)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():
+            db = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            self._local.pid = os.getpid()
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type: t.Any, *rest: t.Any) -> None:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _transaction(self) -> SQLiteStore._Tx:
+        return self._Tx(self._db())
+
+    def close(self) -> None:
+        """Close the connections this process opened."""
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- the store interface -------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        db = self._db()
+        row = db.execute(
+            "SELECT body, meta, path, tags, expires, stale_until, used FROM entries WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        body, meta, path, tags, expires, stale_until, used = row
+        now = time.time()
+        if now - used > _TOUCH_EVERY:
+            # Best effort: when busy, a later read tries again.
+            with contextlib.suppress(sqlite3.OperationalError):
+                db.execute("UPDATE entries SET used = ? WHERE key = ?", (now, key))
+        return Entry(
+            bytes(body),
+            json.loads(meta),
+            tags=json.loads(tags),
+            path=path,
+            expires=expires,
+            stale_until=stale_until,
+        )
+
+    def set(self, key: str, entry: Entry, since: int) -> bool:
+        names = [f"tag:{tag}" for tag in entry.tags]
+        if entry.path:
+            names.append(f"path:{entry.path}")
+            names.extend(f"layout:{p}" for p in ancestors(entry.path))
+        with self._transaction() as db:
+            (generation,) = db.execute("SELECT generation FROM touched WHERE name = ''").fetchone()
+            if generation != since and names:
+                marks = ",".join("?" * len(names))
+                (latest,) = db.execute(
+                    f"SELECT max(generation) FROM touched WHERE name IN ({marks})", names
+                ).fetchone()
+                if latest is not None and latest > since:
+                    return False
+            old = db.execute("SELECT size FROM entries WHERE key = ?", (key,)).fetchone()
+            db.execute(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    entry.path,
+                    json.dumps(entry.tags),
+                    entry.body,
+                    json.dumps(entry.meta),
+                    entry.expires,
+                    entry.stale_until,
+                    entry.size,
+                    time.time(),
+                ),
+            )
+            db.execute("DELETE FROM tags WHERE key = ?", (key,))
+            db.executemany(
+                "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(tag, key) for tag in entry.tags]
+            )
+            grown = entry.size - (old[0] if old else 0)
+            (total,) = db.execute(
+                "UPDATE touched SET generation = generation + ? WHERE name = ' bytes'"
+                " RETURNING generation",
+                (grown,),
+            ).fetchone()
+            while total > self.max_bytes:
+                victims = db.execute(
+                    "SELECT key, size FROM entries ORDER BY used LIMIT 32"
+                ).fetchall()
+                if not victims:
+                    break
+                freed = self._drop(db, [k for k, _ in victims])
+                total -= freed
+            db.execute("UPDATE touched SET generation = ? WHERE name = ' bytes'", (total,))
+            return db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
+
+    @staticmethod
+    def _drop(db: sqlite3.Connection, keys: list[str]) -> int:
+        """Delete ``keys`` (inside a transaction); returns the bytes freed."""
+        freed = 0
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            (size,) = db.execute(
+                f"SELECT coalesce(sum(size), 0) FROM entries WHERE key IN ({marks})", chunk
+            ).fetchone()
+            db.execute(f"DELETE FROM entries WHERE key IN ({marks})", chunk)
+            db.execute(f"DELETE FROM tags WHERE key IN ({marks})", chunk)
+            freed += size
+        return freed
+
+    def _bump(self, db: sqlite3.Connection, name: str) -> None:
+        (generation,) = db.execute(
+            "UPDATE touched SET generation = generation + 1 WHERE name = '' RETURNING generation"
+        ).fetchone()
+        db.execute("INSERT OR REPLACE INTO touched VALUES (?, ?)", (name, generation))
+
+    def _forget(self, db: sqlite3.Connection, keys: list[str]) -> None:
+        if keys:
+            freed = self._drop(db, keys)
+            db.execute(
+                "UPDATE touched SET generation = generation - ? WHERE name = ' bytes'", (freed,)
+            )
+
+    def generation(self) -> int:
+        (generation,) = (
+            self._db().execute("SELECT generation FROM touched WHERE name = ''").fetchone()
+        )
+        return int(generation)
+
+    def revalidate_tag(self, tag: str) -> None:
+        with self._transaction() as db:
+            self._bump(db, f"tag:{tag}")
+            keys = [k for (k,) in db.execute("SELECT key FROM tags WHERE tag = ?", (tag,))]
+            self._forget(db, keys)
+
+    def revalidate_path(self, path: str, layout: bool = False) -> None:
+        with self._transaction() as db:
+            self._bump(db, f"{'layout' if layout else 'path'}:{path}")
+            if layout and path != "/":
+                prefix = path.rstrip("/") + "/"
+                rows = db.execute(
+                    "SELECT key FROM entries WHERE path = ? OR substr(path, 1, ?) = ?",
+                    (path, len(prefix), prefix),
+                )
+            elif layout:
+                rows = db.execute("SELECT key FROM entries WHERE path LIKE '/%'")
+            else:
+                rows = db.execute("SELECT key FROM entries WHERE path = ?", (path,))
+            self._forget(db, [k for (k,) in rows])
+
+    def acquire(self, key: str, ttl: float) -> bool:
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT until FROM leases WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] > now:
+                return False
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?)", (key, now + ttl))
+            return True
+
+    def release(self, key: str) -> None:
+        self._db().execute("DELETE FROM leases WHERE key = ?", (key,))
+
+    def delete(self, key: str) -> None:
+        with self._transaction() as db:
+            self._forget(db, [key])
+
+    def clear(self) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM entries")
+            db.execute("DELETE FROM tags")
+            db.execute("DELETE FROM leases")
+            db.execute("UPDATE touched SET generation = 0 WHERE name = ' bytes'")
+
+    def __len__(self) -> int:
+        (count,) = self._db().execute("SELECT count(*) FROM entries").fetchone()
+        return int(count)
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStore {self.path!r}>"
