@@ -56,7 +56,7 @@ redis.call('SADD', p .. 'paths', ARGV[10])
 redis.call('ZADD', p .. 'lru', now, k)
 local total = redis.call('INCRBY', p .. 'bytes', tonumber(ARGV[13]))
 while total > maxbytes do
-  local victims = redis.call('ZRANGE', p .. 'lru', 0, 31)
+  local victims = redis.call('ZRANGE', p .. 'lru', 0, 0)
   if #victims == 0 then break end
   drop(p, victims)
   total = tonumber(redis.call('GET', p .. 'bytes'))

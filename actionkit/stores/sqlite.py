@@ -63,8 +63,8 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        with self._transaction() as db:
-            db.executescript(_SCHEMA)
+        # Idempotent, so every worker may run it at start.
+        self._db().executescript(_SCHEMA)
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -174,8 +174,10 @@ class SQLiteStore:
                 ).fetchall()
                 if not victims:
                     break
-                freed = self._drop(db, [k for k, _ in victims])
-                total -= freed
+                for victim, _ in victims:
+                    total -= self._drop(db, [victim])
+                    if total <= self.max_bytes:
+                        break
             db.execute("UPDATE touched SET generation = ? WHERE name = ' bytes'", (total,))
             return db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
 

@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import sqlite3
+import threading
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from actionkit.stores import Entry, MemoryStore, RedisStore, SQLiteStore, Store, ancestors
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> t.Iterator[t.Callable[..., Store]]:
+    """A factory of empty stores of each kind (same database/server per test)."""
+    made: list[t.Any] = []
+
+    def make(**options: t.Any) -> Store:
+        if request.param == "memory":
+            store: Store = MemoryStore(**options)
+        elif request.param == "sqlite":
+            store = SQLiteStore(tmp_path / "cache.sqlite3", **options)
+        else:
+            url = request.getfixturevalue("redis_url")
+            store = RedisStore(url, prefix=f"test{random.getrandbits(32)}:", **options)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        if hasattr(store, "close"):
+            store.clear()
+            store.close()
+
+
+@pytest.fixture
+def store(make_store: t.Callable[..., Store]) -> Store:
+    return make_store()
+
+
+def _entry(body: bytes = b"x", tags: t.Iterable[str] = (), path: str = "/p", **kw: t.Any) -> Entry:
+    return Entry(body, {"status": "200 OK"}, tags=tags, path=path, **kw)
+
+
+def test_round_trip(store: Store) -> None:
+    """An entry comes back with its bytes, meta, tags, path and lifetimes."""
+    since = store.generation()
+    assert store.set(
+        "k", _entry(b"\x00body", ["a", "b"], "/x", expires=5.0, stale_until=9.0), since
+    )
+    entry = store.get("k")
+    assert entry is not None
+    assert (entry.body, entry.meta, entry.tags, entry.path) == (
+        b"\x00body",
+        {"status": "200 OK"},
+        ("a", "b"),
+        "/x",
+    )
+    assert (entry.expires, entry.stale_until) == (5.0, 9.0)
+    assert store.get("missing") is None
+
+
+def test_infinite_lifetime_survives_the_store(store: Store) -> None:
+    """'Until revalidated' entries keep an infinite lifetime in every store."""
+    store.set("k", _entry(), store.generation())
+    entry = store.get("k")
+    assert entry is not None and entry.expires == float("inf") == entry.stale_until
+
+
+def test_revalidate_tag_drops_only_tagged_entries(store: Store) -> None:
+    """revalidate_tag drops every entry with the tag and nothing else."""
+    since = store.generation()
+    store.set("a", _entry(tags=["posts", "post:1"]), since)
+    store.set("b", _entry(tags=["posts"]), since)
+    store.set("c", _entry(tags=["users"]), since)
+    store.revalidate_tag("post:1")
+    assert [store.get(k) is not None for k in "abc"] == [False, True, True]
+    store.revalidate_tag("posts")
+    assert [store.get(k) is not None for k in "abc"] == [False, False, True]
+    assert store.generation() == since + 2
+
+
+def test_revalidate_path_and_layout(store: Store) -> None:
+    """A page revalidation drops its path (every query); layout drops the paths below too."""
+    since = store.generation()
+    for key, path in [
+        ("posts", "/posts"),
+        ("posts?page=2", "/posts"),
+        ("post1", "/posts/1"),
+        ("postsx", "/postsx"),
+        ("home", "/"),
+    ]:
+        store.set(key, _entry(path=path), since)
+    store.revalidate_path("/posts")
+    present = {k for k in ("posts", "posts?page=2", "post1", "postsx", "home") if store.get(k)}
+    assert present == {"post1", "postsx", "home"}
+    store.revalidate_path("/posts", layout=True)
+    assert store.get("post1") is None and store.get("postsx") is not None
+    store.revalidate_path("/", layout=True)
+    assert store.get("postsx") is None and store.get("home") is None
+
+
+@pytest.mark.parametrize(
+    ("revalidate", "stored"),
+    [
+        pytest.param(lambda s: s.revalidate_tag("posts"), False, id="own-tag"),
+        pytest.param(lambda s: s.revalidate_path("/posts/1"), False, id="own-path"),
+        pytest.param(lambda s: s.revalidate_path("/posts", layout=True), False, id="parent-layout"),
+        pytest.param(lambda s: s.revalidate_tag("users"), True, id="other-tag"),
+        pytest.param(lambda s: s.revalidate_path("/posts"), True, id="parent-page"),
+    ],
+)
+def test_a_value_computed_before_a_revalidation_is_not_stored(
+    store: Store, revalidate: t.Callable[[Store], None], stored: bool
+) -> None:
+    """set(since=...) refuses an entry whose tags or path were revalidated after `since`."""
+    since = store.generation()
+    revalidate(store)
+    assert store.set("k", _entry(tags=["posts"], path="/posts/1"), since) is stored
+    assert (store.get("k") is not None) is stored
+
+
+def test_leases_are_exclusive_and_expire(store: Store) -> None:
+    """One caller at a time holds a key's lease, until release or its time runs out."""
+    assert store.acquire("k", 30)
+    assert not store.acquire("k", 30)
+    store.release("k")
+    assert store.acquire("k", 0.05)
+    time.sleep(0.1)
+    assert store.acquire("k", 30)
+
+
+def test_max_bytes_evicts_least_recently_used(make_store: t.Callable[..., Store]) -> None:
+    """Entries beyond max_bytes push out the oldest ones; the store stays bounded."""
+    store = make_store(max_bytes=3000)
+    since = store.generation()
+    for key in "abcd":
+        store.set(key, _entry(b"x" * 1000, tags=["t"]), since)
+    present = [k for k in "abcd" if store.get(k) is not None]
+    assert present == ["c", "d"]
+    # Evicted entries leave no trace in the indexes: revalidation still works.
+    store.revalidate_tag("t")
+    assert all(store.get(k) is None for k in "abcd")
+
+
+def test_memory_store_refreshes_recency_on_read() -> None:
+    """In the memory store a read makes an entry the most recently used."""
+    store = MemoryStore(max_bytes=2500)
+    store.set("a", _entry(b"x" * 1000), 0)
+    store.set("b", _entry(b"x" * 1000), 0)
+    store.get("a")
+    store.set("c", _entry(b"x" * 1000), 0)
+    assert store.get("a") is not None and store.get("b") is None
+    assert len(store) == 2 and store.bytes <= 2500
+    assert "2 entries" in repr(store)
+
+
+def test_delete_and_clear(store: Store) -> None:
+    """delete() drops one entry, clear() all of them."""
+    since = store.generation()
+    store.set("a", _entry(), since)
+    store.set("b", _entry(), since)
+    store.delete("a")
+    assert store.get("a") is None and store.get("b") is not None
+    store.clear()
+    assert store.get("b") is None
+
+
+def test_invalid_max_bytes(tmp_path: Path) -> None:
+    """A nonsensical bound is refused with the value named."""
+    with pytest.raises(ValueError, match="max_bytes"):
+        MemoryStore(max_bytes=0)
+    with pytest.raises(ValueError, match="max_bytes"):
+        SQLiteStore(tmp_path / "x.sqlite3", max_bytes=0)
+
+
+def test_ancestors() -> None:
+    """A path's ancestors, itself first, up to the root."""
+    assert ancestors("/a/b") == ["/a/b", "/a", "/"]
+    assert ancestors("/") == ["/"]
+    assert ancestors("/a/") == ["/a/", "/"]
+
+
+def test_every_store_follows_the_protocol(store: Store) -> None:
+    """Each shipped store satisfies the Store protocol."""
+    assert isinstance(store, Store)
+
+
+# -- read your writes under concurrency ----------------------------------------------------------
+
+
+class _Checker:
+    """Data with a version; renders record what they saw; reads must never go back in time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.version = 0
+        self.completed = 0  # the version of the last revalidation that has returned
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+
+    def revalidate(self) -> None:
+        with self.lock:
+            self.version += 1
+            version = self.version
+        self.store.revalidate_tag("data")
+        with self.lock:
+            self.completed = max(self.completed, version)
+
+    def read(self) -> None:
+        floor = self.completed
+        entry = self.store.get("page")
+        if entry is not None:
+            seen = int(entry.body)
+            if seen < floor:
+                self.errors.append(f"read version {seen} after revalidation {floor} returned")
+            return
+        since = self.store.generation()
+        version = self.version  # "query the database"
+        time.sleep(random.random() / 1000)  # a render that takes time
+        self.store.set("page", _entry(str(version).encode(), ["data"]), since)
+
+
+def test_read_your_writes_across_threads(store: Store) -> None:
+    """8 threads reading, rendering and revalidating never read an entry older than a
+    completed revalidation."""
+    checker = _Checker(store)
+    deadline = time.monotonic() + 1.5
+
+    def work(index: int) -> None:
+        rounds = 0
+        while time.monotonic() < deadline and rounds < 2000:
+            rounds += 1
+            if index < 2 and rounds % 5 == 0:
+                checker.revalidate()
+            else:
+                checker.read()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert checker.version > 10
+    assert checker.errors == []
+
+
+def _process_worker(path: str, data: str, role: str, seconds: float, queue: t.Any) -> None:
+    """One OS process: revalidates (writer) or reads and renders (reader) through SQLite."""
+    store = SQLiteStore(path)
+    db = sqlite3.connect(data, timeout=10, isolation_level=None)
+    errors = []
+    rounds = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and rounds < 3000:
+        rounds += 1
+        if role == "writer":
+            db.execute("UPDATE data SET version = version + 1")
+            (version,) = db.execute("SELECT version FROM data").fetchone()
+            store.revalidate_tag("data")
+            db.execute("UPDATE data SET completed = max(completed, ?)", (version,))
+            time.sleep(0.001)
+        else:
+            (floor,) = db.execute("SELECT completed FROM data").fetchone()
+            entry = store.get("page")
+            if entry is not None:
+                if int(entry.body) < floor:
+                    errors.append(f"{os.getpid()} read {int(entry.body)} after {floor}")
+                continue
+            since = store.generation()
+            (version,) = db.execute("SELECT version FROM data").fetchone()
+            store.set("page", _entry(str(version).encode(), ["data"]), since)
+    store.close()
+    db.close()
+    queue.put((role, rounds, errors))
+
+
+def test_read_your_writes_across_processes(tmp_path: Path) -> None:
+    """Two OS processes sharing one SQLiteStore: a reader never sees an entry older than a
+    revalidation the writer completed."""
+    path, data = str(tmp_path / "cache.sqlite3"), str(tmp_path / "data.sqlite3")
+    SQLiteStore(path).close()
+    with sqlite3.connect(data) as db:
+        db.execute("CREATE TABLE data (version INTEGER, completed INTEGER)")
+        db.execute("INSERT INTO data VALUES (0, 0)")
+    db.close()
+    spawn = multiprocessing.get_context("spawn")
+    queue = spawn.Queue()
+    processes = [
+        spawn.Process(target=_process_worker, args=(path, data, role, 2.0, queue))
+        for role in ("writer", "reader")
+    ]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    queue.close()
+    queue.join_thread()
+    rounds = {role: n for role, n, _ in results}
+    assert rounds["writer"] > 10 and rounds["reader"] > 10
+    assert [e for _, _, errors in results for e in errors] == []
