@@ -146,6 +146,11 @@ class PageCache:
         if now < entry.expires:
             return _answer(entry, environ, start_response, 0)
         if self._acquire(key):
+            # Another request may have regenerated it between our read and the lease.
+            fresh = self._get(key)
+            if fresh is not None and self.clock() < fresh.expires:
+                self._release(key)
+                return _answer(fresh, environ, start_response, 0)
             return self._pass(app, environ, start_response, lease=key)
         if now < entry.stale_until:
             return _answer(entry, environ, start_response, 1)
@@ -278,8 +283,11 @@ class PageCache:
             entry = self._get(key)
             if entry is not None and self.clock() < entry.expires:
                 return entry
-            if self._acquire(key):  # the regenerating request gave up: do it ourselves
+            if self._acquire(key):  # the regenerating request is done, or gave up
                 self._release(key)
+                entry = self._get(key)
+                if entry is not None and self.clock() < entry.expires:
+                    return entry
                 return None
         return None
 
