@@ -37,6 +37,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import ClosingIterator, get_input_stream
 
 from . import context, security
+from .assets import assets
 from .cache import PageCache, Rendered, render_app
 from .context import ActionState, Failure, HTTPSignal, RedirectSignal, RequestContext
 from .protocol import (
@@ -140,7 +141,7 @@ class ActionMiddleware:
             raise ValueError(f"body_limit must be a positive number of bytes, not {body_limit!r}.")
         self.body_limit = body_limit
         self.debug = debug
-        self._assets: WSGIApplication | None = None
+        self.assets = assets()
         #: Renders the page of an error status; ``None`` gives a short page of our own.
         self.error_page: ErrorPage | None = None
         #: Calls an action: ``wrapper(environ, call)`` must return ``call()``'s result. The
@@ -155,19 +156,10 @@ class ActionMiddleware:
             return self._post(environ, start_response)
         if method == "GET" or method == "HEAD":
             if environ.get("PATH_INFO", "").startswith(STATIC_PREFIX):
-                return self._serve_asset(environ, start_response)
+                return self.assets(environ, start_response)
             if self.cache is not None:
                 return self.cache.serve(self.call_app, environ, start_response)
         return self.call_app(environ, start_response)
-
-    def _serve_asset(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> t.Iterable[bytes]:
-        if self._assets is None:
-            from .assets import Assets
-
-            self._assets = Assets()
-        return self._assets(environ, start_response)
 
     # -- the wrapped application -----------------------------------------------------------
 
