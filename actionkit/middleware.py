@@ -299,7 +299,7 @@ class ActionMiddleware:
 
     def _unseal(self, action: Action, token: str) -> list[t.Any]:
         try:
-            return security.decrypt_args(action.id, token, self.secret_key)
+            return security.decrypt_args(action.id, token, security.resolve_key(self.secret_key))
         except security.BadToken as e:
             raise _ActionError("bad_request", str(e)) from None
         except security.SecretKeyMissing as e:

@@ -253,8 +253,18 @@
         emit(form, "error", { error, status, answer });
         return;
       }
-      if (answer.failed) rollback();
-      apply(answer);
+      if (answer.failed) {
+        rollback();
+        // A failed submission never loses what the user typed, even if the page rendered
+        // after it does not echo the values back.
+        const typed = [...form.elements]
+          .filter((el) => "value" in el && !["file", "hidden", "submit", "button"].includes(el.type))
+          .map((el) => [el, el.value]);
+        apply(answer);
+        for (const [el, value] of typed) if (el.isConnected) el.value = value;
+      } else {
+        apply(answer);
+      }
       if (!answer.failed && !answer.redirect && form.dataset.reset !== "false") form.reset();
       emit(form, "result", answer);
     } catch (error) {

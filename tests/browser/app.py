@@ -1,0 +1,195 @@
+"""The app the browser tests drive: each example of the reference page, plus the edge cases."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import jinja2
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Request, Response
+
+from actionkit import (
+    ActionMiddleware,
+    Registry,
+    cache_tag,
+    cookies,
+    fail,
+    redirect,
+    revalidate_path,
+)
+from actionkit.jinja import install
+from actionkit.stores import MemoryStore
+
+TEMPLATES = {
+    "base.html": """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title>
+{{ actionkit_script(expose=[increment_like]) }}
+<style>body{font:16px sans-serif;margin:2rem;min-height:3000px}
+[data-pending]{opacity:.6} .error{color:#b00}</style></head>
+<body>{% block body %}{% endblock %}</body></html>""",
+    "macros.html": """{% macro delete_button(action, post) -%}
+<button id="delete-{{ post.id }}" {{ action.bind(post.id).button_attrs() }}>Delete</button>
+{%- endmacro %}""",
+    "posts.html": """{% extends "base.html" %}{% from "macros.html" import delete_button %}
+{% block title %}Posts ({{ posts|length }}){% endblock %}
+{% block body %}
+<h1>Posts</h1>
+<p>Views: <span id="views">{{ views }}</span></p>
+<span data-action-call="{{ increment_views.id }}" data-trigger="load" data-target="#views"></span>
+<ul id="posts">
+{% for post in posts %}
+  <li id="post-{{ post.id }}"><span class="title">{{ post.title }}</span>
+    <form method="post" class="inline">
+      <button class="like" id="like-{{ post.id }}" {{ increment_like.bind(post.id).button_attrs() }}
+        onclick="event.preventDefault(); const b = this;
+          actionkit.actions.increment_like({{ post.id }})
+            .then(n => b.querySelector('.count').textContent = n)">
+        Like <span class="count">{{ post.likes }}</span></button>
+      {{ delete_button(delete_post, post) }}
+    </form>
+  </li>
+{% endfor %}
+</ul>
+{% set state = action_state(create_post) %}
+{% call action_form(create_post, id="create") %}
+  <input id="title" name="title" value="{{ state.value('title') if state else '' }}">
+  {% if state and state.error('title') %}
+    <p class="error" id="title-error">{{ state.error('title') }}</p>
+  {% endif %}
+  <input id="content" name="content" value="{{ state.value('content') if state else '' }}">
+  <button id="create-button" data-pending-text="Saving…">Create</button>
+{% endcall %}
+<p id="hello">Hello, {{ name or 'stranger' }}</p>
+{% call action_form(set_name, id="name-form", data_reset="false") %}
+  <input id="name" name="name" value="">
+  <button id="save-name">Save name</button>
+  <button id="forget-name" name="forget" value="1">Forget me</button>
+{% endcall %}
+{% endblock %}""",
+    "slow.html": """{% extends "base.html" %}{% block title %}Slow {{ done|length }}{% endblock %}
+{% block body %}
+<p id="done">{{ done|join(',') }}</p>
+<p id="shown" data-optimistic-display>{{ done[-1] if done else '' }}</p>
+{% for mode in ['queue', 'abort', 'drop'] %}
+{% call action_form(slow, id='form-' ~ mode, data_concurrency=mode) %}
+  <input id="value-{{ mode }}" name="value">
+  <span class="optimistic" data-optimistic="value"></span>
+  <button id="go-{{ mode }}" data-pending-text="Working…">Go</button>
+{% endcall %}
+{% endfor %}
+<form method="post" id="unknown"><input type="hidden" name="$ACTION_ID_gone" value="">
+  <button id="unknown-button">Old action</button></form>
+{% call action_form(upload, id="upload-form") %}
+  <input type="file" id="file" name="file"><progress data-upload-progress value="0"></progress>
+  <button id="upload-button">Upload</button>
+{% endcall %}
+<p id="uploaded">{{ uploaded }}</p>
+{% endblock %}""",
+}
+
+
+class BrowserApp:
+    """Posts in memory; every action of the reference page; a gate to hold actions pending."""
+
+    def __init__(self) -> None:
+        self.base = ""
+        self.env = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True)
+        install(self.env)
+        self.registry = Registry()
+        self._define_actions()
+        self.store = MemoryStore()
+        self.wsgi = ActionMiddleware(
+            self.app, registry=self.registry, cache=self.store, secret_key="browser-tests"
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        self.posts: dict[int, dict[str, t.Any]] = {}
+        self.next_id = 1
+        self.views = 0
+        self.done: list[str] = []
+        self.uploaded = ""
+        self.gate = threading.Event()
+        self.gate.set()
+        self.lock = threading.Lock()
+        self.store.clear()
+
+    def _define_actions(self) -> None:
+        site = self
+        action = self.registry.action
+
+        @action
+        def create_post(form: MultiDict[str, str]) -> t.Any:
+            title = form.get("title", "").strip()
+            if not title:
+                return fail(422, {"title": "A title is required."})
+            with site.lock:
+                post_id = site.next_id
+                site.next_id += 1
+                site.posts[post_id] = {"id": post_id, "title": title, "likes": 0}
+            revalidate_path("/posts")
+            redirect("/posts")
+
+        @action
+        def delete_post(post_id: int, form: MultiDict[str, str]) -> None:
+            site.posts.pop(post_id, None)
+            revalidate_path("/posts")
+
+        @action
+        def increment_like(post_id: int, form: t.Any = None) -> int:
+            with site.lock:
+                site.posts[post_id]["likes"] += 1
+                likes = int(site.posts[post_id]["likes"])
+            revalidate_path("/posts")
+            return likes
+
+        @action
+        def increment_views() -> int:
+            with site.lock:
+                site.views += 1
+                return site.views
+
+        @action
+        def set_name(form: MultiDict[str, str]) -> str | None:
+            if form.get("forget"):
+                cookies().delete("name")
+                return None
+            cookies().set("name", form["name"])
+            return form["name"]
+
+        @action
+        def slow(form: MultiDict[str, str]) -> t.Any:
+            assert site.gate.wait(10)
+            value = form.get("value", "")
+            if value == "bad":
+                return fail(422, {"value": "bad value"})
+            site.done.append(value)
+            return value
+
+        @action
+        def upload(form: MultiDict[str, t.Any]) -> int:
+            data = form["file"].read()
+            site.uploaded = f"{form['file'].filename}:{len(data)}"
+            return len(data)
+
+        self.actions = {a.name: a for a in self.registry}
+
+    def app(self, environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
+        request = Request(environ)
+        context = self.actions
+        if request.path == "/posts":
+            cache_tag("posts")
+            html = self.env.get_template("posts.html").render(
+                posts=list(self.posts.values()),
+                views=self.views,
+                name=request.cookies.get("name"),
+                **context,
+            )
+        elif request.path == "/slow":
+            html = self.env.get_template("slow.html").render(
+                done=self.done, uploaded=self.uploaded, **context
+            )
+        else:
+            return Response("Not found", status=404)(environ, start_response)
+        return Response(html, content_type="text/html; charset=utf-8")(environ, start_response)
