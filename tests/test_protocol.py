@@ -31,6 +31,6 @@ def test_error_codes_have_statuses() -> None:
     """Every error code of the protocol has its HTTP status."""
     assert set(protocol.ERROR_STATUS) == set(protocol.ErrorCode.__args__)
     assert protocol.ERROR_STATUS["unknown_action"] == 404
-    assert "HTTP_" + protocol.ACTION_ID_HEADER.upper().replace(
-        "-", "_"
-    ) == protocol.ENVIRON_ACTION_ID
+    assert (
+        "HTTP_" + protocol.ACTION_ID_HEADER.upper().replace("-", "_") == protocol.ENVIRON_ACTION_ID
+    )
