@@ -1,0 +1,1 @@
+"""The sample application: a small posts site showing every example of actionkit."""
