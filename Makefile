@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The branch coverage floor of the test suite; it only ever rises.
-COVERAGE_FLOOR := 90
+COVERAGE_FLOOR := 92
 export CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test lint typecheck pytest bench system-deps clean

@@ -68,9 +68,9 @@ def test_actions_pass_into_macros_and_includes() -> None:
     out = env.get_template("page.html").render(delete=delete)
     assert 'name="$ACTION_ID_delete"' in out and 'formmethod="post"' in out
     token = re.search(r'value="([^"]+)"', out)[1]  # type: ignore[index]
-    from actionkit.security import decrypt_args
+    from actionkit.security import decrypt_args, resolve_key
 
-    assert decrypt_args("delete", token, "test-secret-key-0123456789") == [7]
+    assert decrypt_args("delete", token, resolve_key()) == [7]
 
 
 def test_action_state_global_is_none_outside_a_rerender() -> None:
