@@ -89,6 +89,14 @@
   function morph(html) {
     const doc = new DOMParser().parseFromString(html, "text/html");
     if (doc.title) document.title = doc.title;
+    // Attributes of <html> (a theme, the language) belong to the page too.
+    const root = document.documentElement;
+    for (const { name } of [...root.attributes]) {
+      if (!doc.documentElement.hasAttribute(name)) root.removeAttribute(name);
+    }
+    for (const { name, value } of doc.documentElement.attributes) {
+      if (root.getAttribute(name) !== value) root.setAttribute(name, value);
+    }
     const x = window.scrollX;
     const y = window.scrollY;
     // ignoreActiveValue keeps what the user is typing; restoreFocus keeps focus and caret.

@@ -232,8 +232,10 @@ def test_unknown_action_reloads_once(site: BrowserApp, page: Page) -> None:
     """A form naming an action the server no longer has reloads the page once."""
     page.goto(site.base + "/slow")
     page.evaluate("window.marker = 1")
-    page.click("#unknown-button")
-    page.wait_for_function("window.marker === undefined")  # reloaded
+    with page.expect_navigation():  # reloaded
+        page.click("#unknown-button")
+    page.wait_for_load_state()
+    assert page.evaluate("window.marker") is None
     page.evaluate("window.marker = 2")
     page.click("#unknown-button")
     page.wait_for_timeout(500)

@@ -1,0 +1,85 @@
+"""The sample app in Chromium, with JavaScript on and off."""
+
+from __future__ import annotations
+
+import os
+import threading
+import typing as t
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from werkzeug.serving import make_server
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[str]:
+    """The sample app on a fresh instance folder, served on a free port."""
+    from sample_app.app import create_app
+
+    app = create_app(str(tmp_path_factory.mktemp("sample")))
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(params=[True, False], ids=["js", "nojs"])
+def tab(request: pytest.FixtureRequest, browser: Browser) -> t.Iterator[Page]:
+    context = browser.new_context(java_script_enabled=request.param)
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    yield page
+    context.close()
+
+
+def test_create_like_delete(
+    sample: str, tab: Page, artifacts: str, request: pytest.FixtureRequest
+) -> None:
+    """Create a post (after a validation error), like it twice, delete it."""
+    tab.goto(sample + "/posts")
+    tab.click("#create")
+    expect(tab.locator("#title-error")).to_have_text("Give your post a title.")
+    tab.fill("#title", "From the browser")
+    tab.fill("#content", "Sample app test")
+    tab.click("#create")
+    card = tab.locator("article", has_text="From the browser")
+    expect(card).to_be_visible()
+    like = card.locator("button.like")
+    like.click()
+    expect(like.locator(".count")).to_have_text("1")
+    like.click()
+    expect(like.locator(".count")).to_have_text("2")
+    name = request.node.callspec.id.split("-")[0]
+    tab.screenshot(path=os.path.join(artifacts, f"sample-{name}.png"), full_page=True)
+    card.locator("button", has_text="Delete").click()
+    expect(tab.locator("article", has_text="From the browser")).to_have_count(0)
+
+
+def test_preferences_cookies(sample: str, tab: Page) -> None:
+    """Saving a name shows the greeting in the same round trip; forgetting removes it."""
+    tab.goto(sample + "/posts")
+    tab.fill("#name", "Delba")
+    tab.select_option("#theme", "dark")
+    tab.click("#save-prefs")
+    expect(tab.locator(".hello")).to_have_text("Hello, Delba")
+    expect(tab.locator("html")).to_have_attribute("data-theme", "dark")
+    tab.click("#forget")
+    expect(tab.locator(".hello")).to_have_text("Hello, stranger")
+
+
+def test_view_counter_and_rename(sample: str, browser: Browser) -> None:
+    """The post page counts a view on load and renames through a bound inline action."""
+    page = browser.new_page()
+    page.goto(sample + "/posts/1")
+    expect(page.locator("#views")).not_to_have_text("0")
+    first = int(page.locator("#views").inner_text())
+    page.reload()
+    expect(page.locator("#views")).to_have_text(str(first + 1))
+    page.fill("#new-title", "Renamed")
+    page.click("#rename-form button")
+    expect(page.locator("#post-title")).to_have_text("Renamed")
+    page.close()
