@@ -135,14 +135,28 @@ class PageCache:
         """
         if "HTTP_AUTHORIZATION" in environ:
             return self._pass(app, environ, start_response, lease=None)
-        key = _key(environ)
-        entry = self._get(key)
-        if entry is not None and "vary" in entry.meta:
-            key = _vary_key(key, entry.meta["vary"], environ)
-            entry = self._get(key)
+        key = (
+            f"page:{environ.get('HTTP_HOST', '')}{environ.get('SCRIPT_NAME', '')}"
+            f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
+        )
+        try:
+            entry = self.store.get(key)
+        except Exception as e:
+            self._failed(e)
+            entry = None
         if entry is None:
             return self._pass(app, environ, start_response, lease=None)
+        prepared = entry.prepared
         now = self.clock()
+        if prepared is not None and now < entry.expires:
+            # The hot path: a fresh page answered before (headers ready, no Vary).
+            start_response(prepared[0], prepared[1][:])
+            return () if environ["REQUEST_METHOD"] == "HEAD" else (entry.body,)
+        if "vary" in entry.meta:
+            key = _vary_key(key, entry.meta["vary"], environ)
+            entry = self._get(key)
+            if entry is None:
+                return self._pass(app, environ, start_response, lease=None)
         if now < entry.expires:
             return _answer(entry, environ, start_response, 0)
         if self._acquire(key):
@@ -395,15 +409,16 @@ def _answer(
     entry: Entry, environ: WSGIEnvironment, start_response: StartResponse, label: int
 ) -> t.Iterable[bytes]:
     """Answer from a stored entry (``label`` 0: HIT, 1: STALE)."""
-    prepared = entry.prepared
-    if prepared is None:
-        headers = [(str(k), str(v)) for k, v in entry.meta["headers"]]
-        headers.append(("Content-Length", str(len(entry.body))))
-        prepared = entry.prepared = (
-            entry.meta["status"],
-            (headers + [(CACHE_STATUS_HEADER, "HIT")], headers + [(CACHE_STATUS_HEADER, "STALE")]),
-        )
-    start_response(prepared[0], list(prepared[1][label]))
+    headers = [(str(k), str(v)) for k, v in entry.meta["headers"]]
+    headers.append(("Content-Length", str(len(entry.body))))
+    status = entry.meta["status"]
+    if label == 0:
+        headers.append((CACHE_STATUS_HEADER, "HIT"))
+        # Later hits on this (in-process) entry reuse the ready status and headers.
+        entry.prepared = (status, headers[:])
+    else:
+        headers.append((CACHE_STATUS_HEADER, "STALE"))
+    start_response(status, headers)
     if environ["REQUEST_METHOD"] == "HEAD":
         return []
     return [entry.body]

@@ -142,6 +142,9 @@ class ActionMiddleware:
         self.body_limit = body_limit
         self.debug = debug
         self.assets = assets()
+        # Bound once: every GET goes through these two.
+        self._serve = self.cache.serve if self.cache is not None else None
+        self._call_app = self.call_app
         #: Renders the page of an error status; ``None`` gives a short page of our own.
         self.error_page: ErrorPage | None = None
         #: Calls an action: ``wrapper(environ, call)`` must return ``call()``'s result. The
@@ -157,8 +160,8 @@ class ActionMiddleware:
         if method == "GET" or method == "HEAD":
             if environ.get("PATH_INFO", "").startswith(STATIC_PREFIX):
                 return self.assets(environ, start_response)
-            if self.cache is not None:
-                return self.cache.serve(self.call_app, environ, start_response)
+            if self._serve is not None:
+                return self._serve(self._call_app, environ, start_response)
         return self.call_app(environ, start_response)
 
     # -- the wrapped application -----------------------------------------------------------

@@ -1,0 +1,1 @@
+"""actionkit's benchmark suite: `make bench` (python -m bench)."""
