@@ -79,6 +79,16 @@ def ancestors(path: str) -> list[str]:
     return list(dict.fromkeys(result))
 
 
+def marks(entry: Entry) -> list[str]:
+    """The names whose revalidation makes ``entry`` out of date: its tags, its path, and a
+    ``layout`` revalidation of its path or any path above it."""
+    names = [f"tag:{tag}" for tag in entry.tags]
+    if entry.path:
+        names.append(f"path:{entry.path}")
+        names.extend(f"layout:{p}" for p in ancestors(entry.path))
+    return names
+
+
 def is_below(path: str, parent: str) -> bool:
     """Whether ``path`` is ``parent`` or lies below it."""
     if parent == "/" or path == parent:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from .base import Entry, ancestors, is_below
+from .base import Entry, is_below, marks
 
 
 class MemoryStore:
@@ -57,11 +57,7 @@ class MemoryStore:
             return key in self._entries
 
     def _touched_since(self, entry: Entry, since: int) -> bool:
-        names = [f"tag:{tag}" for tag in entry.tags]
-        if entry.path:
-            names.append(f"path:{entry.path}")
-            names.extend(f"layout:{p}" for p in ancestors(entry.path))
-        return any(self._touched.get(name, 0) > since for name in names)
+        return any(self._touched.get(name, 0) > since for name in marks(entry))
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)

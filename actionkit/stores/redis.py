@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from .base import Entry, ancestors
+from .base import Entry, marks
 
 # Drop the entries whose keys are in KEYS-like list `victims`; shared by the scripts below.
 _DROP = """
@@ -135,10 +135,7 @@ class RedisStore:
     def set(self, key: str, entry: Entry, since: int) -> bool:
         import time
 
-        names = [f"tag:{tag}" for tag in entry.tags]
-        if entry.path:
-            names.append(f"path:{entry.path}")
-            names.extend(f"layout:{p}" for p in ancestors(entry.path))
+        names = marks(entry)
         stored = self._set(
             args=[
                 self.prefix,

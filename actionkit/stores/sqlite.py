@@ -15,7 +15,7 @@ import threading
 import time
 import typing as t
 
-from .base import Entry, ancestors
+from .base import Entry, marks
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -130,16 +130,13 @@ class SQLiteStore:
         )
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
-        names = [f"tag:{tag}" for tag in entry.tags]
-        if entry.path:
-            names.append(f"path:{entry.path}")
-            names.extend(f"layout:{p}" for p in ancestors(entry.path))
+        names = marks(entry)
         with self._transaction() as db:
             (generation,) = db.execute("SELECT generation FROM touched WHERE name = ''").fetchone()
             if generation != since and names:
-                marks = ",".join("?" * len(names))
+                placeholders = ",".join("?" * len(names))
                 (latest,) = db.execute(
-                    f"SELECT max(generation) FROM touched WHERE name IN ({marks})", names
+                    f"SELECT max(generation) FROM touched WHERE name IN ({placeholders})", names
                 ).fetchone()
                 if latest is not None and latest > since:
                     return False
@@ -187,12 +184,12 @@ class SQLiteStore:
         freed = 0
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+            placeholders = ",".join("?" * len(chunk))
             (size,) = db.execute(
-                f"SELECT coalesce(sum(size), 0) FROM entries WHERE key IN ({marks})", chunk
+                f"SELECT coalesce(sum(size), 0) FROM entries WHERE key IN ({placeholders})", chunk
             ).fetchone()
-            db.execute(f"DELETE FROM entries WHERE key IN ({marks})", chunk)
-            db.execute(f"DELETE FROM tags WHERE key IN ({marks})", chunk)
+            db.execute(f"DELETE FROM entries WHERE key IN ({placeholders})", chunk)
+            db.execute(f"DELETE FROM tags WHERE key IN ({placeholders})", chunk)
             freed += size
         return freed
 
