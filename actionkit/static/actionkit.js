@@ -1,386 +1,563 @@
 /*! actionkit.js | the browser side of actionkit's action protocol (version 1) | BSD-3-Clause
  *
  * Forms that name an action (a `$ACTION_ID_<id>` field, or a submit button with such a name) are
- * sent with fetch-like XHR instead of a full navigation; the answer carries the action's result
- * and the page rendered after it, which is morphed into the document (idiomorph). Without this
- * script the same forms work as plain HTML forms: the server answers with a 303 or the page.
+ * sent in the background instead of navigating; the answer carries the action's result and the
+ * page rendered after it, which is morphed into the document with idiomorph. Without this script
+ * the same forms still work as plain HTML forms: the server answers with a 303 or the page.
  *
- * Configured from the <script> tag's data attributes (see actionkit.jinja.actionkit_script);
- * defines one global, `actionkit`.
+ * Loaded by `actionkit_script()` (actionkit.jinja) after idiomorph.js, and configured from its
+ * <script> tag: `data-actions` is the JSON table of exposed actions,
+ * `{"name": {"id": "...", "token": "..."}}`. Defines one global, `actionkit`.
+ *
+ * Markup it understands:
+ *   form[data-concurrency="queue|abort|drop"]  what a submission does while one is pending
+ *   form[data-reset="false"]                   keep the values after a successful submission
+ *   button[data-pending-text="Saving…"]        the submitter's label while pending
+ *   [data-optimistic="field"]                  shows the submitted value of `field` at once:
+ *                                              inside the form, or anywhere with
+ *                                              data-optimistic-for="<form id>"
+ *   progress[data-upload-progress]             inside the form: upload progress of its files
+ *   [data-action-call="name or id"]            a call without a form:
+ *                                              data-trigger="click|load|visible",
+ *                                              data-args='[1, "two"]', data-target="#selector"
+ * Events, dispatched on the form (or the calling element) and bubbling:
+ *   actionkit:result   detail = the answer ({result, failed, redirect, html, url, revalidated})
+ *   actionkit:error    detail = {error, status, answer}
+ *   actionkit:progress detail = {loaded, total}
  */
 (() => {
   "use strict";
 
-  // The protocol: the same names as actionkit/protocol.py (a test checks that they agree).
+  // -- the protocol: the names of actionkit/protocol.py (tests/test_protocol_js.py compares) --
+
+  const PROTOCOL_VERSION = 1;
   const ACTION_ID_HEADER = "Action-Id";
   const ACTION_BOUND_HEADER = "Action-Bound";
   const ACTION_PAGE_HEADER = "Action-Page";
   const ACTION_FIELD_PREFIX = "$ACTION_ID_";
-  const UNKNOWN_ACTION = "unknown_action";
-  const RELOAD_KEY = "actionkit:reloaded";
+  const ERROR_UNKNOWN_ACTION = "unknown_action";
 
-  const script = document.currentScript;
-  const exposed = JSON.parse((script && script.dataset.actions) || "{}");
+  // sessionStorage key remembering when the page was last reloaded for an unknown action.
+  const RELOAD_KEY = "actionkit:reloaded-at";
+  // Within this many milliseconds of that reload, do not reload again (no reload loops).
+  const RELOAD_GUARD_MS = 10000;
+  const CONCURRENCY_MODES = ["queue", "abort", "drop"];
 
-  // Per-form state: pending submissions, ordering, the abort controller of the latest one.
-  const forms = new WeakMap();
-  // Forms sent natively once after a network failure: the interceptor lets them through.
-  const native = new WeakSet();
-  // Elements whose declarative call was already set up (morphing keeps element identity).
-  const wired = new WeakSet();
-
-  const pagePath = () => location.pathname + location.search;
-
-  class ActionError extends Error {
-    constructor(message, { status = 0, code = "network", answer = null } = {}) {
-      super(message);
-      this.name = "ActionError";
-      this.status = status;
-      this.code = code;
-      this.answer = answer;
-    }
+  // Loading the script twice must not submit every form twice.
+  if (window.actionkit) {
+    console.warn("actionkit.js is loaded twice; the second copy does nothing.");
+  } else {
+    const script = document.currentScript;
+    window.actionkit = start(script ? script.dataset : {});
   }
 
-  // -- talking to the server ------------------------------------------------------------------
+  function start(config) {
+    let exposed = {};
+    try {
+      exposed = JSON.parse(config.actions || "{}");
+    } catch (error) {
+      console.error("actionkit: data-actions is not valid JSON", error);
+    }
 
-  // XMLHttpRequest rather than fetch: it reports upload progress.
-  function send(url, headers, body, { signal, onProgress } = {}) {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", url);
-      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-      xhr.setRequestHeader("Accept", "application/json");
-      if (onProgress) {
-        xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded, event.total));
+    // Per-form bookkeeping: {sent, applied, pending, controllers, queue}.
+    let forms = new WeakMap();
+    // Elements shown as pending, with how many submissions keep them so and how to undo it.
+    const busy = new Map();
+    // Forms whose next submit event must go through natively (the network fallback).
+    const native = new WeakSet();
+    // Forms that already fell back once: never loop.
+    const retried = new WeakSet();
+    // Declarative calls: the page each load-triggered element last ran for; observed elements.
+    const loadedFor = new WeakMap();
+    const observed = new WeakSet();
+    let observer = null;
+    // The path of the page the document shows; differs from location after a history move.
+    let shownPath = pagePath();
+    let navigated = false;
+
+    function pagePath() {
+      return location.pathname + location.search;
+    }
+
+    class ActionError extends Error {
+      constructor(message, { status = 0, code = "network", answer = null } = {}) {
+        super(message);
+        this.name = "ActionError";
+        this.status = status;
+        this.code = code;
+        this.answer = answer;
+        // The data given to fail(), for a failed call.
+        this.data = answer && "result" in answer ? answer.result : undefined;
       }
-      xhr.addEventListener("load", () => {
-        let answer = null;
-        try {
-          answer = JSON.parse(xhr.responseText);
-        } catch (_) {
-          // Not our answer (a proxy's error page): reported below as an error without a body.
+    }
+
+    // -- talking to the server ----------------------------------------------------------------
+
+    // XMLHttpRequest rather than fetch: only it reports upload progress.
+    function send(url, headers, body, { signal = null, onProgress = null } = {}) {
+      return new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", url);
+        for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+        xhr.setRequestHeader("Accept", "application/json");
+        if (onProgress) {
+          xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded, event.total));
         }
-        resolve({ status: xhr.status, answer });
+        xhr.addEventListener("load", () => {
+          let answer = null;
+          try {
+            answer = JSON.parse(xhr.responseText);
+          } catch (_) {
+            // Not our answer (a proxy's error page): the caller reports it by its status.
+          }
+          resolve({ status: xhr.status, answer });
+        });
+        xhr.addEventListener("error", () => reject(new ActionError("Network error")));
+        xhr.addEventListener("abort", () => reject(new DOMException("Aborted", "AbortError")));
+        if (signal) {
+          if (signal.aborted) return reject(new DOMException("Aborted", "AbortError"));
+          signal.addEventListener("abort", () => xhr.abort());
+        }
+        xhr.send(body);
       });
-      xhr.addEventListener("error", () => reject(new ActionError("Network error")));
-      xhr.addEventListener("abort", () => reject(new DOMException("Aborted", "AbortError")));
-      if (signal) signal.addEventListener("abort", () => xhr.abort());
-      xhr.send(body);
-    });
-  }
+    }
 
-  // An error answer: after a deploy the page may name actions the server no longer has; reload
-  // the page once to get the new IDs.
-  function failure(status, answer) {
-    const code = (answer && answer.error && answer.error.code) || "http_" + status;
-    if (code === UNKNOWN_ACTION) {
-      const last = Number(sessionStorage.getItem(RELOAD_KEY) || 0);
-      if (Date.now() - last > 10000) {
+    // A usable answer has a result; anything else (an error object, a proxy's page) is an error.
+    function isAnswer(answer) {
+      return answer !== null && typeof answer === "object" && "result" in answer && !answer.error;
+    }
+
+    function errorOf(status, answer) {
+      const error = answer && answer.error ? answer.error : {};
+      const code = error.code || "http_" + status;
+      if (code === ERROR_UNKNOWN_ACTION) reloadOnce();
+      return new ActionError(error.message || "The action failed (" + code + ").", {
+        status,
+        code,
+        answer,
+      });
+    }
+
+    // After a deploy the page may name actions the server no longer has: load the page again
+    // to get the new IDs, but only once in a while, so a page that is wrong does not loop.
+    function reloadOnce() {
+      try {
+        const last = Number(sessionStorage.getItem(RELOAD_KEY) || 0);
+        if (Date.now() - last < RELOAD_GUARD_MS) return;
         sessionStorage.setItem(RELOAD_KEY, String(Date.now()));
-        location.reload();
+      } catch (_) {
+        return; // no storage to guard with: do not risk a loop
       }
+      location.reload();
     }
-    const message = (answer && answer.error && answer.error.message) || "Action failed";
-    return new ActionError(message, { status, code, answer });
-  }
 
-  // -- applying an answer ---------------------------------------------------------------------
+    // -- applying an answer -------------------------------------------------------------------
 
-  function morph(html) {
-    const doc = new DOMParser().parseFromString(html, "text/html");
-    if (doc.title) document.title = doc.title;
-    // Attributes of <html> (a theme, the language) belong to the page too.
-    const root = document.documentElement;
-    for (const { name } of [...root.attributes]) {
-      if (!doc.documentElement.hasAttribute(name)) root.removeAttribute(name);
+    function morph(html, { navigation = false } = {}) {
+      const doc = new DOMParser().parseFromString(html, "text/html");
+      if (doc.querySelector("title")) document.title = doc.title;
+      // Attributes of <html> (a theme, the language) belong to the page too.
+      const root = document.documentElement;
+      for (const { name } of [...root.attributes]) {
+        if (!doc.documentElement.hasAttribute(name)) root.removeAttribute(name);
+      }
+      for (const { name, value } of doc.documentElement.attributes) {
+        if (root.getAttribute(name) !== value) root.setAttribute(name, value);
+      }
+      const x = window.scrollX;
+      const y = window.scrollY;
+      if (window.Idiomorph) {
+        // ignoreActiveValue keeps what the user is typing; restoreFocus keeps focus and caret.
+        window.Idiomorph.morph(document.body, doc.body, {
+          morphStyle: "outerHTML",
+          ignoreActiveValue: true,
+          restoreFocus: true,
+        });
+      } else {
+        // idiomorph failed to load: still show the new page, only less smoothly.
+        console.warn("actionkit: idiomorph is missing; replacing the page body instead");
+        document.body.replaceWith(document.adoptNode(doc.body));
+      }
+      if (!navigation) window.scrollTo(x, y);
+      // The morph set the server's attributes: show what is still pending as pending again.
+      for (const [el, entry] of busy) if (el.isConnected) entry.undo = showBusy(el);
+      wireCalls(document);
     }
-    for (const { name, value } of doc.documentElement.attributes) {
-      if (root.getAttribute(name) !== value) root.setAttribute(name, value);
-    }
-    const x = window.scrollX;
-    const y = window.scrollY;
-    // ignoreActiveValue keeps what the user is typing; restoreFocus keeps focus and caret.
-    Idiomorph.morph(document.body, doc.body, {
-      morphStyle: "outerHTML",
-      ignoreActiveValue: true,
-      restoreFocus: true,
-    });
-    window.scrollTo(x, y);
-    wireCalls(document);
-  }
 
-  // Follows a redirect or shows the page re-rendered after the action.
-  function apply(answer) {
-    if (answer.redirect) {
-      const target = new URL(answer.redirect.url, location.href);
-      if (target.origin !== location.origin || answer.html == null) {
-        location.assign(target.href);
+    // Follows a redirect, or shows the page re-rendered after the action.
+    function apply(answer) {
+      if (answer.redirect) {
+        const target = new URL(answer.redirect.url, location.href);
+        if (target.origin !== location.origin || answer.html == null) {
+          location.assign(target.href);
+          return;
+        }
+        const method = answer.redirect.type === "replace" ? "replaceState" : "pushState";
+        history[method](history.state, "", target.href);
+        navigated = true;
+        shownPath = pagePath();
+        morph(answer.html, { navigation: true });
+        const hash = decodeURIComponent(target.hash.slice(1));
+        const anchor = hash && document.getElementById(hash);
+        if (anchor) anchor.scrollIntoView();
+        else window.scrollTo(0, 0);
         return;
       }
-      const method = answer.redirect.type === "replace" ? "replaceState" : "pushState";
-      history[method]({ actionkit: true }, "", target.href);
-      morph(answer.html);
-      window.scrollTo(0, 0);
-      return;
+      if (answer.html != null) morph(answer.html);
     }
-    if (answer.html != null) morph(answer.html);
-  }
 
-  // -- pending state --------------------------------------------------------------------------
+    // -- pending state ------------------------------------------------------------------------
 
-  function setPending(form, submitter) {
-    for (const el of [form, submitter]) {
-      if (!el) continue;
+    function markBusy(el) {
+      const entry = busy.get(el);
+      if (entry) entry.count += 1;
+      else busy.set(el, { count: 1, undo: showBusy(el) });
+    }
+
+    function unmarkBusy(el) {
+      const entry = busy.get(el);
+      if (!entry || --entry.count > 0) return;
+      busy.delete(el);
+      entry.undo();
+    }
+
+    // Marks one element as pending; returns the function that undoes exactly that.
+    function showBusy(el) {
       el.setAttribute("aria-busy", "true");
       el.setAttribute("data-pending", "");
-    }
-    if (submitter) {
-      submitter.disabled = true;
-      const text = submitter.dataset.pendingText;
-      if (text != null) {
-        submitter.dataset.actionkitText = submitter.textContent;
-        submitter.textContent = text;
+      const isControl = el instanceof HTMLButtonElement || el instanceof HTMLInputElement;
+      const wasDisabled = isControl && el.disabled;
+      // A disabled submitter cannot be clicked twice by an impatient user.
+      if (isControl) el.disabled = true;
+      const text = isControl ? el.dataset.pendingText : undefined;
+      let restoreText = () => {};
+      if (text != null && el instanceof HTMLInputElement) {
+        const value = el.value;
+        el.value = text;
+        restoreText = () => (el.value = value);
+      } else if (text != null) {
+        // Keep the nodes themselves: a label may hold markup (an icon, a count).
+        const children = [...el.childNodes];
+        el.textContent = text;
+        restoreText = () => el.replaceChildren(...children);
       }
+      return () => {
+        el.removeAttribute("aria-busy");
+        el.removeAttribute("data-pending");
+        if (isControl && !wasDisabled) el.disabled = false;
+        restoreText();
+      };
     }
-  }
 
-  function clearPending(form, submitter) {
-    for (const el of [form, submitter]) {
-      if (!el) continue;
-      el.removeAttribute("aria-busy");
-      el.removeAttribute("data-pending");
-    }
-    if (submitter) {
-      submitter.disabled = false;
-      if (submitter.dataset.actionkitText != null) {
-        submitter.textContent = submitter.dataset.actionkitText;
-        delete submitter.dataset.actionkitText;
+    // Back/forward cache: a page restored with a submission in flight must not stay disabled.
+    window.addEventListener("pageshow", (event) => {
+      if (!event.persisted) return;
+      for (const [el, entry] of [...busy]) {
+        busy.delete(el);
+        entry.undo();
       }
-    }
-  }
+      forms = new WeakMap();
+    });
 
-  // Optimistic UI: elements marked data-optimistic="<field>" show the submitted value at once.
-  function optimistic(form, data) {
-    const undo = [];
-    for (const el of form.querySelectorAll("[data-optimistic]")) {
-      const value = data.get(el.dataset.optimistic);
-      if (value == null || typeof value !== "string") continue;
-      undo.push([el, el.textContent]);
-      el.textContent = value;
-    }
-    return () => {
-      for (const [el, text] of undo) el.textContent = text;
-    };
-  }
-
-  function emit(target, name, detail) {
-    (target.isConnected ? target : document).dispatchEvent(
-      new CustomEvent("actionkit:" + name, { bubbles: true, detail }),
-    );
-  }
-
-  // -- forms ----------------------------------------------------------------------------------
-
-  function actionOf(data) {
-    let id = null;
-    for (const [name] of data) {
-      if (name.startsWith(ACTION_FIELD_PREFIX)) id = name.slice(ACTION_FIELD_PREFIX.length);
-    }
-    return id; // the last one wins: the clicked button's name comes after the hidden field
-  }
-
-  document.addEventListener("submit", (event) => {
-    const form = event.target;
-    const submitter = event.submitter || null;
-    if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
-    if (native.has(form)) {
-      native.delete(form);
-      return;
-    }
-    const method = (
-      (submitter && submitter.getAttribute("formmethod")) ||
-      form.getAttribute("method") ||
-      "get"
-    ).toLowerCase();
-    if (method !== "post") return;
-    const data = new FormData(form, submitter);
-    const id = actionOf(data);
-    if (id == null) return;
-    event.preventDefault();
-    submit(form, submitter, data, id);
-  });
-
-  function submit(form, submitter, data, id) {
-    let state = forms.get(form);
-    if (!state) {
-      state = { pending: 0, sent: 0, applied: 0, controller: null, queue: Promise.resolve() };
-      forms.set(form, state);
-    }
-    const mode = form.dataset.concurrency || "queue";
-    if (mode === "drop" && state.pending > 0) return;
-    if (mode === "abort" && state.controller) state.controller.abort();
-    const controller = new AbortController();
-    state.controller = controller;
-    const number = ++state.sent;
-    state.pending += 1;
-    setPending(form, submitter);
-    const rollback = optimistic(form, data);
-    const run = () => send_form(form, submitter, data, id, number, state, controller, rollback);
-    state.queue = mode === "queue" ? state.queue.then(run, run) : run();
-  }
-
-  async function send_form(form, submitter, data, id, number, state, controller, rollback) {
-    const url = (submitter && submitter.hasAttribute("formaction") && submitter.formAction) ||
-      form.action || location.href;
-    const progress = form.querySelector("progress[data-upload-progress]");
-    const hasFiles = [...data.values()].some((v) => v instanceof File && v.size > 0);
-    const onProgress = hasFiles
-      ? (loaded, total) => {
-          if (progress) {
-            progress.max = total;
-            progress.value = loaded;
-          }
-          emit(form, "progress", { loaded, total });
+    // Optimistic UI: show the submitted values at once; returns the rollback.
+    function showOptimistic(form, data) {
+      const elements = [...form.querySelectorAll("[data-optimistic]")];
+      if (form.id) {
+        const selector = `[data-optimistic][data-optimistic-for="${CSS.escape(form.id)}"]`;
+        elements.push(...document.querySelectorAll(selector));
+      }
+      const shown = [];
+      for (const el of elements) {
+        const values = data.getAll(el.dataset.optimistic).filter((v) => typeof v === "string");
+        if (values.length === 0) continue;
+        const text = values.join(", ");
+        shown.push([el, el.textContent, text]);
+        el.textContent = text;
+      }
+      return () => {
+        // Only where the value is still ours: a later answer may have replaced it since.
+        for (const [el, before, text] of shown) {
+          if (el.textContent === text) el.textContent = before;
         }
-      : null;
-    const headers = { [ACTION_ID_HEADER]: id, [ACTION_PAGE_HEADER]: pagePath() };
-    try {
-      const { status, answer } = await send(url, headers, data, {
-        signal: controller.signal,
-        onProgress,
-      });
-      state.pending -= 1;
-      if (state.pending === 0) clearPending(form, submitter);
-      else if (submitter) clearPending(null, submitter);
-      // Never apply an answer older than one already applied.
-      if (number < state.applied) return;
-      state.applied = number;
-      if (!answer || answer.error || !("result" in answer)) {
+      };
+    }
+
+    // What the user typed in a form, to put back after a failed submission's morph.
+    function snapshot(form) {
+      const values = new Map();
+      for (const el of form.elements) {
+        if (el instanceof HTMLInputElement && (el.type === "checkbox" || el.type === "radio")) {
+          values.set(el, ["checked", el.checked]);
+        } else if (el instanceof HTMLSelectElement) {
+          values.set(el, ["selected", [...el.options].map((o) => o.selected)]);
+        } else if (
+          (el instanceof HTMLInputElement &&
+            !["file", "hidden", "submit", "button", "reset", "image"].includes(el.type)) ||
+          el instanceof HTMLTextAreaElement
+        ) {
+          values.set(el, ["value", el.value]);
+        }
+      }
+      return () => {
+        for (const [el, [kind, value]] of values) {
+          if (!el.isConnected) continue;
+          if (kind === "selected") [...el.options].forEach((o, i) => (o.selected = !!value[i]));
+          else el[kind] = value;
+        }
+      };
+    }
+
+    function emit(target, name, detail) {
+      (target.isConnected ? target : document).dispatchEvent(
+        new CustomEvent("actionkit:" + name, { bubbles: true, detail }),
+      );
+    }
+
+    // -- forms --------------------------------------------------------------------------------
+
+    // The action a form submits; the last field wins: the clicked button's name comes after the
+    // form's own hidden field, as in Next.js.
+    function actionOf(data) {
+      let id = null;
+      for (const [name] of data) {
+        if (name.startsWith(ACTION_FIELD_PREFIX)) id = name.slice(ACTION_FIELD_PREFIX.length);
+      }
+      return id;
+    }
+
+    document.addEventListener("submit", (event) => {
+      const form = event.target;
+      if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+      if (native.has(form)) {
+        native.delete(form);
+        return;
+      }
+      const submitter = event.submitter || null;
+      const attr = (name, formName) =>
+        (submitter && submitter.getAttribute(formName)) || form.getAttribute(name);
+      if ((attr("method", "formmethod") || "get").toLowerCase() !== "post") return;
+      // A form aimed at another window or another site is the browser's business.
+      const target = attr("target", "formtarget");
+      if (target && target !== "_self") return;
+      const url = new URL(
+        submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action,
+        location.href,
+      );
+      if (url.origin !== location.origin) return;
+      const data = new FormData(form, submitter);
+      const id = actionOf(data);
+      if (id === null) return;
+      event.preventDefault();
+      submitForm(form, submitter, data, id, url.href);
+    });
+
+    function submitForm(form, submitter, data, id, url) {
+      let state = forms.get(form);
+      if (!state) {
+        state = { sent: 0, applied: 0, pending: 0, controllers: new Set() };
+        state.queue = Promise.resolve();
+        forms.set(form, state);
+      }
+      let mode = form.dataset.concurrency || "queue";
+      if (!CONCURRENCY_MODES.includes(mode)) {
+        console.warn(`actionkit: data-concurrency="${mode}" is not one of`, CONCURRENCY_MODES);
+        mode = "queue";
+      }
+      if (mode === "drop" && state.pending > 0) return;
+      if (mode === "abort") for (const controller of state.controllers) controller.abort();
+      const submission = { number: ++state.sent, controller: new AbortController() };
+      state.controllers.add(submission.controller);
+      state.pending += 1;
+      markBusy(form);
+      if (submitter) markBusy(submitter);
+      const rollback = showOptimistic(form, data);
+      const run = () =>
+        transmit(form, submitter, data, id, url, state, submission, rollback).catch((error) =>
+          console.error("actionkit: applying the answer failed", error),
+        );
+      // queue: one after the other, in order; abort and drop: at once.
+      if (mode === "queue") state.queue = state.queue.then(run);
+      else run();
+    }
+
+    async function transmit(form, submitter, data, id, url, state, submission, rollback) {
+      const progress = form.querySelector("progress[data-upload-progress]");
+      const hasFiles = [...data.values()].some((v) => v instanceof File && v.size > 0);
+      const onProgress = hasFiles
+        ? (loaded, total) => {
+            if (progress) {
+              progress.max = total;
+              progress.value = loaded;
+            }
+            emit(form, "progress", { loaded, total });
+          }
+        : null;
+      const headers = { [ACTION_ID_HEADER]: id, [ACTION_PAGE_HEADER]: pagePath() };
+      let response = null;
+      let failure = null;
+      try {
+        const signal = submission.controller.signal;
+        response = await send(url, headers, data, { signal, onProgress });
+      } catch (error) {
+        failure = error;
+      } finally {
+        state.pending -= 1;
+        state.controllers.delete(submission.controller);
+        unmarkBusy(form);
+        if (submitter) unmarkBusy(submitter);
+      }
+      if (failure) {
         rollback();
-        const error = failure(status, answer);
-        emit(form, "error", { error, status, answer });
+        if (failure.name === "AbortError") return;
+        emit(form, "error", { error: failure, status: 0, answer: null });
+        fallBackToNative(form, submitter);
+        return;
+      }
+      // Never apply an answer older than one already applied.
+      if (submission.number < state.applied) {
+        rollback();
+        return;
+      }
+      state.applied = submission.number;
+      const { status, answer } = response;
+      if (!isAnswer(answer)) {
+        rollback();
+        emit(form, "error", { error: errorOf(status, answer), status, answer });
         return;
       }
       if (answer.failed) {
         rollback();
-        // A failed submission never loses what the user typed, even if the page rendered
+        // A failed submission never loses what the user typed, even where the page rendered
         // after it does not echo the values back.
-        const typed = [...form.elements]
-          .filter((el) => "value" in el && !["file", "hidden", "submit", "button"].includes(el.type))
-          .map((el) => [el, el.value]);
+        const restore = snapshot(form);
         apply(answer);
-        for (const [el, value] of typed) if (el.isConnected) el.value = value;
+        restore();
       } else {
         apply(answer);
+        if (form.isConnected && form.dataset.reset !== "false") form.reset();
       }
-      if (!answer.failed && !answer.redirect && form.dataset.reset !== "false") form.reset();
       emit(form, "result", answer);
-    } catch (error) {
-      state.pending -= 1;
-      if (state.pending === 0) clearPending(form, submitter);
-      rollback();
-      if (error.name === "AbortError") return;
-      emit(form, "error", { error, status: 0, answer: null });
-      // The network failed (offline, server restarting): submit natively once.
-      if (form.isConnected && !form.dataset.actionkitRetried) {
-        form.dataset.actionkitRetried = "true";
-        native.add(form);
-        if (submitter && submitter.isConnected) form.requestSubmit(submitter);
-        else form.requestSubmit();
+    }
+
+    // The network failed (offline, a server restarting): let the browser submit the form
+    // itself, once; its own error page is more useful than nothing happening.
+    function fallBackToNative(form, submitter) {
+      if (!form.isConnected || retried.has(form)) return;
+      retried.add(form);
+      native.add(form);
+      if (submitter && submitter.isConnected && submitter.form === form) {
+        form.requestSubmit(submitter);
+      } else {
+        form.requestSubmit();
       }
     }
-  }
 
-  // -- calls from scripts ---------------------------------------------------------------------
+    // -- calls from scripts -------------------------------------------------------------------
 
-  async function call(idOrName, ...args) {
-    const spec = exposed[idOrName] || { id: idOrName, token: "" };
-    const headers = {
-      [ACTION_ID_HEADER]: spec.id,
-      [ACTION_PAGE_HEADER]: pagePath(),
-      "Content-Type": "application/json",
-    };
-    if (spec.token) headers[ACTION_BOUND_HEADER] = spec.token;
-    const { status, answer } = await send(location.href, headers, JSON.stringify(args));
-    if (!answer || answer.error || !("result" in answer)) throw failure(status, answer);
-    apply(answer);
-    if (answer.failed) {
-      throw new ActionError("Action failed", { status, code: "failed", answer });
+    /** Runs an action by exposed name or ID with JSON arguments; resolves to its return value. */
+    async function call(nameOrId, ...args) {
+      const own = Object.prototype.hasOwnProperty.call(exposed, nameOrId);
+      const spec = own ? exposed[nameOrId] : { id: nameOrId };
+      const headers = {
+        [ACTION_ID_HEADER]: spec.id,
+        [ACTION_PAGE_HEADER]: pagePath(),
+        "Content-Type": "application/json",
+      };
+      if (spec.token) headers[ACTION_BOUND_HEADER] = spec.token;
+      const { status, answer } = await send(location.href, headers, JSON.stringify(args));
+      if (!isAnswer(answer)) throw errorOf(status, answer);
+      apply(answer);
+      if (answer.failed) {
+        throw new ActionError("The action failed.", { status, code: "failed", answer });
+      }
+      return answer.result;
     }
-    return answer.result;
-  }
 
-  const actions = {};
-  for (const name of Object.keys(exposed)) actions[name] = (...args) => call(name, ...args);
+    const actions = {};
+    for (const name of Object.keys(exposed)) actions[name] = (...args) => call(name, ...args);
+    Object.freeze(actions);
 
-  // Declarative calls: <span data-action-call="increment_views" data-trigger="load"
-  // data-args="[]" data-target="#views"> runs the action and writes its result into the target.
-  function runCall(el) {
-    let args = [];
-    try {
-      args = JSON.parse(el.dataset.args || "[]");
-    } catch (_) {
-      console.error("actionkit: data-args is not a JSON array", el);
-      return;
+    // Declarative calls: <span data-action-call="increment_views" data-trigger="load"
+    // data-args="[3]" data-target="#views"> runs the action and writes its result into #views.
+    function runCall(el) {
+      let args;
+      try {
+        args = JSON.parse(el.dataset.args || "[]");
+        if (!Array.isArray(args)) throw new TypeError("data-args must be a JSON array");
+      } catch (error) {
+        console.error("actionkit: data-args is not a JSON array", el, error);
+        emit(el, "error", { error, status: 0, answer: null });
+        return;
+      }
+      el.setAttribute("aria-busy", "true");
+      call(el.dataset.actionCall, ...args)
+        .then((result) => {
+          const target = el.dataset.target ? document.querySelector(el.dataset.target) : null;
+          if (target) target.textContent = display(result);
+          emit(el, "result", { result });
+        })
+        .catch((error) => {
+          emit(el, "error", { error, status: error.status || 0, answer: error.answer || null });
+        })
+        .finally(() => el.removeAttribute("aria-busy"));
     }
-    el.setAttribute("aria-busy", "true");
-    call(el.dataset.actionCall, ...args)
-      .then((result) => {
-        const selector = el.dataset.target;
-        const target = selector ? document.querySelector(selector) : el;
-        if (target && result !== undefined) {
-          target.textContent = typeof result === "string" ? result : JSON.stringify(result);
+
+    function display(result) {
+      if (result == null) return "";
+      return typeof result === "string" ? result : JSON.stringify(result);
+    }
+
+    const triggerOf = (el) => el.dataset.trigger || "click";
+
+    // Clicks are delegated, so elements added by a morph need no wiring.
+    document.addEventListener("click", (event) => {
+      const el = event.target instanceof Element && event.target.closest("[data-action-call]");
+      if (!el || triggerOf(el) !== "click") return;
+      event.preventDefault(); // a link or a submit button used as a trigger does only this
+      runCall(el);
+    });
+
+    function wireCalls(root) {
+      for (const el of root.querySelectorAll("[data-action-call]")) {
+        const trigger = triggerOf(el);
+        if (trigger === "load") {
+          // Once per page: a morph keeps the element and must not count another view, but a
+          // redirect to another page is a new page.
+          if (loadedFor.get(el) === shownPath) continue;
+          loadedFor.set(el, shownPath);
+          runCall(el);
+        } else if (trigger === "visible" && !observed.has(el)) {
+          observed.add(el);
+          observer =
+            observer ||
+            new IntersectionObserver((entries) => {
+              for (const entry of entries) {
+                if (!entry.isIntersecting) continue;
+                observer.unobserve(entry.target);
+                runCall(entry.target);
+              }
+            });
+          observer.observe(el);
+        } else if (!["click", "load", "visible"].includes(trigger)) {
+          console.warn(`actionkit: data-trigger="${trigger}" is not click, load or visible`, el);
         }
-        emit(el, "result", { result });
-      })
-      .catch((error) => emit(el, "error", { error }))
-      .finally(() => el.removeAttribute("aria-busy"));
-  }
-
-  let observer = null;
-  function wireCalls(root) {
-    for (const el of root.querySelectorAll("[data-action-call]")) {
-      if (wired.has(el)) continue;
-      wired.add(el);
-      const trigger = el.dataset.trigger || "click";
-      if (trigger === "load") runCall(el);
-      else if (trigger === "click") el.addEventListener("click", () => runCall(el));
-      else if (trigger === "visible") {
-        observer =
-          observer ||
-          new IntersectionObserver((entries) => {
-            for (const entry of entries) {
-              if (!entry.isIntersecting) continue;
-              observer.unobserve(entry.target);
-              runCall(entry.target);
-            }
-          });
-        observer.observe(el);
       }
     }
-  }
 
-  // -- navigation -----------------------------------------------------------------------------
+    // -- navigation ---------------------------------------------------------------------------
 
-  // Back/forward cache: a page restored with a submission in flight must not stay disabled.
-  window.addEventListener("pageshow", (event) => {
-    if (!event.persisted) return;
-    for (const el of document.querySelectorAll("[data-pending]")) {
-      if (el instanceof HTMLFormElement) clearPending(el, null);
-      else clearPending(null, el);
+    // Back or forward to an entry whose page the document does not show (a redirect's target,
+    // or the page before it): load it. Moves between anchors of the same page stay as they are.
+    window.addEventListener("popstate", () => {
+      if (navigated && pagePath() !== shownPath) location.reload();
+    });
+
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", () => wireCalls(document));
+    } else {
+      wireCalls(document);
     }
-  });
 
-  // History entries made by redirects hold no page of their own: load it.
-  window.addEventListener("popstate", (event) => {
-    if (event.state && event.state.actionkit) location.reload();
-  });
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", () => wireCalls(document));
-  } else {
-    wireCalls(document);
+    return Object.freeze({ version: PROTOCOL_VERSION, call, actions, apply, ActionError });
   }
-
-  window.actionkit = Object.freeze({ call, actions, apply, ActionError, version: 1 });
 })();
