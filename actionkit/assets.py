@@ -1,7 +1,7 @@
 """Serving the client script and its assets under ``/_actionkit/``.
 
 Every file of ``actionkit/static/`` is read once, hashed, and served at a URL holding its content
-hash (``/_actionkit/actionkit.3f2a9c1d0b.js``) with ``Cache-Control: public, max-age=31536000,
+hash (``/_actionkit/actionkit.3f2a9c1d0b7e.js``) with ``Cache-Control: public, max-age=31536000,
 immutable``: browsers keep it for a year, and a new release has new URLs. Everything is computed
 when the middleware starts, so an asset request costs a dict lookup.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import mimetypes
 import typing as t
 from pathlib import Path
 
@@ -20,7 +19,6 @@ if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 STATIC_DIR = Path(__file__).parent / "static"
-_SERVED = (".js", ".css", ".map")
 
 
 class _Asset(t.NamedTuple):
@@ -29,27 +27,39 @@ class _Asset(t.NamedTuple):
     etag: str
 
 
+_CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".map": "application/json",
+}
+_NOT_FOUND = b"Not Found"
+
+
 class Assets:
-    """The WSGI app answering ``/_actionkit/...``: the static files at content-hashed URLs."""
+    """The WSGI app answering ``/_actionkit/...``: the static files at content-hashed URLs.
+
+    :param directory: the files to serve (``.js``, ``.css`` and ``.map`` files only).
+
+    ``ActionMiddleware`` makes one and hands it every ``GET``/``HEAD`` under ``/_actionkit/``;
+    templates get the URLs from :meth:`url` (``actionkit_script()`` does it).
+    """
 
     def __init__(self, directory: Path = STATIC_DIR) -> None:
+        #: Hashed URL of each file, by file name: ``{"actionkit.js": "/_actionkit/..."}``.
         self.urls: dict[str, str] = {}
         self._files: dict[str, _Asset] = {}
         for path in sorted(directory.iterdir()):
-            if path.suffix not in _SERVED:
+            content_type = _CONTENT_TYPES.get(path.suffix)
+            if content_type is None or not path.is_file():
                 continue
             body = path.read_bytes()
             digest = hashlib.sha256(body).hexdigest()[:12]
             url = f"{STATIC_PREFIX}{path.stem}.{digest}{path.suffix}"
-            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            if content_type.startswith("text/") or path.suffix == ".js":
-                content_type = (
-                    "text/javascript" if path.suffix == ".js" else content_type
-                ) + "; charset=utf-8"
             etag = f'"{digest}"'
             headers = [
                 ("Content-Type", content_type),
                 ("Content-Length", str(len(body))),
+                # The URL changes with the content, so the browser never needs to ask again.
                 ("Cache-Control", "public, max-age=31536000, immutable"),
                 ("ETag", etag),
                 ("X-Content-Type-Options", "nosniff"),
@@ -58,7 +68,10 @@ class Assets:
             self._files[url] = _Asset(body, headers, etag)
 
     def url(self, name: str) -> str:
-        """The hashed URL of the static file ``name`` (``"actionkit.js"``)."""
+        """The hashed URL of the static file ``name`` (``"actionkit.js"``).
+
+        :raises LookupError: there is no such file; the message lists the ones there are.
+        """
         try:
             return self.urls[name]
         except KeyError:
@@ -69,21 +82,35 @@ class Assets:
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> t.Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        # Mounted on its own (SCRIPT_NAME="/_actionkit"), or behind the middleware.
+        asset = self._files.get(environ.get("SCRIPT_NAME", "") + path) or self._files.get(path)
+        if asset is None:
+            return _plain(start_response, "404 Not Found", _NOT_FOUND)
         method = environ["REQUEST_METHOD"]
-        asset = self._files.get(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
-        if asset is None:
-            asset = self._files.get(environ.get("PATH_INFO", ""))
-        if asset is None:
-            return _plain(start_response, "404 Not Found", b"Not Found")
         if method not in ("GET", "HEAD"):
             return _plain(start_response, "405 Method Not Allowed", b"", [("Allow", "GET, HEAD")])
-        if environ.get("HTTP_IF_NONE_MATCH") == asset.etag:
+        if _matches(environ.get("HTTP_IF_NONE_MATCH"), asset.etag):
             start_response(
                 "304 Not Modified", [h for h in asset.headers if h[0] != "Content-Length"]
             )
             return []
         start_response("200 OK", list(asset.headers))
         return [] if method == "HEAD" else [asset.body]
+
+    def __repr__(self) -> str:
+        return f"<Assets {sorted(self.urls)!r}>"
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (weak comparison, or ``*``)."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
 
 
 def _plain(

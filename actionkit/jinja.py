@@ -23,54 +23,105 @@ Works with any :class:`jinja2.Environment` (the Flask extension calls :func:`ins
 
     <button {{ delete_post.bind(post.id).button_attrs() }}>Delete</button>
 
-Actions are plain values: pass them to macros and included templates like anything else.
+Actions are plain values: pass them to macros and included templates like anything else
+(Next.js's "passing actions as props").
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import typing as t
 
 from markupsafe import Markup
 
+from . import context
 from .assets import assets
 from .context import action_state
+from .protocol import STATIC_PREFIX
+from .registry import Action
 
 if t.TYPE_CHECKING:
     import jinja2
 
-    from .registry import Action
+Exposed: t.TypeAlias = t.Iterable[Action] | t.Mapping[str, Action]
 
 
-def actionkit_script(expose: t.Iterable[Action] = (), *, defer: bool = True) -> Markup:
-    """The ``<script>`` tags of the client (idiomorph, then actionkit.js).
+def actionkit_script(
+    expose: Exposed = (),
+    *,
+    defer: bool = True,
+    nonce: str | None = None,
+    static_url: str | None = None,
+) -> Markup:
+    """The ``<script>`` tags of the client: idiomorph, then actionkit.js.
 
-    :param expose: actions scripts may call by name: ``actionkit.actions.increment_like(42)``.
-        Bound copies keep their bound arguments.
+    :param expose: actions that scripts may call by name, as
+        ``await actionkit.actions.increment_like(42)``: a list (each under its function's name)
+        or a mapping of names to actions. Bound copies keep their bound arguments, sealed.
+    :param defer: load without blocking the page (the default); the tags can go in ``<head>``.
+    :param nonce: the ``nonce`` attribute for a Content-Security-Policy.
+    :param static_url: the URL under which ``/_actionkit/`` is reachable. By default that path
+        below the current request's ``SCRIPT_NAME``, so an app mounted at ``/app`` gets
+        ``/app/_actionkit/...``.
     """
-    table = {action.name: {"id": action.id, "token": action.token} for action in expose}
+    table = {name: {"id": act.id, "token": act.token} for name, act in _exposed(expose)}
     files = assets()
-    attr = " defer" if defer else ""
+    prefix = _static_url() if static_url is None else static_url.rstrip("/") + "/"
+    extra = Markup("")
+    if defer:
+        extra += Markup(" defer")
+    if nonce is not None:
+        extra += Markup(' nonce="{}"').format(nonce)
     return Markup(
-        '<script src="{}"{}></script><script src="{}"{} data-actions="{}"></script>'
+        '<script src="{}"{}></script>\n<script src="{}"{} data-actions="{}"></script>'
     ).format(
-        files.url("idiomorph.js"),
-        Markup(attr),
-        files.url("actionkit.js"),
-        Markup(attr),
+        prefix + files.url("idiomorph.js").removeprefix(STATIC_PREFIX),
+        extra,
+        prefix + files.url("actionkit.js").removeprefix(STATIC_PREFIX),
+        extra,
         json.dumps(table, separators=(",", ":")),
     )
 
 
+def _exposed(expose: Exposed) -> list[tuple[str, Action]]:
+    pairs: list[tuple[str | None, object]] = (
+        [(str(name), act) for name, act in expose.items()]
+        if isinstance(expose, t.Mapping)
+        else [(None, act) for act in expose]
+    )
+    checked = []
+    for name, act in pairs:
+        if not isinstance(act, Action):
+            raise TypeError(
+                "actionkit_script(expose=...) takes actions (functions decorated with @action),"
+                f" not {act!r}."
+            )
+        checked.append((act.name if name is None else name, act))
+    return checked
+
+
+def _static_url() -> str:
+    ctx = context.current()
+    script_name = ctx.environ.get("SCRIPT_NAME", "") if ctx is not None else ""
+    return script_name.rstrip("/") + STATIC_PREFIX
+
+
 def action_form(
-    action: Action, caller: t.Callable[[], str] | None = None, **attrs: t.Any
+    action: Action, /, caller: t.Callable[[], str] | None = None, **attrs: t.Any
 ) -> Markup:
     """A ``<form method="post">`` running ``action``, for ``{% call action_form(action) %}``.
 
-    Keyword arguments become attributes: ``class_`` or ``class`` → ``class``, ``data_reset=
-    "false"`` → ``data-reset="false"``; ``True`` gives a bare attribute, ``False``/``None``
-    none.
+    Keyword arguments become attributes: ``class`` (or ``class_``) → ``class``,
+    ``data_reset="false"`` → ``data-reset="false"``, ``action="/posts"`` posts to another page;
+    ``True`` gives a bare attribute, ``False``/``None`` none. The form is
+    ``multipart/form-data`` unless ``enctype`` says otherwise, so file inputs work without
+    JavaScript too.
     """
+    if not isinstance(action, Action):
+        raise TypeError(f"action_form() takes an action (decorated with @action), not {action!r}.")
+    if "method" in attrs:
+        raise TypeError('action_form() always renders method="post"; only POST runs actions.')
     rendered = []
     for name, value in attrs.items():
         if value is None or value is False:
@@ -88,11 +139,19 @@ def action_form(
     )
 
 
-def install(env: jinja2.Environment) -> None:
-    """Add ``actionkit_script``, ``action_form`` and ``action_state`` to ``env``'s globals."""
-    env.globals.update(
-        actionkit_script=actionkit_script, action_form=action_form, action_state=action_state
+def install(env: jinja2.Environment, *, static_url: str | None = None) -> jinja2.Environment:
+    """Add ``actionkit_script``, ``action_form`` and ``action_state`` to ``env``'s globals.
+
+    :param static_url: where the client script is served when that is not ``/_actionkit/``
+        below the application (see :func:`actionkit_script`).
+    """
+    script = (
+        actionkit_script
+        if static_url is None
+        else functools.partial(actionkit_script, static_url=static_url)
     )
+    env.globals.update(actionkit_script=script, action_form=action_form, action_state=action_state)
+    return env
 
 
 __all__ = ["action_form", "action_state", "actionkit_script", "install"]
