@@ -15,16 +15,19 @@ from actionkit import (
     cache_tag,
     cookies,
     fail,
+    headers,
     redirect,
     revalidate_path,
+    revalidate_tag,
 )
 from actionkit.jinja import install
+from actionkit.protocol import ACTION_PAGE_HEADER
 from actionkit.stores import MemoryStore
 
 TEMPLATES = {
     "base.html": """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title>
-{{ actionkit_script(expose=[increment_like]) }}
+{{ actionkit_script(expose=expose) }}
 <style>body{font:16px sans-serif;margin:2rem;min-height:3000px}
 [data-pending]{opacity:.6} .error{color:#b00}</style></head>
 <body>{% block body %}{% endblock %}</body></html>""",
@@ -66,16 +69,20 @@ TEMPLATES = {
   <button id="save-name">Save name</button>
   <button id="forget-name" name="forget" value="1">Forget me</button>
 {% endcall %}
+{% call action_form(refresh, id="refresh-form") %}<button id="refresh">Refresh</button>{% endcall %}
 {% endblock %}""",
     "slow.html": """{% extends "base.html" %}{% block title %}Slow {{ done|length }}{% endblock %}
 {% block body %}
-<p id="done">{{ done|join(',') }}</p>
-<p id="shown" data-optimistic-display>{{ done[-1] if done else '' }}</p>
+<h1>Slow actions</h1>
+<p>Done: <span id="done">{{ done|join(',') }}</span></p>
+<p>Latest: <span id="shown" data-optimistic="value" data-optimistic-for="form-queue">
+  {{- done[-1] if done else '' }}</span></p>
+<p><label>Draft <input id="draft" value=""></label></p>
 {% for mode in ['queue', 'abort', 'drop'] %}
 {% call action_form(slow, id='form-' ~ mode, data_concurrency=mode) %}
-  <input id="value-{{ mode }}" name="value">
+  <label>{{ mode }} <input id="value-{{ mode }}" name="value"></label>
   <span class="optimistic" data-optimistic="value"></span>
-  <button id="go-{{ mode }}" data-pending-text="Working…">Go</button>
+  <button id="go-{{ mode }}" data-pending-text="Working…">Go <b>now</b></button>
 {% endcall %}
 {% endfor %}
 <form method="post" id="unknown"><input type="hidden" name="$ACTION_ID_gone" value="">
@@ -85,6 +92,29 @@ TEMPLATES = {
   <button id="upload-button">Upload</button>
 {% endcall %}
 <p id="uploaded">{{ uploaded }}</p>
+{% endblock %}""",
+    "lab.html": """{% extends "base.html" %}{% block title %}Lab{% endblock %}
+{% block body %}
+{% set state = action_state() %}
+<p id="outcome">{{ state.result if state and state.result is not none else '' }}</p>
+<form method="post" id="last-wins">{{ echo_form.field() }}
+  <button id="own-action">Own action</button>
+  <button id="button-action" {{ echo_button.button_attrs() }}>Button action</button>
+</form>
+{% for name in ['page_header', 'go_replace', 'go_push', 'go_away', 'boom'] %}
+{% call action_form(actions[name], id=name ~ '-form') %}
+  <button id="{{ name }}">{{ name }}</button>
+{% endcall %}
+{% endfor %}
+<p>Sum: <span id="sum"></span></p>
+<button type="button" id="add" data-action-call="add" data-args="[2, 3]"
+  data-target="#sum">Add</button>
+<button type="button" id="add-by-id" data-action-call="{{ add.id }}" data-args="[10, 5]"
+  data-target="#sum">Add by ID</button>
+<p>Seen: <span id="seen">0</span></p>
+<div style="height: 2500px"></div>
+<p id="sentinel" data-action-call="{{ mark_seen.id }}" data-trigger="visible"
+  data-target="#seen">The end</p>
 {% endblock %}""",
 }
 
@@ -99,6 +129,8 @@ class BrowserApp:
         self.registry = Registry()
         self._define_actions()
         self.store = MemoryStore()
+        #: Cleared by a test to hold the slow action pending; set to let it finish.
+        self.gate = threading.Event()
         self.wsgi = ActionMiddleware(
             self.app, registry=self.registry, cache=self.store, secret_key="browser-tests"
         )
@@ -110,7 +142,7 @@ class BrowserApp:
         self.views = 0
         self.done: list[str] = []
         self.uploaded = ""
-        self.gate = threading.Event()
+        self.seen = 0
         self.gate.set()
         self.lock = threading.Lock()
         self.store.clear()
@@ -160,7 +192,7 @@ class BrowserApp:
 
         @action
         def slow(form: MultiDict[str, str]) -> t.Any:
-            assert site.gate.wait(10)
+            assert site.gate.wait(5)
             value = form.get("value", "")
             if value == "bad":
                 return fail(422, {"value": "bad value"})
@@ -173,11 +205,63 @@ class BrowserApp:
             site.uploaded = f"{form['file'].filename}:{len(data)}"
             return len(data)
 
+        @action
+        def refresh(form: MultiDict[str, str]) -> None:
+            revalidate_tag("posts")
+
+        @action
+        def echo_form(form: MultiDict[str, str]) -> str:
+            return "form"
+
+        @action
+        def echo_button(form: MultiDict[str, str]) -> str:
+            return "button"
+
+        @action
+        def page_header(form: MultiDict[str, str]) -> str | None:
+            return headers().get(ACTION_PAGE_HEADER)
+
+        @action
+        def go_replace(form: MultiDict[str, str]) -> None:
+            redirect("/lab?replaced=1", type="replace")
+
+        @action
+        def go_push(form: MultiDict[str, str]) -> None:
+            redirect("/lab?pushed=1")
+
+        @action
+        def go_away(form: MultiDict[str, str]) -> None:
+            # The same server under another origin.
+            redirect(site.other_origin + "/lab?away=1")
+
+        @action
+        def boom(form: MultiDict[str, str]) -> None:
+            raise RuntimeError("boom")
+
+        @action
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        @action
+        def greet(name: str, greeting: str = "Hello") -> str:
+            return f"{greeting}, {name}"
+
+        @action
+        def mark_seen() -> int:
+            site.seen += 1
+            return site.seen
+
         self.actions = {a.name: a for a in self.registry}
+
+    @property
+    def other_origin(self) -> str:
+        """The server under another origin (localhost instead of 127.0.0.1)."""
+        return self.base.replace("127.0.0.1", "localhost")
 
     def app(self, environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
         request = Request(environ)
-        context = self.actions
+        actions = self.actions
+        context = {**actions, "actions": actions, "expose": [actions["increment_like"]]}
         if request.path == "/posts":
             cache_tag("posts")
             html = self.env.get_template("posts.html").render(
@@ -190,6 +274,9 @@ class BrowserApp:
             html = self.env.get_template("slow.html").render(
                 done=self.done, uploaded=self.uploaded, **context
             )
+        elif request.path == "/lab":
+            expose = {"add": actions["add"], "greet_ada": actions["greet"].bind("Ada")}
+            html = self.env.get_template("lab.html").render(**{**context, "expose": expose})
         else:
             return Response("Not found", status=404)(environ, start_response)
         return Response(html, content_type="text/html; charset=utf-8")(environ, start_response)

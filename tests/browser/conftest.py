@@ -1,4 +1,4 @@
-"""Browser fixtures: Playwright driving Debian's Chromium against a live server."""
+"""Browser fixtures: pytest-playwright driving Debian's Chromium against a live server."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import typing as t
 
 import pytest
+from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
 from .app import BrowserApp
@@ -24,6 +25,10 @@ ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts")
+# Short waits: everything here is local; a failure should say so quickly.
+TIMEOUT_MS = 5000
+
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,6 +39,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, t.Any]) -> dict[str, t.Any]:
+    """pytest-playwright's launch options, pointed at Debian's Chromium (`playwright install`
+    cannot download its own here)."""
     assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: `make test` installs chromium"
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ARGS}
 
@@ -49,17 +56,39 @@ def server() -> t.Iterator[BrowserApp]:
     try:
         yield site
     finally:
+        site.gate.set()  # never leave a request thread waiting
         httpd.shutdown()
         httpd.server_close()
+        thread.join(5)
 
 
 @pytest.fixture
-def site(server: BrowserApp) -> BrowserApp:
+def site(server: BrowserApp) -> t.Iterator[BrowserApp]:
+    """The app with empty data and cache, its gate open."""
     server.reset()
-    return server
+    yield server
+    server.gate.set()
+
+
+@pytest.fixture
+def page(page: Page) -> Page:
+    """pytest-playwright's page, with short timeouts."""
+    page.set_default_timeout(TIMEOUT_MS)
+    return page
+
+
+@pytest.fixture(params=[True, False], ids=["js", "nojs"])
+def any_page(request: pytest.FixtureRequest, browser: Browser) -> t.Iterator[tuple[Page, bool]]:
+    """A page with JavaScript enabled, then one in a context with it disabled."""
+    context = browser.new_context(java_script_enabled=request.param)
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    yield tab, request.param
+    context.close()
 
 
 @pytest.fixture
 def artifacts() -> str:
+    """The directory for screenshots (ignored by git)."""
     os.makedirs(ARTIFACTS, exist_ok=True)
     return ARTIFACTS
