@@ -43,11 +43,13 @@
   const RELOAD_GUARD_MS = 10000;
   const CONCURRENCY_MODES = ["queue", "abort", "drop"];
 
-  // Loading the script twice must not submit every form twice.
-  if (window.actionkit) {
+  // Loading the script twice must not submit every form twice. (An element with
+  // id="actionkit" also shows up as window.actionkit: that one does not count.)
+  if (window.actionkit && typeof window.actionkit.call === "function") {
     console.warn("actionkit.js is loaded twice; the second copy does nothing.");
   } else {
-    const script = document.currentScript;
+    // currentScript is null when the script was bundled or moved: look for its tag then.
+    const script = document.currentScript || document.querySelector("script[data-actions]");
     window.actionkit = start(script ? script.dataset : {});
   }
 
@@ -87,7 +89,7 @@
         this.code = code;
         this.answer = answer;
         // The data given to fail(), for a failed call.
-        this.data = answer && "result" in answer ? answer.result : undefined;
+        this.data = isAnswerLike(answer) ? answer.result : undefined;
       }
     }
 
@@ -122,9 +124,13 @@
       });
     }
 
+    function isAnswerLike(answer) {
+      return answer !== null && typeof answer === "object" && "result" in answer;
+    }
+
     // A usable answer has a result; anything else (an error object, a proxy's page) is an error.
     function isAnswer(answer) {
-      return answer !== null && typeof answer === "object" && "result" in answer && !answer.error;
+      return isAnswerLike(answer) && !answer.error;
     }
 
     function errorOf(status, answer) {
@@ -180,7 +186,7 @@
       }
       if (!navigation) window.scrollTo(x, y);
       // The morph set the server's attributes: show what is still pending as pending again.
-      for (const [el, entry] of busy) if (el.isConnected) entry.undo = showBusy(el);
+      for (const [el, entry] of busy) if (el.isConnected) showBusy(el, entry);
       wireCalls(document);
     }
 
@@ -210,43 +216,53 @@
 
     function markBusy(el) {
       const entry = busy.get(el);
-      if (entry) entry.count += 1;
-      else busy.set(el, { count: 1, undo: showBusy(el) });
+      if (entry) {
+        entry.count += 1;
+        return;
+      }
+      const isControl = el instanceof HTMLButtonElement || el instanceof HTMLInputElement;
+      const fresh = { count: 1, isControl, disabled: isControl && el.disabled, label: null };
+      busy.set(el, fresh);
+      showBusy(el, fresh);
     }
 
     function unmarkBusy(el) {
       const entry = busy.get(el);
       if (!entry || --entry.count > 0) return;
       busy.delete(el);
-      entry.undo();
+      hideBusy(el, entry);
     }
 
-    // Marks one element as pending; returns the function that undoes exactly that.
-    function showBusy(el) {
+    // Shows one element as pending. Called again after a morph, which puts the server's
+    // attributes and label back: the label then shown is the one to restore afterwards.
+    function showBusy(el, entry) {
       el.setAttribute("aria-busy", "true");
       el.setAttribute("data-pending", "");
-      const isControl = el instanceof HTMLButtonElement || el instanceof HTMLInputElement;
-      const wasDisabled = isControl && el.disabled;
+      if (!entry.isControl) return;
       // A disabled submitter cannot be clicked twice by an impatient user.
-      if (isControl) el.disabled = true;
-      const text = isControl ? el.dataset.pendingText : undefined;
-      let restoreText = () => {};
-      if (text != null && el instanceof HTMLInputElement) {
-        const value = el.value;
-        el.value = text;
-        restoreText = () => (el.value = value);
-      } else if (text != null) {
+      el.disabled = true;
+      const text = el.dataset.pendingText;
+      if (text == null) return;
+      if (el instanceof HTMLInputElement) {
+        if (el.value !== text) {
+          entry.label = el.value;
+          el.value = text;
+        }
+      } else if (el.textContent !== text) {
         // Keep the nodes themselves: a label may hold markup (an icon, a count).
-        const children = [...el.childNodes];
+        entry.label = [...el.childNodes];
         el.textContent = text;
-        restoreText = () => el.replaceChildren(...children);
       }
-      return () => {
-        el.removeAttribute("aria-busy");
-        el.removeAttribute("data-pending");
-        if (isControl && !wasDisabled) el.disabled = false;
-        restoreText();
-      };
+    }
+
+    function hideBusy(el, entry) {
+      el.removeAttribute("aria-busy");
+      el.removeAttribute("data-pending");
+      if (!entry.isControl) return;
+      el.disabled = entry.disabled;
+      if (entry.label === null) return;
+      if (el instanceof HTMLInputElement) el.value = entry.label;
+      else el.replaceChildren(...entry.label);
     }
 
     // Back/forward cache: a page restored with a submission in flight must not stay disabled.
@@ -254,7 +270,7 @@
       if (!event.persisted) return;
       for (const [el, entry] of [...busy]) {
         busy.delete(el);
-        entry.undo();
+        hideBusy(el, entry);
       }
       forms = new WeakMap();
     });
@@ -262,8 +278,9 @@
     // Optimistic UI: show the submitted values at once; returns the rollback.
     function showOptimistic(form, data) {
       const elements = [...form.querySelectorAll("[data-optimistic]")];
-      if (form.id) {
-        const selector = `[data-optimistic][data-optimistic-for="${CSS.escape(form.id)}"]`;
+      const formId = form.getAttribute("id"); // (a field named "id" shadows form.id)
+      if (formId) {
+        const selector = `[data-optimistic][data-optimistic-for="${CSS.escape(formId)}"]`;
         elements.push(...document.querySelectorAll(selector));
       }
       const shown = [];
@@ -339,10 +356,12 @@
       // A form aimed at another window or another site is the browser's business.
       const target = attr("target", "formtarget");
       if (target && target !== "_self") return;
-      const url = new URL(
-        submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action,
-        location.href,
-      );
+      // getAttribute, not form.action: a field named "action" would shadow the property.
+      const action =
+        submitter && submitter.hasAttribute("formaction")
+          ? submitter.getAttribute("formaction")
+          : form.getAttribute("action");
+      const url = new URL(action || location.href, document.baseURI);
       if (url.origin !== location.origin) return;
       const data = new FormData(form, submitter);
       const id = actionOf(data);
@@ -434,7 +453,9 @@
         restore();
       } else {
         apply(answer);
-        if (form.isConnected && form.dataset.reset !== "false") form.reset();
+        if (form.isConnected && form.dataset.reset !== "false") {
+          HTMLFormElement.prototype.reset.call(form); // (a field named "reset" shadows it)
+        }
       }
       emit(form, "result", answer);
     }
@@ -490,6 +511,7 @@
         return;
       }
       el.setAttribute("aria-busy", "true");
+      el.setAttribute("data-pending", "");
       call(el.dataset.actionCall, ...args)
         .then((result) => {
           const target = el.dataset.target ? document.querySelector(el.dataset.target) : null;
@@ -499,7 +521,10 @@
         .catch((error) => {
           emit(el, "error", { error, status: error.status || 0, answer: error.answer || null });
         })
-        .finally(() => el.removeAttribute("aria-busy"));
+        .finally(() => {
+          el.removeAttribute("aria-busy");
+          el.removeAttribute("data-pending");
+        });
     }
 
     function display(result) {

@@ -101,6 +101,10 @@ TEMPLATES = {
   <button id="own-action">Own action</button>
   <button id="button-action" {{ echo_button.button_attrs() }}>Button action</button>
 </form>
+{% call action_form(echo_fields, id="clobber") %}
+  <input name="action" value="a"><input name="id" value="7"><input name="reset" value="r">
+  <button id="clobber-button">Fields named like form properties</button>
+{% endcall %}
 {% for name in ['page_header', 'go_replace', 'go_push', 'go_away', 'boom'] %}
 {% call action_form(actions[name], id=name ~ '-form') %}
   <button id="{{ name }}">{{ name }}</button>
@@ -131,6 +135,7 @@ class BrowserApp:
         self.store = MemoryStore()
         #: Cleared by a test to hold the slow action pending; set to let it finish.
         self.gate = threading.Event()
+        self.later = threading.Event()
         self.wsgi = ActionMiddleware(
             self.app, registry=self.registry, cache=self.store, secret_key="browser-tests"
         )
@@ -144,6 +149,7 @@ class BrowserApp:
         self.uploaded = ""
         self.seen = 0
         self.gate.set()
+        self.later.set()
         self.lock = threading.Lock()
         self.store.clear()
 
@@ -192,7 +198,8 @@ class BrowserApp:
 
         @action
         def slow(form: MultiDict[str, str]) -> t.Any:
-            assert site.gate.wait(5)
+            # "later" waits for its own gate, to hold a second submission after the first.
+            assert (site.later if form.get("value") == "later" else site.gate).wait(5)
             value = form.get("value", "")
             if value == "bad":
                 return fail(422, {"value": "bad value"})
@@ -216,6 +223,10 @@ class BrowserApp:
         @action
         def echo_button(form: MultiDict[str, str]) -> str:
             return "button"
+
+        @action
+        def echo_fields(form: MultiDict[str, str]) -> str:
+            return form["action"] + form["id"] + form["reset"]
 
         @action
         def page_header(form: MultiDict[str, str]) -> str | None:

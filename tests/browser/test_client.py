@@ -126,6 +126,45 @@ def test_pending_state_and_events(site: BrowserApp, page: Page, artifacts: str) 
     assert event["detail"]["result"] == "one" and event["detail"]["failed"] is False
 
 
+def test_pending_state_survives_the_morph_of_an_earlier_answer(
+    site: BrowserApp, page: Page
+) -> None:
+    """With two queued submissions from the same button, the first answer's morph does not
+    end the pending state of the second: form and button stay busy until it is answered."""
+    page.goto(site.base + "/slow")
+    site.gate.clear()
+    site.later.clear()
+    page.fill("#value-queue", "first")
+    page.click("#go-queue")
+    submit_with = """([value]) => { const f = document.getElementById('form-queue');
+        f.querySelector('input[name=value]').value = value;
+        f.requestSubmit(document.getElementById('go-queue')); }"""
+    page.evaluate(submit_with, ["later"])
+    site.gate.set()
+    expect(page.locator("#done")).to_have_text("first")
+    button = page.locator("#go-queue")
+    expect(button).to_be_disabled()
+    expect(button).to_have_text("Working…")
+    expect(page.locator("#form-queue")).to_have_attribute("aria-busy", "true")
+    site.later.set()
+    expect(page.locator("#done")).to_have_text("first,later")
+    expect(button).to_be_enabled()
+    expect(button).to_have_text("Go now")
+    expect(page.locator("#form-queue")).not_to_have_attribute("data-pending", "")
+
+
+def test_fields_named_like_form_properties(site: BrowserApp, page: Page) -> None:
+    """Fields named action, id or reset (which shadow the form's properties) change nothing:
+    the form is still sent to its page, in the background, and reset afterwards."""
+    page.goto(site.base + "/lab")
+    page.evaluate("window.marker = 1")
+    page.fill("#clobber input[name=id]", "8")
+    page.click("#clobber-button")
+    expect(page.locator("#outcome")).to_have_text("a8r")
+    expect(page.locator("#clobber input[name=id]")).to_have_value("7")
+    assert page.evaluate("window.marker") == 1
+
+
 def test_pending_state_undone_when_restored_from_bfcache(site: BrowserApp, page: Page) -> None:
     """A page shown again from the back/forward cache (pageshow with persisted) does not keep
     a submitter disabled."""
