@@ -35,7 +35,7 @@
   const ACTION_BOUND_HEADER = "Action-Bound";
   const ACTION_PAGE_HEADER = "Action-Page";
   const ACTION_FIELD_PREFIX = "$ACTION_ID_";
-  const ERROR_UNKNOWN_ACTION = "unknown_action";
+  const UNKNOWN_ACTION = "unknown_action";
 
   // sessionStorage key remembering when the page was last reloaded for an unknown action.
   const RELOAD_KEY = "actionkit:reloaded-at";
@@ -136,7 +136,7 @@
     function errorOf(status, answer) {
       const error = answer && answer.error ? answer.error : {};
       const code = error.code || "http_" + status;
-      if (code === ERROR_UNKNOWN_ACTION) reloadOnce();
+      if (code === UNKNOWN_ACTION) reloadOnce();
       return new ActionError(error.message || "The action failed (" + code + ").", {
         status,
         code,
