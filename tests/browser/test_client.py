@@ -427,6 +427,18 @@ def test_network_failure_falls_back_to_a_native_submission(site: BrowserApp, pag
     assert site.posts[1]["title"] == "offline first"
 
 
+def test_without_idiomorph_the_page_is_still_updated(site: BrowserApp, page: Page) -> None:
+    """If idiomorph fails to load, answers still show: the body is replaced instead."""
+    page.route("**/_actionkit/idiomorph.*", lambda route: route.abort())
+    page.goto(site.base + "/posts")
+    assert page.evaluate("typeof Idiomorph") == "undefined"
+    page.evaluate("window.marker = 1")
+    page.fill("#title", "no morph")
+    page.click("#create-button")
+    expect(page.locator("#post-1 .title")).to_have_text("no morph")
+    assert page.evaluate("window.marker") == 1
+
+
 def test_client_script_is_served_with_long_caching(site: BrowserApp, page: Page) -> None:
     """The script URL carries a content hash and is cached for a year; one global."""
     page.goto(site.base + "/posts")
