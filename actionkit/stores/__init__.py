@@ -23,7 +23,10 @@ implementing :class:`Store`; these are the rules the cache relies on:
     ``entry.path`` (directly, or through a ``layout`` revalidation of a parent path). Check and
     write atomically; return whether the entry was stored. This is what keeps a render that
     started before a revalidation from being stored as fresh. Entries over ``max_bytes`` in
-    total push out the least recently used ones.
+    total (counted with :attr:`Entry.size`) push out the least recently used ones; an entry
+    bigger than ``max_bytes`` alone is not stored. A store may forget old revalidation marks
+    (:data:`~actionkit.stores.base.MAX_MARKS`) if it then refuses every ``since`` older than
+    the newest mark it forgot.
 
 ``generation() -> int``
     The number of revalidations so far (any monotonic counter shared by every process using the
@@ -42,11 +45,48 @@ implementing :class:`Store`; these are the rules the cache relies on:
 ``delete(key)``, ``clear()``
     Drop one entry, or everything.
 
-Entries hold bytes and a small JSON-able ``meta`` dict; nothing is ever pickled.
+``get`` is on the path of every cache hit: keep it to one lookup (one query, one round trip).
+Every other method may raise; the page cache then serves the request uncached (and a failing
+``revalidate_*`` raises to its caller, since keeping stale entries silently would break the
+read-your-writes promise).
+
+Entries hold bytes and a small JSON-able ``meta`` dict; nothing is ever pickled. A minimal
+store, to show the shape (no indexes, so its revalidation costs grow with its size):
+
+.. code-block:: python
+
+    class DictStore:
+        def __init__(self):
+            self.entries, self.touched, self.gen = {}, {}, 0
+
+        def get(self, key):
+            return self.entries.get(key)
+
+        def set(self, key, entry, since):
+            if any(self.touched.get(name, 0) > since for name in marks(entry)):
+                return False
+            self.entries[key] = entry
+            return True
+
+        def generation(self):
+            return self.gen
+
+        def revalidate_tag(self, tag):
+            self.gen += 1
+            self.touched[f"tag:{tag}"] = self.gen
+            for key, entry in list(self.entries.items()):
+                if tag in entry.tags:
+                    del self.entries[key]
+
+        ...  # revalidate_path, acquire, release, delete, clear
+
+(:func:`~actionkit.stores.base.marks` and :func:`~actionkit.stores.base.is_below` spell out
+which revalidations concern an entry, so every store agrees.)
 """
 
 from __future__ import annotations
 
+import threading
 import typing as t
 
 from .base import Entry, Store, ancestors
@@ -64,13 +104,19 @@ __all__ = [
 ]
 
 _default: MemoryStore | None = None
+_default_lock = threading.Lock()
 
 
 def default_store() -> MemoryStore:
-    """The process-wide store used by middlewares and ``cached`` functions given none."""
+    """The process-wide store used by middlewares and ``cached`` functions given none.
+
+    Revalidating from anywhere in the process (a CLI command, a job) reaches it.
+    """
     global _default
     if _default is None:
-        _default = MemoryStore()
+        with _default_lock:  # two threads starting at once must not make two stores
+            if _default is None:
+                _default = MemoryStore()
     return _default
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 INFINITY = float("inf")
+
+#: How many revalidation marks (the generation of the last revalidation of each tag and path) a
+#: store remembers. Past that the oldest are forgotten and their highest generation becomes the
+#: store's *floor*: a value computed before the floor is not stored, since nothing proves that
+#: a forgotten revalidation did not concern it. Only a render that spans thousands of
+#: revalidations is affected, and it is merely served uncached.
+MAX_MARKS = 10_000
 
 
 class Entry:
@@ -15,7 +23,7 @@ class Entry:
     revalidated").
     """
 
-    __slots__ = ("body", "expires", "meta", "path", "prepared", "size", "stale_until", "tags")
+    __slots__ = ("_size", "body", "expires", "meta", "path", "prepared", "stale_until", "tags")
 
     def __init__(
         self,
@@ -33,9 +41,24 @@ class Entry:
         self.path = path
         self.expires = expires
         self.stale_until = stale_until
-        self.size = len(body) + 200 + sum(len(tag) for tag in self.tags)
+        self._size: int | None = None
         #: Whatever the cache derives from the entry once (a ready header list); in-process only.
         self.prepared: t.Any = None
+
+    @property
+    def size(self) -> int:
+        """The bytes the entry is counted for against ``max_bytes``: body, meta, tags, path and
+        a little for the bookkeeping (computed once, when a store asks).
+        """
+        if self._size is None:
+            self._size = (
+                len(self.body)
+                + len(json.dumps(self.meta))
+                + sum(len(tag) + 64 for tag in self.tags)
+                + 2 * len(self.path)
+                + 200
+            )
+        return self._size
 
     def __repr__(self) -> str:
         return f"<Entry {self.path!r} tags={self.tags!r} {len(self.body)} bytes>"

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from .base import Entry, is_below, marks
+from .base import MAX_MARKS, Entry, is_below, marks
 
 
 class MemoryStore:
@@ -27,13 +27,18 @@ class MemoryStore:
         self._by_tag: dict[str, set[str]] = {}
         self._by_path: dict[str, set[str]] = {}
         self._generation = 0
-        # The generation of the last revalidation of each "tag:", "path:" and "layout:" name.
+        # The generation of the last revalidation of each "tag:", "path:" and "layout:" name,
+        # oldest first; at most MAX_MARKS of them, the forgotten ones summed up by _floor.
         self._touched: dict[str, int] = {}
+        self._floor = 0
         self._leases: dict[str, float] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Entry | None:
+        # No lock: the hit path stays cheap. Both calls are atomic under the GIL, and every
+        # change of the dict happens under the lock, so a read after revalidate_* has returned
+        # cannot see a dropped entry.
         entry = self._entries.get(key)
         if entry is not None:
             try:
@@ -43,26 +48,46 @@ class MemoryStore:
         return entry
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
+        size = entry.size
         with self._lock:
-            if self._generation != since and self._touched_since(entry, since):
+            if self._generation != since and (
+                since < self._floor or self._touched_since(entry, since)
+            ):
                 return False
             self._drop(key)
+            if size > self.max_bytes:
+                return False  # it would push out everything else, and then itself
             self._entries[key] = entry
-            self._bytes += entry.size
+            self._bytes += size
             for tag in entry.tags:
                 self._by_tag.setdefault(tag, set()).add(key)
             self._by_path.setdefault(entry.path, set()).add(key)
-            while self._bytes > self.max_bytes and self._entries:
-                self._drop(next(iter(self._entries)))
+            while self._bytes > self.max_bytes:
+                # popitem, not next(iter(...)): readers move entries without the lock.
+                self._unindex(*self._entries.popitem(last=False))
             return key in self._entries
 
     def _touched_since(self, entry: Entry, since: int) -> bool:
         return any(self._touched.get(name, 0) > since for name in marks(entry))
 
+    def _mark(self, name: str) -> None:
+        """Record a revalidation of ``name`` (under the lock)."""
+        self._generation += 1
+        self._touched.pop(name, None)  # re-inserted last: the dict stays ordered by generation
+        self._touched[name] = self._generation
+        if len(self._touched) > MAX_MARKS:
+            forget = list(self._touched)[: MAX_MARKS // 2]
+            self._floor = self._touched[forget[-1]]
+            for old in forget:
+                del self._touched[old]
+
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
-        if entry is None:
-            return
+        if entry is not None:
+            self._unindex(key, entry)
+
+    def _unindex(self, key: str, entry: Entry) -> None:
+        """Forget an entry already taken out of ``_entries`` (under the lock)."""
         self._bytes -= entry.size
         for tag in entry.tags:
             keys = self._by_tag.get(tag)
@@ -81,15 +106,16 @@ class MemoryStore:
 
     def revalidate_tag(self, tag: str) -> None:
         with self._lock:
-            self._generation += 1
-            self._touched[f"tag:{tag}"] = self._generation
-            for key in list(self._by_tag.get(tag, ())):
-                self._drop(key)
+            self._mark(f"tag:{tag}")
+            entries = self._entries
+            for key in self._by_tag.pop(tag, ()):
+                entry = entries.pop(key, None)
+                if entry is not None:
+                    self._unindex(key, entry)
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
         with self._lock:
-            self._generation += 1
-            self._touched[f"{'layout' if layout else 'path'}:{path}"] = self._generation
+            self._mark(f"{'layout' if layout else 'path'}:{path}")
             paths = [p for p in self._by_path if is_below(p, path)] if layout else [path]
             for p in paths:
                 for key in list(self._by_path.get(p, ())):

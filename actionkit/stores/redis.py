@@ -9,9 +9,10 @@ of the same Redis server can read a dropped entry. Needs the ``redis`` package
 from __future__ import annotations
 
 import json
+import time
 import typing as t
 
-from .base import Entry, marks
+from .base import MAX_MARKS, Entry, marks
 
 # Drop the entries whose keys are in KEYS-like list `victims`; shared by the scripts below.
 _DROP = """
@@ -41,12 +42,17 @@ _SET = (
 local p, k, since, now, maxbytes = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local gen = tonumber(redis.call('GET', p .. 'gen') or '0')
 local names = cjson.decode(ARGV[6])
-if gen ~= since and #names > 0 then
-  for _, v in ipairs(redis.call('HMGET', p .. 'touched', unpack(names))) do
-    if v and tonumber(v) > since then return 0 end
+if gen ~= since then
+  if since < tonumber(redis.call('GET', p .. 'floor') or '0') then return 0 end
+  if #names > 0 then
+    for _, v in ipairs(redis.call('HMGET', p .. 'touched', unpack(names))) do
+      if v and tonumber(v) > since then return 0 end
+    end
   end
 end
 drop(p, {k})
+-- An entry over max_bytes would push out everything else, and then itself.
+if tonumber(ARGV[13]) > maxbytes then return 0 end
 local tags = cjson.decode(ARGV[7])
 redis.call('HSET', p .. 'e:' .. k, 'body', ARGV[8], 'meta', ARGV[9], 'path', ARGV[10],
   'tags', ARGV[7], 'expires', ARGV[11], 'stale_until', ARGV[12], 'size', ARGV[13])
@@ -68,9 +74,21 @@ return redis.call('EXISTS', p .. 'e:' .. k)
 _REVALIDATE = (
     _DROP
     + """
-local p, name, mode, arg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local p, name, mode, arg, maxmarks = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local gen = redis.call('INCR', p .. 'gen')
 redis.call('HSET', p .. 'touched', name, gen)
+if gen % 1000 == 0 and redis.call('HLEN', p .. 'touched') > maxmarks then
+  -- Forget the oldest half of the marks; 'floor' sums them up (see base.MAX_MARKS).
+  local all = redis.call('HGETALL', p .. 'touched')
+  local gens = {}
+  for i = 2, #all, 2 do table.insert(gens, tonumber(all[i])) end
+  table.sort(gens)
+  local cutoff = gens[math.floor(maxmarks / 2)]
+  for i = 1, #all, 2 do
+    if tonumber(all[i + 1]) <= cutoff then redis.call('HDEL', p .. 'touched', all[i]) end
+  end
+  redis.call('SET', p .. 'floor', cutoff)
+end
 local victims = {}
 if mode == 'tag' then
   victims = redis.call('SMEMBERS', p .. 't:' .. arg)
@@ -98,7 +116,7 @@ class RedisStore:
 
     :param url: ``redis://host:port/db``.
     :param prefix: the key prefix, so several applications can share one server.
-    :param max_bytes: bound on the bytes held; the least recently stored entries go first.
+    :param max_bytes: bound on the bytes held; the least recently used entries go first.
     """
 
     def __init__(
@@ -117,9 +135,14 @@ class RedisStore:
         self._delete = self._redis.register_script(_DELETE)
 
     def get(self, key: str) -> Entry | None:
-        fields = self._redis.hmget(
+        # One round trip: read the entry and make it the most recently used (XX: never
+        # bring back an entry that was dropped meanwhile).
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(
             f"{self.prefix}e:{key}", "body", "meta", "path", "tags", "expires", "stale_until"
         )
+        pipe.zadd(f"{self.prefix}lru", {key: time.time()}, xx=True)
+        fields, _ = pipe.execute()
         if fields[0] is None:
             return None
         body, meta, path, tags, expires, stale_until = fields
@@ -133,8 +156,6 @@ class RedisStore:
         )
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
-        import time
-
         names = marks(entry)
         stored = self._set(
             args=[
@@ -159,11 +180,12 @@ class RedisStore:
         return int(self._redis.get(f"{self.prefix}gen") or 0)
 
     def revalidate_tag(self, tag: str) -> None:
-        self._revalidate(args=[self.prefix, f"tag:{tag}", "tag", tag])
+        self._revalidate(args=[self.prefix, f"tag:{tag}", "tag", tag, MAX_MARKS])
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
         name = f"{'layout' if layout else 'path'}:{path}"
-        self._revalidate(args=[self.prefix, name, "layout" if layout else "path", path])
+        mode = "layout" if layout else "path"
+        self._revalidate(args=[self.prefix, name, mode, path, MAX_MARKS])
 
     def acquire(self, key: str, ttl: float) -> bool:
         return bool(

@@ -2,7 +2,14 @@
 
 WAL mode lets readers proceed while one process writes; revalidation and storing each run in one
 ``BEGIN IMMEDIATE`` transaction, so once ``revalidate_*`` has returned, every process reads the
-new state. Each thread of each process opens its own connection, lazily (after gunicorn forks).
+new state. Each thread of each process opens its own connection, lazily: a store made before
+gunicorn forks its workers (``--preload``) is safe to use in each of them.
+
+.. code-block:: python
+
+    app.wsgi_app = ActionMiddleware(app.wsgi_app, cache=SQLiteStore("/var/cache/app.sqlite3"))
+
+The file is a cache: deleting it while no worker runs loses nothing but speed.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import threading
 import time
 import typing as t
 
-from .base import Entry, marks
+from .base import MAX_MARKS, Entry, marks
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -33,7 +40,15 @@ CREATE TABLE IF NOT EXISTS touched (name TEXT PRIMARY KEY, generation INTEGER NO
 CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO touched VALUES ('', 0);
 INSERT OR IGNORE INTO touched VALUES (' bytes', 0);
+INSERT OR IGNORE INTO touched VALUES (' floor', 0);
 """
+# In `touched`, the row '' holds the generation, ' bytes' the bytes held, ' floor' the highest
+# generation of the revalidation marks forgotten (see base.MAX_MARKS); the other rows are marks.
+_SPECIAL = ("", " bytes", " floor")
+
+# Connections inherited through fork() must never be used, nor closed (closing one runs SQLite's
+# cleanup on state shared with the parent); a child keeps them referenced here instead.
+_inherited: list[sqlite3.Connection] = []
 
 # The last use of an entry is written back at most this often (seconds): a write on every read
 # would make readers queue behind each other.
@@ -60,6 +75,7 @@ class SQLiteStore:
         self.path = os.fspath(path)
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self._pid = os.getpid()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -69,17 +85,35 @@ class SQLiteStore:
     # -- connections ---------------------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            db = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-            self._local.pid = os.getpid()
-            with self._lock:
-                self._connections.append(db)
+        local = self._local
+        db: sqlite3.Connection | None = getattr(local, "db", None)
+        if db is not None and local.pid == self._pid:
+            return db
+        return self._connect()
+
+    def _after_fork(self) -> None:
+        """In a forked child, leave the parent's connections alone (and the state of its lock,
+        which another thread may have held at the fork)."""
+        pid = os.getpid()
+        if pid != self._pid:
+            _inherited.extend(self._connections)
+            self._pid = pid
+            self._local = threading.local()
+            self._connections = []
+            self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        self._after_fork()
+        pid = self._pid
+        db = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        self._local.db = db
+        self._local.pid = pid
+        with self._lock:
+            self._connections.append(db)
         return db
 
     class _Tx:
@@ -98,6 +132,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Close the connections this process opened."""
+        self._after_fork()
         with self._lock:
             for db in self._connections:
                 db.close()
@@ -131,8 +166,15 @@ class SQLiteStore:
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
         names = marks(entry)
+        size = entry.size
         with self._transaction() as db:
             (generation,) = db.execute("SELECT generation FROM touched WHERE name = ''").fetchone()
+            if generation != since:
+                (floor,) = db.execute(
+                    "SELECT generation FROM touched WHERE name = ' floor'"
+                ).fetchone()
+                if since < floor:
+                    return False
             if generation != since and names:
                 placeholders = ",".join("?" * len(names))
                 (latest,) = db.execute(
@@ -140,6 +182,10 @@ class SQLiteStore:
                 ).fetchone()
                 if latest is not None and latest > since:
                     return False
+            if size > self.max_bytes:
+                # It would push out everything else, and then itself.
+                self._forget(db, [key])
+                return False
             old = db.execute("SELECT size FROM entries WHERE key = ?", (key,)).fetchone()
             db.execute(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -151,7 +197,7 @@ class SQLiteStore:
                     json.dumps(entry.meta),
                     entry.expires,
                     entry.stale_until,
-                    entry.size,
+                    size,
                     time.time(),
                 ),
             )
@@ -159,7 +205,7 @@ class SQLiteStore:
             db.executemany(
                 "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(tag, key) for tag in entry.tags]
             )
-            grown = entry.size - (old[0] if old else 0)
+            grown = size - (old[0] if old else 0)
             (total,) = db.execute(
                 "UPDATE touched SET generation = generation + ? WHERE name = ' bytes'"
                 " RETURNING generation",
@@ -198,6 +244,20 @@ class SQLiteStore:
             "UPDATE touched SET generation = generation + 1 WHERE name = '' RETURNING generation"
         ).fetchone()
         db.execute("INSERT OR REPLACE INTO touched VALUES (?, ?)", (name, generation))
+        if generation % 1000 == 0:
+            # Now and then, forget the oldest half of the marks once there are too many.
+            (count,) = db.execute("SELECT count(*) FROM touched").fetchone()
+            if count - len(_SPECIAL) > MAX_MARKS:
+                (cutoff,) = db.execute(
+                    "SELECT generation FROM touched WHERE name NOT IN (?, ?, ?)"
+                    " ORDER BY generation LIMIT 1 OFFSET ?",
+                    (*_SPECIAL, MAX_MARKS // 2),
+                ).fetchone()
+                db.execute(
+                    "DELETE FROM touched WHERE generation <= ? AND name NOT IN (?, ?, ?)",
+                    (cutoff, *_SPECIAL),
+                )
+                db.execute("UPDATE touched SET generation = ? WHERE name = ' floor'", (cutoff,))
 
     def _forget(self, db: sqlite3.Connection, keys: list[str]) -> None:
         if keys:
@@ -221,14 +281,14 @@ class SQLiteStore:
     def revalidate_path(self, path: str, layout: bool = False) -> None:
         with self._transaction() as db:
             self._bump(db, f"{'layout' if layout else 'path'}:{path}")
-            if layout and path != "/":
-                prefix = path.rstrip("/") + "/"
+            if layout:
+                # "Below /posts" is the index range ["/posts/", "/posts0"): '0' follows '/'.
+                prefix = "/" if path == "/" else path.rstrip("/") + "/"
                 rows = db.execute(
-                    "SELECT key FROM entries WHERE path = ? OR substr(path, 1, ?) = ?",
-                    (path, len(prefix), prefix),
+                    "SELECT key FROM entries WHERE path = ?"
+                    " UNION SELECT key FROM entries WHERE path >= ? AND path < ?",
+                    (path, prefix, prefix[:-1] + "0"),
                 )
-            elif layout:
-                rows = db.execute("SELECT key FROM entries WHERE path LIKE '/%'")
             else:
                 rows = db.execute("SELECT key FROM entries WHERE path = ?", (path,))
             self._forget(db, [k for (k,) in rows])
