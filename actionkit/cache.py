@@ -4,9 +4,12 @@ Pages opt in while they render: call :func:`~actionkit.cache_tag` or
 :func:`~actionkit.cache_life` from the view or the template, or answer with
 ``Cache-Control: s-maxage=N`` (plus an optional ``Cache-Tag: a, b`` header, removed before the
 answer leaves). Only ``GET`` answers with status 200 are stored, and never one that sets a cookie,
-answers a request with ``Authorization``, says ``Vary: *`` or shows somebody's
-``action_state()``. ``Vary`` is part of the key. ``HEAD`` is answered from the ``GET`` entry.
-Every answer says how it was served: ``Actionkit-Cache: HIT | MISS | STALE | BYPASS``.
+says ``Cache-Control: private`` or ``no-store`` or ``Vary: *``, or shows somebody's
+``action_state()``; a request with ``Authorization`` is neither answered from the cache nor
+stored. The key is the host, the path and the query string, plus the request headers the answer
+``Vary``-s on. ``HEAD`` is answered from the ``GET`` entry. Every answer says how it was served:
+``Actionkit-Cache: HIT | MISS | STALE | BYPASS``. Answers that did not opt in stream through
+unbuffered; the others are sent as they are produced and stored once they were sent whole.
 
 .. code-block:: python
 
@@ -21,9 +24,11 @@ Every answer says how it was served: ``Actionkit-Cache: HIT | MISS | STALE | BYP
         revalidate_path("/posts")   # every later request, in any worker, sees the new list
 
 A page tagged without a lifetime is kept until it is revalidated (or pushed out by
-``max_bytes``). With ``cache_life(60, stale=30)`` it is fresh for 60 seconds; for 30 more it is
-served ``STALE`` to concurrent readers while exactly one request renders it anew; with
-``stale=0`` readers wait for that one render instead of all rendering at once.
+``max_bytes``), as Next.js keeps a static page until it is revalidated. With
+``cache_life(60, stale=30)`` it is fresh for 60 seconds; for 30 more it is served ``STALE`` to
+concurrent readers while exactly one request renders it anew (``s-maxage=60,
+stale-while-revalidate=30`` says the same); with ``stale=0`` readers wait for that one render
+instead of all rendering at once. ``cache_life(0)`` stores nothing.
 
 The guarantees:
 
@@ -36,13 +41,22 @@ The guarantees:
   keeping stale entries would break read-your-writes.)
 
 The data cache is :func:`cached`, for values rather than pages: the same store, the same tags.
+A cached page that used cached values carries their tags too.
+
+Inside a request, :func:`revalidate_path`, :func:`revalidate_tag` and :func:`cached` use the
+store of the middleware handling it; anywhere else (a CLI command, a job, a webhook handled
+outside the middleware) the process-wide :func:`~actionkit.stores.default_store`, which is also
+the store of every middleware made with ``cache=None``.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
+import string
+import threading
 import time
 import typing as t
 from dataclasses import dataclass
@@ -134,6 +148,7 @@ class PageCache:
         when it calls ``start_response``.
         """
         if "HTTP_AUTHORIZATION" in environ:
+            # Somebody's own page: neither read nor stored (see _pass).
             return self._pass(app, environ, start_response, lease=None)
         key = (
             f"page:{environ.get('HTTP_HOST', '')}{environ.get('SCRIPT_NAME', '')}"
@@ -189,19 +204,32 @@ class PageCache:
         lease: str | None,
     ) -> t.Iterable[bytes]:
         """Call ``app``; store its answer if it opts in; release ``lease`` when done."""
-        since = self._generation() if environ.get("REQUEST_METHOD") == "GET" else None
-        plan: list[_Plan] = []
+        since: int | None = None
+        if environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" not in environ:
+            # Taken before the render starts: a revalidation during the render is newer.
+            since = self._generation()
+        capture = _Capture()
 
         def intercept(
             status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
         ) -> t.Callable[[bytes], object]:
-            decided = self._plan(environ, status, headers, since)
-            if decided is not None:
-                plan.append(decided)
-            label = "MISS" if decided is not None else "BYPASS"
+            # Called again with exc_info when the app fails after starting: that answer is
+            # an error page, never stored.
+            plan = None if exc_info is not None else self._plan(environ, status, headers, since)
+            capture.plan = plan
+            capture.started = True
             sent = [(k, v) for k, v in headers if k.lower() != "cache-tag"]
-            sent.append((CACHE_STATUS_HEADER, label))
-            return start_response(status, sent, exc_info)
+            sent.append((CACHE_STATUS_HEADER, "BYPASS" if plan is None else "MISS"))
+            write = start_response(status, sent, exc_info)
+            if plan is None:
+                return write
+
+            def recording_write(data: bytes) -> object:
+                # The legacy write() callable: its bytes are part of the page too.
+                capture.chunks.append(data)
+                return write(data)
+
+            return recording_write
 
         try:
             iterable = app(environ, intercept)
@@ -209,16 +237,10 @@ class PageCache:
             if lease is not None:
                 self._release(lease)
             raise
-        if not plan:
-            if lease is None:
-                return iterable
-            return _Recorder(iterable, None, functools.partial(self._release, lease))
-        return _Recorder(
-            iterable, functools.partial(self._store, environ, plan[0]), self._closer(lease)
-        )
-
-    def _closer(self, lease: str | None) -> t.Callable[[], None] | None:
-        return None if lease is None else functools.partial(self._release, lease)
+        if lease is None and (since is None or (capture.started and capture.plan is None)):
+            return iterable  # nothing to store nor release: streamed through untouched
+        on_close = None if lease is None else functools.partial(self._release, lease)
+        return _Recorder(iterable, capture, functools.partial(self._store, environ), on_close)
 
     def _plan(
         self,
@@ -262,29 +284,35 @@ class PageCache:
             tags.update(ctx.cache_tags)
             if ctx.cache_ttl is not None:
                 ttl, stale = ctx.cache_ttl, ctx.cache_stale
-        opted_in = ttl is not None or tags
-        if not opted_in:
-            return None
+        if ttl is None and not tags:
+            return None  # did not opt in
+        if ttl == 0 and not stale:
+            return None  # out of date as soon as stored
         stored = [(k, v) for k, v in headers if k.lower() not in _UNSTORED]
         return _Plan(status, stored, sorted(tags), ttl, stale, sorted(set(vary)), since)
 
     def _store(self, environ: WSGIEnvironment, plan: _Plan, body: bytes) -> None:
         now = self.clock()
-        if plan.ttl is None:
-            expires = stale_until = INFINITY
+        tags = plan.tags
+        expires = INFINITY if plan.ttl is None else now + plan.ttl
+        used: _Used | None = environ.get(_USED)
+        if used is not None:
+            # The page shows data from cached() functions: it carries their tags, and it is
+            # not fresh for longer than they are.
+            tags = sorted(used.tags.union(tags))
+            expires = min(expires, used.expires)
+        if expires == INFINITY:
+            stale_until = INFINITY
         else:
-            expires = now + plan.ttl
-            stale_until = expires + (plan.ttl if plan.stale is None else plan.stale)
+            stale_until = expires + (expires - now if plan.stale is None else plan.stale)
         path = _path(environ)
         key = _key(environ)
         meta = {"status": plan.status, "headers": plan.headers}
         if plan.vary:
-            marker = Entry(b"", {"vary": plan.vary}, tags=plan.tags, path=path)
+            marker = Entry(b"", {"vary": plan.vary}, tags=tags, path=path)
             self._set(key, marker, plan.since)
             key = _vary_key(key, plan.vary, environ)
-        entry = Entry(
-            body, meta, tags=plan.tags, path=path, expires=expires, stale_until=stale_until
-        )
+        entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
         self._set(key, entry, plan.since)
 
     def _await_fresh(self, key: str) -> Entry | None:
@@ -368,25 +396,41 @@ class _Plan:
     since: int
 
 
+class _Capture:
+    """What the app's ``start_response`` decided, and the bytes it wrote through ``write()``."""
+
+    __slots__ = ("chunks", "plan", "started")
+
+    def __init__(self) -> None:
+        self.plan: _Plan | None = None
+        self.started = False
+        self.chunks: list[bytes] = []
+
+
 class _Recorder:
-    """Streams the app's answer through and, once it was sent whole, stores it."""
+    """Streams the app's answer through and, once it was sent whole, stores it (when
+    ``start_response`` decided so); closes the app's iterable, then runs ``on_close``.
+    """
 
     def __init__(
         self,
         iterable: t.Iterable[bytes],
-        on_complete: t.Callable[[bytes], None] | None,
+        capture: _Capture,
+        on_complete: t.Callable[[_Plan, bytes], None],
         on_close: t.Callable[[], None] | None,
     ) -> None:
         self._iterable = iterable
+        self._capture = capture
         self._on_complete = on_complete
         self._on_close = on_close
-        self._chunks: list[bytes] | None = [] if on_complete is not None else None
         self._complete = False
 
     def __iter__(self) -> t.Iterator[bytes]:
-        chunks = self._chunks
+        capture = self._capture
+        chunks = capture.chunks
         for chunk in self._iterable:
-            if chunks is not None:
+            # A generator app calls start_response at its first step: look each time.
+            if capture.plan is not None:
                 chunks.append(chunk)
             yield chunk
         self._complete = True
@@ -398,8 +442,9 @@ class _Recorder:
                 close()
         finally:
             try:
-                if self._complete and self._on_complete is not None and self._chunks is not None:
-                    self._on_complete(b"".join(self._chunks))
+                plan = self._capture.plan
+                if self._complete and plan is not None:
+                    self._on_complete(plan, b"".join(self._capture.chunks))
             finally:
                 if self._on_close is not None:
                     self._on_close()
@@ -464,13 +509,16 @@ def _seconds(value: str) -> float | None:
 # -- the default cache, revalidation from anywhere, and the data cache ----------------------------
 
 _default: PageCache | None = None
+_default_lock = threading.Lock()
 
 
 def default_cache() -> PageCache:
     """The cache over the process-wide default store, used outside requests."""
     global _default
     if _default is None:
-        _default = PageCache()
+        with _default_lock:
+            if _default is None:
+                _default = PageCache()
     return _default
 
 
@@ -510,39 +558,71 @@ def revalidate_tag(tag: str) -> None:
 
 TagSpec = str | t.Iterable[str] | t.Callable[..., str | t.Iterable[str]]
 
+# The environ key under which a page render collects what its cached() calls used.
+_USED = "actionkit.cache.used"
+
+
+class _Used:
+    """The tags and the earliest expiry of the cached() values a page render used."""
+
+    __slots__ = ("expires", "tags")
+
+    def __init__(self) -> None:
+        self.tags: set[str] = set()
+        self.expires = INFINITY
+
 
 def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
-    """Cache a function's result by its arguments (the data cache).
+    """Cache a function's result by its arguments (the data cache, like Next.js's
+    ``unstable_cache``).
 
-    Arguments and results must be JSON values. ``tags`` may be format strings filled from the
-    arguments, or a callable taking the same arguments, so one entry can be revalidated alone::
+    Arguments and results must be JSON values (the result comes back as JSON gives it: tuples
+    as lists). ``tags`` may be format strings filled from the arguments, by position or by
+    name, or a callable taking the same arguments, so one entry can be revalidated alone::
 
-        @cached(tags=["posts", "post:{0}"])
+        @cached(tags=["posts", "post:{post_id}"])
         def get_post(post_id):
             return db.fetch_post(post_id)
 
         revalidate_tag("post:42")   # drops get_post(42) only; "posts" drops them all
 
+    ``get_post(42)`` and ``get_post(post_id=42)`` share one entry. A cached page that calls a
+    cached function carries that function's tags, and stays fresh no longer than its value,
+    so ``revalidate_tag("post:42")`` also drops the pages that showed post 42.
+
+    The function stays callable as before; ``fn.uncached`` calls it without the cache.
+
+    :param tags: the tags of every entry (see above).
     :param ttl: seconds before the value is computed again; ``None``: until revalidated.
     """
-    if ttl is not None and ttl < 0:
-        raise ValueError(f"ttl must be >= 0 seconds or None, not {ttl!r}.")
+    if ttl is not None and (not isinstance(ttl, int | float) or ttl < 0):
+        raise ValueError(f"ttl must be a number of seconds >= 0 or None, not {ttl!r}.")
+    if not callable(tags):
+        specs = [tags] if isinstance(tags, str) else list(tags)
+        for spec in specs:
+            if not isinstance(spec, str) or not spec:
+                raise ValueError(f"Cache tags are non-empty strings, not {spec!r}.")
 
     def decorator(fn: F) -> F:
         name = f"{fn.__module__}.{fn.__qualname__}"
+        try:
+            signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):  # some builtins
+            signature = None
+        if not callable(tags):
+            _check_fields(name, specs, signature)
 
         @functools.wraps(fn)
         def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            try:
-                key = "data:" + name + ":" + _json([args, kwargs])
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"The cached function {name} takes JSON values as arguments, not"
-                    f" {args!r} {kwargs!r}."
-                ) from None
+            call = _bind(signature, args, kwargs)
+            if call is None:
+                return fn(*args, **kwargs)  # raises the usual TypeError for a bad call
+            key = "data:" + name + ":" + _json_arguments(name, call[2])
             cache = _cache()
+            now = cache.clock()
             entry = cache._get(key)
-            if entry is not None and cache.clock() < entry.expires:
+            if entry is not None and now < entry.expires:
+                _record_use(entry.tags, entry.expires)
                 return json.loads(entry.body)
             since = cache._generation()
             value = fn(*args, **kwargs)
@@ -550,13 +630,14 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
                 body = _json(value).encode()
             except (TypeError, ValueError):
                 raise TypeError(
-                    f"The cached function {name} must return a JSON value, not {value!r}."
+                    f"The cached function {name} must return a JSON value (str, int, float,"
+                    f" bool, None, list, dict), not {value!r}."
                 ) from None
+            entry_tags = _tags(name, tags, args, kwargs, call)
             expires = INFINITY if ttl is None else cache.clock() + ttl
-            entry = Entry(
-                body, {}, tags=_tags(tags, args, kwargs), expires=expires, stale_until=expires
-            )
-            if since >= 0:
+            _record_use(entry_tags, expires)
+            if since >= 0 and ttl != 0:
+                entry = Entry(body, {}, tags=entry_tags, expires=expires, stale_until=expires)
                 cache._set(key, entry, since)
             return json.loads(body)
 
@@ -570,9 +651,97 @@ def _json(value: t.Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def _tags(spec: TagSpec, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]) -> list[str]:
+_Call = tuple[tuple[t.Any, ...], dict[str, t.Any], dict[str, t.Any]]
+
+
+def _bind(
+    signature: inspect.Signature | None, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]
+) -> _Call | None:
+    """``(positional, named, key arguments)`` of a call, defaults filled in, so that ``f(1)``
+    and ``f(x=1)`` make one key; ``None`` when the call does not fit the signature.
+    """
+    if signature is None:
+        return args, kwargs, {"args": args, "kwargs": kwargs}
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    return bound.args, {**bound.arguments, **bound.kwargs}, bound.arguments
+
+
+def _json_arguments(name: str, arguments: dict[str, t.Any]) -> str:
+    try:
+        return _json(arguments)
+    except (TypeError, ValueError):
+        pass
+    for param, value in arguments.items():
+        try:
+            _json(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"The cached function {name} got {value!r} for {param!r}; its arguments must"
+                " be JSON values (str, int, float, bool, None, list, dict) to make the key."
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_fields(name: str, specs: list[str], signature: inspect.Signature | None) -> None:
+    """Refuse at decoration time a tag naming an argument the function does not have."""
+    if signature is None:
+        return
+    params = signature.parameters
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params.values()):
+        return
+    for spec in specs:
+        for _, field, _, _ in string.Formatter().parse(spec):
+            if field is None:
+                continue
+            first = field.split(".", 1)[0].split("[", 1)[0]
+            if first == "" or (first.isdigit() and int(first) >= len(params)):
+                raise ValueError(
+                    f"The tag {spec!r} of {name} refers to argument {{{first}}}, but the"
+                    f" function takes {list(params)!r}; use their names or positions."
+                )
+            if not first.isdigit() and first not in params:
+                raise ValueError(
+                    f"The tag {spec!r} of {name} refers to {first!r}, which is not one of its"
+                    f" arguments {list(params)!r}."
+                )
+
+
+def _tags(
+    name: str,
+    spec: TagSpec,
+    args: tuple[t.Any, ...],
+    kwargs: dict[str, t.Any],
+    call: _Call,
+) -> list[str]:
     if callable(spec):
         spec = spec(*args, **kwargs)
+        if isinstance(spec, str):
+            spec = [spec]
+        tags = list(spec)
+        for tag in tags:
+            if not isinstance(tag, str) or not tag:
+                raise ValueError(
+                    f"The tags function of {name} returned {tag!r}; tags are non-empty strings."
+                )
+        return tags
     if isinstance(spec, str):
         spec = [spec]
-    return [tag.format(*args, **kwargs) for tag in spec]
+    positional, named, _ = call
+    return [tag.format(*positional, **named) for tag in spec]
+
+
+def _record_use(tags: t.Iterable[str], expires: float) -> None:
+    """Tell the page being rendered (if any) that it shows this cached value."""
+    ctx = context.current()
+    if ctx is None or ctx.in_action:
+        return
+    used: _Used | None = ctx.environ.get(_USED)
+    if used is None:
+        used = ctx.environ[_USED] = _Used()
+    used.tags.update(tags)
+    if expires < used.expires:
+        used.expires = expires

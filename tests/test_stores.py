@@ -149,6 +149,112 @@ def test_max_bytes_evicts_least_recently_used(make_store: t.Callable[..., Store]
     assert all(store.get(k) is None for k in "abcd")
 
 
+def test_an_entry_bigger_than_max_bytes_is_refused_and_evicts_nothing(
+    make_store: t.Callable[..., Store],
+) -> None:
+    """One page over the whole bound is not stored, and does not push out the others."""
+    store = make_store(max_bytes=5000)
+    since = store.generation()
+    assert store.set("small", _entry(b"x" * 1000), since)
+    assert not store.set("huge", _entry(b"x" * 6000), since)
+    assert store.get("small") is not None and store.get("huge") is None
+
+
+def test_entry_size_counts_meta_tags_and_path() -> None:
+    """max_bytes counts headers and tags too, not only the body."""
+    bare = Entry(b"x" * 100, {})
+    heavy = Entry(b"x" * 100, {"headers": [["X-Big", "y" * 5000]]}, tags=["t" * 300], path="/p")
+    assert heavy.size - bare.size > 5300
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_reads_refresh_recency(kind: str, request: pytest.FixtureRequest) -> None:
+    """A read makes an entry the most recently used, so it outlives older unread ones."""
+    if kind == "memory":
+        store: t.Any = MemoryStore(max_bytes=3000)
+    else:
+        store = RedisStore(
+            request.getfixturevalue("redis_url"),
+            prefix=f"lru{random.getrandbits(32)}:",
+            max_bytes=3000,
+        )
+    try:
+        store.set("a", _entry(b"x" * 1000), 0)
+        time.sleep(0.002)
+        store.set("b", _entry(b"x" * 1000), 0)
+        time.sleep(0.002)
+        store.get("a")
+        store.set("c", _entry(b"x" * 1000), 0)
+        assert store.get("a") is not None and store.get("b") is None
+    finally:
+        if kind == "redis":
+            store.clear()
+            store.close()
+
+
+def test_forgotten_marks_make_older_values_unstorable(store: Store) -> None:
+    """Past max_marks the oldest revalidation marks are forgotten, and a value computed before
+    them can no longer prove it is unaffected: it is refused. Newer values are stored."""
+    store.max_marks = 4  # type: ignore[attr-defined]
+    since = store.generation()
+    for n in range(12):
+        store.revalidate_tag(f"other:{n}")
+    assert not store.set("old", _entry(tags=["mine"]), since)
+    assert store.set("new", _entry(tags=["mine"]), store.generation())
+    # The recent marks are still known: a value computed just before one of them is refused.
+    since = store.generation()
+    store.revalidate_tag("mine")
+    assert not store.set("new", _entry(tags=["mine"]), since)
+
+
+def _child_uses_inherited_store(store: SQLiteStore, queue: t.Any) -> None:
+    store.revalidate_tag("t")
+    queue.put(store.get("k") is None)
+    store.close()
+
+
+def test_sqlite_store_made_before_fork_works_in_the_child(tmp_path: Path) -> None:
+    """A store opened before the workers fork (gunicorn --preload) opens fresh connections in
+    each child and leaves the parent's alone; both sides see each other's writes."""
+    store = SQLiteStore(tmp_path / "cache.sqlite3")
+    store.set("k", _entry(tags=["t"]), store.generation())
+    assert store.get("k") is not None
+    fork = multiprocessing.get_context("fork")
+    queue = fork.Queue()
+    child = fork.Process(target=_child_uses_inherited_store, args=(store, queue))
+    child.start()
+    assert queue.get(timeout=30) is True
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    queue.close()
+    queue.join_thread()
+    assert store.get("k") is None  # the child's revalidation reached the parent
+    store.set("k", _entry(tags=["t"]), store.generation())
+    assert store.get("k") is not None  # and the parent's connection still works
+    store.close()
+
+
+def test_sqlite_layout_revalidation_uses_the_path_index(tmp_path: Path) -> None:
+    """Layout revalidation is a range over the path index, not a scan of the table."""
+    store = SQLiteStore(tmp_path / "cache.sqlite3")
+    db = store._db()
+    plan = " ".join(
+        row[-1]
+        for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT key FROM entries WHERE path = ?"
+            " UNION SELECT key FROM entries WHERE path >= ? AND path < ?",
+            ("/a", "/a/", "/a0"),
+        )
+    )
+    assert "SCAN entries" not in plan and "entries_path" in plan
+    since = store.generation()
+    for key, path in [("a", "/a"), ("a/", "/a/"), ("a/b", "/a/b"), ("a0", "/a0"), ("ab", "/ab")]:
+        store.set(key, _entry(path=path), since)
+    store.revalidate_path("/a", layout=True)
+    assert {k for k in ("a", "a/", "a/b", "a0", "ab") if store.get(k)} == {"a0", "ab"}
+    store.close()
+
+
 def test_memory_store_refreshes_recency_on_read() -> None:
     """In the memory store a read makes an entry the most recently used."""
     store = MemoryStore(max_bytes=2500)

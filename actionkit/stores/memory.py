@@ -19,6 +19,9 @@ class MemoryStore:
         recently used entries go first.
     """
 
+    #: How many revalidation marks to remember (see :data:`~actionkit.stores.base.MAX_MARKS`).
+    max_marks = MAX_MARKS
+
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, not {max_bytes!r}.")
@@ -28,7 +31,7 @@ class MemoryStore:
         self._by_path: dict[str, set[str]] = {}
         self._generation = 0
         # The generation of the last revalidation of each "tag:", "path:" and "layout:" name,
-        # oldest first; at most MAX_MARKS of them, the forgotten ones summed up by _floor.
+        # oldest first; at most max_marks of them, the forgotten ones summed up by _floor.
         self._touched: dict[str, int] = {}
         self._floor = 0
         self._leases: dict[str, float] = {}
@@ -75,8 +78,8 @@ class MemoryStore:
         self._generation += 1
         self._touched.pop(name, None)  # re-inserted last: the dict stays ordered by generation
         self._touched[name] = self._generation
-        if len(self._touched) > MAX_MARKS:
-            forget = list(self._touched)[: MAX_MARKS // 2]
+        if len(self._touched) > self.max_marks:
+            forget = list(self._touched)[: max(1, self.max_marks // 2)]
             self._floor = self._touched[forget[-1]]
             for old in forget:
                 del self._touched[old]

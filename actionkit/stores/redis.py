@@ -74,16 +74,17 @@ return redis.call('EXISTS', p .. 'e:' .. k)
 _REVALIDATE = (
     _DROP
     + """
-local p, name, mode, arg, maxmarks = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local p, name, mode, arg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local maxmarks, every = tonumber(ARGV[5]), tonumber(ARGV[6])
 local gen = redis.call('INCR', p .. 'gen')
 redis.call('HSET', p .. 'touched', name, gen)
-if gen % 1000 == 0 and redis.call('HLEN', p .. 'touched') > maxmarks then
+if gen % every == 0 and redis.call('HLEN', p .. 'touched') > maxmarks then
   -- Forget the oldest half of the marks; 'floor' sums them up (see base.MAX_MARKS).
   local all = redis.call('HGETALL', p .. 'touched')
   local gens = {}
   for i = 2, #all, 2 do table.insert(gens, tonumber(all[i])) end
   table.sort(gens)
-  local cutoff = gens[math.floor(maxmarks / 2)]
+  local cutoff = gens[math.max(1, math.floor(maxmarks / 2))]
   for i = 1, #all, 2 do
     if tonumber(all[i + 1]) <= cutoff then redis.call('HDEL', p .. 'touched', all[i]) end
   end
@@ -118,6 +119,9 @@ class RedisStore:
     :param prefix: the key prefix, so several applications can share one server.
     :param max_bytes: bound on the bytes held; the least recently used entries go first.
     """
+
+    #: How many revalidation marks to remember (see :data:`~actionkit.stores.base.MAX_MARKS`).
+    max_marks = MAX_MARKS
 
     def __init__(
         self, url: str, *, prefix: str = "actionkit:", max_bytes: int = 256 * 1024 * 1024
@@ -180,12 +184,15 @@ class RedisStore:
         return int(self._redis.get(f"{self.prefix}gen") or 0)
 
     def revalidate_tag(self, tag: str) -> None:
-        self._revalidate(args=[self.prefix, f"tag:{tag}", "tag", tag, MAX_MARKS])
+        self._revalidate(args=[self.prefix, f"tag:{tag}", "tag", tag, *self._marks()])
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
         name = f"{'layout' if layout else 'path'}:{path}"
         mode = "layout" if layout else "path"
-        self._revalidate(args=[self.prefix, name, mode, path, MAX_MARKS])
+        self._revalidate(args=[self.prefix, name, mode, path, *self._marks()])
+
+    def _marks(self) -> tuple[int, int]:
+        return self.max_marks, max(1, self.max_marks // 10)
 
     def acquire(self, key: str, ttl: float) -> bool:
         return bool(

@@ -63,6 +63,9 @@ class SQLiteStore:
     :param timeout: how long a writer waits for another one, in seconds.
     """
 
+    #: How many revalidation marks to remember (see :data:`~actionkit.stores.base.MAX_MARKS`).
+    max_marks = MAX_MARKS
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -244,14 +247,14 @@ class SQLiteStore:
             "UPDATE touched SET generation = generation + 1 WHERE name = '' RETURNING generation"
         ).fetchone()
         db.execute("INSERT OR REPLACE INTO touched VALUES (?, ?)", (name, generation))
-        if generation % 1000 == 0:
+        if generation % max(1, self.max_marks // 10) == 0:
             # Now and then, forget the oldest half of the marks once there are too many.
             (count,) = db.execute("SELECT count(*) FROM touched").fetchone()
-            if count - len(_SPECIAL) > MAX_MARKS:
+            if count - len(_SPECIAL) > self.max_marks:
                 (cutoff,) = db.execute(
                     "SELECT generation FROM touched WHERE name NOT IN (?, ?, ?)"
                     " ORDER BY generation LIMIT 1 OFFSET ?",
-                    (*_SPECIAL, MAX_MARKS // 2),
+                    (*_SPECIAL, max(0, self.max_marks // 2 - 1)),
                 ).fetchone()
                 db.execute(
                     "DELETE FROM touched WHERE generation <= ? AND name NOT IN (?, ?, ?)",
