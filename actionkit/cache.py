@@ -162,11 +162,11 @@ class PageCache:
         if entry is None:
             return self._pass(app, environ, start_response, lease=None)
         prepared = entry.prepared
-        now = self.clock()
-        if prepared is not None and now < entry.expires:
+        if prepared is not None and (entry.expires == INFINITY or self.clock() < entry.expires):
             # The hot path: a fresh page answered before (headers ready, no Vary).
             start_response(prepared[0], prepared[1][:])
             return () if environ["REQUEST_METHOD"] == "HEAD" else (entry.body,)
+        now = self.clock()
         if "vary" in entry.meta:
             key = _vary_key(key, entry.meta["vary"], environ)
             entry = self._get(key)

@@ -1,5 +1,5 @@
 """In-process cache benchmarks: a cache hit against a bare WSGI call and a Flask-Caching hit;
-revalidate_tag at 1k, 10k and 100k entries.
+revalidate_tag at 1k, 10k and 100k entries in a MemoryStore and an SQLiteStore.
 
 WSGI apps are called directly with a prebuilt environ (never through a test client, whose own
 cost would drown the figures).
@@ -8,13 +8,17 @@ cost would drown the figures).
 from __future__ import annotations
 
 import gc
+import os
+import shutil
+import tempfile
 import time
 import typing as t
+import weakref
 
 from werkzeug.test import EnvironBuilder
 
 from actionkit import ActionMiddleware, cache_tag
-from actionkit.stores import Entry, MemoryStore
+from actionkit.stores import Entry, MemoryStore, SQLiteStore
 
 PAGE = b"<!doctype html>" + b"x" * 4000
 
@@ -99,33 +103,59 @@ def run(quick: bool = False) -> list[tuple[str, str, str, str, bool]]:
             t_flask / t_hit >= 10,
         ),
     ]
+    rows += _revalidation_rows("MemoryStore", lambda: MemoryStore(max_bytes=1 << 40), quick)
+    rows += _revalidation_rows("SQLiteStore", _sqlite_store, quick)
+    return rows
+
+
+def _sqlite_store() -> t.Any:
+    directory = tempfile.mkdtemp(prefix="actionkit-bench-")
+    store = SQLiteStore(os.path.join(directory, "cache.sqlite3"), max_bytes=1 << 40)
+    weakref.finalize(store, shutil.rmtree, directory, True)
+    return store
+
+
+def _revalidation_rows(
+    name: str, make: t.Callable[[], t.Any], quick: bool
+) -> list[tuple[str, str, str, str, bool]]:
+    """revalidate_tag in stores of 1k, 10k and 100k entries, 10 entries per tag."""
+    sizes = (1_000, 10_000) if quick and name != "MemoryStore" else (1_000, 10_000, 100_000)
     timings = {}
-    for size in (1_000, 10_000, 100_000):
-        store = MemoryStore(max_bytes=1 << 40)
+    for size in sizes:
+        store = make()
         # Every tag has 10 entries whatever the store's size: the cost of a revalidation
         # must follow the tag's entries, not the size of the store.
         tags = size // 10
         for n in range(size):
             store.set(f"page:{n}", Entry(b"x", {}, tags=(f"t{n % tags}",), path=f"/p/{n}"), 0)
-        count = 100
+        names = [f"t{n}" for n in range(100)]
+        best = float("inf")
         gc.collect()
         gc.disable()  # measure the revalidation, not the collection of the setup's garbage
         try:
-            start = time.perf_counter()
-            for n in range(count):
-                store.revalidate_tag(f"t{n}")
-            timings[size] = (time.perf_counter() - start) / count
+            for batch in range(3):
+                start = time.perf_counter()
+                for tag in names[batch * 30 : batch * 30 + 30]:
+                    store.revalidate_tag(tag)
+                best = min(best, (time.perf_counter() - start) / 30)
         finally:
             gc.enable()
+        timings[size] = best
+        if hasattr(store, "close"):
+            store.close()
+    # The target is the default store's. SQLite's figure also follows the depth of its B-trees
+    # and how many pages the dropped rows are spread over: shown, not held to it.
+    target = "≤ 1.5× at 100k" if name == "MemoryStore" else "(none: see bench_cache.py)"
+    rows = []
     for size, seconds in timings.items():
         ratio = seconds / timings[1_000]
         rows.append(
             (
-                f"revalidate_tag, {size:,} entries in the store",
+                f"revalidate_tag, {name}, {size:,} entries",
                 f"{seconds * 1e6:.1f} µs",
                 f"{ratio:.2f}× the 1k figure",
-                "≤ 1.5× at 100k" if size == 100_000 else "",
-                ratio <= 1.5 if size == 100_000 else True,
+                target if size == 100_000 else "",
+                ratio <= 1.5 if size == 100_000 and target else True,
             )
         )
     return rows

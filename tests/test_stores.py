@@ -255,6 +255,21 @@ def test_sqlite_layout_revalidation_uses_the_path_index(tmp_path: Path) -> None:
     store.close()
 
 
+def test_memory_store_revalidates_lazily() -> None:
+    """The memory store's revalidation only records a mark: an out-of-date entry is dropped at
+    its next read, and one that the revalidation does not concern stays."""
+    store = MemoryStore()
+    store.set("a", _entry(tags=["x"], path="/a"), 0)
+    store.set("b", _entry(tags=["y"], path="/b/c"), 0)
+    store.revalidate_tag("x")
+    store.revalidate_path("/b")  # a page revalidation of the parent: /b/c is untouched
+    assert len(store) == 2
+    assert store.get("a") is None and len(store) == 1
+    assert store.get("b") is not None and store.get("b") is not None
+    store.revalidate_path("/b", layout=True)
+    assert store.get("b") is None and len(store) == 0
+
+
 def test_memory_store_refreshes_recency_on_read() -> None:
     """In the memory store a read makes an entry the most recently used."""
     store = MemoryStore(max_bytes=2500)

@@ -35,8 +35,10 @@ implementing :class:`Store`; these are the rules the cache relies on:
 ``revalidate_tag(tag)``, ``revalidate_path(path, layout)``
     Increment the generation, record it for the tag / path, and drop every entry with that tag /
     that path (``layout``: that path and every path below it). When they return, no reader in
-    any thread or process may get a dropped entry. Cost should grow with the number of matching
-    entries, not with the size of the store.
+    any thread or process may get a dropped entry. Cost must not grow with the size of the
+    store: drop the matching entries through an index (``SQLiteStore``, ``RedisStore``), or only
+    record the mark and let ``get`` check an entry's marks when the generation has moved since
+    it last did (``MemoryStore``: constant-time revalidation).
 
 ``acquire(key, ttl) -> bool``, ``release(key)``
     A lease: exactly one caller at a time gets ``True`` for a key until it releases it or ``ttl``

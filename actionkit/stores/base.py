@@ -23,7 +23,18 @@ class Entry:
     revalidated").
     """
 
-    __slots__ = ("_size", "body", "expires", "meta", "path", "prepared", "stale_until", "tags")
+    __slots__ = (
+        "_marks",
+        "_size",
+        "body",
+        "expires",
+        "meta",
+        "path",
+        "prepared",
+        "stale_until",
+        "stamp",
+        "tags",
+    )
 
     def __init__(
         self,
@@ -42,6 +53,10 @@ class Entry:
         self.expires = expires
         self.stale_until = stale_until
         self._size: int | None = None
+        self._marks: list[str] | None = None
+        #: The store's generation when the entry was last known to be valid (a store's own
+        #: bookkeeping; see MemoryStore).
+        self.stamp = 0
         #: Whatever the cache derives from the entry once (a ready header list); in-process only.
         self.prepared: t.Any = None
 
@@ -104,11 +119,14 @@ def ancestors(path: str) -> list[str]:
 
 def marks(entry: Entry) -> list[str]:
     """The names whose revalidation makes ``entry`` out of date: its tags, its path, and a
-    ``layout`` revalidation of its path or any path above it."""
-    names = [f"tag:{tag}" for tag in entry.tags]
-    if entry.path:
-        names.append(f"path:{entry.path}")
-        names.extend(f"layout:{p}" for p in ancestors(entry.path))
+    ``layout`` revalidation of its path or any path above it (computed once per entry)."""
+    names = entry._marks
+    if names is None:
+        names = [f"tag:{tag}" for tag in entry.tags]
+        if entry.path:
+            names.append(f"path:{entry.path}")
+            names.extend(f"layout:{p}" for p in ancestors(entry.path))
+        entry._marks = names
     return names
 
 

@@ -1,4 +1,14 @@
-"""The in-process store: a dict with tag and path indexes, least recently used out first."""
+"""The in-process store: a dict in least-recently-used order, checked lazily against a log of
+revalidations.
+
+A revalidation does not look for the entries it concerns: it records its *mark* (``tag:posts``,
+``path:/posts``, ``layout:/blog``) with a new generation number, in constant time whatever the
+size of the store or of the tag. Each entry carries a stamp, the generation at which it was last
+known to be valid. A read whose entry's stamp is the current generation (nothing was revalidated
+since) costs nothing more; otherwise the entry's few marks are looked up once, and it is either
+dropped or stamped valid again. Out-of-date entries that are never read again go out with the
+least recently used ones, and count against ``max_bytes`` until then.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from .base import MAX_MARKS, Entry, is_below, marks
+from .base import MAX_MARKS, Entry, marks
 
 
 class MemoryStore:
@@ -15,8 +25,8 @@ class MemoryStore:
     Thread-safe; every thread of a threaded server shares it, but other processes do not — use
     :class:`~actionkit.stores.SQLiteStore` for several gunicorn workers.
 
-    :param max_bytes: bound on the bytes held (bodies plus a little per entry); the least
-        recently used entries go first.
+    :param max_bytes: bound on the bytes held (see :attr:`Entry.size`); the least recently used
+        entries go first.
     """
 
     #: How many revalidation marks to remember (see :data:`~actionkit.stores.base.MAX_MARKS`).
@@ -27,8 +37,6 @@ class MemoryStore:
             raise ValueError(f"max_bytes must be positive, not {max_bytes!r}.")
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, Entry] = OrderedDict()
-        self._by_tag: dict[str, set[str]] = {}
-        self._by_path: dict[str, set[str]] = {}
         self._generation = 0
         # The generation of the last revalidation of each "tag:", "path:" and "layout:" name,
         # oldest first; at most max_marks of them, the forgotten ones summed up by _floor.
@@ -36,19 +44,39 @@ class MemoryStore:
         self._floor = 0
         self._leases: dict[str, float] = {}
         self._bytes = 0
+        # Every change is made under the lock; reads take none (each dict operation they do
+        # is atomic under the GIL), so the hit path stays cheap.
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Entry | None:
-        # No lock: the hit path stays cheap. Both calls are atomic under the GIL, and every
-        # change of the dict happens under the lock, so a read after revalidate_* has returned
-        # cannot see a dropped entry.
         entry = self._entries.get(key)
-        if entry is not None:
-            try:
-                self._entries.move_to_end(key)
-            except KeyError:  # dropped by another thread meanwhile
-                return None
+        if entry is None:
+            return None
+        if entry.stamp != self._generation and not self._still_valid(entry):
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    self._drop(key)
+            return None
+        try:
+            self._entries.move_to_end(key)
+        except KeyError:  # dropped by another thread meanwhile
+            return None
         return entry
+
+    def _still_valid(self, entry: Entry) -> bool:
+        """Whether no revalidation since ``entry.stamp`` concerns it; if so, stamp it anew."""
+        generation = self._generation  # read first: a revalidation after it is checked later
+        touched = self._touched
+        stamp = entry.stamp
+        for name in marks(entry):
+            if touched.get(name, 0) > stamp:
+                return False
+        # Read last: _mark raises the floor before it forgets marks, so a mark missed above
+        # because it was just forgotten shows here.
+        if stamp < self._floor:
+            return False
+        entry.stamp = generation
+        return True
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
         size = entry.size
@@ -60,49 +88,35 @@ class MemoryStore:
             self._drop(key)
             if size > self.max_bytes:
                 return False  # it would push out everything else, and then itself
+            entry.stamp = self._generation
             self._entries[key] = entry
             self._bytes += size
-            for tag in entry.tags:
-                self._by_tag.setdefault(tag, set()).add(key)
-            self._by_path.setdefault(entry.path, set()).add(key)
             while self._bytes > self.max_bytes:
                 # popitem, not next(iter(...)): readers move entries without the lock.
-                self._unindex(*self._entries.popitem(last=False))
+                self._bytes -= self._entries.popitem(last=False)[1].size
             return key in self._entries
 
     def _touched_since(self, entry: Entry, since: int) -> bool:
-        return any(self._touched.get(name, 0) > since for name in marks(entry))
+        touched = self._touched
+        return any(touched.get(name, 0) > since for name in marks(entry))
 
     def _mark(self, name: str) -> None:
         """Record a revalidation of ``name`` (under the lock)."""
-        self._generation += 1
+        generation = self._generation + 1
         self._touched.pop(name, None)  # re-inserted last: the dict stays ordered by generation
-        self._touched[name] = self._generation
+        self._touched[name] = generation
         if len(self._touched) > self.max_marks:
             forget = list(self._touched)[: max(1, self.max_marks // 2)]
             self._floor = self._touched[forget[-1]]
             for old in forget:
                 del self._touched[old]
+        # Last: a reader that sees the new generation also sees the mark.
+        self._generation = generation
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._unindex(key, entry)
-
-    def _unindex(self, key: str, entry: Entry) -> None:
-        """Forget an entry already taken out of ``_entries`` (under the lock)."""
-        self._bytes -= entry.size
-        for tag in entry.tags:
-            keys = self._by_tag.get(tag)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._by_tag[tag]
-        keys = self._by_path.get(entry.path)
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del self._by_path[entry.path]
+            self._bytes -= entry.size
 
     def generation(self) -> int:
         return self._generation
@@ -110,19 +124,10 @@ class MemoryStore:
     def revalidate_tag(self, tag: str) -> None:
         with self._lock:
             self._mark(f"tag:{tag}")
-            entries = self._entries
-            for key in self._by_tag.pop(tag, ()):
-                entry = entries.pop(key, None)
-                if entry is not None:
-                    self._unindex(key, entry)
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
         with self._lock:
             self._mark(f"{'layout' if layout else 'path'}:{path}")
-            paths = [p for p in self._by_path if is_below(p, path)] if layout else [path]
-            for p in paths:
-                for key in list(self._by_path.get(p, ())):
-                    self._drop(key)
 
     def acquire(self, key: str, ttl: float) -> bool:
         now = time.monotonic()
@@ -143,12 +148,11 @@ class MemoryStore:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._by_tag.clear()
-            self._by_path.clear()
             self._leases.clear()
             self._bytes = 0
 
     def __len__(self) -> int:
+        """The entries held, counting out-of-date ones not read since their revalidation."""
         return len(self._entries)
 
     @property
