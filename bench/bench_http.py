@@ -1,21 +1,28 @@
 """HTTP benchmarks over loopback: actionkit, Next.js 15, Flask + Flask-Caching and a bare WSGI app.
 
-Each system serves the same "posts" page (20 posts, the same template for the Python systems) and
-is loaded with ``wrk``; gunicorn runs 2 workers, in ``sync`` and in ``gthread`` mode. Workloads:
+Each system serves the same "posts" page (20 posts; the same template and SQLite data for the
+Python systems) and is loaded with ``wrk`` on loopback; gunicorn runs 2 workers, in ``sync`` and
+in ``gthread`` mode (4 threads each). Workloads, in this order on each server:
 
 1. cached ``GET /posts``;
 2. the like action as each JS client calls it, the re-rendered page in the answer;
-3. a create from a form without JavaScript, answered by a 303;
-4. ``GET /posts`` while likes fire: both rates and the stale reads (a GET showing fewer likes
-   than a like already acknowledged before that GET was sent).
+3. ``GET /posts`` while likes fire (a "like storm"): both rates, and the stale reads found by a
+   checker (a GET showing fewer likes than a like acknowledged before that GET was sent);
+4. a create from a form without JavaScript, answered by a 303 (each create keeps the 20 newest
+   posts, so the data and the page keep their size).
 
-Next.js is built on demand (``npm ci && next build`` in ``bench/nextjs``) and skipped with a note
-when npm cannot build it. Client and server share the machine's cores: only the ratios measured
-in the same run mean anything.
+Every workload is checked once with a real request before it is measured. Next.js is built on
+demand (``npm ci && next build`` in ``bench/nextjs``) and reported as not measured when that
+fails. Client and server share the machine's cores: only ratios measured in the same run mean
+anything.
+
+Run it with the suite's runner, ``python -m bench [--quick] bench_http``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -29,17 +36,27 @@ import tempfile
 import threading
 import time
 import typing as t
+from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 NEXT_DIR = HERE / "nextjs"
+NEXT_ENV = {"NEXT_TELEMETRY_DISABLED": "1"}
 Row = tuple[str, str, str, str, bool]
-LIKE_HEADERS = {
-    "Content-Type": "application/json",
-    "Action-Id": "increment_like",
-    "Action-Page": "/posts",
+MODES = ("sync", "gthread")
+PYTHON_SYSTEMS = {
+    "actionkit": "bench.apps.actionkit_app:app",
+    "flask": "bench.apps.flask_app:app",
+    "bare": "bench.apps.bare_app:app",
 }
+LIKED = 1  # the post every like goes to (the storm's checker reads its count)
+# The storm: this many wrk connections GET the page while this many others like, plus the checker.
+STORM_GETS, STORM_LIKES, CHECK_READERS = 12, 2, 2
+TIMEOUT = 10.0  # seconds, for each request of the checks and the checker
+
+
+# -- processes and requests -------------------------------------------------------------------
 
 
 def _free_port() -> int:
@@ -48,20 +65,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait(port: int, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 class Server:
-    """One system under test, started in a fresh data directory and stopped by PID."""
+    """One system under test, in its own process group, always stopped by its PID."""
 
     def __init__(self, name: str, command: list[str], cwd: Path, env: dict[str, str]) -> None:
         self.name = name
@@ -70,6 +75,10 @@ class Server:
         self.cwd = cwd
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> Server:
         self.process = subprocess.Popen(
@@ -80,23 +89,54 @@ class Server:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        _wait(self.port, self.process)
-        for _ in range(20):  # warm up every worker
-            get(self.host, "/posts")
+        try:
+            self._wait_listening(seconds=60)
+            for _ in range(20):  # every worker imports, connects and renders once
+                request(self.host, "GET", "/posts")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def __exit__(self, *exc: t.Any) -> None:
-        assert self.process is not None
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+    def _wait_listening(self, seconds: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name}: nothing listens on port {self.port}")
+
+    def stop(self) -> None:
+        """SIGTERM to the process group the server leads (gunicorn and its workers, or npx and
+        node), SIGKILL if it has not exited within 15 s."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=15)
+        # Children that outlived their parent (next-server under npx) share its group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@dataclasses.dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: str
 
 
 def request(
@@ -105,37 +145,28 @@ def request(
     path: str,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
-) -> tuple[int, str]:
-    conn = http.client.HTTPConnection(host, timeout=30)
+) -> Answer:
+    conn = http.client.HTTPConnection(host, timeout=TIMEOUT)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, response.read().decode("utf-8", "replace")
+        text = response.read().decode("utf-8", "replace")
+        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, text)
     finally:
         conn.close()
 
 
-def get(host: str, path: str) -> str:
-    return request(host, "GET", path)[1]
+@dataclasses.dataclass
+class Load:
+    """What ``wrk`` measured: requests per second and the answers that were not 2xx/3xx or
+    failed at the socket."""
 
+    rate: float
+    errors: int
 
-def wrk(url: str, seconds: float, script: str | None = None) -> float:
-    """Requests per second from ``wrk -t2 -c16``."""
-    command = ["wrk", "-t2", "-c16", f"-d{max(1, int(seconds))}s", url]
-    if script is not None:
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-            handle.write(script)
-        command[1:1] = ["-s", handle.name]
-    try:
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    finally:
-        if script is not None:
-            os.unlink(handle.name)
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if errors:
-        print(f"  {url}: {errors[1]} non-2xx/3xx answers", file=sys.stderr)
-    return float(match[1]) if match else 0.0
+    def __str__(self) -> str:
+        errors = f" ({self.errors:,} errors)" if self.errors else ""
+        return f"{self.rate:,.0f}{errors}"
 
 
 def _lua(method: str, body: str, headers: dict[str, str]) -> str:
@@ -144,26 +175,163 @@ def _lua(method: str, body: str, headers: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _wrk_command(
+    url: str, seconds: float, script: str | None, threads: int, conns: int
+) -> list[str]:
+    command = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency"]
+    if script is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+            handle.write(script)
+        command += ["-s", handle.name]
+    return [*command, url]
+
+
+def _wrk_result(command: list[str], output: str) -> Load:
+    if "-s" in command:
+        os.unlink(command[command.index("-s") + 1])
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
+    return Load(float(rate[1]) if rate else 0.0, errors)
+
+
+def wrk(
+    url: str, seconds: float, script: str | None = None, threads: int = 2, conns: int = 16
+) -> Load:
+    """``wrk -t2 -c16`` for ``seconds`` (bounded by a timeout)."""
+    command = _wrk_command(url, seconds, script, threads, conns)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30)
+    return _wrk_result(command, done.stdout)
+
+
 # -- the systems ------------------------------------------------------------------------------
 
 
-def python_server(name: str, module: str, mode: str, data: Path) -> Server:
+@dataclasses.dataclass
+class System:
+    """How to drive one system: its like (JS) and create (no JS) requests."""
+
+    name: str
+    like_path: str
+    like_body: bytes
+    like_headers: dict[str, str]
+    create_path: str
+    create_body: bytes
+    create_headers: dict[str, str]
+    #: The like count in the answer to a like.
+    like_count: t.Callable[[Answer], int | None]
+    #: Whether the answer to a like carries the re-rendered page.
+    has_page: t.Callable[[Answer], bool]
+
+    def like_script(self) -> str:
+        return _lua("POST", self.like_body.decode(), self.like_headers)
+
+    def create_script(self) -> str:
+        return _lua("POST", self.create_body.decode(), self.create_headers)
+
+    def like(self, host: str) -> Answer:
+        return request(host, "POST", self.like_path, self.like_body, self.like_headers)
+
+    def create(self, host: str) -> Answer:
+        return request(host, "POST", self.create_path, self.create_body, self.create_headers)
+
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_CREATE_FIELDS = b"title=wrk&content=load"
+
+
+def _json_field(name: str) -> t.Callable[[Answer], int | None]:
+    def count(answer: Answer) -> int | None:
+        try:
+            return int(json.loads(answer.body)[name])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    return count
+
+
+def _html_has_page(answer: Answer) -> bool:
+    try:
+        page = json.loads(answer.body)["html"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return isinstance(page, str) and page.count('<li id="post-') == 20
+
+
+ACTIONKIT = System(
+    "actionkit",
+    like_path="/posts",
+    like_body=f"[{LIKED}]".encode(),
+    like_headers={
+        "Content-Type": "application/json",
+        "Action-Id": "increment_like",
+        "Action-Page": "/posts",
+    },
+    create_path="/posts",
+    create_body=b"%24ACTION_ID_create_post=&" + _CREATE_FIELDS,
+    create_headers=_FORM,
+    like_count=_json_field("result"),
+    has_page=_html_has_page,
+)
+FLASK = System(
+    "flask",
+    like_path=f"/posts/{LIKED}/like",
+    like_body=b"",
+    like_headers={},
+    create_path="/posts/create",
+    create_body=_CREATE_FIELDS,
+    create_headers=_FORM,
+    like_count=_json_field("likes"),
+    has_page=_html_has_page,
+)
+
+
+def next_system() -> System:
+    """Next.js: the action IDs come from the build's server reference manifest."""
+    manifest = json.loads(
+        (NEXT_DIR / ".next" / "server" / "server-reference-manifest.json").read_text()
+    )
+    ids = {info["exportedName"]: action_id for action_id, info in manifest["node"].items()}
+    boundary = "----actionkitbench"
+    fields = {f"$ACTION_ID_{ids['createPost']}": "", "title": "wrk", "content": "load"}
+    multipart = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    )
+
+    def like_count(answer: Answer) -> int | None:
+        # The RSC payload: row 1 is the action's return value, the page's rows follow.
+        found = re.search(r"^1:(\d+)$", answer.body, re.M)
+        return int(found[1]) if found else None
+
+    return System(
+        "next",
+        like_path="/posts",
+        like_body=f"[{LIKED}]".encode(),
+        like_headers={
+            "Next-Action": ids["incrementLike"],
+            "Content-Type": "text/plain;charset=UTF-8",
+            "Accept": "text/x-component",
+        },
+        create_path="/posts",
+        create_body=f"{multipart}--{boundary}--\r\n".encode(),
+        create_headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        like_count=like_count,
+        has_page=lambda answer: (
+            answer.headers.get("content-type", "").startswith("text/x-component")
+            and answer.body.count("Post number") == 20
+        ),
+    )
+
+
+def python_server(system: str, mode: str, data: Path) -> Server:
     worker = ["-k", "gthread", "--threads", "4"] if mode == "gthread" else ["-k", "sync"]
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", *worker, "-b", "127.0.0.1:{port}"]
     return Server(
-        f"{name} ({mode})",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            "2",
-            *worker,
-            "-b",
-            "127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            module,
-        ],
+        f"{system} ({mode})",
+        [*command, "--log-level", "warning", PYTHON_SYSTEMS[system]],
         ROOT,
         {
             "BENCH_DB": str(data / "posts.sqlite3"),
@@ -173,280 +341,294 @@ def python_server(name: str, module: str, mode: str, data: Path) -> Server:
     )
 
 
+def next_server() -> Server:
+    """``next start`` on the build's prerendered page: the pages Next.js regenerated in an earlier
+    run (written under ``.next/server/route-cache``) would show that run's likes."""
+    shutil.rmtree(NEXT_DIR / ".next" / "server" / "route-cache", ignore_errors=True)
+    command = ["npx", "--no-install", "next", "start", "-H", "127.0.0.1", "-p", "{port}"]
+    return Server("Next.js", command, NEXT_DIR, NEXT_ENV)
+
+
 def next_ready() -> str | None:
-    """Build the Next.js app if needed; ``None`` when ready, else why it is not."""
+    """Install and build the Next.js app when needed; ``None`` when ready, else why not."""
     if shutil.which("npm") is None:
         return "npm is not installed"
-    env = {**os.environ, "NEXT_TELEMETRY_DISABLED": "1"}
+    build_id = NEXT_DIR / ".next" / "BUILD_ID"
+    sources = [*NEXT_DIR.glob("app/**/*.js"), *NEXT_DIR.glob("*.js"), NEXT_DIR / "package.json"]
+    env = {**os.environ, **NEXT_ENV}
     try:
         if not (NEXT_DIR / "node_modules" / "next").exists():
+            print("  npm ci (bench/nextjs)", file=sys.stderr, flush=True)
             subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund"],
-                cwd=NEXT_DIR,
-                env=env,
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-        if not (NEXT_DIR / ".next" / "BUILD_ID").exists():
+                ["npm", "ci", "--no-audit", "--no-fund"], cwd=NEXT_DIR, env=env, check=True,
+                capture_output=True, timeout=900,
+            )  # fmt: skip
+        built = build_id.stat().st_mtime if build_id.exists() else 0.0
+        if any(path.stat().st_mtime > built for path in sources):
+            print("  next build (bench/nextjs)", file=sys.stderr, flush=True)
             subprocess.run(
-                ["npx", "next", "build"],
-                cwd=NEXT_DIR,
-                env=env,
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
+                ["npx", "--no-install", "next", "build"], cwd=NEXT_DIR, env=env, check=True,
+                capture_output=True, timeout=900,
+            )  # fmt: skip
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
         return f"the Next.js build failed: {e}"
     return None
 
 
-def next_action_ids() -> dict[str, str]:
-    """The IDs of createPost and incrementLike, from the build's server reference manifest."""
-    manifest = json.loads(
-        (NEXT_DIR / ".next" / "server" / "server-reference-manifest.json").read_text()
-    )
-    ids = {}
-    for action_id, info in manifest["node"].items():
-        name = info.get("exportedName")
-        if name is None:  # older manifests: look the ID up in the built action module
-            name = "?"
-        ids[name] = action_id
-    return ids
+# -- checks and workloads -----------------------------------------------------------------------
 
 
-def next_server() -> Server:
-    return Server(
-        "Next.js 15",
-        ["npx", "next", "start", "-H", "127.0.0.1", "-p", "{port}"],
-        NEXT_DIR,
-        {"NEXT_TELEMETRY_DISABLED": "1"},
-    )
+def likes_shown(html: str, post_id: int = LIKED) -> int | None:
+    """The like count the page shows for ``post_id`` (React puts ``<!-- -->`` between texts)."""
+    found = re.search(rf'id="post-{post_id}".*?class="count">(?:<!-- -->)?(\d+)<', html, re.S)
+    return int(found[1]) if found else None
 
 
-# -- workloads --------------------------------------------------------------------------------
+def check_page(host: str) -> str | None:
+    answer = request(host, "GET", "/posts")
+    if answer.status != 200 or answer.body.count('id="post-') != 20:
+        return f"GET /posts answered {answer.status} without the 20 posts"
+    if likes_shown(answer.body) is None:
+        return f"GET /posts does not show the likes of post {LIKED}"
+    return None
 
 
-def _likes(html: str, post_id: int) -> int | None:
-    match = re.search(rf'id="post-{post_id}".*?class="count">(?:<!-- -->)?(\d+)<', html, re.S)
-    return int(match[1]) if match else None
+def check_like(system: System, host: str) -> str | None:
+    before = likes_shown(request(host, "GET", "/posts").body) or 0
+    answer = system.like(host)
+    if answer.status != 200 or system.like_count(answer) != before + 1:
+        return f"the like answered {answer.status}, count {system.like_count(answer)}"
+    if not system.has_page(answer):
+        return "the answer to the like does not carry the page"
+    if likes_shown(request(host, "GET", "/posts").body) != before + 1:
+        return "GET /posts after a like does not show it"
+    return None
 
 
-def storm(host: str, seconds: float, like: t.Callable[[], int]) -> tuple[float, float, int]:
-    """GETs of /posts while likes fire: (GET/s, like/s, stale reads)."""
-    acknowledged = 0
+def check_create(system: System, host: str) -> str | None:
+    answer = system.create(host)
+    if answer.status != 303 or not answer.headers.get("location", "").endswith("/posts"):
+        return f"the create answered {answer.status} {answer.headers.get('location')}"
+    page = request(host, "GET", "/posts").body
+    if page.count('id="post-') != 20 or "wrk" not in page:
+        return "GET /posts after a create does not show it among 20 posts"
+    return None
+
+
+@dataclasses.dataclass
+class Storm:
+    gets: Load  # wrk's GETs
+    likes: Load  # wrk's likes
+    checked: int  # the checker's reads
+    checker_likes: int
+    stale: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.gets} GET/s + {self.likes} like/s, {self.stale} stale"
+            f" of {self.checked:,} checked"
+        )
+
+
+def storm(system: System, host: str, seconds: float) -> Storm:
+    """wrk GETs ``/posts`` on 12 connections while another wrk likes on 2; meanwhile the checker
+    likes on one connection and reads on two, counting the stale reads: a page showing fewer
+    likes than the checker had seen acknowledged before it sent that GET.
+    """
+    url = f"http://{host}"
+    commands = [
+        _wrk_command(url + "/posts", seconds, None, 1, STORM_GETS),
+        _wrk_command(url + system.like_path, seconds, system.like_script(), 1, STORM_LIKES),
+    ]
     lock = threading.Lock()
-    counts = {"get": 0, "like": 0, "stale": 0}
+    acknowledged = 0
+    counts = {"read": 0, "like": 0, "stale": 0}
     deadline = time.monotonic() + seconds
 
     def liker() -> None:
         nonlocal acknowledged
         while time.monotonic() < deadline:
-            value = like()
+            count = system.like_count(system.like(host))
             with lock:
-                acknowledged = max(acknowledged, value)
                 counts["like"] += 1
+                acknowledged = max(acknowledged, count or 0)
 
     def reader() -> None:
         while time.monotonic() < deadline:
             with lock:
                 floor = acknowledged
-            seen = _likes(get(host, "/posts"), 1)
+            shown = likes_shown(request(host, "GET", "/posts").body)
             with lock:
-                counts["get"] += 1
-                if seen is None or seen < floor:
+                counts["read"] += 1
+                if shown is None or shown < floor:
                     counts["stale"] += 1
 
-    threads = [threading.Thread(target=liker) for _ in range(2)]
-    threads += [threading.Thread(target=reader) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return counts["get"] / seconds, counts["like"] / seconds, counts["stale"]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for command in commands
+    ]
+    threads = [threading.Thread(target=liker)]
+    threads += [threading.Thread(target=reader) for _ in range(CHECK_READERS)]
+    try:
+        for thread in threads:
+            thread.start()
+        outputs = [process.communicate(timeout=seconds + 30)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for thread in threads:
+            thread.join(timeout=TIMEOUT + 5)
+    gets, likes = (_wrk_result(c, out) for c, out in zip(commands, outputs, strict=True))
+    return Storm(gets, likes, counts["read"], counts["like"], counts["stale"])
+
+
+@dataclasses.dataclass
+class Results:
+    """Everything measured on one server."""
+
+    get: Load
+    like: Load | None = None
+    storm: Storm | None = None
+    create: Load | None = None
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+
+def measure(system: System | None, host: str, seconds: float, repeats: int) -> Results:
+    """The workloads on one server, each checked first and measured ``repeats`` times (best)."""
+    url = f"http://{host}"
+
+    def best(measure_once: t.Callable[[], Load]) -> Load:
+        runs = [measure_once() for _ in range(repeats)]
+        top = max(runs, key=lambda load: load.rate)
+        return Load(top.rate, sum(load.errors for load in runs))
+
+    problems = [p for p in [check_page(host)] if p]
+    results = Results(best(lambda: wrk(url + "/posts", seconds)), problems=problems)
+    if system is None:
+        return results
+    problem = check_like(system, host)
+    if problem:
+        problems.append(problem)
+    results.like = best(lambda: wrk(url + system.like_path, seconds, system.like_script()))
+    storms = [storm(system, host, seconds) for _ in range(repeats)]
+    results.storm = max(storms, key=lambda s: s.gets.rate)
+    results.storm.stale = sum(s.stale for s in storms)
+    results.storm.checked = sum(s.checked for s in storms)
+    problem = check_create(system, host)
+    if problem:
+        problems.append(problem)
+    results.create = best(lambda: wrk(url + system.create_path, seconds, system.create_script()))
+    return results
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def run(quick: bool = False) -> list[Row]:
+    if shutil.which("wrk") is None:
+        return [("HTTP workloads", "not measured", "wrk is not installed", "", False)]
+    seconds, repeats = (2, 1) if quick else (10, 2)
+    from bench.apps import common
+
+    results: dict[str, Results] = {}
+    systems = {"actionkit": ACTIONKIT, "flask": FLASK, "bare": None}
+    for mode in MODES:
+        for name, system in systems.items():
+            with tempfile.TemporaryDirectory(prefix="actionkit-bench-") as tmp:
+                common.reset(str(Path(tmp) / "posts.sqlite3"))
+                with python_server(name, mode, Path(tmp)) as server:
+                    print(f"  {server.name}", file=sys.stderr, flush=True)
+                    results[f"{name}/{mode}"] = measure(system, server.host, seconds, repeats)
+    why_not = next_ready()
+    if why_not is None:
+        with next_server() as server:
+            print(f"  {server.name}", file=sys.stderr, flush=True)
+            results["next"] = measure(next_system(), server.host, seconds, repeats)
+    return _rows(results, why_not)
 
 
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b else "n/a"
 
 
-def run(quick: bool = False) -> list[Row]:
-    if shutil.which("wrk") is None:
-        return [("HTTP workloads", "skipped", "wrk is not installed", "", False)]
-    seconds = 2 if quick else 10
-    repeats = 1 if quick else 2
-    rates: dict[str, float] = {}
-    stale: dict[str, int] = {}
-
-    def best(key: str, measure: t.Callable[[], float]) -> None:
-        rates[key] = max(measure() for _ in range(repeats))
-
-    def measure(
-        system: str,
-        url: str,
-        like_script: str,
-        like_path: str,
-        like_call: t.Callable[[], int],
-        create_script: str,
-        create_path: str,
-        host: str,
-    ) -> None:
-        """Likes, the storm, then creates (which rotate post 1 out of the 20 shown)."""
-        best(f"like/{system}", lambda: wrk(url + like_path, seconds, like_script))
-        gets, likes, bad = storm(host, seconds, like_call)
-        rates[f"storm-get/{system}"], rates[f"storm-like/{system}"] = gets, likes
-        stale[system] = bad
-        best(f"create/{system}", lambda: wrk(url + create_path, seconds, create_script))
-
-    like_ak = _lua("POST", "[1]", LIKE_HEADERS)
-    create_ak = _lua(
-        "POST",
-        "%24ACTION_ID_create_post=&title=wrk&content=load",
-        {"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    create_flask = _lua(
-        "POST", "title=wrk&content=load", {"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    like_flask = _lua("POST", "", {})
-
-    for mode in ("sync", "gthread"):
-        for name, module in (
-            ("actionkit", "bench.apps.actionkit_app:app"),
-            ("flask", "bench.apps.flask_app:app"),
-            ("bare", "bench.apps.bare_app:app"),
-        ):
-            with tempfile.TemporaryDirectory() as tmp:
-                from bench.apps import common
-
-                common.reset(str(Path(tmp) / "posts.sqlite3"))
-                with python_server(name, module, mode, Path(tmp)) as server:
-                    url = f"http://{server.host}"
-                    print(f"  {server.name}", file=sys.stderr, flush=True)
-                    best(f"get/{name}/{mode}", lambda url=url: wrk(url + "/posts", seconds))
-                    if name == "bare":
-                        continue
-                    if name == "actionkit":
-                        like_script, like_path, create_script, create_path = (
-                            like_ak,
-                            "/posts",
-                            create_ak,
-                            "/posts",
-                        )
-
-                        def like_call(host: str = server.host) -> int:
-                            status, body = request(host, "POST", "/posts", b"[1]", LIKE_HEADERS)
-                            return int(json.loads(body)["result"])
-                    else:
-                        like_script, like_path, create_script, create_path = (
-                            like_flask,
-                            "/posts/1/like",
-                            create_flask,
-                            "/posts/create",
-                        )
-
-                        def like_call(host: str = server.host) -> int:
-                            status, body = request(host, "POST", "/posts/1/like")
-                            return int(json.loads(body)["likes"])
-
-                    measure(
-                        f"{name}/{mode}",
-                        url,
-                        like_script,
-                        like_path,
-                        like_call,
-                        create_script,
-                        create_path,
-                        server.host,
-                    )
-
-    why_not = next_ready()
-    if why_not is None:
-        ids = next_action_ids()
-        next_headers = {
-            "Next-Action": ids.get("incrementLike", ""),
-            "Content-Type": "text/plain;charset=UTF-8",
-            "Accept": "text/x-component",
-        }
-        like_next = _lua("POST", "[1]", next_headers)
-        boundary = "----actionkitbench"
-        multipart = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="$ACTION_ID_'
-            f'{ids.get("createPost", "")}"\r\n\r\n\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nwrk\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="content"\r\n\r\nload\r\n'
-            f"--{boundary}--\r\n"
-        )
-        create_next = _lua(
-            "POST", multipart, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-        )
-        with next_server() as server:
-            url = f"http://{server.host}"
-            print(f"  {server.name}", file=sys.stderr, flush=True)
-            best("get/next", lambda url=url: wrk(url + "/posts", seconds))
-
-            def like_next_call(host: str = server.host) -> int:
-                status, body = request(host, "POST", "/posts", b"[1]", next_headers)
-                found = re.findall(r"^1:(\d+)$", body, re.M)
-                return int(found[-1]) if found else 0
-
-            measure(
-                "next", url, like_next, "/posts", like_next_call, create_next, "/posts", server.host
-            )
-    return _rows(rates, stale, why_not)
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    title: str
+    figure: t.Callable[[Results], t.Any]  # a Load or a Storm
+    rate: t.Callable[[Results], float]
+    unit: str
+    factor: float  # the target: actionkit ≥ factor × Next
 
 
-def _rows(rates: dict[str, float], stale: dict[str, int], why_not: str | None) -> list[Row]:
+WORKLOADS = (
+    Workload("cached GET /posts", lambda r: r.get, lambda r: r.get.rate, " req/s", 3),
+    Workload(
+        "JS like, page in the answer", lambda r: r.like, lambda r: _need(r.like).rate, " req/s", 5
+    ),
+    Workload(
+        "GET during a like storm", lambda r: r.storm, lambda r: _need(r.storm).gets.rate, "", 30
+    ),
+    Workload("no-JS create → 303", lambda r: r.create, lambda r: _need(r.create).rate, " req/s", 3),
+)
+
+
+def _rows(results: dict[str, Results], why_not: str | None) -> list[Row]:
+    """One row per workload and worker mode: actionkit's figure, the others', same-run ratios."""
     rows: list[Row] = []
-    has_next = why_not is None
-    for mode in ("sync", "gthread"):
-        ak, fl, bare = (rates[f"get/{s}/{mode}"] for s in ("actionkit", "flask", "bare"))
-        nx = rates.get("get/next", 0.0)
-        rows.append(
-            (
-                f"cached GET /posts, {mode}",
-                f"{ak:,.0f} req/s (Next {nx:,.0f}, Flask-Caching {fl:,.0f}, bare {bare:,.0f})",
-                f"{_ratio(ak, nx)} Next, {_ratio(ak, fl)} Flask, {_ratio(ak, bare)} bare",
-                "≥ 3× Next, ≥ 0.9× bare",
-                has_next and ak >= 3 * nx and ak >= 0.9 * bare,
-            )
-        )
-        ak, fl = rates[f"like/actionkit/{mode}"], rates[f"like/flask/{mode}"]
-        nx = rates.get("like/next", 0.0)
-        rows.append(
-            (
-                f"JS like + page in the answer, {mode}",
-                f"{ak:,.0f} req/s (Next {nx:,.0f}, Flask {fl:,.0f})",
-                f"{_ratio(ak, nx)} Next, {_ratio(ak, fl)} Flask",
-                "≥ 5× Next",
-                has_next and ak >= 5 * nx,
-            )
-        )
-        ak, fl = rates[f"create/actionkit/{mode}"], rates[f"create/flask/{mode}"]
-        nx = rates.get("create/next", 0.0)
-        rows.append(
-            (
-                f"no-JS create → 303, {mode}",
-                f"{ak:,.0f} req/s (Next {nx:,.0f}, Flask {fl:,.0f})",
-                f"{_ratio(ak, nx)} Next, {_ratio(ak, fl)} Flask",
-                "≥ 3× Next",
-                has_next and ak >= 3 * nx,
-            )
-        )
-        ak = rates[f"storm-get/actionkit/{mode}"]
-        nx = rates.get("storm-get/next", 0.0)
-        rows.append(
-            (
-                f"GET during a like storm, {mode}",
-                f"{ak:,.0f} GET/s + {rates[f'storm-like/actionkit/{mode}']:,.0f} like/s, "
-                f"{stale[f'actionkit/{mode}']} stale (Next {nx:,.0f} GET/s, "
-                f"{stale.get('next', '-')} stale; Flask-Caching "
-                f"{stale[f'flask/{mode}']} stale)",
-                f"{_ratio(ak, nx)} Next",
-                "≥ 30× Next, 0 stale",
-                has_next and ak >= 30 * nx and stale[f"actionkit/{mode}"] == 0,
-            )
-        )
-    if not has_next:
-        rows.append(("Next.js 15", "not measured", str(why_not), "", False))
+    nx = results.get("next")
+    for mode in MODES:
+        ak, fl, bare = (results[f"{name}/{mode}"] for name in ("actionkit", "flask", "bare"))
+        checked = not ak.problems and nx is not None and not nx.problems
+        for w in WORKLOADS:
+            value = w.rate(ak)
+            others = [f"Next {w.figure(nx) if nx else '-'}", f"Flask-Caching {w.figure(fl)}"]
+            ratios = [f"{_ratio(value, w.rate(nx)) if nx else 'n/a'} Next"]
+            ratios.append(f"{_ratio(value, w.rate(fl))} Flask-Caching")
+            target = f"≥ {w.factor:g}× Next"
+            met = checked and nx is not None and value >= w.factor * w.rate(nx)
+            if w.title.startswith("cached GET"):
+                others.append(f"bare {bare.get}")
+                ratios.append(f"{_ratio(value, bare.get.rate)} bare")
+                target += ", ≥ 0.9× bare"
+                met = met and value >= 0.9 * bare.get.rate
+            elif ak.storm is not None and w.title.startswith("GET during"):
+                ratios[-1] += " (GET/s)"
+                target += ", 0 stale"
+                met = met and ak.storm.stale == 0
+            figure = f"{w.figure(ak)}{w.unit} ({'; '.join(others)})"
+            rows.append((f"{w.title}, {mode}", figure, ", ".join(ratios), target, met))
+    for key, result in results.items():
+        rows += [(f"check failed: {key}", problem, "", "", False) for problem in result.problems]
+    if why_not is not None:
+        rows.append(("Next.js", "not measured", why_not, "", False))
+    rows.append(("HTTP setup", _setup(), "", "", True))
     return rows
+
+
+T = t.TypeVar("T")
+
+
+def _need(value: T | None) -> T:
+    assert value is not None
+    return value
+
+
+def _setup() -> str:
+    """The versions and settings behind the HTTP rows."""
+    parts = [
+        f"gunicorn {version('gunicorn')} -w 2 (gthread: 4 threads)",
+        f"Flask-Caching {version('flask-caching')} FileSystemCache",
+    ]
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        package = json.loads((NEXT_DIR / "node_modules" / "next" / "package.json").read_text())
+        parts.append(f"Next.js {package['version']} (next start)")
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10)
+        parts.append(f"node {node.stdout.strip()}")
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+        found = re.search(r"wrk (\S+)", out.stdout + out.stderr)
+        parts.append(f"wrk {found[1] if found else '?'} -t2 -c16")
+    return "; ".join(parts)

@@ -1,0 +1,288 @@
+"""In-process benchmarks of the middleware's own costs: WSGI apps called directly with a prebuilt
+environ (never through a test client, whose own ~100 µs would drown the figures).
+
+- fall-through: a Flask page against the same app wrapped by ``ActionMiddleware``, with the page
+  cache off and on (the page does not opt in, so it streams through);
+- action dispatch: a form submitting an action answered by a 303, against the equivalent
+  hand-written Flask POST route;
+- memory: RSS of a process holding 10,000 cached 4 KB pages in a ``MemoryStore``, against the bytes
+  of those pages (measured in a fresh subprocess).
+
+The cache hit against a bare app and ``revalidate_tag`` scaling are in ``bench_cache.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import subprocess
+import sys
+import time
+import typing as t
+from pathlib import Path
+
+import jinja2
+from flask import Flask, redirect, render_template, request
+
+import actionkit
+from actionkit import ActionMiddleware, Registry, cache_tag
+from actionkit.flask import ActionKit
+from actionkit.stores import MemoryStore
+
+Row = tuple[str, str, str, str, bool]
+ROOT = Path(__file__).parent.parent
+SECRET = "bench-secret"
+PAGES, PAGE_SIZE = 10_000, 4096
+
+# A small but real Flask page: a Jinja template over 20 posts.
+TEMPLATE = """<!doctype html><html><head><title>Posts</title></head><body><ul>
+{% for post in posts %}<li id="post-{{ post.id }}"><h2>{{ post.title }}</h2>
+<p>{{ post.content }}</p><span class="count">{{ post.likes }}</span></li>{% endfor %}
+</ul></body></html>"""
+POSTS = [
+    {"id": n, "title": f"Post number {n}", "content": f"The content of post {n}.", "likes": n}
+    for n in range(1, 21)
+]
+
+
+def environ(method: str = "GET", path: str = "/posts", body: bytes = b"", **extra: str) -> dict:
+    """A WSGI environ as gunicorn would build it (``wsgi.input`` is replaced for each call)."""
+    return {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": "bench",
+        "HTTP_ACCEPT": "text/html",
+        "CONTENT_LENGTH": str(len(body)) if body else "",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        **extra,
+    }
+
+
+def _start_response(status: str, headers: list, exc_info: t.Any = None) -> t.Callable:
+    return _discard
+
+
+def _discard(data: bytes) -> None:
+    pass
+
+
+def call(app: t.Callable, base: dict, body: bytes = b"") -> None:
+    """One request as a WSGI server makes it: a fresh environ, the body read, ``close()``."""
+    env = base.copy()
+    env["wsgi.input"] = io.BytesIO(body)
+    iterable = app(env, _start_response)
+    try:
+        for _ in iterable:
+            pass
+    finally:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+
+
+def per_call(variants: dict[str, t.Callable[[], None]], quick: bool) -> dict[str, float]:
+    """Seconds per call of each variant: the best of several rounds, the variants interleaved so
+    that a noisy neighbour slows them alike."""
+    n, rounds = (500, 3) if quick else (2000, 9)
+    best = dict.fromkeys(variants, float("inf"))
+    for fn in variants.values():  # warm up
+        for _ in range(200):
+            fn()
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / n)
+    return best
+
+
+# -- fall-through -------------------------------------------------------------------------------
+
+
+def flask_page_app() -> Flask:
+    app = Flask("bench_page")
+    app.secret_key = SECRET
+    app.jinja_loader = jinja2.DictLoader({"posts.html": TEMPLATE})  # type: ignore[assignment]
+
+    @app.get("/posts")
+    def posts() -> str:
+        return render_template("posts.html", posts=POSTS)
+
+    @app.post("/posts")
+    def post_form() -> str:
+        return render_template("posts.html", posts=POSTS[: len(request.form)])
+
+    return app
+
+
+def fall_through(quick: bool) -> list[Row]:
+    plain = flask_page_app()
+    off = flask_page_app()
+    off.wsgi_app = ActionMiddleware(off.wsgi_app, registry=Registry(), cache=False)  # type: ignore[method-assign]
+    on = flask_page_app()
+    on.wsgi_app = ActionMiddleware(on.wsgi_app, registry=Registry(), cache=MemoryStore())  # type: ignore[method-assign]
+    get = environ()
+    body = b"title=hello&content=world"
+    post = environ("POST", body=body, CONTENT_TYPE="application/x-www-form-urlencoded")
+    times = per_call(
+        {
+            "get/plain": lambda: call(plain, get),
+            "get/off": lambda: call(off, get),
+            "get/on": lambda: call(on, get),
+            "post/plain": lambda: call(plain, post, body),
+            "post/off": lambda: call(off, post, body),
+        },
+        quick,
+    )
+    rows = []
+    for label, key, base in (
+        ("GET of a Flask page (20 posts), cache off", "get/off", "get/plain"),
+        ("GET of a Flask page that does not opt in, cache on", "get/on", "get/plain"),
+        ("form POST that is not an action (a Flask route)", "post/off", "post/plain"),
+    ):
+        over = times[key] / times[base] - 1
+        rows.append(
+            (
+                f"fall-through: {label}",
+                f"{times[key] * 1e6:.1f} µs vs Flask alone {times[base] * 1e6:.1f} µs"
+                f" (+{(times[key] - times[base]) * 1e6:.1f} µs)",
+                f"{over * 100:+.1f} %",
+                "≤ 5 %",
+                over <= 0.05,
+            )
+        )
+    return rows
+
+
+# -- action dispatch ----------------------------------------------------------------------------
+
+
+def dispatch(quick: bool) -> list[Row]:
+    """A no-JS form submitting an action (→ 303) against a hand-written Flask POST route."""
+    registry = Registry()
+
+    @actionkit.action(id="save", registry=registry)
+    def save(form: t.Any) -> None:
+        if not form.get("title"):
+            return
+        actionkit.redirect("/posts")
+
+    with_action = flask_page_app()
+    ActionKit(with_action, registry=registry, cache=MemoryStore())
+    route = flask_page_app()
+
+    @route.post("/save")
+    def save_route() -> t.Any:
+        if not request.form.get("title"):
+            return "", 422
+        return redirect("/posts", 303)
+
+    form = {"CONTENT_TYPE": "application/x-www-form-urlencoded"}
+    action_body = b"%24ACTION_ID_save=&title=hello&content=world"
+    route_body = b"title=hello&content=world"
+    action_env = environ("POST", body=action_body, **form)
+    route_env = environ("POST", "/save", body=route_body, **form)
+    _expect_303(with_action, action_env, action_body)
+    _expect_303(route, route_env, route_body)
+    times = per_call(
+        {
+            "action": lambda: call(with_action, action_env, action_body),
+            "route": lambda: call(route, route_env, route_body),
+        },
+        quick,
+    )
+    return [
+        (
+            "action dispatch: form → 303, against a Flask POST route",
+            f"{times['action'] * 1e6:.1f} µs vs {times['route'] * 1e6:.1f} µs",
+            f"{times['action'] / times['route']:.2f}× the route",
+            "",
+            True,
+        )
+    ]
+
+
+def _expect_303(app: t.Callable, base: dict, body: bytes) -> None:
+    statuses = []
+    env = base.copy()
+    env["wsgi.input"] = io.BytesIO(body)
+    iterable = app(env, lambda status, headers, exc_info=None: statuses.append(status))
+    b"".join(iterable)
+    assert [s[:3] for s in statuses] == ["303"], statuses
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def rss_child() -> None:
+    """In a fresh process: RSS before and after caching ``PAGES`` distinct 4 KB pages through the
+    middleware (each stored as the page cache stores any page: body, status, headers, tags)."""
+    store = MemoryStore(max_bytes=1 << 34)
+
+    def pages(environ: dict, start_response: t.Callable) -> list[bytes]:
+        cache_tag("pages")
+        path = environ["PATH_INFO"]
+        body = (path.encode() + b"-" * PAGE_SIZE)[:PAGE_SIZE]  # a new 4 KB object per page
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [body]
+
+    app = ActionMiddleware(pages, registry=Registry(), cache=store, secret_key=SECRET)
+    call(app, environ(path="/warm-up"))
+    bases = [environ(path=f"/page/{n}") for n in range(PAGES)]  # made before the baseline
+    gc.collect()
+    before = rss_bytes()
+    for base in bases:
+        call(app, base)
+    gc.collect()
+    after = rss_bytes()
+    held = sum(1 for base in bases if store.get(f"page:127.0.0.1:8000{base['PATH_INFO']}?"))
+    print(json.dumps({"before": before, "after": after, "held": held}))
+
+
+def memory() -> list[Row]:
+    code = "from bench.bench_inprocess import rss_child; rss_child()"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0:
+        return [("RSS of 10k cached 4 KB pages", "failed", done.stderr[-300:], "", False)]
+    found = json.loads(done.stdout)
+    payload = PAGES * PAGE_SIZE
+    delta = found["after"] - found["before"]
+    return [
+        (
+            f"RSS of {PAGES:,} cached {PAGE_SIZE // 1024} KB pages (MemoryStore)",
+            f"+{delta / 2**20:.1f} MiB for {payload / 2**20:.1f} MiB of pages"
+            f" ({found['held']:,} held)",
+            f"{delta / payload:.2f}× the payload",
+            "≤ 1.5× the payload",
+            delta <= 1.5 * payload and found["held"] == PAGES,
+        )
+    ]
+
+
+def run(quick: bool = False) -> list[Row]:
+    return [*fall_through(quick), *dispatch(quick), *memory()]
