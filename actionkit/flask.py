@@ -9,42 +9,69 @@
 
     def create_app():
         app = Flask(__name__)
-        app.config.from_prefixed_env()      # FLASK_SECRET_KEY, FLASK_ACTIONKIT_..., etc.
+        app.config.from_prefixed_env()      # FLASK_SECRET_KEY, FLASK_ACTIONKIT_CACHE, ...
         actionkit.init_app(app)
         return app
 
 ``init_app`` wraps ``app.wsgi_app`` with :class:`~actionkit.ActionMiddleware` and adds the
-template globals of :mod:`actionkit.jinja`. Options come from keyword arguments, else from
-``ACTIONKIT_*`` config keys (``ACTIONKIT_CACHE``, ``ACTIONKIT_REGISTRY``,
+template globals of :mod:`actionkit.jinja` to ``app.jinja_env``. Options come from keyword
+arguments, else from ``ACTIONKIT_*`` config keys (``ACTIONKIT_CACHE``, ``ACTIONKIT_REGISTRY``,
 ``ACTIONKIT_ALLOWED_ORIGINS``, ``ACTIONKIT_TRUST_FORWARDED``, ``ACTIONKIT_BODY_LIMIT``,
-``ACTIONKIT_DEBUG``, ``ACTIONKIT_SECRET_KEY``); the secret key defaults to ``app.secret_key``.
+``ACTIONKIT_DEBUG``, ``ACTIONKIT_SECRET_KEY``); the secret key defaults to ``app.secret_key`` and
+``debug`` to ``app.debug``. ``ACTIONKIT_CACHE`` may be a string, so that it can come from the
+environment: ``"memory"``, a ``redis://`` URL, or the path of an SQLite file (relative to the
+instance folder).
 
-Actions run inside Flask's application and request context: ``request``, ``session``, ``g``,
-``current_app`` and ``url_for`` work; ``before_request`` functions run first, so a login check
-guards actions too, and ``teardown_request`` functions after. When a ``before_request`` function
-returns a response, the action does not run: a redirect becomes the action's redirect (``303``,
-or ``redirect`` in the client's answer) and an error status becomes the answer's status. Changes
-to ``session`` are saved in the answer. ``abort(404)`` in an action, and ``not_found()``,
-``forbidden()``, ``unauthorized()``, show the page of the app's error handler for that status
-when the browser has no JavaScript.
+An action runs as a view would
+------------------------------
+
+- inside Flask's application and request context: ``request`` (the ``POST`` that ran the
+  action, its form included), ``session``, ``g``, ``current_app`` and ``url_for`` work, and
+  ``request.endpoint`` is the endpoint of the page the form is on, so the ``before_request``
+  functions of that page's blueprint run too;
+- ``before_request`` functions run first. When one answers, the action does not run: a redirect
+  (a login page) becomes the action's redirect — ``303`` without JavaScript, ``redirect`` in the
+  client's answer — and an error status is the answer's status, with that function's page when
+  the browser has no JavaScript. Any other answer refuses the action with ``403``;
+- an action that *returns* a redirect or an error response, as a view decorated with
+  Flask-Login's ``login_required`` does for an anonymous user, or raises ``abort(response)``,
+  ends the same way; ``abort(404)`` gives ``404``;
+- ``after_request`` functions then see an empty response standing for the answer; the
+  ``Set-Cookie`` headers they and the session interface add (a changed ``session``, a
+  "remember me" cookie) are sent with the action's answer, and the page rendered after the
+  action sees them;
+- ``teardown_request`` functions run last, with ``exc=None`` unless the action raised an
+  exception (ending an action with ``redirect()`` is not an error, so a teardown that commits
+  on success commits). An action that raises sends Flask's ``got_request_exception`` signal,
+  which error trackers listen to.
+
+Without JavaScript, ``not_found()``, ``forbidden()``, ``unauthorized()`` and ``abort()`` show the
+page of the app's error handler for that status.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import typing as t
 
-from flask import Flask, abort, session
-from werkzeug.exceptions import HTTPException
+from flask import Flask, abort, got_request_exception
+from flask.ctx import RequestContext
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.sansio.response import Response as BaseResponse
 
 from . import context
 from .cache import Rendered, render_app
 from .context import ActionSignal, HTTPSignal, RedirectSignal
 from .jinja import install
 from .middleware import ActionMiddleware
+from .stores import MemoryStore, SQLiteStore
 
 if t.TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from flask.wrappers import Response
+
+    from .stores import Store
 
 _OPTIONS = (
     "registry",
@@ -55,28 +82,41 @@ _OPTIONS = (
     "body_limit",
     "debug",
 )
+# The response a before_request function or the action answered with, for the error page.
+_ANSWER_KEY = "actionkit.flask.answer"
+_CODES = {404: "not_found", 403: "forbidden", 401: "unauthorized"}
 
 
 class ActionKit:
     """Runs actions for a Flask application (``init_app`` pattern).
 
-    :param app: the application, or ``None`` to call :meth:`init_app` later.
-    :param options: the options of :class:`~actionkit.ActionMiddleware`; they override the
-        ``ACTIONKIT_*`` config keys.
+    :param app: the application, or ``None`` to call :meth:`init_app` later (app factory).
+    :param options: the options of :class:`~actionkit.ActionMiddleware` (``cache``,
+        ``registry``, ``secret_key``, ``allowed_origins``, ``trust_forwarded``,
+        ``body_limit``, ``debug``); they override the ``ACTIONKIT_*`` config keys.
+
+    The state of each application is its middleware, in ``app.extensions["actionkit"]``
+    (see :func:`get_middleware`); the extension object keeps no application, so one can serve
+    several.
     """
 
     def __init__(self, app: Flask | None = None, **options: t.Any) -> None:
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise TypeError(f"Unknown option(s) {sorted(unknown)!r}; valid: {list(_OPTIONS)!r}.")
+        _check_options(options)
         self.options = options
         if app is not None:
             self.init_app(app)
 
+    def __repr__(self) -> str:
+        return f"<ActionKit options={sorted(self.options)!r}>"
+
     def init_app(self, app: Flask, **options: t.Any) -> ActionMiddleware:
-        """Wrap ``app.wsgi_app`` and install the template globals; returns the middleware."""
+        """Wrap ``app.wsgi_app`` and install the template globals; returns the middleware.
+
+        :param options: override this extension's options for ``app`` only.
+        """
+        _check_options(options)
         if "actionkit" in app.extensions:
-            raise RuntimeError(f"ActionKit is already set up on {app!r}.")
+            raise RuntimeError(f"ActionKit is already set up on {app!r}; call init_app once.")
         settings = {
             name: app.config[f"ACTIONKIT_{name.upper()}"]
             for name in _OPTIONS
@@ -87,6 +127,8 @@ class ActionKit:
         if settings.get("secret_key") is None and app.secret_key:
             settings["secret_key"] = app.secret_key
         settings.setdefault("debug", app.debug)
+        if isinstance(settings.get("cache"), str | os.PathLike):
+            settings["cache"] = _store(app, settings["cache"])
         middleware = ActionMiddleware(app.wsgi_app, **settings)
         middleware.action_wrapper = functools.partial(_run_in_flask, app)
         middleware.error_page = functools.partial(_error_page, app)
@@ -97,45 +139,133 @@ class ActionKit:
 
 
 def get_middleware(app: Flask) -> ActionMiddleware:
-    """The :class:`~actionkit.ActionMiddleware` that :meth:`ActionKit.init_app` installed."""
+    """The :class:`~actionkit.ActionMiddleware` that :meth:`ActionKit.init_app` installed on
+    ``app`` (its page cache, registry and options)."""
     try:
         return t.cast(ActionMiddleware, app.extensions["actionkit"])
     except KeyError:
         raise RuntimeError(f"ActionKit is not set up on {app!r}; call init_app(app).") from None
 
 
+def _check_options(options: dict[str, t.Any]) -> None:
+    unknown = set(options) - set(_OPTIONS)
+    if unknown:
+        raise TypeError(f"Unknown option(s) {sorted(unknown)!r}; valid: {list(_OPTIONS)!r}.")
+
+
+def _store(app: Flask, spec: str | os.PathLike[str]) -> Store:
+    """A store named by a string: ``"memory"``, a Redis URL, or an SQLite file's path."""
+    text = os.fspath(spec)
+    if not text:
+        raise ValueError(
+            "ACTIONKIT_CACHE is empty; use 'memory', a redis:// URL or the path of an SQLite file."
+        )
+    if text == "memory":
+        return MemoryStore()
+    if text.startswith(("redis://", "rediss://", "unix://")):
+        from .stores.redis import RedisStore
+
+        return RedisStore(text)
+    return SQLiteStore(os.path.join(app.instance_path, text))
+
+
+# -- running an action as a view ------------------------------------------------------------------
+
+
+def _request_context(app: Flask, environ: WSGIEnvironment) -> RequestContext:
+    """Push Flask's request context for ``environ``, routed as the page the form is on.
+
+    The page's route usually accepts only ``GET``; matching the ``POST`` as a ``GET`` gives
+    ``request.endpoint``, ``view_args`` and the blueprint, whose ``before_request`` functions
+    (a login check on ``/admin``) must guard the actions posted to its pages.
+    """
+    ctx = app.request_context(environ)
+    ctx.push()
+    request = ctx.request
+    if isinstance(request.routing_exception, MethodNotAllowed) and ctx.url_adapter is not None:
+        try:
+            rule, args = ctx.url_adapter.match(method="GET", return_rule=True)
+        except HTTPException:
+            pass
+        else:
+            request.url_rule, request.view_args = rule, dict(args)
+            request.routing_exception = None
+    return ctx
+
+
 def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: t.Callable[[], t.Any]) -> t.Any:
-    """Run an action inside Flask's request context, as a view would run."""
-    with app.request_context(environ):
+    """Run an action inside Flask's request context, as a view would run (see the module)."""
+    ctx = _request_context(app, environ)
+    error: BaseException | None = None
+    try:
+        try:
+            result = _dispatch(app, environ, call)
+        except ActionSignal as signal:
+            _after_request(app, _stand_in(app, signal))
+            raise
+        except HTTPException as e:
+            _after_request(app, app.response_class(status=e.code or 500))
+            raise
+        _after_request(app, app.response_class())
+        return result
+    except (ActionSignal, HTTPException):
+        raise  # an answer, not an error: teardown functions see exc=None
+    except BaseException as e:
+        error = e
+        if isinstance(e, Exception):
+            got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
+        raise
+    finally:
+        ctx.pop(error)
+
+
+def _dispatch(app: Flask, environ: WSGIEnvironment, call: t.Callable[[], t.Any]) -> t.Any:
+    """``before_request`` functions, then the action; a response from either ends it."""
+    try:
         answer = app.preprocess_request()
         if answer is not None:
-            _end_with(app.make_response(answer))
-        try:
-            result = call()
-        except ActionSignal:
-            _save_session(app)
+            _end_with(environ, app.make_response(answer))
+        result = call()
+    except HTTPException as e:
+        if e.response is None:
             raise
-        _save_session(app)
-        return result
+        _end_with(environ, e.response)  # abort(redirect(...)) and the like
+    if isinstance(result, BaseResponse):
+        if result.status_code < 300:
+            raise TypeError(
+                f"The action returned a Flask response ({result.status!r}); an action returns a"
+                " JSON value, or ends with redirect(), not_found() or abort(), and the page is"
+                " rendered by its own view."
+            )
+        _end_with(environ, result)
+    return result
 
 
-def _end_with(response: t.Any) -> t.NoReturn:
-    """A ``before_request`` function answered: the action ends with that answer."""
+def _end_with(environ: WSGIEnvironment, response: BaseResponse) -> t.NoReturn:
+    """End the action with ``response``: its redirect, or its error status and page."""
+    status = response.status_code
     location = response.headers.get("Location")
-    if 300 <= response.status_code < 400 and location:
-        raise RedirectSignal(location, "push", 308 if response.status_code == 308 else 303)
-    status = response.status_code if response.status_code >= 400 else 403
-    raise HTTPSignal(
-        status, {404: "not_found", 403: "forbidden", 401: "unauthorized"}.get(status, "http_error")
-    )
+    if 300 <= status < 400 and location:
+        raise RedirectSignal(location, "push", 308 if status == 308 else 303)
+    if status < 400:
+        status = 403  # the app answered instead of letting the action run
+    else:
+        environ[_ANSWER_KEY] = response
+    raise HTTPSignal(status, _CODES.get(status, "http_error"))
 
 
-def _save_session(app: Flask) -> None:
-    interface = app.session_interface
-    if interface.is_null_session(session):
-        return
-    response = app.response_class()
-    interface.save_session(app, session, response)
+def _stand_in(app: Flask, signal: ActionSignal) -> Response:
+    """An empty response for ``after_request`` functions, with the action's outcome."""
+    if isinstance(signal, RedirectSignal):
+        return app.response_class(status=signal.status, headers={"Location": signal.url})
+    if isinstance(signal, HTTPSignal):
+        return app.response_class(status=signal.status)
+    return app.response_class()
+
+
+def _after_request(app: Flask, response: Response) -> None:
+    """Run ``after_request`` functions and save the session; their cookies join the answer."""
+    response = app.process_response(response)
     ctx = context.current()
     if ctx is not None:
         for header in response.headers.getlist("Set-Cookie"):
@@ -143,8 +273,13 @@ def _save_session(app: Flask) -> None:
 
 
 def _error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered | None:
-    """The app's own page for ``status``, from its error handlers."""
-    with app.request_context(environ):
+    """The app's page for ``status``: the answer of a ``before_request`` function, or the page
+    of its error handler."""
+    answer = environ.pop(_ANSWER_KEY, None)
+    if isinstance(answer, BaseResponse) and answer.status_code == status:
+        return render_app(t.cast("WSGIApplication", answer), environ)
+    ctx = _request_context(app, environ)
+    try:
         try:
             abort(status)
         except HTTPException as e:
@@ -152,4 +287,14 @@ def _error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered |
         response: t.Any = (
             handled if isinstance(handled, HTTPException) else app.make_response(handled)
         )
+        # Not app.process_response(): the session loaded here predates the action's changes,
+        # which are already in the answer.
         return render_app(response, environ)
+    except LookupError:
+        return None  # a status Werkzeug has no exception for: the middleware's own page
+    except Exception:
+        # A failing error handler must not turn a 404 into a crash of the whole answer.
+        app.logger.exception("The error handler for status %s raised", status)
+        return None
+    finally:
+        ctx.pop(None)

@@ -1,13 +1,21 @@
+"""The Flask extension: actions run as views run, inside Flask's request context."""
+
 from __future__ import annotations
 
+import functools
+import os
 import typing as t
 
 import pytest
 from flask import (
+    Blueprint,
     Flask,
     abort,
+    after_this_request,
     current_app,
+    flash,
     g,
+    got_request_exception,
     redirect,
     render_template_string,
     request,
@@ -15,13 +23,47 @@ from flask import (
     url_for,
 )
 
-from actionkit import ActionMiddleware, Registry, cache_tag, forbidden, not_found
+from actionkit import (
+    ActionMiddleware,
+    Registry,
+    SecretKeyMissing,
+    cache_tag,
+    forbidden,
+    not_found,
+    revalidate_path,
+    security,
+)
+from actionkit import redirect as action_redirect
 from actionkit.flask import ActionKit, get_middleware
-from actionkit.stores import MemoryStore
+from actionkit.stores import MemoryStore, SQLiteStore
 from actionkit.testing import ActionClient
 
 
-def make_app(**config: t.Any) -> tuple[Flask, Registry, list[t.Any]]:
+def login_required(fn: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    """What Flask-Login's ``login_required`` does for an anonymous user: it returns
+    ``login_manager.unauthorized()``, which flashes a message and returns a redirect to the
+    login view (or aborts with 401 when there is none)."""
+
+    @functools.wraps(fn)
+    def decorated(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        if not g.user:
+            if current_app.config.get("LOGIN_VIEW") is None:
+                abort(401)
+            flash("Please log in to access this page.")
+            return redirect(url_for(current_app.config["LOGIN_VIEW"], next=request.url))
+        return fn(*args, **kwargs)
+
+    return decorated
+
+
+class Site(t.NamedTuple):
+    app: Flask
+    registry: Registry
+    seen: list[t.Any]
+    client: ActionClient
+
+
+def make_app(**config: t.Any) -> Site:
     """A Flask app with a registry of actions that report what they saw."""
     app = Flask(__name__)
     app.secret_key = "flask-secret"
@@ -29,19 +71,34 @@ def make_app(**config: t.Any) -> tuple[Flask, Registry, list[t.Any]]:
     registry = Registry()
     seen: list[t.Any] = []
     app.config.setdefault("ACTIONKIT_REGISTRY", registry)
+    app.config.setdefault("ACTIONKIT_CACHE", MemoryStore())
 
     @app.before_request
     def load_user() -> t.Any:
         g.user = request.headers.get("X-User")
-        if request.headers.get("X-Block") == "login":
+        block = request.headers.get("X-Block")
+        if block == "login":
             return redirect("/login")
-        if request.headers.get("X-Block") == "deny":
+        if block == "deny":
             abort(401)
+        if block == "page":
+            return "Log in first, please.", 401
+        if block == "ok":
+            return "Down for maintenance, come back soon."
+        if block == "abort-redirect":
+            abort(redirect("/elsewhere"))
         return None
+
+    @app.after_request
+    def remember(response: t.Any) -> t.Any:
+        if g.get("remember"):
+            response.set_cookie("remember_token", "yes")
+        seen.append(("after_request", response.status_code))
+        return response
 
     @app.teardown_request
     def teardown(exc: BaseException | None) -> None:
-        seen.append("teardown")
+        seen.append(("teardown", type(exc).__name__ if exc else None))
 
     @app.errorhandler(404)
     def missing(e: t.Any) -> tuple[str, int]:
@@ -51,14 +108,41 @@ def make_app(**config: t.Any) -> tuple[Flask, Registry, list[t.Any]]:
     def posts() -> str:
         cache_tag("posts")
         return render_template_string(
-            "{{ actionkit_script() }}<p>{{ session.get('count', 0) }}</p>",
+            "{{ actionkit_script() }}<p>{{ session.get('count', 0) }}</p>"
+            "<i>{{ get_flashed_messages()|join }}</i><b>{{ request.cookies.remember_token }}</b>"
         )
+
+    @app.get("/login")
+    def login() -> str:
+        return "login page"
+
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @admin.before_request
+    def admins_only() -> t.Any:
+        if request.headers.get("X-User") != "root":
+            return redirect("/login")
+        return None
+
+    @admin.errorhandler(403)
+    def admin_forbidden(e: t.Any) -> tuple[str, int]:
+        return "admin 403 page", 403
+
+    @admin.get("/users/<int:user_id>")
+    def user(user_id: int) -> str:
+        return f"user {user_id}"
+
+    app.register_blueprint(admin)
 
     @registry.action(id="inspect")
     def inspect(form: t.Any) -> str:
-        seen.append((request.path, g.user, current_app.name, url_for("posts")))
+        seen.append((request.path, request.method, g.user, current_app.name, url_for("posts")))
         session["count"] = session.get("count", 0) + 1
         return "ok"
+
+    @registry.action(id="where")
+    def where(form: t.Any = None) -> t.Any:
+        return [request.endpoint, request.view_args, request.blueprint]
 
     @registry.action(id="missing")
     def missing_action(form: t.Any) -> None:
@@ -66,108 +150,363 @@ def make_app(**config: t.Any) -> tuple[Flask, Registry, list[t.Any]]:
 
     @registry.action(id="aborting")
     def aborting(form: t.Any) -> None:
+        session["count"] = 99
         abort(404)
 
     @registry.action(id="denied")
     def denied(form: t.Any) -> None:
         forbidden()
 
-    return app, registry, seen
+    @registry.action(id="teapot")
+    def teapot(form: t.Any) -> None:
+        abort(418)
+
+    @registry.action(id="guarded")
+    @login_required
+    def guarded(form: t.Any = None) -> str:
+        return "secret"
+
+    @registry.action(id="remember")
+    def remember_me(form: t.Any) -> None:
+        g.remember = True
+        session["user"] = "ada"
+
+        @after_this_request
+        def stamp(response: t.Any) -> t.Any:
+            response.set_cookie("stamped", "1")
+            return response
+
+        revalidate_path("/posts")
+        action_redirect("/posts")
+
+    @registry.action(id="logout")
+    def logout(form: t.Any) -> None:
+        session.clear()
+
+    @registry.action(id="crash")
+    def crash(form: t.Any = None) -> None:
+        raise ValueError("boom")
+
+    @registry.action(id="response")
+    def response(form: t.Any = None) -> t.Any:
+        return current_app.response_class("a whole page")
+
+    return Site(app, registry, seen, ActionClient(app))
 
 
-def test_actions_run_inside_flask_request_context() -> None:
-    """request, g (from before_request), current_app and url_for work in an action, and
-    teardown_request runs after it."""
-    app, registry, seen = make_app()
-    ActionKit(app)
-    client = ActionClient(app)
-    response = client.submit(registry["inspect"], {}, path="/posts", headers={"X-User": "ada"})
+@pytest.fixture
+def site() -> Site:
+    """The app above with ActionKit set up and a test client."""
+    made = make_app()
+    ActionKit(made.app)
+    return made
+
+
+def teardowns(seen: list[t.Any]) -> list[t.Any]:
+    return [s[1] for s in seen if isinstance(s, tuple) and s[0] == "teardown"]
+
+
+# -- the request context --------------------------------------------------------------------------
+
+
+def test_actions_run_inside_flask_request_context(site: Site) -> None:
+    """request, g (set by before_request), current_app and url_for work in an action;
+    after_request and then teardown_request run after it."""
+    response = site.client.submit(
+        site.registry["inspect"], {}, path="/posts", headers={"X-User": "ada"}
+    )
     assert response.status_code == 200
-    assert seen[0] == ("/posts", "ada", app.name, "/posts")
-    assert "teardown" in seen
+    assert site.seen[0] == ("/posts", "POST", "ada", site.app.name, "/posts")
+    assert site.seen[1:3] == [("after_request", 200), ("teardown", None)]
 
 
-def test_session_changes_are_saved_and_shown_in_the_same_round_trip() -> None:
+def test_request_is_routed_as_the_page_the_form_is_on(site: Site) -> None:
+    """A POST to a GET-only page still gives the action that page's endpoint and view args."""
+    answer = site.client.call(
+        site.registry["where"], path="/admin/users/7", headers={"X-User": "root"}
+    )
+    assert answer.json["result"] == ["admin.user", {"user_id": 7}, "admin"]
+    answer = site.client.call(site.registry["where"], path="/nowhere")
+    assert answer.json["result"] == [None, None, None]
+
+
+def test_blueprint_before_request_guards_actions_on_its_pages(site: Site) -> None:
+    """The before_request function of the page's blueprint runs before the action."""
+    response = site.client.submit(site.registry["inspect"], {}, path="/admin/users/7")
+    assert (response.status_code, response.headers["Location"]) == (303, "/login")
+    assert not [s for s in site.seen if s[0] == "/admin/users/7"]
+
+
+def test_blueprint_error_handler_renders_errors_on_its_pages(site: Site) -> None:
+    """An error in an action posted to a blueprint's page shows that blueprint's error page."""
+    response = site.client.submit(
+        site.registry["denied"], {}, path="/admin/users/1", headers={"X-User": "root"}
+    )
+    assert (response.status_code, response.text) == (403, "admin 403 page")
+
+
+# -- sessions and cookies -------------------------------------------------------------------------
+
+
+def test_session_changes_are_saved_and_shown_in_the_same_round_trip(site: Site) -> None:
     """A session changed by an action is saved in the answer; the re-rendered page sees it."""
-    app, registry, seen = make_app()
-    ActionKit(app)
-    client = ActionClient(app)
-    response = client.submit(registry["inspect"], {}, path="/posts")
+    response = site.client.submit(site.registry["inspect"], {}, path="/posts")
     assert "session=" in response.headers["Set-Cookie"]
     assert "<p>1</p>" in response.text
-    answer = client.submit(registry["inspect"], {}, path="/posts", js=True).json
+    answer = site.client.submit(site.registry["inspect"], {}, path="/posts", js=True).json
     assert "<p>2</p>" in answer["html"]
+    assert site.client.get("/posts").text.endswith("<p>2</p><i></i><b></b>")
+
+
+def test_after_request_cookies_join_the_answer(site: Site) -> None:
+    """Cookies set by after_request and after_this_request functions (a remember-me cookie)
+    are sent with an action that redirects, and the page in the answer sees them."""
+    answer = site.client.submit(site.registry["remember"], {}, path="/posts", js=True)
+    cookies = answer.headers.getlist("Set-Cookie")
+    assert any(c.startswith("remember_token=yes") for c in cookies)
+    assert any(c.startswith("stamped=1") for c in cookies)
+    assert any(c.startswith("session=") for c in cookies)
+    assert answer.json["redirect"]["url"] == "/posts"
+    assert "<b>yes</b>" in answer.json["html"]
+    assert ("after_request", 303) in site.seen
+    assert teardowns(site.seen) == [None, None]  # the action, then the page after it
+
+
+def test_session_cleared_by_an_action_deletes_its_cookie(site: Site) -> None:
+    """session.clear() in an action removes the session cookie, in the answer and the page."""
+    site.client.submit(site.registry["inspect"], {}, path="/posts")
+    response = site.client.submit(site.registry["logout"], {}, path="/posts")
+    assert "session=;" in response.headers["Set-Cookie"]
+    assert "<p>0</p>" in response.text
+    assert site.client.get_cookie("session") is None
+
+
+def test_session_is_saved_when_an_action_aborts(site: Site) -> None:
+    """As with a view, a session changed before abort() is saved in the error's answer."""
+    response = site.client.submit(site.registry["aborting"], {}, path="/posts")
+    assert response.status_code == 404 and "session=" in response.headers["Set-Cookie"]
+    assert "<p>99</p>" in site.client.get("/posts").text
+
+
+# -- answers from before_request, login_required and abort ---------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("block", "status", "location"),
+    ("block", "status", "location", "page"),
     [
-        pytest.param("login", 303, "/login", id="redirect"),
-        pytest.param("deny", 401, None, id="abort"),
+        pytest.param("login", 303, "/login", None, id="redirect"),
+        pytest.param("abort-redirect", 303, "/elsewhere", None, id="abort-response"),
+        pytest.param("deny", 401, None, "Unauthorized", id="abort"),
+        pytest.param("page", 401, None, "Log in first, please.", id="own-page"),
+        pytest.param("ok", 403, None, "Forbidden", id="answer-refuses"),
     ],
 )
-def test_before_request_guards_actions(block: str, status: int, location: str | None) -> None:
-    """A before_request answer (a login redirect, an abort) ends the action unrun."""
-    app, registry, seen = make_app()
-    ActionKit(app)
-    client = ActionClient(app)
-    response = client.submit(registry["inspect"], {}, path="/posts", headers={"X-Block": block})
+def test_before_request_answer_ends_the_action(
+    site: Site, block: str, status: int, location: str | None, page: str
+) -> None:
+    """A before_request answer (a login redirect, an abort, a page) decides the answer and the
+    action never runs; teardown_request still runs, with no error."""
+    headers = {"X-Block": block}
+    response = site.client.submit(site.registry["inspect"], {}, path="/posts", headers=headers)
     assert response.status_code == status
     assert response.headers.get("Location") == location
-    assert not [s for s in seen if isinstance(s, tuple)]
-    answer = client.call(registry["inspect"], path="/posts", headers={"X-Block": block})
+    if page:
+        assert page in response.text
+    answer = site.client.call(site.registry["inspect"], path="/posts", headers=headers)
     if location:
-        assert answer.json["redirect"] == {"url": "/login", "type": "push"}
+        assert answer.json["redirect"] == {"url": location, "type": "push"}
+        assert answer.json["html"] is None or location == "/login"
     else:
-        assert answer.status_code == 401
+        assert answer.status_code == status and "error" in answer.json
+    assert not [s for s in site.seen if s[0] == "/posts"]
+    assert teardowns(site.seen) and set(teardowns(site.seen)) == {None}
+
+
+def test_login_required_action_redirects_to_login_and_keeps_the_flash(site: Site) -> None:
+    """A login_required action with a login view: 303 to it with ?next=, the flashed message
+    saved in the session (shown by the next page); the JS client gets the redirect and the
+    login page in one answer."""
+    site.app.config["LOGIN_VIEW"] = "login"
+    response = site.client.submit(site.registry["guarded"], {}, path="/posts")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login?next=http://localhost/posts"
+    assert "Please log in" in site.client.get("/posts").text
+    answer = site.client.call(site.registry["guarded"], path="/posts").json
+    assert answer["redirect"]["url"].startswith("/login?next=")
+    assert answer["html"] == "login page" and answer["result"] is None
+
+
+def test_login_required_action_without_login_view_is_401(site: Site) -> None:
+    """A login_required action with no login view aborts with 401; with a user it runs."""
+    response = site.client.submit(site.registry["guarded"], {}, path="/posts")
+    assert response.status_code == 401 and "Unauthorized" in response.text
+    assert site.client.call(site.registry["guarded"], path="/posts").status_code == 401
+    answer = site.client.call(site.registry["guarded"], path="/posts", headers={"X-User": "ada"})
+    assert answer.json["result"] == "secret"
+
+
+def test_action_returning_a_page_is_an_error(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """An action returning a 200 Flask response is a mistake: 500, logged with the reason."""
+    response = site.client.call(site.registry["response"], path="/posts")
+    assert response.status_code == 500 and response.json["error"]["code"] == "action_failed"
+    assert "returned a Flask response ('200 OK')" in caplog.text
+
+
+# -- errors ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("action_id", ["missing", "aborting"])
-def test_error_pages_come_from_flask_handlers(action_id: str) -> None:
-    """not_found() and abort(404) show the app's own 404 page without JavaScript."""
-    app, registry, seen = make_app()
-    ActionKit(app)
-    response = ActionClient(app).submit(registry[action_id], {}, path="/posts")
+def test_error_pages_come_from_flask_handlers(site: Site, action_id: str) -> None:
+    """not_found() and abort(404) show the app's own 404 page without JavaScript, and a JSON
+    error to the client."""
+    response = site.client.submit(site.registry[action_id], {}, path="/posts")
     assert (response.status_code, response.text) == (404, "our own 404 page")
+    answer = site.client.submit(site.registry[action_id], {}, path="/posts", js=True)
+    assert answer.status_code == 404 and answer.json["error"]["code"] == "not_found"
 
 
-def test_error_without_handler_uses_werkzeug_page() -> None:
+@pytest.mark.parametrize(("action_id", "status"), [("denied", 403), ("teapot", 418)])
+def test_error_without_handler_uses_flask_default_page(
+    site: Site, action_id: str, status: int
+) -> None:
     """A status with no handler gets Flask's default error page."""
-    app, registry, seen = make_app()
-    ActionKit(app)
-    response = ActionClient(app).submit(registry["denied"], {}, path="/posts")
+    response = site.client.submit(site.registry[action_id], {}, path="/posts")
+    assert response.status_code == status and "<h1>" in response.text
+
+
+def test_failing_error_handler_falls_back_to_a_plain_page(site: Site) -> None:
+    """An error handler that raises does not turn the answer into a crash."""
+
+    @site.app.errorhandler(403)
+    def broken(e: t.Any) -> str:
+        raise RuntimeError("handler bug")
+
+    response = site.client.submit(site.registry["denied"], {}, path="/posts")
     assert response.status_code == 403 and "Forbidden" in response.text
 
 
+def test_action_exception_reaches_flask_signal_and_teardown(site: Site) -> None:
+    """An action that raises: 500 with a digest, got_request_exception sent (error trackers),
+    teardown_request given the exception, after_request not run."""
+    received: list[BaseException] = []
+
+    def listener(sender: Flask, exception: BaseException, **extra: t.Any) -> None:
+        received.append(exception)
+
+    with got_request_exception.connected_to(listener, site.app):
+        response = site.client.call(site.registry["crash"], path="/posts")
+    assert response.status_code == 500 and "digest" in response.json["error"]
+    assert [type(e) for e in received] == [ValueError]
+    assert teardowns(site.seen) == ["ValueError"]
+    assert not [s for s in site.seen if s[0] == "after_request"]
+
+
+# -- setup ----------------------------------------------------------------------------------------
+
+
 def test_app_factory_and_config_keys() -> None:
-    """init_app reads ACTIONKIT_* config, stores the middleware in app.extensions."""
+    """init_app reads ACTIONKIT_* config (keyword arguments win) and keeps its state in
+    app.extensions, never on the extension; one extension serves several apps."""
     store = MemoryStore()
     extension = ActionKit(body_limit=1234)
-    app, registry, seen = make_app(ACTIONKIT_CACHE=store, ACTIONKIT_ALLOWED_ORIGINS=["x.org"])
-    middleware = extension.init_app(app)
-    assert isinstance(middleware, ActionMiddleware) and get_middleware(app) is middleware
-    assert app.extensions["actionkit"] is middleware and app.wsgi_app is middleware
+    first = make_app(ACTIONKIT_CACHE=store, ACTIONKIT_ALLOWED_ORIGINS=["x.org"], DEBUG=True)
+    first.app.config["ACTIONKIT_BODY_LIMIT"] = 99
+    middleware = extension.init_app(first.app)
+    assert isinstance(middleware, ActionMiddleware) and get_middleware(first.app) is middleware
+    assert first.app.extensions["actionkit"] is middleware and first.app.wsgi_app is middleware
     assert middleware.cache is not None and middleware.cache.store is store
     assert middleware.body_limit == 1234 and middleware.allowed_origins == ("x.org",)
-    assert middleware.secret_key == "flask-secret" and middleware.registry is registry
-    assert "actionkit_script" in app.jinja_env.globals
+    assert middleware.secret_key == "flask-secret" and middleware.registry is first.registry
+    assert middleware.debug is True
     assert not hasattr(extension, "app")
+    second = make_app(ACTIONKIT_TRUST_FORWARDED=True, ACTIONKIT_DEBUG=False)
+    other = extension.init_app(second.app, body_limit=10, cache=False)
+    assert (other.body_limit, other.cache, other.trust_forwarded) == (10, None, True)
+    assert other.debug is False and other is not middleware
     with pytest.raises(RuntimeError, match="already set up"):
-        extension.init_app(app)
+        extension.init_app(first.app)
     with pytest.raises(RuntimeError, match="not set up"):
         get_middleware(Flask("other"))
     with pytest.raises(TypeError, match="valid"):
         ActionKit(bodylimit=3)
+    with pytest.raises(TypeError, match="valid"):
+        ActionKit().init_app(Flask("other"), cache_store=3)
 
 
-def test_cached_flask_page() -> None:
-    """A Flask view calling cache_tag() is served from the cache the second time."""
-    app, registry, seen = make_app(ACTIONKIT_CACHE=MemoryStore())
-    ActionKit(app)
-    client = app.test_client()
+def test_jinja_globals_are_installed() -> None:
+    """The template globals of actionkit.jinja are in app.jinja_env."""
+    made = make_app()
+    ActionKit(made.app)
+    assert {"actionkit_script", "action_form", "action_state"} <= set(made.app.jinja_env.globals)
+    with made.app.test_request_context():
+        html = render_template_string(
+            "{% call action_form(act) %}<button>Go</button>{% endcall %}",
+            act=made.registry["inspect"],
+        )
+    assert html.startswith('<form method="post"') and "$ACTION_ID_inspect" in html
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [
+        pytest.param("memory", MemoryStore, id="memory"),
+        pytest.param("cache.sqlite3", SQLiteStore, id="sqlite-relative"),
+    ],
+)
+def test_cache_named_by_a_string(tmp_path: t.Any, spec: str, kind: type) -> None:
+    """ACTIONKIT_CACHE may name a store (from the environment): 'memory' or an SQLite file in
+    the instance folder."""
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config["ACTIONKIT_CACHE"] = spec
+    middleware = ActionKit(app, registry=Registry(), secret_key="k")
+    assert middleware is not None
+    cache = get_middleware(app).cache
+    assert cache is not None and isinstance(cache.store, kind)
+    if kind is SQLiteStore:
+        assert t.cast(SQLiteStore, cache.store).path == os.path.join(str(tmp_path), spec)
+    with pytest.raises(ValueError, match="memory"):
+        ActionKit(Flask("other"), cache="")
+
+
+def test_secret_key_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secret key: ACTIONKIT_SECRET_KEY config over app.secret_key (SECRET_KEY); with
+    neither, binding arguments fails with SecretKeyMissing, which says how to fix it."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="from-config", ACTIONKIT_REGISTRY=Registry())
+    assert ActionKit().init_app(app).secret_key == "from-config"
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", ACTIONKIT_SECRET_KEY="own", ACTIONKIT_REGISTRY=Registry())
+    assert ActionKit().init_app(app).secret_key == "own"
+
+    monkeypatch.delenv(security.ENV_SECRET_KEY, raising=False)
+    monkeypatch.setattr(security, "_process_key", None)
+    registry = Registry()
+    keyless = Flask(__name__)
+
+    @registry.action(id="bound")
+    def bound(n: int, form: t.Any) -> int:
+        return n
+
+    @keyless.get("/")
+    def home() -> str:
+        return render_template_string("{{ act.bind(1).field() }}", act=bound)
+
+    ActionKit(keyless, registry=registry)
+    assert get_middleware(keyless).secret_key is None
+    keyless.testing = True
+    with pytest.raises(SecretKeyMissing, match="app.secret_key"):
+        keyless.test_client().get("/")
+
+
+def test_cached_flask_page(site: Site) -> None:
+    """A Flask view calling cache_tag() is served from the cache the second time, and an
+    action's revalidation is seen by the next GET."""
     statuses = []
     for _ in range(2):
-        with client.get("/posts") as response:
-            assert response.text.endswith("<p>0</p>")
+        with site.client.get("/posts") as response:
+            assert response.text.endswith("<p>0</p><i></i><b></b>")
             statuses.append(response.headers["Actionkit-Cache"])
     assert statuses == ["MISS", "HIT"]
+    site.client.submit(site.registry["remember"], {}, path="/posts")
+    with site.client.get("/posts") as response:
+        assert response.headers["Actionkit-Cache"] == "MISS" and "<b>yes</b>" in response.text
