@@ -32,6 +32,7 @@ import typing as t
 from markupsafe import Markup, escape
 
 from . import security
+from .context import current as _current_context
 from .protocol import ACTION_FIELD_PREFIX
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
@@ -73,7 +74,7 @@ class Action:
     when it runs, as ``Function.prototype.bind`` does for Next.js server actions.
     """
 
-    __slots__ = ("fn", "id", "bound_args", "token", "__dict__")
+    __slots__ = ("fn", "id", "bound_args", "token", "_name_html", "__dict__")
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class Action:
         self.bound_args = bound_args
         #: The sealed bound arguments, sent back as the form field's value ("" when unbound).
         self.token = token
+        self._name_html = str(escape(ACTION_FIELD_PREFIX + id))
         functools.update_wrapper(self, fn)
 
     @property
@@ -105,19 +107,24 @@ class Action:
         """
         bound = self.bound_args + args
         token = security.encrypt_args(self.id, bound, _current_key())
-        return Action(self.fn, self.id, bound, token)
+        # A page binds an action per item it lists: copy the wrapper's attributes rather than
+        # running functools.update_wrapper again.
+        copy = Action.__new__(Action)
+        copy.fn, copy.id, copy.bound_args, copy.token = self.fn, self.id, bound, token
+        copy._name_html = self._name_html
+        copy.__dict__.update(self.__dict__)
+        return copy
 
     def field(self) -> Markup:
         """The hidden input that makes the enclosing form submit this action."""
-        return Markup('<input type="hidden" name="{}" value="{}">').format(
-            self.field_name, self.token
+        return Markup(
+            f'<input type="hidden" name="{self._name_html}" value="{escape(self.token)}">'
         )
 
     def button_attrs(self) -> Markup:
         """Attributes for a submit button that runs this action (one form, several actions)."""
-        return Markup('type="submit" name="{}" value="{}" formmethod="post"').format(
-            self.field_name, self.token
-        )
+        value = escape(self.token)
+        return Markup(f'type="submit" name="{self._name_html}" value="{value}" formmethod="post"')
 
     @property
     def field_name(self) -> str:
@@ -140,9 +147,7 @@ class Action:
 
 
 def _current_key() -> security.SecretKey | None:
-    from . import context
-
-    ctx = context.current()
+    ctx = _current_context()
     key = ctx.secret_key if ctx is not None else None
     return security.resolve_key(key)
 

@@ -34,6 +34,10 @@ SecretKey = str | bytes
 ENV_SECRET_KEY = "ACTIONKIT_SECRET_KEY"
 _TOKEN_VERSION = b"\x01"
 _NONCE_SIZE = 12
+# Tokens kept per process for the arguments sealed most recently (see encrypt_args).
+_SEALED_CACHE_SIZE = 8192
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 class SecretKeyMissing(RuntimeError):
@@ -84,18 +88,44 @@ def _aead(key: SecretKey) -> AESGCM:
 
 
 def encrypt_args(action_id: str, args: tuple[t.Any, ...], key: SecretKey | None) -> str:
-    """Encrypt ``args`` for ``action_id``; the token is URL-safe base64 text."""
+    """Encrypt ``args`` for ``action_id``; the token is URL-safe base64 text.
+
+    A process seals the same arguments for the same action and key once and gives the same token
+    again (a bounded cache): a page renders its tokens without encrypting anything after the
+    first time, and the page comes out byte for byte the same on every render, so the client's
+    morph leaves its forms alone. A token shows the browser that two buttons carry equal
+    arguments, never what they are.
+    """
     if key is None:
         raise SecretKeyMissing()
+    if all(type(arg) in _SCALARS for arg in args):
+        # The common case, an ID or two: found by the values and their types (1, 1.0 and True
+        # are equal keys in a dict, and different JSON).
+        return _seal_scalars(key, action_id, args, tuple(map(type, args)))
+    return _seal(key, action_id, _json(args))
+
+
+@functools.lru_cache(maxsize=_SEALED_CACHE_SIZE)
+def _seal_scalars(
+    key: SecretKey, action_id: str, args: tuple[t.Any, ...], types: tuple[type, ...]
+) -> str:
+    return _seal(key, action_id, _json(args))
+
+
+def _json(args: tuple[t.Any, ...]) -> str:
     try:
-        plain = json.dumps(list(args), separators=(",", ":"), allow_nan=False).encode()
+        return _ENCODER.encode(list(args))
     except (TypeError, ValueError) as e:
         raise TypeError(
             f"Bound arguments must be JSON values (str, int, float, bool, None, list, dict),"
             f" got {args!r}: {e}"
         ) from None
+
+
+@functools.lru_cache(maxsize=_SEALED_CACHE_SIZE)
+def _seal(key: SecretKey, action_id: str, plain: str) -> str:
     nonce = os.urandom(_NONCE_SIZE)
-    sealed = _aead(key).encrypt(nonce, plain, action_id.encode())
+    sealed = _aead(key).encrypt(nonce, plain.encode(), action_id.encode())
     return base64.urlsafe_b64encode(_TOKEN_VERSION + nonce + sealed).rstrip(b"=").decode()
 
 

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from actionkit import security
-from actionkit.security import BadToken, SecretKeyMissing, decrypt_args, encrypt_args
+from actionkit.security import (
+    _SEALED_CACHE_SIZE,
+    BadToken,
+    SecretKeyMissing,
+    decrypt_args,
+    encrypt_args,
+)
 
 
 @pytest.mark.parametrize(
@@ -20,9 +28,31 @@ def test_round_trip(args: tuple[object, ...]) -> None:
     assert decrypt_args("act", token, "key") == list(args)
 
 
-def test_tokens_differ_each_time() -> None:
-    """A fresh nonce per token: the same arguments never give the same token."""
-    assert encrypt_args("act", (1,), "key") != encrypt_args("act", (1,), "key")
+def test_tokens_are_sealed_once_per_process() -> None:
+    """The same arguments for the same action and key give the same token (pages render the
+    same bytes); other arguments, actions or keys give another, with its own nonce."""
+    token = encrypt_args("act", (1,), "key")
+    assert encrypt_args("act", (1,), "key") == token
+    others = {
+        encrypt_args("act", (2,), "key"),
+        encrypt_args("act", ("1",), "key"),
+        encrypt_args("other", (1,), "key"),
+        encrypt_args("act", (1,), "other key"),
+    }
+    assert token not in others and len(others) == 4
+    nonces = {base64.urlsafe_b64decode(tok + "==")[1:13] for tok in (token, *others)}
+    assert len(nonces) == 5
+
+
+def test_sealed_cache_is_bounded() -> None:
+    """Past its size the cache forgets the oldest tokens and seals those arguments anew,
+    with a fresh nonce."""
+    first = encrypt_args("bounded", (0,), "key")
+    for n in range(1, _SEALED_CACHE_SIZE + 1):
+        encrypt_args("bounded", (n,), "key")
+    again = encrypt_args("bounded", (0,), "key")
+    assert again != first
+    assert decrypt_args("bounded", again, "key") == decrypt_args("bounded", first, "key") == [0]
 
 
 @pytest.mark.parametrize(

@@ -234,6 +234,68 @@ def test_sqlite_store_made_before_fork_works_in_the_child(tmp_path: Path) -> Non
     store.close()
 
 
+def test_sqlite_store_starts_afresh_after_a_reboot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is written without fsync: kept while the machine runs, emptied by the first
+    store opened after a reboot, made again when it cannot be read at all."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    path = tmp_path / "cache.sqlite3"
+    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-1")
+    store = SQLiteStore(path)
+    assert store._db().execute("PRAGMA synchronous").fetchone() == (0,)  # OFF
+    store.set("k", _entry(tags=["t"]), store.generation())
+    store.revalidate_tag("other")
+    store.close()
+
+    same_boot = SQLiteStore(path)
+    assert same_boot.get("k") is not None and same_boot.generation() == 1
+    same_boot.close()
+
+    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-2")
+    rebooted = SQLiteStore(path)
+    assert rebooted.get("k") is None and rebooted.generation() == 0 and len(rebooted) == 0
+    rebooted.set("k", _entry(tags=["t"]), rebooted.generation())
+    rebooted.close()
+    noted = SQLiteStore(path)
+    assert noted.get("k") is not None  # the new boot is noted
+    noted.close()
+
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"cache.sqlite3{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"not a database, as a power loss can leave one" * 100)
+    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-3")
+    remade = SQLiteStore(path)
+    assert len(remade) == 0
+    remade.set("k", _entry(), remade.generation())
+    assert remade.get("k") is not None
+    remade.close()
+
+
+def test_sqlite_store_syncs_where_reboots_cannot_be_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a boot ID, the file is synced (synchronous=NORMAL) and never started afresh."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "boot_id", lambda: None)
+    store = SQLiteStore(tmp_path / "cache.sqlite3")
+    assert store._db().execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    store.set("k", _entry(), store.generation())
+    store.close()
+    again = SQLiteStore(tmp_path / "cache.sqlite3")
+    assert again.get("k") is not None
+    again.close()
+
+
+def test_boot_id_is_this_boot() -> None:
+    from actionkit.stores.sqlite import boot_id
+
+    found = boot_id()
+    assert found is None or (found == boot_id() and len(found) > 8)
+
+
 def test_sqlite_layout_revalidation_uses_the_path_index(tmp_path: Path) -> None:
     """Layout revalidation is a range over the path index, not a scan of the table."""
     store = SQLiteStore(tmp_path / "cache.sqlite3")
