@@ -57,6 +57,7 @@ import typing as t
 
 from flask import Flask, abort, got_request_exception
 from flask.ctx import RequestContext
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.sansio.response import Response as BaseResponse
 
@@ -201,12 +202,12 @@ def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: t.Callable[[], t.A
         try:
             result = _dispatch(app, environ, call)
         except ActionSignal as signal:
-            _after_request(app, _stand_in(app, signal))
+            _after_request(app, ctx, functools.partial(_stand_in, app, signal))
             raise
         except HTTPException as e:
-            _after_request(app, app.response_class(status=e.code or 500))
+            _after_request(app, ctx, functools.partial(app.response_class, status=e.code or 500))
             raise
-        _after_request(app, app.response_class())
+        _after_request(app, ctx, app.response_class)
         return result
     except (ActionSignal, HTTPException):
         raise  # an answer, not an error: teardown functions see exc=None
@@ -263,13 +264,35 @@ def _stand_in(app: Flask, signal: ActionSignal) -> Response:
     return app.response_class()
 
 
-def _after_request(app: Flask, response: Response) -> None:
+def _after_request(
+    app: Flask, flask_ctx: RequestContext, stand_in: t.Callable[[], Response]
+) -> None:
     """Run ``after_request`` functions and save the session; their cookies join the answer."""
-    response = app.process_response(response)
+    if _nothing_after(app, flask_ctx):
+        return
+    response = app.process_response(stand_in())
     ctx = context.current()
     if ctx is not None:
         for header in response.headers.getlist("Set-Cookie"):
             ctx.add_set_cookie(header)
+
+
+def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
+    """Whether ``process_response`` would do nothing: no ``after_request`` function for this
+    request, and an empty, unchanged session that Flask's cookie sessions would not save."""
+    if ctx._after_request_functions:
+        return False
+    funcs = app.after_request_funcs
+    if funcs and any(funcs.get(name) for name in (None, *ctx.request.blueprints)):
+        return False
+    session = ctx.session
+    return (
+        type(app.session_interface) is SecureCookieSessionInterface
+        and isinstance(session, SecureCookieSession)
+        and not session
+        and not session.modified
+        and not session.accessed
+    )
 
 
 def _error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered | None:

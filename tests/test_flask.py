@@ -288,6 +288,43 @@ def test_session_is_saved_when_an_action_aborts(site: Site) -> None:
     assert "<p>99</p>" in site.client.get("/posts").text
 
 
+def test_without_after_request_functions_sessions_still_behave_as_in_a_view() -> None:
+    """With no after_request function, an action that leaves an empty session alone sends no
+    cookie; a permanent session is still refreshed, and after_this_request still runs."""
+    app = Flask(__name__)
+    app.secret_key = "flask-secret"
+    registry = Registry()
+    ActionKit(app, registry=registry, cache=MemoryStore())
+
+    @app.get("/")
+    def home() -> str:
+        return "home"
+
+    @registry.action(id="noop")
+    def noop(form: t.Any = None) -> str:
+        return "nothing"
+
+    @registry.action(id="login")
+    def login(form: t.Any = None) -> None:
+        session.permanent = True
+        session["user"] = "ada"
+
+    @registry.action(id="stamp")
+    def stamp(form: t.Any = None) -> None:
+        @after_this_request
+        def add(response: t.Any) -> t.Any:
+            response.set_cookie("stamped", "1")
+            return response
+
+    client = ActionClient(app)
+    assert "Set-Cookie" not in client.call(registry["noop"], path="/").headers
+    assert "session=" in client.call(registry["login"], path="/").headers["Set-Cookie"]
+    refreshed = client.call(registry["noop"], path="/")
+    assert "session=" in refreshed.headers["Set-Cookie"]  # SESSION_REFRESH_EACH_REQUEST
+    stamped = client.call(registry["stamp"], path="/").headers.getlist("Set-Cookie")
+    assert any(cookie.startswith("stamped=1") for cookie in stamped)
+
+
 # -- answers from before_request, login_required and abort ---------------------------------------
 
 
