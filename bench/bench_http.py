@@ -43,7 +43,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 NEXT_DIR = HERE / "nextjs"
 NEXT_ENV = {"NEXT_TELEMETRY_DISABLED": "1"}
-Row = tuple[str, str, str, str, bool]
+Row = tuple[str, str, str, str, bool | None]  # met: None where there is no target
 MODES = ("sync", "gthread")
 PYTHON_SYSTEMS = {
     "actionkit": "bench.apps.actionkit_app:app",
@@ -603,7 +603,7 @@ def _rows(results: dict[str, Results], why_not: str | None) -> list[Row]:
         rows += [(f"check failed: {key}", problem, "", "", False) for problem in result.problems]
     if why_not is not None:
         rows.append(("Next.js", "not measured", why_not, "", False))
-    rows.append(("HTTP setup", _setup(), "", "", True))
+    rows.append(("HTTP setup", _setup(), "", "", None))
     return rows
 
 

@@ -30,7 +30,7 @@ from actionkit import ActionMiddleware, Registry, cache_tag
 from actionkit.flask import ActionKit
 from actionkit.stores import MemoryStore
 
-Row = tuple[str, str, str, str, bool]
+Row = tuple[str, str, str, str, bool | None]  # met: None where there is no target
 ROOT = Path(__file__).parent.parent
 SECRET = "bench-secret"
 PAGES, PAGE_SIZE = 10_000, 4096
@@ -150,7 +150,7 @@ def fall_through(quick: bool) -> list[Row]:
         },
         quick,
     )
-    rows = []
+    rows: list[Row] = []
     for label, key, base in (
         ("GET of a Flask page (20 posts), cache off", "get/off", "get/plain"),
         ("GET of a Flask page that does not opt in, cache on", "get/on", "get/plain"),
@@ -213,7 +213,7 @@ def dispatch(quick: bool) -> list[Row]:
             f"{times['action'] * 1e6:.1f} µs vs {times['route'] * 1e6:.1f} µs",
             f"{times['action'] / times['route']:.2f}× the route",
             "",
-            True,
+            None,
         )
     ]
 
