@@ -296,6 +296,64 @@ def test_boot_id_is_this_boot() -> None:
     assert found is None or (found == boot_id() and len(found) > 8)
 
 
+def test_sqlite_front_cache_follows_every_writer(tmp_path: Path) -> None:
+    """Entries read before are answered from memory until the database changes: a write by
+    another connection (another process or thread), or by this one, is seen at the next read."""
+    path = tmp_path / "cache.sqlite3"
+    reader, writer = SQLiteStore(path), SQLiteStore(path)
+    reader.set("k", _entry(b"one", tags=["t"]), reader.generation())
+    first = reader.get("k")
+    assert first is not None and reader.get("k") is first  # from memory
+
+    writer.set("k", _entry(b"two", tags=["t"]), writer.generation())
+    second = reader.get("k")
+    assert second is not None and second.body == b"two"
+    writer.revalidate_tag("t")
+    assert reader.get("k") is None
+
+    reader.set("k", _entry(b"three"), reader.generation())  # its own write
+    assert reader.get("k").body == b"three"  # type: ignore[union-attr]
+    reader.delete("k")
+    assert reader.get("k") is None
+
+    seen: list[bytes | None] = []
+    reader.set("k", _entry(b"four"), reader.generation())
+    assert reader.get("k") is not None
+    thread = threading.Thread(target=lambda: writer.set("k", _entry(b"five"), 0))
+    thread.start()
+    thread.join()
+    found = reader.get("k")
+    seen.append(found.body if found else None)
+    assert seen == [b"five"]
+    reader.close()
+    writer.close()
+
+
+def test_sqlite_front_cache_is_bounded_and_still_marks_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The front cache holds at most its bound, and an entry read from it for longer than the
+    touch interval is read again so that its last use is written for eviction."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    store = SQLiteStore(tmp_path / "cache.sqlite3")
+    since = store.generation()
+    for n in range(sqlite_store._FRONT_ENTRIES + 10):
+        store.set(f"k{n}", _entry(), since)
+    for n in range(sqlite_store._FRONT_ENTRIES + 10):
+        assert store.get(f"k{n}") is not None
+    assert len(store._local.front) <= sqlite_store._FRONT_ENTRIES
+
+    clock = [time.time()]
+    monkeypatch.setattr(sqlite_store.time, "time", lambda: clock[0])
+    assert store.get("k5") is not None
+    clock[0] += sqlite_store._TOUCH_EVERY + 1
+    assert store.get("k5") is not None
+    (used,) = store._db().execute("SELECT used FROM entries WHERE key = 'k5'").fetchone()
+    assert used == clock[0]
+    store.close()
+
+
 def test_sqlite_layout_revalidation_uses_the_path_index(tmp_path: Path) -> None:
     """Layout revalidation is a range over the path index, not a scan of the table."""
     store = SQLiteStore(tmp_path / "cache.sqlite3")

@@ -9,6 +9,10 @@ gunicorn forks its workers (``--preload``) is safe to use in each of them.
 
     app.wsgi_app = ActionMiddleware(app.wsgi_app, cache=SQLiteStore("/var/cache/app.sqlite3"))
 
+Each thread keeps the entries it has read in memory and answers from there while SQLite's
+``PRAGMA data_version`` says no other connection has committed since (a few microseconds,
+against a read of the row and its decoding); any write empties it.
+
 The file is a cache: deleting it while no worker runs loses nothing but speed. That is also why
 it is written without ``fsync``: on Linux the store notes the boot it was written in, and the
 first process to open it after a reboot (the only way an unsynced file can be left damaged:
@@ -61,6 +65,10 @@ _inherited: list[sqlite3.Connection] = []
 _TOUCH_EVERY = 10.0
 
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+# Each thread keeps the entries it read until the database changes (see get), up to:
+_FRONT_ENTRIES = 256
+_FRONT_BYTES = 8 * 1024 * 1024
 
 
 def boot_id() -> str | None:
@@ -160,25 +168,33 @@ class SQLiteStore:
         db.execute("PRAGMA journal_mode=WAL")
         # No fsync when a reboot is noticed (see the module): checkpoints stop costing two.
         db.execute("PRAGMA synchronous=NORMAL" if self._boot is None else "PRAGMA synchronous=OFF")
-        self._local.db = db
-        self._local.pid = pid
+        local = self._local
+        local.db, local.pid = db, pid
+        local.front, local.front_bytes, local.version = {}, 0, None
         with self._lock:
             self._connections.append(db)
         return db
 
     class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
+        def __init__(self, db: sqlite3.Connection, local: threading.local) -> None:
             self.db = db
+            self.local = local
 
         def __enter__(self) -> sqlite3.Connection:
             self.db.execute("BEGIN IMMEDIATE")
             return self.db
 
         def __exit__(self, exc_type: t.Any, *rest: t.Any) -> None:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            try:
+                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                # PRAGMA data_version does not count a connection's own commits.
+                self.local.front.clear()
+                self.local.front_bytes = 0
 
     def _transaction(self) -> SQLiteStore._Tx:
-        return self._Tx(self._db())
+        db = self._db()
+        return self._Tx(db, self._local)
 
     def close(self) -> None:
         """Close the connections this process opened."""
@@ -193,6 +209,21 @@ class SQLiteStore:
 
     def get(self, key: str) -> Entry | None:
         db = self._db()
+        local = self._local
+        # The entries this thread read since the database last changed are still what it holds:
+        # PRAGMA data_version changes with every commit of another connection, of this process
+        # or another (this connection's own writes empty the front cache, see _Tx).
+        (version,) = db.execute("PRAGMA data_version").fetchone()
+        front: dict[str, tuple[Entry, float]] = local.front
+        now = time.time()
+        if version != local.version:
+            front.clear()
+            local.front_bytes = 0
+            local.version = version
+        else:
+            found = front.get(key)
+            if found is not None and now - found[1] <= _TOUCH_EVERY:
+                return found[0]
         row = db.execute(
             "SELECT body, meta, path, tags, expires, stale_until, used FROM entries WHERE key = ?",
             (key,),
@@ -200,12 +231,12 @@ class SQLiteStore:
         if row is None:
             return None
         body, meta, path, tags, expires, stale_until, used = row
-        now = time.time()
         if now - used > _TOUCH_EVERY:
             # Best effort: when busy, a later read tries again.
             with contextlib.suppress(sqlite3.OperationalError):
                 db.execute("UPDATE entries SET used = ? WHERE key = ?", (now, key))
-        return Entry(
+            used = now
+        entry = Entry(
             bytes(body),
             json.loads(meta),
             tags=json.loads(tags),
@@ -213,6 +244,14 @@ class SQLiteStore:
             expires=expires,
             stale_until=stale_until,
         )
+        size = entry.size
+        if size <= _FRONT_BYTES // 4:
+            if local.front_bytes + size > _FRONT_BYTES or len(front) >= _FRONT_ENTRIES:
+                front.clear()
+                local.front_bytes = 0
+            front[key] = (entry, used)
+            local.front_bytes += size
+        return entry
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
         names = marks(entry)
