@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 import werkzeug.urls  # noqa: F401  registers the "werkzeug.url_quote" codec error handler
 from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.formparser import parse_form_data
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import ClosingIterator, get_input_stream
@@ -227,12 +227,31 @@ class ActionMiddleware:
 
     def _read_body(self, environ: WSGIEnvironment) -> tuple[bytes, bool, t.Any]:
         """Read at most ``body_limit + 1`` bytes: (bytes read, whether that was all, stream)."""
+        length = environ.get("CONTENT_LENGTH", "")
+        if (
+            length.isdigit()
+            and int(length) <= self.body_limit
+            and not environ.get("wsgi.input_terminated")
+        ):
+            # The usual form: its whole length, straight from the server's stream.
+            want = int(length)
+            raw = environ["wsgi.input"]
+            body = raw.read(want) if want else b""
+            while len(body) < want:  # a stream that answers with what has arrived so far
+                more = raw.read(want - len(body))
+                if not more:
+                    raise _truncated()
+                body += more
+            return body, True, raw
         stream = get_input_stream(environ, max_content_length=None)
         limit = self.body_limit + 1
         chunks = []
         size = 0
         while size < limit:
-            chunk = stream.read(min(65536, limit - size))
+            try:
+                chunk = stream.read(min(65536, limit - size))
+            except ClientDisconnected:
+                raise _truncated() from None
             if not chunk:
                 break
             chunks.append(chunk)
@@ -673,6 +692,12 @@ def _rewind(environ: WSGIEnvironment, body: bytes) -> None:
     """Let code running in the action (a framework's request object) read the body again."""
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
+
+
+def _truncated() -> _ActionError:
+    return _ActionError(
+        "bad_request", "The request body ended before its Content-Length: the client went away?"
+    )
 
 
 def _restore_body(environ: WSGIEnvironment, body: bytes, complete: bool, stream: t.Any) -> None:

@@ -580,6 +580,38 @@ def test_body_limit(posts: t.Any) -> None:
     assert db.views == 0
 
 
+class _Trickle(io.BytesIO):
+    """A server's input stream that answers each read with at most 7 bytes."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(7 if size is None or size < 0 else min(size, 7))
+
+
+@pytest.mark.parametrize("client_js", [True, False], ids=["js", "no-js"])
+def test_body_read_in_pieces_and_cut_short(posts: t.Any, client_js: bool) -> None:
+    """A body that arrives a few bytes at a time is read whole; one that ends before its
+    Content-Length (the client went away) is a 400, and the action does not run."""
+    app, registry, db, client = posts
+    action_id = _actions(registry)["create_post"].id
+    body = f"%24ACTION_ID_{action_id}=&title=ada&content=hello".encode()
+    headers = {"Action-Id": action_id} if client_js else {}
+    whole = "200" if client_js else "303"
+    statuses: list[str] = []
+    for data, expected in ((body, whole), (body[:20], "400")):
+        environ = EnvironBuilder("/posts", method="POST", headers=headers).get_environ()
+        environ.update(
+            {
+                "wsgi.input": _Trickle(data),
+                "CONTENT_LENGTH": str(len(body)),
+                "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            }
+        )
+        chunks = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        b"".join(chunks)
+        assert statuses[-1].startswith(expected), (statuses, data)
+    assert [(p["title"], p["content"]) for p in db.posts.values()] == [("ada", "hello")]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
