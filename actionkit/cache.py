@@ -74,6 +74,8 @@ logger = logging.getLogger("actionkit")
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 # Response headers that are never stored with a page.
+# How many pages PageCache remembers as stored for everyone (see PageCache._miss).
+_SHARED_KEYS = 10_000
 _UNSTORED = frozenset(("cache-tag", "content-length", "connection", "transfer-encoding"))
 
 
@@ -133,6 +135,11 @@ class PageCache:
         self.lease = lease
         self.wait = wait
         self._broken = False  # a store error has been logged
+        # Misses of one page in this process wait for the render already under way, when the
+        # page's last render was stored for everyone (no Vary): see _miss.
+        self._lock = threading.Lock()
+        self._rendering: dict[str, threading.Event] = {}
+        self._shared: dict[str, None] = {}
 
     def __repr__(self) -> str:
         return f"<PageCache {self.store!r}>"
@@ -140,12 +147,18 @@ class PageCache:
     # -- serving -------------------------------------------------------------------------------
 
     def serve(
-        self, app: WSGIApplication, environ: WSGIEnvironment, start_response: StartResponse
+        self,
+        app: WSGIApplication,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        *,
+        join: bool = True,
     ) -> t.Iterable[bytes]:
         """Answer a ``GET``/``HEAD`` from the cache, or from ``app`` (storing it if it opted in).
 
         ``app`` makes the request context current while it runs; the decision to store is taken
-        when it calls ``start_response``.
+        when it calls ``start_response``. ``join=False``: on a miss, render rather than wait for
+        a render of the page another thread has under way.
         """
         if "HTTP_AUTHORIZATION" in environ:
             # Somebody's own page: neither read nor stored (see _pass).
@@ -160,7 +173,7 @@ class PageCache:
             self._failed(e)
             entry = None
         if entry is None:
-            return self._pass(app, environ, start_response, lease=None)
+            return self._miss(app, environ, start_response, key, join)
         prepared = entry.prepared
         if prepared is not None and (entry.expires == INFINITY or self.clock() < entry.expires):
             # The hot path: a fresh page answered before (headers ready, no Vary).
@@ -194,7 +207,49 @@ class PageCache:
         """Render a ``GET`` to bytes; read and store the cache only when ``use_cache``."""
         if not use_cache:
             return render_app(app, environ)
-        return render_app(functools.partial(self.serve, app), environ)
+        # After an action: another request's render may predate the action's writes, so do not
+        # wait for one (those that start later may wait for this one).
+        return render_app(functools.partial(self.serve, app, join=False), environ)
+
+    def _miss(
+        self,
+        app: WSGIApplication,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        key: str,
+        join: bool,
+    ) -> t.Iterable[bytes]:
+        """A page not in the cache: render it, or wait for the render of it under way.
+
+        Right after a revalidation, every request for a popular page misses at once; in this
+        process, one renders and the others wait for it, then read the cache again. That read
+        is as fresh as any: the store refuses the render's page if a revalidation touching it
+        completed after the render began, and the waiting request then renders itself.
+        Only pages whose last render was stored for everyone take part (a page that is not
+        cached, or varies with a header, would make requests wait for nothing).
+        """
+        if environ.get("REQUEST_METHOD") != "GET" or key not in self._shared:
+            return self._pass(app, environ, start_response, lease=None)
+        with self._lock:
+            underway = self._rendering.get(key)
+            if underway is None:
+                done = self._rendering[key] = threading.Event()
+        if underway is None:
+            finish = functools.partial(self._finish, key, done)
+            return self._pass(app, environ, start_response, lease=None, done=finish)
+        if join and underway.wait(self.wait):
+            entry = self._get(key)
+            if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
+                return _answer(entry, environ, start_response, 0)
+            # Its page was refused: render, as the one the next misses wait for if none is.
+            return self._miss(app, environ, start_response, key, join=False)
+        return self._pass(app, environ, start_response, lease=None)
+
+    def _finish(self, key: str, done: threading.Event) -> None:
+        with self._lock:
+            if self._rendering.get(key) is done:
+                del self._rendering[key]
+        done.set()
 
     def _pass(
         self,
@@ -202,8 +257,10 @@ class PageCache:
         environ: WSGIEnvironment,
         start_response: StartResponse,
         lease: str | None,
+        done: t.Callable[[], None] | None = None,
     ) -> t.Iterable[bytes]:
-        """Call ``app``; store its answer if it opts in; release ``lease`` when done."""
+        """Call ``app``; store its answer if it opts in; release ``lease`` and call ``done``
+        when that is over."""
         since: int | None = None
         if environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" not in environ:
             # Taken before the render starts: a revalidation during the render is newer.
@@ -236,11 +293,28 @@ class PageCache:
         except BaseException:
             if lease is not None:
                 self._release(lease)
+            if done is not None:
+                done()
             raise
+        if done is not None:
+            done = functools.partial(self._rendered, environ, capture, done)
         if lease is None and (since is None or (capture.started and capture.plan is None)):
+            if done is not None:
+                done()
             return iterable  # nothing to store nor release: streamed through untouched
-        on_close = None if lease is None else functools.partial(self._release, lease)
+        on_close: t.Callable[[], None] | None = None
+        if lease is not None:
+            on_close = functools.partial(self._release, lease)
+        if done is not None:
+            on_close = done if on_close is None else _both(on_close, done)
         return _Recorder(iterable, capture, functools.partial(self._store, environ), on_close)
+
+    def _rendered(
+        self, environ: WSGIEnvironment, capture: _Capture, done: t.Callable[[], None]
+    ) -> None:
+        if capture.plan is None:
+            self._shared.pop(_key(environ), None)  # not stored for everyone any more
+        done()
 
     def _plan(
         self,
@@ -309,9 +383,14 @@ class PageCache:
         key = _key(environ)
         meta = {"status": plan.status, "headers": plan.headers}
         if plan.vary:
+            self._shared.pop(key, None)
             marker = Entry(b"", {"vary": plan.vary}, tags=tags, path=path)
             self._set(key, marker, plan.since)
             key = _vary_key(key, plan.vary, environ)
+        elif key not in self._shared:
+            if len(self._shared) >= _SHARED_KEYS:
+                self._shared.clear()
+            self._shared[key] = None
         entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
         self._set(key, entry, plan.since)
 
@@ -405,6 +484,16 @@ class _Capture:
         self.plan: _Plan | None = None
         self.started = False
         self.chunks: list[bytes] = []
+
+
+def _both(first: t.Callable[[], None], then: t.Callable[[], None]) -> t.Callable[[], None]:
+    def both() -> None:
+        try:
+            first()
+        finally:
+            then()
+
+    return both
 
 
 class _Recorder:
