@@ -499,31 +499,46 @@ class Results:
     problems: list[str] = dataclasses.field(default_factory=list)
 
 
-def measure(system: System | None, host: str, seconds: float, repeats: int) -> Results:
-    """The workloads on one server, each checked first and measured ``repeats`` times (best)."""
-    url = f"http://{host}"
+def measure(
+    servers: dict[str, tuple[System | None, str]], seconds: float, repeats: int
+) -> dict[str, Results]:
+    """Every workload on every server, each checked first and measured ``repeats`` times (the
+    best run counts). Within a repeat the servers take turns, so that a machine slowing down
+    or speeding up meanwhile weighs on all of them alike and the same-run ratios hold."""
+    results = {key: Results(Load(0.0, 0)) for key in servers}
+    for key, (_, host) in servers.items():
+        results[key].problems += [p for p in [check_page(host)] if p]
 
-    def best(measure_once: t.Callable[[], Load]) -> Load:
-        runs = [measure_once() for _ in range(repeats)]
-        top = max(runs, key=lambda load: load.rate)
-        return Load(top.rate, sum(load.errors for load in runs))
+    def best(old: Load | None, new: Load) -> Load:
+        if old is None:
+            return new
+        top = new if new.rate > old.rate else old
+        return Load(top.rate, old.errors + new.errors)
 
-    problems = [p for p in [check_page(host)] if p]
-    results = Results(best(lambda: wrk(url + "/posts", seconds)), problems=problems)
-    if system is None:
-        return results
-    problem = check_like(system, host)
-    if problem:
-        problems.append(problem)
-    results.like = best(lambda: wrk(url + system.like_path, seconds, system.like_script()))
-    storms = [storm(system, host, seconds) for _ in range(repeats)]
-    results.storm = max(storms, key=lambda s: s.gets.rate)
-    results.storm.stale = sum(s.stale for s in storms)
-    results.storm.checked = sum(s.checked for s in storms)
-    problem = check_create(system, host)
-    if problem:
-        problems.append(problem)
-    results.create = best(lambda: wrk(url + system.create_path, seconds, system.create_script()))
+    for _ in range(repeats):
+        for key, (_, host) in servers.items():
+            results[key].get = best(results[key].get, wrk(f"http://{host}/posts", seconds))
+    actors = {key: (system, host) for key, (system, host) in servers.items() if system}
+    for key, (system, host) in actors.items():
+        results[key].problems += [p for p in [check_like(system, host)] if p]
+    for _ in range(repeats):
+        for key, (system, host) in actors.items():
+            load = wrk(f"http://{host}{system.like_path}", seconds, system.like_script())
+            results[key].like = best(results[key].like, load)
+    storms: dict[str, list[Storm]] = {key: [] for key in actors}
+    for _ in range(repeats):
+        for key, (system, host) in actors.items():
+            storms[key].append(storm(system, host, seconds))
+    for key, runs in storms.items():
+        # The best rates; the stale reads of every run.
+        top = results[key].storm = max(runs, key=lambda s: s.gets.rate)
+        top.stale, top.checked = sum(s.stale for s in runs), sum(s.checked for s in runs)
+    for key, (system, host) in actors.items():
+        results[key].problems += [p for p in [check_create(system, host)] if p]
+    for _ in range(repeats):
+        for key, (system, host) in actors.items():
+            load = wrk(f"http://{host}{system.create_path}", seconds, system.create_script())
+            results[key].create = best(results[key].create, load)
     return results
 
 
@@ -538,18 +553,23 @@ def run(quick: bool = False) -> list[Row]:
 
     results: dict[str, Results] = {}
     systems = {"actionkit": ACTIONKIT, "flask": FLASK, "bare": None}
-    for mode in MODES:
-        for name, system in systems.items():
-            with tempfile.TemporaryDirectory(prefix="actionkit-bench-") as tmp:
-                common.reset(str(Path(tmp) / "posts.sqlite3"))
-                with python_server(name, mode, Path(tmp)) as server:
-                    print(f"  {server.name}", file=sys.stderr, flush=True)
-                    results[f"{name}/{mode}"] = measure(system, server.host, seconds, repeats)
     why_not = next_ready()
-    if why_not is None:
-        with next_server() as server:
-            print(f"  {server.name}", file=sys.stderr, flush=True)
-            results["next"] = measure(next_system(), server.host, seconds, repeats)
+    for mode in MODES:
+        # Every system of a mode is up at once (an idle server costs nothing) and they are
+        # measured in turns; each keeps its own data.
+        with contextlib.ExitStack() as stack:
+            servers: dict[str, tuple[System | None, str]] = {}
+            for name, system in systems.items():
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="akbench-")))
+                common.reset(str(tmp / "posts.sqlite3"))
+                server = stack.enter_context(python_server(name, mode, tmp))
+                print(f"  {server.name}", file=sys.stderr, flush=True)
+                servers[f"{name}/{mode}"] = (system, server.host)
+            if why_not is None:
+                server = stack.enter_context(next_server())
+                print(f"  {server.name} ({mode} round)", file=sys.stderr, flush=True)
+                servers[f"next/{mode}"] = (next_system(), server.host)
+            results.update(measure(servers, seconds, repeats))
     return _rows(results, why_not)
 
 
@@ -581,9 +601,9 @@ WORKLOADS = (
 def _rows(results: dict[str, Results], why_not: str | None) -> list[Row]:
     """One row per workload and worker mode: actionkit's figure, the others', same-run ratios."""
     rows: list[Row] = []
-    nx = results.get("next")
     for mode in MODES:
         ak, fl, bare = (results[f"{name}/{mode}"] for name in ("actionkit", "flask", "bare"))
+        nx = results.get(f"next/{mode}")
         # Another system failing a check (a stale page after a write) is reported below; a
         # stale page costs it nothing, so the ratios against it stay conservative.
         checked = not ak.problems
