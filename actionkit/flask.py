@@ -279,13 +279,16 @@ def _after_request(
 
 def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
     """Whether ``process_response`` would do nothing: no ``after_request`` function for this
-    request, and an empty, unchanged session that Flask's cookie sessions would not save."""
+    request, and no session (no secret key), or an empty, unchanged session that Flask's cookie
+    sessions would not save."""
     if ctx._after_request_functions:
         return False
     funcs = app.after_request_funcs
     if funcs and any(funcs.get(name) for name in (None, *ctx.request.blueprints)):
         return False
     session = ctx.session
+    if app.session_interface.is_null_session(session):
+        return True  # no secret key: Flask saves nothing
     return (
         type(app.session_interface) is SecureCookieSessionInterface
         and isinstance(session, SecureCookieSession)

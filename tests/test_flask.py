@@ -325,6 +325,34 @@ def test_without_after_request_functions_sessions_still_behave_as_in_a_view() ->
     assert any(cookie.startswith("stamped=1") for cookie in stamped)
 
 
+def test_without_a_flask_secret_key_actions_run_with_a_null_session() -> None:
+    """An app with no secret key of its own (actionkit given one) has no sessions: an action
+    sends no cookie, and an after_this_request function still runs."""
+    app = Flask(__name__)
+    registry = Registry()
+    ActionKit(app, registry=registry, cache=MemoryStore(), secret_key="actions only")
+
+    @app.get("/")
+    def home() -> str:
+        return "home"
+
+    @registry.action(id="noop")
+    def noop(form: t.Any = None) -> bool:
+        return bool(current_app.session_interface.is_null_session(session))
+
+    @registry.action(id="stamp")
+    def stamp(form: t.Any = None) -> None:
+        @after_this_request
+        def add(response: t.Any) -> t.Any:
+            response.set_cookie("stamped", "1")
+            return response
+
+    client = ActionClient(app)
+    answer = client.call(registry["noop"], path="/")
+    assert answer.json["result"] is True and "Set-Cookie" not in answer.headers
+    assert client.call(registry["stamp"], path="/").headers["Set-Cookie"].startswith("stamped=1")
+
+
 # -- answers from before_request, login_required and abort ---------------------------------------
 
 
