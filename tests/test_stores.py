@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
 import random
@@ -296,11 +297,20 @@ def test_boot_id_is_this_boot() -> None:
     assert found is None or (found == boot_id() and len(found) > 8)
 
 
-def test_sqlite_front_cache_follows_every_writer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("watch", ["wal index", "data_version"])
+def test_sqlite_front_cache_follows_every_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watch: str
+) -> None:
     """Entries read before are answered from memory until the database changes: a write by
-    another connection (another process or thread), or by this one, is seen at the next read."""
+    another connection (another process or thread), or by this one, is seen at the next read,
+    whether the store watches the mapped WAL index or, where it has none, PRAGMA data_version."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    if watch == "data_version":
+        monkeypatch.setattr(sqlite_store._wal_index_maps, "acquire", lambda path: None)
     path = tmp_path / "cache.sqlite3"
     reader, writer = SQLiteStore(path), SQLiteStore(path)
+    assert bool(reader._shm) is (watch == "wal index")
     reader.set("k", _entry(b"one", tags=["t"]), reader.generation())
     first = reader.get("k")
     assert first is not None and reader.get("k") is first  # from memory
@@ -352,6 +362,67 @@ def test_sqlite_front_cache_is_bounded_and_still_marks_use(
     (used,) = store._db().execute("SELECT used FROM entries WHERE key = 'k5'").fetchone()
     assert used == clock[0]
     store.close()
+
+
+def test_sqlite_stores_of_one_file_share_one_map(tmp_path: Path) -> None:
+    """Two stores of a process on one file share the map of its WAL index; it is unmapped when
+    the last of them closes, and made again when a closed store is used again."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    path = tmp_path / "cache.sqlite3"
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    assert first._shm and first._shm is second._shm
+    key = first._shm_key
+    first.close()
+    assert key in sqlite_store._wal_index_maps._maps
+    second.set("k", _entry(b"one"), second.generation())
+    assert second.get("k") is not None
+    second.close()
+    assert key not in sqlite_store._wal_index_maps._maps
+    assert second.get("k") is not None and second._shm  # reopened
+    second.close()
+
+
+def _child_keeps_locks(path: str, ready: t.Any, go: t.Any) -> None:
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    second.set("k", _entry(b"one"), second.generation())
+    assert second.get("k") is not None
+    first.close()  # must not drop the locks SQLite holds for `second`
+    ready.set()
+    go.wait(30)
+    second.get("k")  # reads the map: SIGBUS here if the file was truncated under it
+    second.close()
+
+
+def test_sqlite_closing_a_store_keeps_the_locks_of_another(tmp_path: Path) -> None:
+    """Closing one store must not drop the POSIX locks SQLite holds on the WAL index for another
+    store of the same process (closing any descriptor of a file drops them all): with them gone,
+    a connection from another process would truncate the file under the other store's map.
+
+    SQLite's unix VFS holds a shared lock on byte 128 of ``-shm`` while a connection uses it
+    (https://www.sqlite.org/walformat.html): here, the lock must still be held after the close.
+    """
+    path = str(tmp_path / "cache.sqlite3")
+    SQLiteStore(path).close()
+    spawn = multiprocessing.get_context("spawn")
+    ready, go = spawn.Event(), spawn.Event()
+    child = spawn.Process(target=_child_keeps_locks, args=(path, ready, go))
+    child.start()
+    try:
+        assert ready.wait(30)
+        fd = os.open(path + "-shm", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128, os.SEEK_SET)
+        finally:
+            os.close(fd)
+        other = sqlite3.connect(path)
+        other.execute("SELECT count(*) FROM entries").fetchone()
+        other.close()
+    finally:
+        go.set()
+        child.join(30)
+    assert child.exitcode == 0
 
 
 def test_sqlite_layout_revalidation_uses_the_path_index(tmp_path: Path) -> None:

@@ -9,9 +9,12 @@ gunicorn forks its workers (``--preload``) is safe to use in each of them.
 
     app.wsgi_app = ActionMiddleware(app.wsgi_app, cache=SQLiteStore("/var/cache/app.sqlite3"))
 
-Each thread keeps the entries it has read in memory and answers from there while SQLite's
-``PRAGMA data_version`` says no other connection has committed since (a few microseconds,
-against a read of the row and its decoding); any write empties it.
+Each thread keeps the entries it has read in memory and answers from there while the database
+has not changed since. Every commit rewrites the header of the WAL index that SQLite's unix VFS
+keeps in ``<path>-shm``, shared memory of every connection of every process (its layout:
+https://www.sqlite.org/walformat.html); the store maps that header read-only and compares it,
+which takes no lock, no system call and no release of the GIL (threads of a ``gthread`` worker
+would queue for it). Where no such file is in use, ``PRAGMA data_version`` tells instead.
 
 The file is a cache: deleting it while no worker runs loses nothing but speed. That is also why
 it is written without ``fsync``: on Linux the store notes the boot it was written in, and the
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import mmap
 import os
 import sqlite3
 import threading
@@ -70,6 +74,73 @@ _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _FRONT_ENTRIES = 256
 _FRONT_BYTES = 8 * 1024 * 1024
 
+# The WAL index header in <path>-shm: two copies of 48 bytes (the first written last at each
+# commit, with a change counter), then the checkpoint information.
+_WAL_HEADER = 48
+_WAL_INDEX_MIN = 136
+
+
+class _WalIndexMaps:
+    """Read-only maps of WAL index headers, one per ``-shm`` file and process, shared by the
+    stores of the process that use the file.
+
+    A map's descriptor is closed only when no store of the process uses the file any more:
+    closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    included, and with its locks gone another process may truncate the file (a read of the map
+    would then kill this one with SIGBUS) or checkpoint over pages a reader here is reading.
+    (Connections to the file opened outside the stores are not counted.)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._maps: dict[tuple[int, int, int], list[t.Any]] = {}  # (pid, dev, ino): [map, fd, n]
+        self._unusable: list[int] = []  # descriptors that could not be mapped, never closed
+
+    def acquire(self, path: str) -> tuple[tuple[int, int, int], mmap.mmap] | None:
+        """Map the header of the WAL index at ``path``, or ``None`` where there is none to map.
+
+        Called while SQLite holds locks on the file, so a descriptor opened here is never closed
+        before :meth:`release`; the file is looked up by its inode before opening it.
+        """
+        with self._lock:
+            try:
+                stat = os.stat(path)
+            except OSError:
+                return None
+            key = (os.getpid(), stat.st_dev, stat.st_ino)
+            held = self._maps.get(key)
+            if held is not None:
+                held[2] += 1
+                return key, held[0]
+            if stat.st_size < _WAL_INDEX_MIN:
+                return None
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                return None
+            try:
+                shm = mmap.mmap(fd, _WAL_INDEX_MIN, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                self._unusable.append(fd)
+                return None
+            self._maps[key] = [shm, fd, 1]
+            return key, shm
+
+    def release(self, key: tuple[int, int, int]) -> None:
+        """Called by a store once its connections are closed."""
+        with self._lock:
+            held = self._maps.get(key)
+            if held is None or key[0] != os.getpid():
+                return
+            held[2] -= 1
+            if held[2] == 0:
+                del self._maps[key]
+                held[0].close()
+                os.close(held[1])
+
+
+_wal_index_maps = _WalIndexMaps()
+
 
 def boot_id() -> str | None:
     """This boot of the machine (Linux), or ``None`` where it cannot be known."""
@@ -108,6 +179,9 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._boot = boot_id()
+        # The mapped WAL index header (see the module): None until mapped, False when unusable.
+        self._shm: mmap.mmap | t.Literal[False] | None = None
+        self._shm_key: tuple[int, int, int] | None = None
         self._open()
 
     def _open(self) -> None:
@@ -158,6 +232,9 @@ class SQLiteStore:
             self._local = threading.local()
             self._connections = []
             self._lock = threading.Lock()
+            # Mapped again once a connection of this process holds the file open: only then
+            # can it not be truncated under the mapping.
+            self._shm, self._shm_key = None, None  # the parent's: kept in _wal_index_maps
 
     def _connect(self) -> sqlite3.Connection:
         self._after_fork()
@@ -165,12 +242,16 @@ class SQLiteStore:
         db = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
-        db.execute("PRAGMA journal_mode=WAL")
+        (mode,) = db.execute("PRAGMA journal_mode=WAL").fetchone()
+        if mode != "wal":
+            self._shm = False  # a file system without shared memory: data_version tells
         # No fsync when a reboot is noticed (see the module): checkpoints stop costing two.
         db.execute("PRAGMA synchronous=NORMAL" if self._boot is None else "PRAGMA synchronous=OFF")
         local = self._local
         local.db, local.pid = db, pid
         local.front, local.front_bytes, local.version = {}, 0, None
+        if self._shm is None:
+            self._map_wal_index(db)
         with self._lock:
             self._connections.append(db)
         return db
@@ -196,6 +277,20 @@ class SQLiteStore:
         db = self._db()
         return self._Tx(db, self._local)
 
+    def _map_wal_index(self, db: sqlite3.Connection) -> None:
+        """Map the header of the WAL index, once ``db`` holds the file open: SQLite truncates the
+        file only when no connection anywhere does, and this store's stay open as long as it
+        reads the map (see close)."""
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # a read opens the index
+        with self._lock:
+            if self._shm is not None:
+                return
+            mapped = _wal_index_maps.acquire(self.path + "-shm")
+            if mapped is None:
+                self._shm = False
+            else:
+                self._shm_key, self._shm = mapped
+
     def close(self) -> None:
         """Close the connections this process opened."""
         self._after_fork()
@@ -203,6 +298,9 @@ class SQLiteStore:
             for db in self._connections:
                 db.close()
             self._connections.clear()
+            if self._shm_key is not None:
+                _wal_index_maps.release(self._shm_key)  # after the connections are closed
+            self._shm, self._shm_key = None, None
         self._local = threading.local()
 
     # -- the store interface -------------------------------------------------------------------
@@ -211,9 +309,15 @@ class SQLiteStore:
         db = self._db()
         local = self._local
         # The entries this thread read since the database last changed are still what it holds:
-        # PRAGMA data_version changes with every commit of another connection, of this process
-        # or another (this connection's own writes empty the front cache, see _Tx).
-        (version,) = db.execute("PRAGMA data_version").fetchone()
+        # the WAL index header, or else PRAGMA data_version, changes with every commit of
+        # another connection, of this process or another (this connection's own writes empty
+        # the front cache, see _Tx). Either is read before the row, so a commit after it shows.
+        shm = self._shm
+        version: object
+        if shm:
+            version = shm[:_WAL_HEADER]
+        else:
+            (version,) = db.execute("PRAGMA data_version").fetchone()
         front: dict[str, tuple[Entry, float]] = local.front
         now = time.time()
         if version != local.version:
