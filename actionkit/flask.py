@@ -178,14 +178,24 @@ def _request_context(app: Flask, environ: WSGIEnvironment) -> RequestContext:
 
     The page's route usually accepts only ``GET``; matching the ``POST`` as a ``GET`` gives
     ``request.endpoint``, ``view_args`` and the blueprint, whose ``before_request`` functions
-    (a login check on ``/admin``) must guard the actions posted to its pages.
+    (a login check on ``/admin``) must guard the actions posted to its pages. Where the path has
+    no ``GET`` route, the route of the request's own method is taken.
     """
     ctx = app.request_context(environ)
-    ctx.push()
+    adapter = ctx.url_adapter
+    if adapter is None or adapter.default_method == "GET":
+        ctx.push()
+        return ctx
+    method = adapter.default_method
+    adapter.default_method = "GET"  # what push() matches with (no MethodNotAllowed to raise)
+    try:
+        ctx.push()
+    finally:
+        adapter.default_method = method  # url_for() and the rest see the request's own method
     request = ctx.request
-    if isinstance(request.routing_exception, MethodNotAllowed) and ctx.url_adapter is not None:
+    if isinstance(request.routing_exception, MethodNotAllowed):
         try:
-            rule, args = ctx.url_adapter.match(method="GET", return_rule=True)
+            rule, args = adapter.match(return_rule=True)
         except HTTPException:
             pass
         else:

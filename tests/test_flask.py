@@ -230,6 +230,29 @@ def test_request_is_routed_as_the_page_the_form_is_on(site: Site) -> None:
     assert answer.json["result"] == [None, None, None]
 
 
+def test_request_is_routed_as_the_page_before_a_post_route(site: Site) -> None:
+    """Where a path has a GET page and a POST view, the action runs as the page; where it has
+    only a POST view, as that view."""
+    app = site.app
+
+    @app.get("/split")
+    def split_page() -> str:
+        return "page"
+
+    @app.post("/split")
+    def split_post() -> str:
+        return "post"
+
+    @app.post("/only-post/<int:n>")
+    def only_post(n: int) -> str:
+        return "post"
+
+    where = site.registry["where"]
+    assert site.client.call(where, path="/split").json["result"] == ["split_page", {}, None]
+    answer = site.client.call(where, path="/only-post/3")
+    assert answer.json["result"] == ["only_post", {"n": 3}, None]
+
+
 def test_blueprint_before_request_guards_actions_on_its_pages(site: Site) -> None:
     """The before_request function of the page's blueprint runs before the action."""
     response = site.client.submit(site.registry["inspect"], {}, path="/admin/users/7")
