@@ -430,12 +430,11 @@ class SQLiteStore:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             placeholders = ",".join("?" * len(chunk))
-            (size,) = db.execute(
-                f"SELECT coalesce(sum(size), 0) FROM entries WHERE key IN ({placeholders})", chunk
-            ).fetchone()
-            db.execute(f"DELETE FROM entries WHERE key IN ({placeholders})", chunk)
+            sizes = db.execute(
+                f"DELETE FROM entries WHERE key IN ({placeholders}) RETURNING size", chunk
+            ).fetchall()
             db.execute(f"DELETE FROM tags WHERE key IN ({placeholders})", chunk)
-            freed += size
+            freed += sum(size for (size,) in sizes)
         return freed
 
     def _bump(self, db: sqlite3.Connection, name: str) -> None:
