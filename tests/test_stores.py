@@ -339,6 +339,41 @@ def test_sqlite_front_cache_follows_every_writer(
     writer.close()
 
 
+@pytest.mark.parametrize("watch", ["wal index", "data_version"])
+def test_sqlite_misses_and_generation_are_remembered_until_a_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, watch: str
+) -> None:
+    """A key found missing and the generation are read from SQLite once, then from memory until
+    any connection commits: the page that does not opt in costs no query per request."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    if watch == "data_version":
+        monkeypatch.setattr(sqlite_store._wal_index_maps, "acquire", lambda path: None)
+    path = tmp_path / "cache.sqlite3"
+    reader, writer = SQLiteStore(path), SQLiteStore(path)
+    queries: list[str] = []
+    reader._db().set_trace_callback(queries.append)
+    since = reader.generation()
+    assert reader.get("k") is None
+    count = len(queries)
+    assert reader.get("k") is None and reader.generation() == since
+    assert [q for q in queries[count:] if not q.startswith("PRAGMA data_version")] == []
+
+    writer.set("k", _entry(b"one"), writer.generation())  # another connection's commit
+    found = reader.get("k")
+    assert found is not None and found.body == b"one"
+    writer.revalidate_path("/p")
+    assert reader.get("k") is None and reader.generation() > since
+
+    reader.set("other", _entry(b"two"), reader.generation())  # its own commit
+    assert reader.get("other") is not None
+    for n in range(sqlite_store._FRONT_ENTRIES + 5):
+        assert reader.get(f"missing{n}") is None
+    assert len(reader._local.misses) <= sqlite_store._FRONT_ENTRIES
+    reader.close()
+    writer.close()
+
+
 def test_sqlite_front_cache_is_bounded_and_still_marks_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

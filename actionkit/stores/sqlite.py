@@ -70,7 +70,8 @@ _TOUCH_EVERY = 10.0
 
 _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
-# Each thread keeps the entries it read until the database changes (see get), up to:
+# Each thread keeps the entries it read (and the keys it found missing) until the database
+# changes (see _reads), up to:
 _FRONT_ENTRIES = 256
 _FRONT_BYTES = 8 * 1024 * 1024
 
@@ -140,6 +141,14 @@ class _WalIndexMaps:
 
 
 _wal_index_maps = _WalIndexMaps()
+
+
+def _forget_reads(local: threading.local) -> None:
+    """Empty a thread's memory of reads: entries, keys found missing and the generation."""
+    local.front = {}
+    local.front_bytes = 0
+    local.misses = {}
+    local.generation = None
 
 
 def boot_id() -> str | None:
@@ -249,7 +258,8 @@ class SQLiteStore:
         db.execute("PRAGMA synchronous=NORMAL" if self._boot is None else "PRAGMA synchronous=OFF")
         local = self._local
         local.db, local.pid = db, pid
-        local.front, local.front_bytes, local.version = {}, 0, None
+        local.version = None
+        _forget_reads(local)
         if self._shm is None:
             self._map_wal_index(db)
         with self._lock:
@@ -270,8 +280,7 @@ class SQLiteStore:
                 self.db.execute("ROLLBACK" if exc_type else "COMMIT")
             finally:
                 # PRAGMA data_version does not count a connection's own commits.
-                self.local.front.clear()
-                self.local.front_bytes = 0
+                _forget_reads(self.local)
 
     def _transaction(self) -> SQLiteStore._Tx:
         db = self._db()
@@ -305,34 +314,44 @@ class SQLiteStore:
 
     # -- the store interface -------------------------------------------------------------------
 
-    def get(self, key: str) -> Entry | None:
+    def _reads(self) -> tuple[sqlite3.Connection, threading.local]:
+        """This thread's connection, and its memory of reads, forgotten if the database changed.
+
+        The WAL index header, or else PRAGMA data_version, changes with every commit of another
+        connection, of this process or another (this connection's own writes forget the reads,
+        see _Tx). Either is read before the rows, so a commit after it shows at the next read.
+        """
         db = self._db()
         local = self._local
-        # The entries this thread read since the database last changed are still what it holds:
-        # the WAL index header, or else PRAGMA data_version, changes with every commit of
-        # another connection, of this process or another (this connection's own writes empty
-        # the front cache, see _Tx). Either is read before the row, so a commit after it shows.
         shm = self._shm
         version: object
         if shm:
             version = shm[:_WAL_HEADER]
         else:
             (version,) = db.execute("PRAGMA data_version").fetchone()
+        if version != local.version:
+            _forget_reads(local)
+            local.version = version
+        return db, local
+
+    def get(self, key: str) -> Entry | None:
+        db, local = self._reads()
         front: dict[str, tuple[Entry, float]] = local.front
         now = time.time()
-        if version != local.version:
-            front.clear()
-            local.front_bytes = 0
-            local.version = version
-        else:
-            found = front.get(key)
-            if found is not None and now - found[1] <= _TOUCH_EVERY:
-                return found[0]
+        found = front.get(key)
+        if found is not None and now - found[1] <= _TOUCH_EVERY:
+            return found[0]
+        misses: dict[str, None] = local.misses
+        if key in misses:
+            return None  # a page that does not opt in is looked for on every request
         row = db.execute(
             "SELECT body, meta, path, tags, expires, stale_until, used FROM entries WHERE key = ?",
             (key,),
         ).fetchone()
         if row is None:
+            if len(misses) >= _FRONT_ENTRIES:
+                misses.clear()
+            misses[key] = None
             return None
         body, meta, path, tags, expires, stale_until, used = row
         if now - used > _TOUCH_EVERY:
@@ -465,10 +484,11 @@ class SQLiteStore:
             )
 
     def generation(self) -> int:
-        (generation,) = (
-            self._db().execute("SELECT generation FROM touched WHERE name = ''").fetchone()
-        )
-        return int(generation)
+        db, local = self._reads()
+        if local.generation is None:
+            (generation,) = db.execute("SELECT generation FROM touched WHERE name = ''").fetchone()
+            local.generation = int(generation)
+        return int(local.generation)
 
     def revalidate_tag(self, tag: str) -> None:
         with self._transaction() as db:
