@@ -252,6 +252,12 @@ def test_request_is_routed_as_the_page_before_a_post_route(site: Site) -> None:
     answer = site.client.call(where, path="/only-post/3")
     assert answer.json["result"] == ["only_post", {"n": 3}, None]
 
+    @app.put("/only-put")
+    def only_put() -> str:
+        return "put"
+
+    assert site.client.call(where, path="/only-put").json["result"] == [None, None, None]
+
 
 def test_blueprint_before_request_guards_actions_on_its_pages(site: Site) -> None:
     """The before_request function of the page's blueprint runs before the action."""

@@ -418,6 +418,30 @@ def test_sqlite_stores_of_one_file_share_one_map(tmp_path: Path) -> None:
     second.close()
 
 
+def test_wal_index_maps_refuse_what_they_cannot_map(tmp_path: Path) -> None:
+    """No map for a missing file, a file too short to be a WAL index, or a file that cannot be
+    mapped; a map is released once per store, and a second release changes nothing."""
+    from actionkit.stores.sqlite import _WalIndexMaps
+
+    maps = _WalIndexMaps()
+    assert maps.acquire(str(tmp_path / "missing-shm")) is None
+    short = tmp_path / "short-shm"
+    short.write_bytes(b"x" * 10)
+    assert maps.acquire(str(short)) is None
+    assert maps.acquire(str(tmp_path)) is None  # a directory: open, but not mappable
+    index = tmp_path / "index-shm"
+    index.write_bytes(bytes(32768))
+    first, second = maps.acquire(str(index)), maps.acquire(str(index))
+    assert first is not None and second is not None and first[1] is second[1]
+    maps.release(first[0])
+    assert first[0] in maps._maps
+    maps.release(first[0])
+    assert first[0] not in maps._maps
+    maps.release(first[0])  # nothing held: nothing to do
+    assert len(maps._unusable) == 1  # the directory's descriptor, kept (see _WalIndexMaps)
+    os.close(maps._unusable.pop())  # no SQLite lock on it here
+
+
 def _child_keeps_locks(path: str, ready: t.Any, go: t.Any) -> None:
     first, second = SQLiteStore(path), SQLiteStore(path)
     second.set("k", _entry(b"one"), second.generation())
