@@ -355,6 +355,8 @@ class PageCache:
             elif lower == "cache-tag":
                 tags.update(tag.strip() for tag in value.split(",") if tag.strip())
         if ctx is not None:
+            if ctx.cookies_read and not any(part.lower() == "cookie" for part in vary):
+                return None  # it showed this request's cookies to everyone
             tags.update(ctx.cache_tags)
             if ctx.cache_ttl is not None:
                 ttl, stale = ctx.cache_ttl, ctx.cache_stale

@@ -111,6 +111,9 @@ class RequestContext:
     cache_tags: set[str] = field(default_factory=set)
     cache_ttl: float | None = None
     cache_stale: float | None = None
+    #: Set when the page read :func:`cookies` while it rendered: it is stored only if it varies
+    #: with ``Cookie``.
+    cookies_read: bool = False
     after_callbacks: list[t.Callable[[], object]] = field(default_factory=list)
 
     @property
@@ -247,7 +250,9 @@ def fail(status: int = 422, data: t.Any = None) -> Failure:
 class Cookies:
     """The request's cookies; inside an action, also the cookies of the answer.
 
-    Reads see the action's own changes, so a value set is read back at once.
+    Reads see the action's own changes, so a value set is read back at once. A page that reads
+    them while it renders is not stored in the page cache unless it answers ``Vary: Cookie``
+    (as a Next.js page that calls ``cookies()`` is rendered for each request).
     """
 
     __slots__ = ("_ctx",)
@@ -255,20 +260,25 @@ class Cookies:
     def __init__(self, ctx: RequestContext) -> None:
         self._ctx = ctx
 
+    def _values(self) -> dict[str, str]:
+        ctx = self._ctx
+        ctx.cookies_read = True  # a page showing them is somebody's (see PageCache._plan)
+        return ctx.cookie_values
+
     def get(self, name: str, default: str | None = None) -> str | None:
-        return self._ctx.cookie_values.get(name, default)
+        return self._values().get(name, default)
 
     def has(self, name: str) -> bool:
-        return name in self._ctx.cookie_values
+        return name in self._values()
 
     def all(self) -> dict[str, str]:
-        return dict(self._ctx.cookie_values)
+        return dict(self._values())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._ctx.cookie_values
+        return name in self._values()
 
     def __getitem__(self, name: str) -> str:
-        return self._ctx.cookie_values[name]
+        return self._values()[name]
 
     def set(self, name: str, value: str, **options: t.Any) -> None:
         """Set a cookie in the answer. Defaults: ``Path=/; HttpOnly; SameSite=Lax``, and

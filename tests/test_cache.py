@@ -16,6 +16,7 @@ from actionkit import (
     cache_life,
     cache_tag,
     cached,
+    cookies,
     revalidate_path,
     revalidate_tag,
 )
@@ -88,6 +89,11 @@ class Site:
         elif path == "/vary":
             cache_tag("posts")
             headers.append(("Vary", environ.get("HTTP_X_VARY_ON", "Accept-Language")))
+        elif path == "/greeting":
+            cache_tag("posts")
+            query = f"hello {cookies().get('name', 'stranger')}"
+            if environ.get("HTTP_X_VARY_ON"):
+                headers.append(("Vary", environ["HTTP_X_VARY_ON"]))
         elif path == "/private":
             cache_tag("posts")
             headers.append(("Cache-Control", "private"))
@@ -188,6 +194,28 @@ def test_vary_is_part_of_the_key(store: Store) -> None:
     assert site.get("/vary", headers=fr) == ("HIT", "/vary? v1 render 2")
     site.cache.revalidate_tag("posts")
     assert site.get("/vary", headers=en)[0] == "MISS"
+
+
+def test_a_page_reading_cookies_is_stored_only_if_it_varies_with_them(store: Store) -> None:
+    """A page that reads cookies() shows this request's cookies: it is never served to somebody
+    else, unless it answers Vary: Cookie, and then once per Cookie header."""
+    site = Site(store)
+
+    def greet(name: str | None, **headers: str) -> tuple[str, str]:
+        if name is None:
+            site.client.delete_cookie("name")
+        else:
+            site.client.set_cookie("name", name)
+        return site.get("/greeting", headers=headers)
+
+    assert greet("ada") == ("BYPASS", "/greeting?hello ada v1 render 1")
+    assert greet("bob") == ("BYPASS", "/greeting?hello bob v1 render 2")
+    assert greet(None) == ("BYPASS", "/greeting?hello stranger v1 render 3")
+
+    assert greet("ada", X_Vary_On="Cookie")[0] == "MISS"
+    assert greet("ada", X_Vary_On="Cookie") == ("HIT", "/greeting?hello ada v1 render 4")
+    assert greet("bob", X_Vary_On="Accept, cookie") == ("MISS", "/greeting?hello bob v1 render 5")
+    assert greet("ada", X_Vary_On="Accept")[0] == "BYPASS"
 
 
 def test_revalidate_tag_from_an_action_is_read_at_once(store: Store) -> None:
