@@ -9,12 +9,13 @@ gunicorn forks its workers (``--preload``) is safe to use in each of them.
 
     app.wsgi_app = ActionMiddleware(app.wsgi_app, cache=SQLiteStore("/var/cache/app.sqlite3"))
 
-Each thread keeps the entries it has read in memory and answers from there while the database
-has not changed since. Every commit rewrites the header of the WAL index that SQLite's unix VFS
-keeps in ``<path>-shm``, shared memory of every connection of every process (its layout:
-https://www.sqlite.org/walformat.html); the store maps that header read-only and compares it,
-which takes no lock, no system call and no release of the GIL (threads of a ``gthread`` worker
-would queue for it). Where no such file is in use, ``PRAGMA data_version`` tells instead.
+Each thread keeps the entries it has read, the keys it found missing and the generation in
+memory, and answers from there while the database has not changed since. Every commit rewrites
+the header of the WAL index that SQLite's unix VFS keeps in ``<path>-shm``, shared memory of
+every connection of every process (its layout: https://www.sqlite.org/walformat.html); the store
+maps that header read-only and compares it, which takes no lock, no system call and no release
+of the GIL (threads of a ``gthread`` worker would queue for it). Where no such file is in use,
+``PRAGMA data_version`` tells instead.
 
 The file is a cache: deleting it while no worker runs loses nothing but speed. That is also why
 it is written without ``fsync``: on Linux the store notes the boot it was written in, and the
