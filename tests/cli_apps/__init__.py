@@ -1,0 +1,1 @@
+"""Small applications for the command-line tests (``tests/test_cli.py``)."""

@@ -1,0 +1,295 @@
+"""The command line: ``python -m actionkit actions|check APP`` and ``flask actionkit ...``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import typing as t
+
+import pytest
+
+from actionkit import ActionMiddleware
+from actionkit.cli import (
+    AppLoadError,
+    check,
+    describe,
+    find_middleware,
+    load_app,
+    main,
+    worker_count,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLASK_APP = "tests.cli_apps.flask_app:app"
+FACTORY_APP = "tests.cli_apps.factory_app:create_app()"
+BROKEN_APP = "tests.cli_apps.broken_app"
+
+
+def run(*args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
+    """``python -m actionkit ARGS`` from the repository root, with ``env`` changes applied."""
+    environ = dict(os.environ)
+    for name in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "ACTIONKIT_SECRET_KEY"):
+        environ.pop(name, None)
+    environ.update({k: v for k, v in env.items() if v is not None})
+    return subprocess.run(
+        [sys.executable, "-m", "actionkit", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def codes(problems: t.Iterable[t.Any]) -> set[str]:
+    return {p.code for p in problems}
+
+
+def test_actions_lists_every_action_as_a_table() -> None:
+    """``actions`` prints one row per action: ID, module, function, bound parameters and the
+    parameters with their annotations."""
+    result = run("actions", FLASK_APP, ACTIONKIT_SECRET_KEY="k" * 32)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ID", "MODULE", "FUNCTION", "BOUND", "PARAMETERS"]
+    assert len(lines) == 4
+    like = next(line for line in lines if line.startswith("increment-like"))
+    assert "tests.cli_apps.flask_app" in like
+    assert "(post_id: int, amount: int = 1)" in like
+    delete = next(line for line in lines if "delete_post" in line)
+    assert delete.split()[3] == "post_id"
+    assert "(post_id: int, form: MultiDict[str, str] | None = None)" in delete
+
+
+def test_actions_json() -> None:
+    """``actions --json`` gives each action's ID, module, function and parameters, and which
+    parameters bind() fills."""
+    result = run("actions", FLASK_APP, "--json", ACTIONKIT_SECRET_KEY="k" * 32)
+    assert result.returncode == 0, result.stderr
+    described = {d["function"]: d for d in json.loads(result.stdout)}
+    assert set(described) == {"create_post", "delete_post", "increment_like"}
+    like = described["increment_like"]
+    assert like["id"] == "increment-like"
+    assert like["module"] == "tests.cli_apps.flask_app"
+    assert like["takes_bound_arguments"] is False
+    assert like["parameters"] == [
+        {
+            "name": "post_id",
+            "kind": "positional_or_keyword",
+            "annotation": "int",
+            "default": None,
+            "bound": False,
+        },
+        {
+            "name": "amount",
+            "kind": "positional_or_keyword",
+            "annotation": "int",
+            "default": "1",
+            "bound": False,
+        },
+    ]
+    assert described["delete_post"]["takes_bound_arguments"] is True
+    assert [p["bound"] for p in described["delete_post"]["parameters"]] == [True, False]
+    assert described["create_post"]["takes_bound_arguments"] is False
+
+
+def test_factory_call_and_nested_middleware() -> None:
+    """``module:create_app()`` is called as gunicorn calls it, and the middleware is found
+    below another middleware's ``app`` attribute."""
+    result = run("actions", FACTORY_APP)
+    assert result.returncode == 0, result.stderr
+    assert "subscribe" in result.stdout
+    assert "(form: t.Any)" in result.stdout
+
+
+def test_check_passes_a_good_configuration() -> None:
+    """``check`` exits 0 and says so when it finds nothing wrong."""
+    result = run("check", FLASK_APP, ACTIONKIT_SECRET_KEY="k" * 32)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == f"No problems found in {FLASK_APP} (3 action(s))."
+
+
+def test_check_reports_a_missing_secret_key() -> None:
+    """Without a secret key ``check`` exits 1 and says how to set one."""
+    result = run("check", FLASK_APP)
+    assert result.returncode == 1
+    assert "[secret_key]" in result.stdout
+    assert "ACTIONKIT_SECRET_KEY" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        pytest.param(["--workers", "3"], {}, id="option"),
+        pytest.param([], {"WEB_CONCURRENCY": "3"}, id="WEB_CONCURRENCY"),
+        pytest.param([], {"GUNICORN_CMD_ARGS": "--bind :8000 -w 3"}, id="GUNICORN_CMD_ARGS"),
+    ],
+)
+def test_check_reports_a_memory_store_with_several_workers(
+    args: list[str], env: dict[str, str]
+) -> None:
+    """A MemoryStore page cache with more than one worker is a problem, whether the worker
+    count comes from ``--workers`` or from the environment gunicorn reads."""
+    result = run("check", FLASK_APP, *args, ACTIONKIT_SECRET_KEY="k" * 32, **env)
+    assert result.returncode == 1
+    assert "[memory_store]" in result.stdout
+    assert "3 worker processes" in result.stdout
+    assert "SQLiteStore" in result.stdout
+
+
+def test_check_reports_wrapped_and_shadowed_actions() -> None:
+    """A decorator above ``@action`` and a name rebound after registration are reported,
+    with every other problem of the app, as JSON too."""
+    result = run("check", BROKEN_APP, "--json", "--workers", "2")
+    assert result.returncode == 1
+    found = {p["code"]: p for p in json.loads(result.stdout)}
+    assert set(found) == {"secret_key", "memory_store", "wrapped_action", "not_the_action"}
+    assert "tests.cli_apps.broken_app.delete_everything" in found["wrapped_action"]["message"]
+    assert "put @action on top" in found["wrapped_action"]["message"]
+    assert "tests.cli_apps.broken_app.shadowed" in found["not_the_action"]["message"]
+
+
+def test_check_reports_duplicate_ids() -> None:
+    """Two functions claiming one ID fail the import; ``check`` reports it as a problem."""
+    result = run("check", "tests.cli_apps.duplicate_app")
+    assert result.returncode == 1
+    assert "[duplicate_id]" in result.stdout
+    assert "'save'" in result.stdout
+    listing = run("actions", "tests.cli_apps.duplicate_app")
+    assert listing.returncode == 2
+    assert "'save'" in listing.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        pytest.param("tests.cli_apps.plain_app", "No ActionMiddleware found", id="no-middleware"),
+        pytest.param("tests.cli_apps.nowhere:app", "No module named", id="no-module"),
+        pytest.param("tests.cli_apps.flask_app:nothing", "no attribute 'nothing'", id="no-name"),
+        pytest.param("tests.cli_apps.flask_app:app[0]", "Cannot read", id="bad-expression"),
+        pytest.param(":app", "names no module", id="no-module-name"),
+    ],
+)
+def test_unloadable_app(spec: str, message: str) -> None:
+    """An app that cannot be loaded, or has no middleware, exits 2 with one line saying why."""
+    result = run("actions", spec)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_usage() -> None:
+    """Without a command, the usage is printed and the exit status is 2."""
+    result = run()
+    assert result.returncode == 2
+    assert "usage: python -m actionkit" in result.stderr
+
+
+# -- in process ----------------------------------------------------------------------------------
+
+
+def test_load_app_forms() -> None:
+    """``load_app`` takes a name, a dotted attribute, a factory call with literal arguments,
+    and a bare module meaning ``module:application``."""
+    from tests.cli_apps import broken_app, factory_app, flask_app
+
+    assert load_app(FLASK_APP) is flask_app.app
+    assert load_app("tests.cli_apps.flask_app:app.wsgi_app") is flask_app.app.wsgi_app
+    assert load_app(BROKEN_APP) is broken_app.application
+    made = load_app("tests.cli_apps.factory_app:create_app(debug=True)")
+    assert isinstance(made, factory_app.Logging)
+    assert t.cast(ActionMiddleware, made.app).debug is True
+    with pytest.raises(AppLoadError, match="must be literals"):
+        load_app("tests.cli_apps.factory_app:create_app(print)")
+
+
+def test_find_middleware() -> None:
+    """The middleware is the Flask extension's, or found down ``wsgi_app``/``app``."""
+    from tests.cli_apps import flask_app
+
+    middleware = flask_app.app.extensions["actionkit"]
+    assert find_middleware(flask_app.app) is middleware
+    assert find_middleware(middleware) is middleware
+    nested = load_app(FACTORY_APP)
+    assert find_middleware(nested) is t.cast(t.Any, nested).app
+    with pytest.raises(AppLoadError, match="ActionKit"):
+        find_middleware(object())
+
+
+def test_check_in_process() -> None:
+    """``check`` returns its findings; a debug middleware is a warning, not an error."""
+    from tests.cli_apps import flask_app
+
+    middleware = find_middleware(flask_app.app)
+    assert check(middleware, workers=1) == []
+    assert codes(check(middleware, workers=2)) == {"memory_store"}
+    debug = find_middleware(load_app("tests.cli_apps.factory_app:create_app(debug=True)"))
+    assert [(p.code, p.level) for p in check(debug, workers=4)] == [("debug", "warning")]
+
+
+def test_registered_twice_is_a_warning() -> None:
+    """One function under two IDs is reported as a warning."""
+    from actionkit import Registry
+
+    registry = Registry()
+
+    def save(form: t.Any) -> None: ...
+
+    registry.register(save)
+    registry.register(save, id="save-v1")
+    middleware = ActionMiddleware(lambda e, s: [], registry=registry, cache=False)
+    found = check(middleware, workers=1)
+    assert [(p.code, p.level) for p in found] == [("registered_twice", "warning")]
+
+
+def test_worker_count() -> None:
+    """The option wins over ``GUNICORN_CMD_ARGS``, which wins over ``WEB_CONCURRENCY``."""
+    env = {"WEB_CONCURRENCY": "4", "GUNICORN_CMD_ARGS": "--workers=2"}
+    assert worker_count(8, env) == 8
+    assert worker_count(None, env) == 2
+    assert worker_count(None, {"WEB_CONCURRENCY": "4"}) == 4
+    assert worker_count(None, {"WEB_CONCURRENCY": "many"}) == 1
+    assert worker_count(None, {}) == 1
+
+
+def test_describe_variadic_parameters() -> None:
+    """Parameters without annotations, ``*args`` and ``**kwargs`` are described too."""
+    from actionkit import Registry
+
+    def anything(a, *args, key=None, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+    described = describe(Registry().register(anything))
+    assert [(p["name"], p["kind"]) for p in described["parameters"]] == [
+        ("a", "positional_or_keyword"),
+        ("args", "var_positional"),
+        ("key", "keyword_only"),
+        ("kwargs", "var_keyword"),
+    ]
+
+
+def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """``main`` returns the exit status and prints what the subprocess would."""
+    assert main(["actions", FLASK_APP]) == 0
+    assert "increment-like" in capsys.readouterr().out
+    assert main(["check", FLASK_APP, "--workers", "2"]) == 1
+    assert "[memory_store]" in capsys.readouterr().out
+
+
+def test_flask_command_group() -> None:
+    """``flask actionkit actions`` and ``flask actionkit check`` work on the current app."""
+    from actionkit.cli import flask_cli
+    from tests.cli_apps import flask_app
+
+    runner = flask_app.app.test_cli_runner()
+    result = runner.invoke(flask_cli, ["actions", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {d["id"] for d in json.loads(result.output)} >= {"increment-like"}
+    result = runner.invoke(flask_cli, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "No problems found" in result.output
+    result = runner.invoke(flask_cli, ["check", "--workers", "2"])
+    assert result.exit_code == 1
+    assert "[memory_store]" in result.output
