@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import base64
+import typing as t
 
 import pytest
 
-from actionkit import security
+from actionkit import ActionMiddleware, Registry, security
+from actionkit.registry import Action
 from actionkit.security import (
     _SEALED_CACHE_SIZE,
     BadToken,
@@ -12,6 +14,7 @@ from actionkit.security import (
     decrypt_args,
     encrypt_args,
 )
+from actionkit.testing import ActionClient
 
 
 @pytest.mark.parametrize(
@@ -140,3 +143,222 @@ def test_resolve_key_order(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_request_host(environ: dict[str, str], trust: bool, host: str) -> None:
     """The host the browser addressed, normalized; forwarded headers only when trusted."""
     assert security.request_host(environ, trust) == host
+
+
+# -- one spelling per token ------------------------------------------------------------------------
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _token_with(chars: str) -> str:
+    """A token for ("act", (n,), "key") holding one of ``chars`` (found by trying arguments)."""
+    for n in range(1000):
+        token = encrypt_args("act", (n,), "key")
+        if any(c in token for c in chars):
+            return token
+    raise AssertionError(f"no token with any of {chars!r}")
+
+
+def _other_trailing_bits(token: str) -> str:
+    """The token with the unused low bits of its last character set: the same bytes."""
+    assert len(token) % 4 in (2, 3)
+    last = _ALPHABET.index(token[-1])
+    return token[:-1] + _ALPHABET[last ^ 1]
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        pytest.param(lambda tok: tok + "=", id="one-pad"),
+        pytest.param(lambda tok: tok + "=" * (-len(tok) % 4), id="padded"),
+        pytest.param(lambda tok: tok + "====", id="extra-padding"),
+        pytest.param(lambda tok: tok.replace("-", "+").replace("_", "/"), id="standard-alphabet"),
+        pytest.param(lambda tok: tok[:5] + "." + tok[5:] + ".", id="junk-dots"),
+        pytest.param(lambda tok: tok[:5] + "\n" + tok[5:9] + " " + tok[9:] + "!!", id="junk-space"),
+        pytest.param(lambda tok: tok[:5] + "$$$$" + tok[5:], id="junk-four"),
+        pytest.param(_other_trailing_bits, id="trailing-bits"),
+    ],
+)
+def test_tokens_have_one_spelling(respell: t.Callable[[str], str]) -> None:
+    """Only the exact text encrypt_args wrote opens: padding, the standard base64 alphabet,
+    inserted characters and other unused trailing bits, all decoding to the same bytes, are
+    refused."""
+    token = _token_with("-_")
+    assert decrypt_args("act", token, "key") == decrypt_args("act", token, "key")
+    other = respell(token)
+    assert other != token
+    # A lenient decoder finds the same sealed bytes in it...
+    lenient = base64.b64decode(other.replace("-", "+").replace("_", "/") + "==", validate=False)
+    assert lenient == base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    # ...and it is refused all the same.
+    with pytest.raises(BadToken):
+        decrypt_args("act", other, "key")
+
+
+# -- key rotation ----------------------------------------------------------------------------------
+
+NEW = "new-key-0123456789abcdef"
+OLD = "old-key-0123456789abcdef"
+
+
+@pytest.mark.parametrize("keys", [[NEW, OLD], (NEW, OLD), [NEW.encode(), OLD]])
+def test_the_first_key_seals_and_every_key_opens(keys: t.Sequence[str | bytes]) -> None:
+    """With a list of keys, tokens are sealed with the first and opened with any; a key that
+    is not listed opens nothing."""
+    token = encrypt_args("act", (1,), keys)
+    assert decrypt_args("act", token, NEW) == [1]  # sealed with the first key
+    assert decrypt_args("act", token, keys) == [1]
+    older = encrypt_args("act", ({"a": 1},), OLD)
+    assert decrypt_args("act", older, keys) == [{"a": 1}]
+    with pytest.raises(BadToken):
+        decrypt_args("act", older, NEW)
+    with pytest.raises(BadToken):
+        decrypt_args("act", older, ["another-key-0123456789"])
+
+
+def test_a_list_of_keys_shares_the_sealed_tokens_of_its_first() -> None:
+    """Tokens sealed under [new, old] are those of new alone: the per-process caches still
+    give one token per action and arguments, and pages render the same bytes."""
+    assert encrypt_args("act", (1, "x"), [NEW, OLD]) == encrypt_args("act", (1, "x"), NEW)
+    assert encrypt_args("act", (1, "x"), (NEW,)) == encrypt_args("act", (1, "x"), NEW)
+    nested = ([1, 2],)
+    assert encrypt_args("act", nested, [NEW, OLD]) == encrypt_args("act", nested, NEW)
+
+
+def test_bad_key_lists() -> None:
+    """An empty list is no key at all; an item that is not str or bytes is named in a
+    TypeError."""
+    with pytest.raises(SecretKeyMissing):
+        encrypt_args("act", (1,), [])
+    with pytest.raises(SecretKeyMissing):
+        decrypt_args("act", encrypt_args("act", (1,), NEW), ())
+    with pytest.raises(TypeError, match="None"):
+        decrypt_args("act", encrypt_args("act", (1,), NEW), [NEW, None])  # type: ignore[list-item]
+
+
+def test_environment_keys_are_separated_by_commas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ACTIONKIT_SECRET_KEY="new, old" gives both keys, the first sealing; a value without a
+    comma is one key, as it is."""
+    monkeypatch.setattr(security, "_process_key", None)
+    monkeypatch.setenv("ACTIONKIT_SECRET_KEY", f"{NEW}, {OLD}")
+    keys = security.resolve_key()
+    assert keys == (NEW, OLD)
+    older = encrypt_args("act", (3,), OLD)
+    assert decrypt_args("act", older, keys) == [3]
+    assert decrypt_args("act", encrypt_args("act", (3,), keys), NEW) == [3]
+    monkeypatch.setenv("ACTIONKIT_SECRET_KEY", " short key ")
+    assert security.resolve_key() == " short key "
+
+
+@pytest.mark.parametrize("value", ["correct,horse,battery,staple", f"{NEW},", f"{NEW},,{OLD}"])
+def test_environment_keys_too_short_to_be_keys(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """A comma-separated value whose parts are short (a passphrase with commas, a stray
+    comma) is refused rather than cut into weak keys."""
+    monkeypatch.setattr(security, "_process_key", None)
+    monkeypatch.setenv("ACTIONKIT_SECRET_KEY", value)
+    with pytest.raises(ValueError, match="secret_key="):
+        security.resolve_key()
+
+
+def _rotation_app(
+    secret_key: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ActionClient, Action, list[int]]:
+    """A middleware with ``secret_key`` running an action that records its bound argument."""
+    monkeypatch.setattr(security, "_process_key", None)
+    registry = Registry()
+    seen: list[int] = []
+
+    @registry.action
+    def like(post_id: int, *rest: t.Any) -> int:
+        seen.append(post_id)
+        return post_id
+
+    def page(environ: t.Any, start_response: t.Any) -> t.Any:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"<!doctype html><title>page</title>"]
+
+    middleware = ActionMiddleware(page, registry=registry, secret_key=secret_key, cache=False)
+    return ActionClient(middleware), like, seen
+
+
+def test_middleware_opens_tokens_of_every_listed_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ActionMiddleware(secret_key=[new, old]) runs actions whose bound arguments were sealed
+    with the old key (a page rendered before the deploy) and seals new ones with the new key."""
+    client, like, seen = _rotation_app([NEW, OLD], monkeypatch)
+    bound = like.bind(7)
+    assert decrypt_args(like.id, bound.token, NEW) == [7]
+    bound.token = encrypt_args(like.id, (8,), OLD)
+    assert client.submit(bound, path="/", js=True).status_code == 200
+    assert client.call(bound, path="/").status_code == 200
+    assert seen == [8, 8]
+
+    client, like, seen = _rotation_app(NEW, monkeypatch)
+    bound = like.bind(7)
+    bound.token = encrypt_args(like.id, (8,), OLD)
+    assert client.call(bound, path="/").status_code == 400
+    assert seen == []
+
+
+def test_middleware_takes_rotated_keys_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without secret_key=, a comma-separated ACTIONKIT_SECRET_KEY rotates the same way."""
+    monkeypatch.setenv("ACTIONKIT_SECRET_KEY", f"{NEW},{OLD}")
+    client, like, seen = _rotation_app(None, monkeypatch)
+    bound = like.bind(5)
+    bound.token = encrypt_args(like.id, (5,), OLD)
+    assert client.call(bound, path="/").status_code == 200
+    assert seen == [5]
+    assert decrypt_args(like.id, like.bind(6).token, NEW) == [6]
+
+
+def test_flask_app_with_a_list_of_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ActionKit(app, secret_key=[new, old]) passes the list through to the middleware."""
+    flask = pytest.importorskip("flask")
+    from actionkit.flask import ActionKit
+
+    monkeypatch.setattr(security, "_process_key", None)
+    app = flask.Flask(__name__)
+    registry = Registry()
+
+    @registry.action
+    def like(post_id: int) -> int:
+        return post_id * 2
+
+    @app.get("/")
+    def index() -> str:
+        return "page"
+
+    ActionKit(app, registry=registry, secret_key=[NEW, OLD], cache=False)
+    bound = like.bind(21)
+    bound.token = encrypt_args(like.id, (21,), OLD)
+    answer = ActionClient(app).call(bound, path="/")
+    assert answer.status_code == 200 and answer.get_json()["result"] == 42
+
+
+@pytest.mark.xfail(strict=True, reason="actionkit/flask.py does not read SECRET_KEY_FALLBACKS yet")
+def test_flask_secret_key_fallbacks_open_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flask's SECRET_KEY_FALLBACKS (Flask 3.1) are the old keys: a token sealed with one of
+    them opens, while app.secret_key seals."""
+    flask = pytest.importorskip("flask")
+    from actionkit.flask import ActionKit
+
+    monkeypatch.setattr(security, "_process_key", None)
+    app = flask.Flask(__name__)
+    app.secret_key = NEW
+    app.config["SECRET_KEY_FALLBACKS"] = ["older-key-0123456789", OLD]
+    registry = Registry()
+
+    @registry.action
+    def like(post_id: int) -> int:
+        return post_id
+
+    @app.get("/")
+    def index() -> str:
+        return "page"
+
+    ActionKit(app, registry=registry, cache=False)
+    bound = like.bind(3)
+    bound.token = encrypt_args(like.id, (3,), OLD)
+    answer = ActionClient(app).call(bound, path="/")
+    assert answer.status_code == 200 and answer.get_json()["result"] == 3
