@@ -11,7 +11,7 @@ from the ``ACTIONKIT_SECRET_KEY`` environment variable. Every worker of a deploy
 
 Keys rotate: give a list, ``[new, old]``. The first key seals, every key opens, so pages rendered
 before a deploy that changed the key keep working while the old key is listed. The environment
-variable takes the same list separated by commas (``ACTIONKIT_SECRET_KEY=new-key,old-key``,
+variable takes the same list separated by commas (``ACTIONKIT_SECRET_KEY=<new key>,<old key>``,
 spaces around the commas ignored). A key containing a comma cannot be given that way: pass it with
 ``secret_key=`` in code. So that a passphrase with commas is not silently cut into short keys,
 every key of a comma-separated value must be at least 16 characters long; generated keys
