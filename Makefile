@@ -50,5 +50,11 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python -m bench
 
+# Flask's own test suite (and --suite all: Flask-Login's, Flask-WTF's) run with ActionKit on
+# every app and without; any unexpected difference fails. Not part of `make test`.
+.PHONY: flask-suite
+flask-suite: $(STAMP)
+	$(BIN)/python scripts/flask_suite.py $(FLASK_SUITE_ARGS)
+
 clean:
 	rm -rf $(VENV) .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache test-artifacts
