@@ -7,32 +7,34 @@ the page; :class:`ActionMiddleware` runs the function and answers with the updat
 
 from __future__ import annotations
 
-from .cache import cached, revalidate_path, revalidate_tag
-from .context import (
+from .cache import cache_life, cache_tag, cached, revalidate_path, revalidate_tag
+from .context import Cookies, after, cookies, headers
+from .exceptions import (
+    ActionKitError,
     ActionSignal,
+    BadToken,
+    DuplicateActionError,
+    RequestRefused,
+    SecretKeyMissing,
+)
+from .middleware import ActionMiddleware
+from .navigation import (
     ActionState,
-    Cookies,
     action_state,
-    after,
-    cache_life,
-    cache_tag,
-    cookies,
     fail,
     forbidden,
-    headers,
     not_found,
     permanent_redirect,
     redirect,
     unauthorized,
 )
-from .middleware import ActionMiddleware
-from .registry import Action, DuplicateActionError, Registry, action, default_registry, use_server
-from .security import BadToken, SecretKeyMissing
+from .registry import Action, Registry, action, default_registry, use_server
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "ActionKitError",
     "ActionMiddleware",
     "ActionSignal",
     "ActionState",
@@ -40,6 +42,7 @@ __all__ = [
     "Cookies",
     "DuplicateActionError",
     "Registry",
+    "RequestRefused",
     "SecretKeyMissing",
     "action",
     "action_state",

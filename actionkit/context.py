@@ -1,14 +1,15 @@
-"""Per-request state, and the functions an action or a page calls to read and change it.
+"""Per-request state: the context of the request being handled, its cookies, headers and
+``after()`` callbacks.
 
-Everything a request accumulates (the cookies an action sets, the paths it revalidates, the tags a
-page render declares, the callbacks to run after the response) lives in one :class:`RequestContext`
-held by a :class:`contextvars.ContextVar`. :class:`~actionkit.ActionMiddleware` sets it before it
-calls an action or the wrapped application and resets it afterwards, so the threads of a threaded
-server never see each other's state.
+Everything a request accumulates (the cookies an action sets, the paths it revalidates, what a
+page render declares about caching, the callbacks to run after the response) lives in one
+:class:`RequestContext` held by a :class:`contextvars.ContextVar`.
+:class:`~actionkit.ActionMiddleware` sets it before it calls an action or the wrapped application
+and resets it afterwards, so the threads of a threaded server never see each other's state.
 
-The functions that end an action (:func:`redirect`, :func:`not_found`, ...) raise a subclass of
-:class:`ActionSignal`, which derives from :class:`BaseException` rather than :class:`Exception`:
-a broad ``except Exception:`` in an action cannot swallow it by accident.
+This module is the plumbing every other one builds on; it imports nothing else of the package.
+The functions that end an action live in :mod:`actionkit.navigation`, the cache hints
+(:func:`~actionkit.cache_tag`, :func:`~actionkit.cache_life`) in :mod:`actionkit.cache`.
 """
 
 from __future__ import annotations
@@ -17,75 +18,29 @@ import typing as t
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from werkzeug.datastructures import EnvironHeaders, MultiDict
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import dump_cookie, parse_cookie
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-    from .cache import PageCache
-    from .registry import Action
-
-RedirectType = t.Literal["push", "replace"]
-_REDIRECT_TYPES = ("push", "replace")
+INFINITY = float("inf")
 
 
-class ActionSignal(BaseException):
-    """Ends an action early. Raised by :func:`redirect` and friends; never caught by user code."""
+@dataclass(slots=True)
+class RenderHints:
+    """What a page said about caching itself while it rendered, read by the page cache."""
 
-
-class RedirectSignal(ActionSignal):
-    """Raised by :func:`redirect` and :func:`permanent_redirect`."""
-
-    def __init__(self, url: str, type: RedirectType, status: int) -> None:
-        super().__init__(url)
-        self.url = url
-        self.type = type
-        self.status = status
-
-
-class HTTPSignal(ActionSignal):
-    """Raised by :func:`not_found`, :func:`forbidden` and :func:`unauthorized`."""
-
-    def __init__(self, status: int, code: str) -> None:
-        super().__init__(status)
-        self.status = status
-        self.code = code
-
-
-@dataclass(frozen=True)
-class Failure:
-    """What :func:`fail` returns: a failed submission to answer with ``status``."""
-
-    status: int
-    data: t.Any
-
-
-@dataclass(frozen=True)
-class ActionState:
-    """What :func:`action_state` returns while the page is re-rendered after an action."""
-
-    #: The action that ran.
-    action: Action
-    #: Its return value, or the data given to :func:`fail`.
-    result: t.Any
-    #: The submitted form (``$ACTION_*`` fields removed); empty for a JSON call.
-    form: MultiDict[str, t.Any]
-    #: Whether the action returned :func:`fail`.
-    failed: bool
-    #: The status of the answer: 200, or the status given to :func:`fail`.
-    status: int
-
-    def value(self, name: str, default: str = "") -> str:
-        """The submitted value of the field ``name``, to echo it back into a form."""
-        value = self.form.get(name, default)
-        return value if isinstance(value, str) else default
-
-    def error(self, name: str) -> t.Any:
-        """The ``fail()`` data's entry for ``name`` when that data is a mapping, else ``None``."""
-        if self.failed and isinstance(self.result, t.Mapping):
-            return self.result.get(name)
-        return None
+    #: Tags given to :func:`~actionkit.cache_tag`.
+    tags: set[str] = field(default_factory=set)
+    #: The lifetime given to :func:`~actionkit.cache_life` (``None``: not given).
+    ttl: float | None = None
+    stale: float | None = None
+    #: Set when the page read :func:`cookies`: it is stored only if it varies with ``Cookie``.
+    cookies_read: bool = False
+    #: The tags of the ``cached()`` values the page showed, and the earliest of their expiries.
+    data_tags: set[str] = field(default_factory=set)
+    data_expires: float = INFINITY
 
 
 @dataclass(slots=True)
@@ -94,26 +49,22 @@ class RequestContext:
 
     environ: WSGIEnvironment
     #: The page cache of the middleware handling the request (``None`` when caching is off).
-    cache: PageCache | None = None
-    #: The secret key of the middleware (bound arguments made during the request use it).
-    secret_key: str | bytes | None = None
+    cache: object | None = None
+    #: The secret key(s) of the middleware (bound arguments made during the request use it).
+    secret_key: t.Any = None
     #: ``True`` while an action runs: only then may cookies be set.
     in_action: bool = False
-    #: Set during the re-render that follows an action.
-    state: ActionState | None = None
+    #: The outcome of the action (an :class:`~actionkit.ActionState`) during the re-render that
+    #: follows it.
+    state: object | None = None
     #: Cookies as the request sent them, then as the action changed them.
     _cookies: dict[str, str] | None = None
     #: ``Set-Cookie`` header values the action produced, by cookie name (last one wins).
     set_cookies: dict[str, str] = field(default_factory=dict)
     revalidated_paths: list[str] = field(default_factory=list)
     revalidated_tags: list[str] = field(default_factory=list)
-    #: Filled by :func:`cache_tag` / :func:`cache_life` while a page renders.
-    cache_tags: set[str] = field(default_factory=set)
-    cache_ttl: float | None = None
-    cache_stale: float | None = None
-    #: Set when the page read :func:`cookies` while it rendered: it is stored only if it varies
-    #: with ``Cookie``.
-    cookies_read: bool = False
+    #: What the page being rendered said about caching itself.
+    hints: RenderHints = field(default_factory=RenderHints)
     after_callbacks: list[t.Callable[[], object]] = field(default_factory=list)
 
     @property
@@ -158,7 +109,7 @@ def pop(token: t.Any) -> None:
     _current.reset(token)
 
 
-def _require(what: str) -> RequestContext:
+def require(what: str) -> RequestContext:
     ctx = _current.get()
     if ctx is None:
         raise RuntimeError(
@@ -168,80 +119,11 @@ def _require(what: str) -> RequestContext:
     return ctx
 
 
-def _require_action(what: str) -> RequestContext:
-    ctx = _require(what)
+def require_action(what: str) -> RequestContext:
+    ctx = require(what)
     if not ctx.in_action:
         raise RuntimeError(f"{what} can only be called while an action runs.")
     return ctx
-
-
-# -- ending an action ------------------------------------------------------------------------
-
-
-def redirect(url: str, type: RedirectType = "push") -> t.NoReturn:
-    """End the action and send the browser to ``url``.
-
-    Without JavaScript the answer is ``303 See Other``; the client script navigates with
-    ``history.pushState`` (``type="push"``) or ``replaceState`` (``type="replace"``) and shows
-    the page at ``url`` from the same answer.
-
-    .. code-block:: python
-
-        @action
-        def create_post(form):
-            post = db.insert(form["title"])
-            revalidate_path("/posts")
-            redirect(f"/posts/{post.id}")
-    """
-    if type not in _REDIRECT_TYPES:
-        raise ValueError(f"Unknown redirect type {type!r}; use 'push' or 'replace'.")
-    _require_action("redirect()")
-    raise RedirectSignal(str(url), type, 303)
-
-
-def permanent_redirect(url: str, type: RedirectType = "push") -> t.NoReturn:
-    """Like :func:`redirect`, answered with ``308 Permanent Redirect`` without JavaScript."""
-    if type not in _REDIRECT_TYPES:
-        raise ValueError(f"Unknown redirect type {type!r}; use 'push' or 'replace'.")
-    _require_action("permanent_redirect()")
-    raise RedirectSignal(str(url), type, 308)
-
-
-def not_found() -> t.NoReturn:
-    """End the action with ``404 Not Found``."""
-    _require_action("not_found()")
-    raise HTTPSignal(404, "not_found")
-
-
-def forbidden() -> t.NoReturn:
-    """End the action with ``403 Forbidden``."""
-    _require_action("forbidden()")
-    raise HTTPSignal(403, "forbidden")
-
-
-def unauthorized() -> t.NoReturn:
-    """End the action with ``401 Unauthorized``."""
-    _require_action("unauthorized()")
-    raise HTTPSignal(401, "unauthorized")
-
-
-def fail(status: int = 422, data: t.Any = None) -> Failure:
-    """The return value of a failed submission, such as a form with validation errors.
-
-    The page is rendered again with ``status`` and :func:`action_state` gives the template the
-    ``data`` and the submitted form, so the errors show next to the fields and nothing typed is
-    lost. The client script never resets a form whose action failed.
-
-    .. code-block:: python
-
-        @action
-        def create_post(form):
-            if not form.get("title"):
-                return fail(422, {"title": "A title is required."})
-    """
-    if not isinstance(status, int) or not 400 <= status <= 599:
-        raise ValueError(f"fail() takes a 4xx or 5xx status, not {status!r}; 422 is usual.")
-    return Failure(status, data)
 
 
 # -- reading the request ------------------------------------------------------------------------
@@ -262,7 +144,7 @@ class Cookies:
 
     def _values(self) -> dict[str, str]:
         ctx = self._ctx
-        ctx.cookies_read = True  # a page showing them is somebody's (see PageCache._plan)
+        ctx.hints.cookies_read = True  # a page showing them is somebody's (see cache.policy)
         return ctx.cookie_values
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -286,7 +168,7 @@ class Cookies:
         ``expires``, ``path``, ``domain``, ``secure``, ``httponly``, ``samesite``,
         ``partitioned``) and override the defaults.
         """
-        ctx = _require_action("cookies().set()")
+        ctx = require_action("cookies().set()")
         if not isinstance(value, str):
             raise TypeError(f"Cookie values are strings, not {type(value).__name__} ({value!r}).")
         ctx.set_cookies[name] = _dump_cookie(ctx, name, value, options)
@@ -294,7 +176,7 @@ class Cookies:
 
     def delete(self, name: str, **options: t.Any) -> None:
         """Delete a cookie (``path`` and ``domain`` must match the ones it was set with)."""
-        ctx = _require_action("cookies().delete()")
+        ctx = require_action("cookies().delete()")
         options = {**options, "max_age": 0, "expires": 0}
         ctx.set_cookies[name] = _dump_cookie(ctx, name, "", options)
         ctx.cookie_values.pop(name, None)
@@ -326,12 +208,12 @@ def _dump_cookie(ctx: RequestContext, name: str, value: str, options: dict[str, 
 
 def cookies() -> Cookies:
     """The cookies of the current request (see :class:`Cookies`)."""
-    return Cookies(_require("cookies()"))
+    return Cookies(require("cookies()"))
 
 
 def headers() -> EnvironHeaders:
     """The headers of the current request, read-only."""
-    return EnvironHeaders(_require("headers()").environ)
+    return EnvironHeaders(require("headers()").environ)
 
 
 def after(fn: t.Callable[[], object]) -> None:
@@ -342,50 +224,4 @@ def after(fn: t.Callable[[], object]) -> None:
     """
     if not callable(fn):
         raise TypeError(f"after() takes a callable, not {fn!r}.")
-    _require("after()").after_callbacks.append(fn)
-
-
-def action_state(action: Action | None = None) -> ActionState | None:
-    """The outcome of the action that was just submitted, while its page is rendered again.
-
-    ``None`` in any other render, and, when ``action`` is given, unless it was that action (bound
-    copies count as their action). Templates use it to show errors and keep submitted values::
-
-        {% set state = action_state(create_post) %}
-        <input name="title" value="{{ state.value('title') if state else '' }}">
-        {% if state and state.error('title') %}<p class="error">{{ state.error('title') }}</p>
-        {% endif %}
-    """
-    ctx = _current.get()
-    if ctx is None or ctx.state is None:
-        return None
-    if action is not None and ctx.state.action.id != action.id:
-        return None
-    return ctx.state
-
-
-# -- cache hints for the page being rendered ---------------------------------------------------
-
-
-def cache_tag(*tags: str) -> None:
-    """Make the page being rendered cacheable, tagged with ``tags`` for :func:`revalidate_tag`."""
-    for tag in tags:
-        if not isinstance(tag, str) or not tag:
-            raise ValueError(f"Cache tags are non-empty strings, not {tag!r}.")
-    ctx = _current.get()
-    if ctx is not None:
-        ctx.cache_tags.update(tags)
-
-
-def cache_life(seconds: float, stale: float | None = None) -> None:
-    """Make the page being rendered cacheable for ``seconds``.
-
-    After that it is served stale for up to ``stale`` more seconds (default: as long again)
-    while exactly one request renders it anew; ``stale=0`` makes readers wait for that render.
-    """
-    if seconds < 0 or (stale is not None and stale < 0):
-        raise ValueError(f"cache_life() takes durations >= 0, not {seconds!r}, {stale!r}.")
-    ctx = _current.get()
-    if ctx is not None:
-        ctx.cache_ttl = float(seconds)
-        ctx.cache_stale = None if stale is None else float(stale)
+    require("after()").after_callbacks.append(fn)

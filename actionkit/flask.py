@@ -62,10 +62,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.sansio.response import Response as BaseResponse
 
 from . import context
-from .cache import Rendered, render_app
-from .context import ActionSignal, HTTPSignal, RedirectSignal
+from .exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from .jinja import install
 from .middleware import ActionMiddleware
+from .rendering import Rendered, render_app
 from .stores import MemoryStore, SQLiteStore
 
 if t.TYPE_CHECKING:
@@ -83,9 +83,6 @@ _OPTIONS = (
     "body_limit",
     "debug",
 )
-# The response a before_request function or the action answered with, for the error page.
-_ANSWER_KEY = "actionkit.flask.answer"
-_CODES = {404: "not_found", 403: "forbidden", 401: "unauthorized"}
 
 
 class ActionKit:
@@ -130,9 +127,12 @@ class ActionKit:
         settings.setdefault("debug", app.debug)
         if isinstance(settings.get("cache"), str | os.PathLike):
             settings["cache"] = _store(app, settings["cache"])
-        middleware = ActionMiddleware(app.wsgi_app, **settings)
-        middleware.action_wrapper = functools.partial(_run_in_flask, app)
-        middleware.error_page = functools.partial(_error_page, app)
+        middleware = ActionMiddleware(
+            app.wsgi_app,
+            **settings,
+            error_page=functools.partial(_error_page, app),
+            action_wrapper=functools.partial(_run_in_flask, app),
+        )
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions["actionkit"] = middleware
         install(app.jinja_env)
@@ -210,7 +210,7 @@ def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: t.Callable[[], t.A
     error: BaseException | None = None
     try:
         try:
-            result = _dispatch(app, environ, call)
+            result = _dispatch(app, call)
         except ActionSignal as signal:
             _after_request(app, ctx, functools.partial(_stand_in, app, signal))
             raise
@@ -230,17 +230,17 @@ def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: t.Callable[[], t.A
         ctx.pop(error)
 
 
-def _dispatch(app: Flask, environ: WSGIEnvironment, call: t.Callable[[], t.Any]) -> t.Any:
+def _dispatch(app: Flask, call: t.Callable[[], t.Any]) -> t.Any:
     """``before_request`` functions, then the action; a response from either ends it."""
     try:
         answer = app.preprocess_request()
         if answer is not None:
-            _end_with(environ, app.make_response(answer))
+            _end_with(app.make_response(answer))
         result = call()
     except HTTPException as e:
         if e.response is None:
             raise
-        _end_with(environ, e.response)  # abort(redirect(...)) and the like
+        _end_with(e.response)  # abort(redirect(...)) and the like
     if isinstance(result, BaseResponse):
         if result.status_code < 300:
             raise TypeError(
@@ -248,21 +248,19 @@ def _dispatch(app: Flask, environ: WSGIEnvironment, call: t.Callable[[], t.Any])
                 " JSON value, or ends with redirect(), not_found() or abort(), and the page is"
                 " rendered by its own view."
             )
-        _end_with(environ, result)
+        _end_with(result)
     return result
 
 
-def _end_with(environ: WSGIEnvironment, response: BaseResponse) -> t.NoReturn:
+def _end_with(response: BaseResponse) -> t.NoReturn:
     """End the action with ``response``: its redirect, or its error status and page."""
     status = response.status_code
     location = response.headers.get("Location")
     if 300 <= status < 400 and location:
         raise RedirectSignal(location, "push", 308 if status == 308 else 303)
     if status < 400:
-        status = 403  # the app answered instead of letting the action run
-    else:
-        environ[_ANSWER_KEY] = response
-    raise HTTPSignal(status, _CODES.get(status, "http_error"))
+        raise HTTPSignal(403)  # the app answered instead of letting the action run
+    raise HTTPSignal(status, page=t.cast("WSGIApplication", response))
 
 
 def _stand_in(app: Flask, signal: ActionSignal) -> Response:
@@ -309,11 +307,7 @@ def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
 
 
 def _error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered | None:
-    """The app's page for ``status``: the answer of a ``before_request`` function, or the page
-    of its error handler."""
-    answer = environ.pop(_ANSWER_KEY, None)
-    if isinstance(answer, BaseResponse) and answer.status_code == status:
-        return render_app(t.cast("WSGIApplication", answer), environ)
+    """The page of the app's error handler for ``status``."""
     ctx = _request_context(app, environ)
     try:
         try:

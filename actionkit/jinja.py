@@ -37,7 +37,7 @@ from markupsafe import Markup
 
 from . import context
 from .assets import assets
-from .context import action_state
+from .navigation import action_state
 from .protocol import STATIC_PREFIX
 from .registry import Action
 

@@ -65,6 +65,16 @@ ERROR_STATUS: dict[str, int] = {
     "unauthorized": 401,
 }
 
+#: The error code of an answer with an HTTP error status (``not_found()``, ``abort(404)``, ...).
+STATUS_ERROR_CODES: dict[int, str] = {404: "not_found", 403: "forbidden", 401: "unauthorized"}
+
+
+def error_code(status: int) -> str:
+    """The error code of an answer with ``status``: ``"not_found"`` for 404, and so on;
+    ``"http_error"`` for a status without a code of its own."""
+    return STATUS_ERROR_CODES.get(status, "http_error")
+
+
 # The WSGI environ keys of the headers above.
 ENVIRON_ACTION_ID = "HTTP_ACTION_ID"
 ENVIRON_ACTION_BOUND = "HTTP_ACTION_BOUND"

@@ -33,22 +33,14 @@ from markupsafe import Markup, escape
 
 from . import security
 from .context import current as _current_context
+from .exceptions import DuplicateActionError
 from .protocol import ACTION_FIELD_PREFIX
+
+__all__ = ["Action", "DuplicateActionError", "Registry", "action", "default_registry", "use_server"]
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 _ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-
-
-class DuplicateActionError(ValueError):
-    """Two different functions claim the same action ID."""
-
-    def __init__(self, action_id: str, existing: str, new: str) -> None:
-        super().__init__(
-            f"Action ID {action_id!r} is already taken by {existing}; {new} cannot register"
-            " under it. Give one of them another id=, or register it in another Registry."
-        )
-        self.action_id = action_id
 
 
 def _qualified_name(fn: t.Callable[..., t.Any]) -> str:

@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .exceptions import BadToken, SecretKeyMissing
+
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
@@ -55,22 +57,6 @@ _NONCE_SIZE = 12
 _SEALED_CACHE_SIZE = 8192
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _SCALARS = frozenset((str, int, float, bool, type(None)))
-
-
-class SecretKeyMissing(RuntimeError):
-    """Raised when bound arguments must be encrypted or decrypted and no secret key is set."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "No secret key to encrypt bound action arguments: pass"
-            " ActionMiddleware(app, secret_key=...), set app.secret_key with the Flask extension,"
-            f" or set the {ENV_SECRET_KEY} environment variable (the same value in every worker;"
-            " generate one with: python -c 'import secrets; print(secrets.token_hex(32))')."
-        )
-
-
-class BadToken(ValueError):
-    """A bound-arguments token that was changed, belongs to another action or key, or is junk."""
 
 
 # The key set by the most recently created middleware, used outside requests (``bind()`` at

@@ -1040,3 +1040,21 @@ def test_read_your_writes_across_processes_through_the_page_cache(tmp_path: Path
     by_role = {role: (rounds, errors, seen) for role, rounds, errors, seen in results}
     assert by_role["writer"][0] > 10 and by_role["reader"][0] > 10
     assert by_role["reader"][1] == [] and "HIT" in by_role["reader"][2]
+
+
+def test_cache_hints_are_recorded_and_checked() -> None:
+    """cache_tag() and cache_life() record the page's cache settings; bad values are refused."""
+    from actionkit import cache_life, context
+    from actionkit.context import RequestContext
+
+    ctx = RequestContext({})
+    token = context.push(ctx)
+    cache_tag("posts", "post:1")
+    cache_life(60, stale=5)
+    assert ctx.hints.tags == {"posts", "post:1"}
+    assert (ctx.hints.ttl, ctx.hints.stale) == (60.0, 5.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        cache_tag("")
+    with pytest.raises(ValueError, match=">= 0"):
+        cache_life(-1)
+    context.pop(token)

@@ -3,26 +3,19 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 
 from actionkit import (
-    Registry,
     action_state,
     after,
     cache_life,
     cache_tag,
     context,
     cookies,
-    fail,
-    forbidden,
     headers,
-    not_found,
-    permanent_redirect,
     redirect,
-    unauthorized,
 )
-from actionkit.context import ActionSignal, ActionState, RequestContext
+from actionkit.context import RequestContext
 
 
 @pytest.fixture
@@ -93,69 +86,6 @@ def test_headers_are_read_only(ctx: RequestContext) -> None:
     assert headers()["X-Test"] == "1"
     with pytest.raises(TypeError):
         headers()["X-Test"] = "2"  # type: ignore[index]
-
-
-@pytest.mark.parametrize(
-    ("call", "status"),
-    [
-        pytest.param(lambda: redirect("/a"), 303, id="redirect"),
-        pytest.param(lambda: redirect("/a", type="replace"), 303, id="replace"),
-        pytest.param(lambda: permanent_redirect("/a"), 308, id="permanent"),
-        pytest.param(not_found, 404, id="not_found"),
-        pytest.param(forbidden, 403, id="forbidden"),
-        pytest.param(unauthorized, 401, id="unauthorized"),
-    ],
-)
-def test_endings_are_base_exceptions(
-    ctx: RequestContext, call: t.Callable[[], None], status: int
-) -> None:
-    """The functions that end an action raise a BaseException, not an Exception."""
-    with pytest.raises(ActionSignal) as info:
-        call()
-    assert not isinstance(info.value, Exception)
-    assert info.value.status == status  # type: ignore[attr-defined]
-
-
-def test_redirect_type_is_checked(ctx: RequestContext) -> None:
-    """An unknown redirect type lists the valid ones."""
-    with pytest.raises(ValueError, match="'push' or 'replace'"):
-        redirect("/a", type="pop")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="'push' or 'replace'"):
-        permanent_redirect("/a", type="pop")  # type: ignore[arg-type]
-
-
-def test_fail_status_is_checked() -> None:
-    """fail() takes a 4xx/5xx status and keeps its data."""
-    failure = fail(422, {"title": "required"})
-    assert (failure.status, failure.data) == (422, {"title": "required"})
-    with pytest.raises(ValueError, match="422 is usual"):
-        fail(200)
-
-
-def test_action_state_filters_by_action(ctx: RequestContext) -> None:
-    """action_state(action) is the state only when that action (or a bound copy) ran."""
-    registry = Registry()
-    first = registry.register(lambda form: None, id="first")
-    second = registry.register(lambda form: None, id="second")
-    state = ActionState(first, {"title": "bad"}, MultiDict({"title": "x"}), True, 422)
-    ctx.state = state
-    assert action_state() is state
-    assert action_state(first) is state and action_state(first.bind(1)) is state
-    assert action_state(second) is None
-    assert state.value("title") == "x" and state.value("other", "d") == "d"
-    assert state.error("title") == "bad" and state.error("nope") is None
-
-
-def test_cache_hints_are_recorded_and_checked(ctx: RequestContext) -> None:
-    """cache_tag() and cache_life() record the page's cache settings; bad values are refused."""
-    cache_tag("posts", "post:1")
-    cache_life(60, stale=5)
-    assert ctx.cache_tags == {"posts", "post:1"}
-    assert (ctx.cache_ttl, ctx.cache_stale) == (60.0, 5.0)
-    with pytest.raises(ValueError, match="non-empty"):
-        cache_tag("")
-    with pytest.raises(ValueError, match=">= 0"):
-        cache_life(-1)
 
 
 def test_after_needs_a_callable(ctx: RequestContext) -> None:

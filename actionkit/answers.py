@@ -1,0 +1,176 @@
+"""The answers the middleware sends for actions: plain values, then written out by :func:`send`.
+
+Each builder returns an :class:`Answer` (status, headers, body); :func:`send` adds what the
+action asked for (its cookies, its ``after()`` callbacks) and hands it to ``start_response``.
+An answer to the client script is JSON (see :mod:`actionkit.protocol`); an answer to a browser
+without JavaScript is a redirect, the page rendered again, or a short HTML page. Tracebacks are
+shown only with ``debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import logging
+import typing as t
+
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wsgi import ClosingIterator
+
+from .navigation import Failure
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+
+    from .context import RequestContext
+    from .exceptions import RedirectSignal, RequestRefused
+    from .rendering import Rendered
+
+logger = logging.getLogger("actionkit")
+
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+# Headers of a rendered page that do not describe the answer to an action.
+_PAGE_ONLY = ("content-length", "cache-control", "etag", "last-modified")
+
+Headers = list[tuple[str, str]]
+
+
+class Answer(t.NamedTuple):
+    """An answer to send: status code, headers (without ``Content-Length``) and body."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+def status_line(status: int) -> str:
+    return f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}"
+
+
+def send(
+    answer: Answer, start_response: StartResponse, ctx: RequestContext | None = None
+) -> t.Iterable[bytes]:
+    """Send ``answer`` with the action's cookies; run its ``after()`` callbacks on close."""
+    headers = list(answer.headers)
+    if ctx is not None:
+        headers.extend(("Set-Cookie", v) for v in ctx.set_cookies.values())
+    headers.append(("Content-Length", str(len(answer.body))))
+    start_response(status_line(answer.status), headers)
+    if ctx is not None and ctx.after_callbacks:
+        return ClosingIterator([answer.body], functools.partial(run_after, ctx.after_callbacks))
+    return [answer.body]
+
+
+def run_after(callbacks: list[t.Callable[[], object]]) -> None:
+    """Run ``after()`` callbacks; one that raises is logged and the others still run."""
+    for fn in callbacks:
+        try:
+            fn()
+        except Exception:
+            logger.exception("after() callback %r raised", fn)
+
+
+# -- the builders ------------------------------------------------------------------------------
+
+
+def refused(error: RequestRefused, client: bool) -> Answer:
+    """A request refused before its action ran (unknown action, cross-site, too large, ...)."""
+    if client:
+        return Answer(error.status, _no_store(JSON), error_json(error.code, error.message))
+    return Answer(error.status, _no_store(HTML), html_page(error.status, error.message))
+
+
+def redirected(signal: RedirectSignal) -> Answer:
+    """``redirect()`` without JavaScript: ``303`` (``permanent_redirect()``: ``308``)."""
+    headers = [("Location", signal.url), ("Content-Type", HTML)]
+    return Answer(signal.status, headers, html_page(signal.status, f"Redirecting to {signal.url}."))
+
+
+def page(rendered: Rendered | None, result: t.Any) -> Answer:
+    """The page rendered again after a form submission without JavaScript, with the status of
+    ``fail()`` when the action failed; a bare page when the page is not the app's to render."""
+    failed = isinstance(result, Failure)
+    if rendered is None:
+        status = result.status if failed else 200
+        return Answer(status, [("Cache-Control", "no-store")], b"")
+    status = rendered.status_code
+    if failed and status == 200:
+        status = result.status
+    headers = [(k, v) for k, v in rendered.headers if k.lower() not in _PAGE_ONLY]
+    headers.append(("Cache-Control", "no-store"))
+    return Answer(status, headers, rendered.body)
+
+
+def client(
+    result: t.Any,
+    redirect: RedirectSignal | None,
+    url: str,
+    rendered: Rendered | None,
+    ctx: RequestContext,
+) -> Answer:
+    """The JSON answer to the client script: result, redirect, the page at ``url`` and what was
+    revalidated.
+
+    :raises TypeError: the action's result is not a JSON value.
+    :raises ValueError: it holds ``NaN`` or an infinity.
+    """
+    failed = isinstance(result, Failure)
+    value = result.data if failed else result
+    html_text = None
+    headers = _no_store(JSON)
+    if rendered is not None and 200 <= rendered.status_code < 300:
+        html_text = rendered.body.decode("utf-8", "replace")
+        # Cookies the page itself sets (a session refreshed) reach the browser too.
+        headers += [(k, v) for k, v in rendered.headers if k.lower() == "set-cookie"]
+    answer = {
+        "result": value,
+        "failed": failed,
+        "redirect": None if redirect is None else {"url": redirect.url, "type": redirect.type},
+        "html": html_text,
+        "url": url,
+        "revalidated": {"paths": ctx.revalidated_paths, "tags": ctx.revalidated_tags},
+    }
+    body = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
+    return Answer(result.status if failed else 200, headers, body)
+
+
+def http_error(status: int, code: str, client: bool, rendered: Rendered | None) -> Answer:
+    """``not_found()``, ``forbidden()``, ``unauthorized()`` (or a framework's error answer):
+    JSON for the client; else the app's page for it (``rendered``), or a short page."""
+    reason = HTTP_STATUS_CODES.get(status, "Error")
+    if client:
+        return Answer(status, _no_store(JSON), error_json(code, reason))
+    if rendered is not None:
+        headers = [(k, v) for k, v in rendered.headers if k.lower() != "content-length"]
+        return Answer(status, headers, rendered.body)
+    return Answer(status, _no_store(HTML), html_page(status, reason))
+
+
+def crashed(digest: str, client: bool, detail: str | None) -> Answer:
+    """``500`` for an action that raised: a digest to find the logged traceback by."""
+    if client:
+        error: dict[str, t.Any] = {"code": "action_failed", "digest": digest}
+        if detail:
+            error["traceback"] = detail
+        return Answer(500, _no_store(JSON), json.dumps({"error": error}).encode())
+    message = f"The action failed. Reference: {digest}."
+    return Answer(500, _no_store(HTML), html_page(500, message, detail))
+
+
+def _no_store(content_type: str) -> Headers:
+    return [("Content-Type", content_type), ("Cache-Control", "no-store")]
+
+
+def error_json(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def html_page(status: int, message: str, detail: str | None = None) -> bytes:
+    title = f"{status} {HTTP_STATUS_CODES.get(status, 'Error')}"
+    extra = f"<pre>{html.escape(detail)}</pre>" if detail else ""
+    return (
+        f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>{extra}</html>"
+    ).encode()

@@ -1,0 +1,195 @@
+"""The data cache: :func:`cached` keeps a function's results in the page cache's store.
+
+The same store and tags as pages: ``revalidate_tag`` drops both, and a cached page that showed a
+cached value carries that value's tags and lifetime (see :mod:`actionkit.cache`).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import string
+import typing as t
+
+from .. import context
+from ..stores import Entry
+from ..stores.base import INFINITY
+from .api import current_cache
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+TagSpec = str | t.Iterable[str] | t.Callable[..., str | t.Iterable[str]]
+
+
+def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
+    """Cache a function's result by its arguments (the data cache, like Next.js's
+    ``unstable_cache``).
+
+    Arguments and results must be JSON values (the result comes back as JSON gives it: tuples
+    as lists). ``tags`` may be format strings filled from the arguments, by position or by
+    name, or a callable taking the same arguments, so one entry can be revalidated alone::
+
+        @cached(tags=["posts", "post:{post_id}"])
+        def get_post(post_id):
+            return db.fetch_post(post_id)
+
+        revalidate_tag("post:42")   # drops get_post(42) only; "posts" drops them all
+
+    ``get_post(42)`` and ``get_post(post_id=42)`` share one entry. A cached page that calls a
+    cached function carries that function's tags, and stays fresh no longer than its value,
+    so ``revalidate_tag("post:42")`` also drops the pages that showed post 42.
+
+    The function stays callable as before; ``fn.uncached`` calls it without the cache.
+
+    :param tags: the tags of every entry (see above).
+    :param ttl: seconds before the value is computed again; ``None``: until revalidated.
+    """
+    if ttl is not None and (not isinstance(ttl, int | float) or ttl < 0):
+        raise ValueError(f"ttl must be a number of seconds >= 0 or None, not {ttl!r}.")
+    if not callable(tags):
+        specs = [tags] if isinstance(tags, str) else list(tags)
+        for spec in specs:
+            if not isinstance(spec, str) or not spec:
+                raise ValueError(f"Cache tags are non-empty strings, not {spec!r}.")
+
+    def decorator(fn: F) -> F:
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        try:
+            signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):  # some builtins
+            signature = None
+        if not callable(tags):
+            _check_fields(name, specs, signature)
+
+        @functools.wraps(fn)
+        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            call = _bind(signature, args, kwargs)
+            if call is None:
+                return fn(*args, **kwargs)  # raises the usual TypeError for a bad call
+            key = "data:" + name + ":" + _json_arguments(name, call[2])
+            cache = current_cache()
+            now = cache.clock()
+            entry = cache.lookup(key)
+            if entry is not None and now < entry.expires:
+                _record_use(entry.tags, entry.expires)
+                return json.loads(entry.body)
+            since = cache.generation()
+            value = fn(*args, **kwargs)
+            try:
+                body = _json(value).encode()
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"The cached function {name} must return a JSON value (str, int, float,"
+                    f" bool, None, list, dict), not {value!r}."
+                ) from None
+            entry_tags = _tags(name, tags, args, kwargs, call)
+            expires = INFINITY if ttl is None else cache.clock() + ttl
+            _record_use(entry_tags, expires)
+            if ttl != 0:
+                entry = Entry(body, {}, tags=entry_tags, expires=expires, stale_until=expires)
+                cache.put(key, entry, since)
+            return json.loads(body)
+
+        wrapper.uncached = fn  # type: ignore[attr-defined]
+        return t.cast(F, wrapper)
+
+    return decorator
+
+
+def _json(value: t.Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+_Call = tuple[tuple[t.Any, ...], dict[str, t.Any], dict[str, t.Any]]
+
+
+def _bind(
+    signature: inspect.Signature | None, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]
+) -> _Call | None:
+    """``(positional, named, key arguments)`` of a call, defaults filled in, so that ``f(1)``
+    and ``f(x=1)`` make one key; ``None`` when the call does not fit the signature.
+    """
+    if signature is None:
+        return args, kwargs, {"args": args, "kwargs": kwargs}
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    return bound.args, {**bound.arguments, **bound.kwargs}, bound.arguments
+
+
+def _json_arguments(name: str, arguments: dict[str, t.Any]) -> str:
+    try:
+        return _json(arguments)
+    except (TypeError, ValueError):
+        pass
+    for param, value in arguments.items():
+        try:
+            _json(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"The cached function {name} got {value!r} for {param!r}; its arguments must"
+                " be JSON values (str, int, float, bool, None, list, dict) to make the key."
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_fields(name: str, specs: list[str], signature: inspect.Signature | None) -> None:
+    """Refuse at decoration time a tag naming an argument the function does not have."""
+    if signature is None:
+        return
+    params = signature.parameters
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params.values()):
+        return
+    for spec in specs:
+        for _, field, _, _ in string.Formatter().parse(spec):
+            if field is None:
+                continue
+            first = field.split(".", 1)[0].split("[", 1)[0]
+            if first == "" or (first.isdigit() and int(first) >= len(params)):
+                raise ValueError(
+                    f"The tag {spec!r} of {name} refers to argument {{{first}}}, but the"
+                    f" function takes {list(params)!r}; use their names or positions."
+                )
+            if not first.isdigit() and first not in params:
+                raise ValueError(
+                    f"The tag {spec!r} of {name} refers to {first!r}, which is not one of its"
+                    f" arguments {list(params)!r}."
+                )
+
+
+def _tags(
+    name: str,
+    spec: TagSpec,
+    args: tuple[t.Any, ...],
+    kwargs: dict[str, t.Any],
+    call: _Call,
+) -> list[str]:
+    if callable(spec):
+        spec = spec(*args, **kwargs)
+        if isinstance(spec, str):
+            spec = [spec]
+        tags = list(spec)
+        for tag in tags:
+            if not isinstance(tag, str) or not tag:
+                raise ValueError(
+                    f"The tags function of {name} returned {tag!r}; tags are non-empty strings."
+                )
+        return tags
+    if isinstance(spec, str):
+        spec = [spec]
+    positional, named, _ = call
+    return [tag.format(*positional, **named) for tag in spec]
+
+
+def _record_use(tags: t.Iterable[str], expires: float) -> None:
+    """Tell the page being rendered (if any) that it shows this cached value."""
+    ctx = context.current()
+    if ctx is None or ctx.in_action:
+        return
+    hints = ctx.hints
+    hints.data_tags.update(tags)
+    if expires < hints.data_expires:
+        hints.data_expires = expires

@@ -1,0 +1,317 @@
+"""The page cache: answers ``GET`` and ``HEAD`` from the store, renders and stores the rest.
+
+See :mod:`actionkit.cache` for the rules and guarantees; :mod:`.policy` decides what is stored,
+:mod:`.recording` streams answers through while recording them, :mod:`.safe` keeps a failing
+store from failing a request.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import typing as t
+
+from .. import context
+from ..protocol import CACHE_STATUS_HEADER
+from ..rendering import Rendered, render_app
+from ..stores import Entry, Store, default_store
+from ..stores.base import INFINITY
+from . import policy
+from .recording import BYPASS, HIT, MISS, STALE, Capture, Recorder, answer_entry, both
+from .safe import SafeStore
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from ..context import RequestContext
+
+# How many pages PageCache remembers as stored for everyone (see PageCache._miss).
+_SHARED_KEYS = 10_000
+
+
+class PageCache:
+    """Caches the pages of a WSGI application that opted in, in a store.
+
+    :param store: see :mod:`actionkit.stores`; ``None`` is the process-wide
+        :func:`~actionkit.stores.default_store`.
+    :param clock: the time source for lifetimes (tests pass a fake one).
+    :param lease: how long one request may take to regenerate a page before another may try.
+    :param wait: how long a reader waits for a page being regenerated (``stale=0``).
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        clock: t.Callable[[], float] = time.time,
+        lease: float = 30.0,
+        wait: float = 10.0,
+    ) -> None:
+        self.store: Store = default_store() if store is None else store
+        #: The store as the cache uses it: its failures never fail a request.
+        self.safe = SafeStore(self.store)
+        self.clock = clock
+        self.lease = lease
+        self.wait = wait
+        # Misses of one page in this process wait for the render already under way, when the
+        # page's last render was stored for everyone (no Vary): see _miss.
+        self._lock = threading.Lock()
+        self._rendering: dict[str, threading.Event] = {}
+        self._shared: dict[str, None] = {}
+
+    def __repr__(self) -> str:
+        return f"<PageCache {self.store!r}>"
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def serve(
+        self,
+        app: WSGIApplication,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        *,
+        join: bool = True,
+    ) -> t.Iterable[bytes]:
+        """Answer a ``GET``/``HEAD`` from the cache, or from ``app`` (storing it if it opted in).
+
+        ``app`` makes the request context current while it runs; the decision to store is taken
+        when it calls ``start_response``. ``join=False``: on a miss, render rather than wait for
+        a render of the page another thread has under way.
+        """
+        if "HTTP_AUTHORIZATION" in environ:
+            # Somebody's own page: neither read nor stored (see _pass).
+            return self._pass(app, environ, start_response, lease=None)
+        key = policy.page_key(environ)
+        entry = self.safe.get(key)
+        if entry is None:
+            return self._miss(app, environ, start_response, key, join)
+        prepared = entry.prepared
+        if prepared is not None and (entry.expires == INFINITY or self.clock() < entry.expires):
+            # The hot path: a fresh page answered before (headers ready, no Vary).
+            start_response(prepared[0], prepared[1][:])
+            return () if environ["REQUEST_METHOD"] == "HEAD" else (entry.body,)
+        now = self.clock()
+        if "vary" in entry.meta:
+            key = policy.vary_key(key, entry.meta["vary"], environ)
+            entry = self.safe.get(key)
+            if entry is None:
+                return self._pass(app, environ, start_response, lease=None)
+        if now < entry.expires:
+            return answer_entry(entry, environ, start_response, HIT)
+        if self.safe.acquire(key, self.lease):
+            # Another request may have regenerated it between our read and the lease.
+            fresh = self.safe.get(key)
+            if fresh is not None and self.clock() < fresh.expires:
+                self.safe.release(key)
+                return answer_entry(fresh, environ, start_response, HIT)
+            return self._pass(app, environ, start_response, lease=key)
+        if now < entry.stale_until:
+            return answer_entry(entry, environ, start_response, STALE)
+        fresh = self._await_fresh(key)
+        if fresh is not None:
+            return answer_entry(fresh, environ, start_response, HIT)
+        return self._pass(app, environ, start_response, lease=None)
+
+    def render(
+        self, app: WSGIApplication, environ: WSGIEnvironment, *, use_cache: bool
+    ) -> Rendered:
+        """Render a ``GET`` to bytes; read and store the cache only when ``use_cache``."""
+        if not use_cache:
+            return render_app(app, environ)
+        # After an action: another request's render may predate the action's writes, so do not
+        # wait for one (those that start later may wait for this one).
+        return render_app(functools.partial(self.serve, app, join=False), environ)
+
+    def _miss(
+        self,
+        app: WSGIApplication,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        key: str,
+        join: bool,
+    ) -> t.Iterable[bytes]:
+        """A page not in the cache: render it, or wait for the render of it under way.
+
+        Right after a revalidation, every request for a popular page misses at once; in this
+        process, one renders and the others wait for it, then read the cache again. That read
+        is as fresh as any: the store refuses the render's page if a revalidation touching it
+        completed after the render began, and the waiting request then renders itself.
+        Only pages whose last render was stored for everyone take part (a page that is not
+        cached, or varies with a header, would make requests wait for nothing).
+        """
+        if environ.get("REQUEST_METHOD") != "GET" or key not in self._shared:
+            return self._pass(app, environ, start_response, lease=None)
+        with self._lock:
+            underway = self._rendering.get(key)
+            if underway is None:
+                done = self._rendering[key] = threading.Event()
+        if underway is None:
+            finish = functools.partial(self._finish, key, done)
+            return self._pass(app, environ, start_response, lease=None, done=finish)
+        if join and underway.wait(self.wait):
+            entry = self.safe.get(key)
+            if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
+                return answer_entry(entry, environ, start_response, HIT)
+            # Its page was refused: render, as the one the next misses wait for if none is.
+            return self._miss(app, environ, start_response, key, join=False)
+        return self._pass(app, environ, start_response, lease=None)
+
+    def _finish(self, key: str, done: threading.Event) -> None:
+        with self._lock:
+            if self._rendering.get(key) is done:
+                del self._rendering[key]
+        done.set()
+
+    def _pass(
+        self,
+        app: WSGIApplication,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        lease: str | None,
+        done: t.Callable[[], None] | None = None,
+    ) -> t.Iterable[bytes]:
+        """Call ``app``; store its answer if it opts in; release ``lease`` and call ``done``
+        when that is over."""
+        since: int | None = None
+        if environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" not in environ:
+            # Taken before the render starts: a revalidation during the render is newer.
+            since = self.safe.generation()
+        capture = Capture()
+
+        def intercept(
+            status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
+        ) -> t.Callable[[bytes], object]:
+            # Called again with exc_info when the app fails after starting: that answer is
+            # an error page, never stored.
+            ctx = context.current()  # the page's own: intercept runs inside the app
+            plan = None if exc_info is not None else _plan(ctx, status, headers, since)
+            capture.hints = None if ctx is None else ctx.hints
+            capture.plan = plan
+            capture.started = True
+            sent = [(k, v) for k, v in headers if k.lower() != "cache-tag"]
+            sent.append((CACHE_STATUS_HEADER, BYPASS if plan is None else MISS))
+            write = start_response(status, sent, exc_info)
+            if plan is None:
+                return write
+
+            def recording_write(data: bytes) -> object:
+                # The legacy write() callable: its bytes are part of the page too.
+                capture.chunks.append(data)
+                return write(data)
+
+            return recording_write
+
+        try:
+            iterable = app(environ, intercept)
+        except BaseException:
+            if lease is not None:
+                self.safe.release(lease)
+            if done is not None:
+                done()
+            raise
+        if done is not None:
+            done = functools.partial(self._rendered, environ, capture, done)
+        if lease is None and (since is None or (capture.started and capture.plan is None)):
+            if done is not None:
+                done()
+            return iterable  # nothing to store nor release: streamed through untouched
+        on_close: t.Callable[[], None] | None = None
+        if lease is not None:
+            on_close = functools.partial(self.safe.release, lease)
+        if done is not None:
+            on_close = done if on_close is None else both(on_close, done)
+        store = functools.partial(self._store, environ, capture)
+        return Recorder(iterable, capture, store, on_close)
+
+    def _rendered(
+        self, environ: WSGIEnvironment, capture: Capture, done: t.Callable[[], None]
+    ) -> None:
+        if capture.plan is None:
+            self._shared.pop(policy.page_key(environ), None)  # not stored for everyone any more
+        done()
+
+    def _store(
+        self,
+        environ: WSGIEnvironment,
+        capture: Capture,
+        plan: policy.Plan,
+        body: bytes,
+    ) -> None:
+        hints = capture.hints
+        now = self.clock()
+        tags = plan.tags
+        expires = INFINITY if plan.ttl is None else now + plan.ttl
+        if hints is not None and hints.data_tags:
+            # The page shows data from cached() functions: it carries their tags, and it is
+            # not fresh for longer than they are.
+            tags = sorted(hints.data_tags.union(tags))
+        if hints is not None:
+            expires = min(expires, hints.data_expires)
+        if expires == INFINITY:
+            stale_until = INFINITY
+        else:
+            stale_until = expires + (expires - now if plan.stale is None else plan.stale)
+        path = policy.page_path(environ)
+        key = policy.page_key(environ)
+        meta = {"status": plan.status, "headers": plan.headers}
+        if plan.vary:
+            self._shared.pop(key, None)
+            marker = Entry(b"", {"vary": plan.vary}, tags=tags, path=path)
+            self.safe.set(key, marker, plan.since)
+            key = policy.vary_key(key, plan.vary, environ)
+        elif key not in self._shared:
+            if len(self._shared) >= _SHARED_KEYS:
+                self._shared.clear()
+            self._shared[key] = None
+        entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
+        self.safe.set(key, entry, plan.since)
+
+    def _await_fresh(self, key: str) -> Entry | None:
+        """Wait for another request's regeneration of ``key``; ``None`` if it did not come."""
+        deadline = time.monotonic() + self.wait
+        delay = 0.002
+        while time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            entry = self.safe.get(key)
+            if entry is not None and self.clock() < entry.expires:
+                return entry
+            if self.safe.acquire(key, self.lease):  # the regenerating request is done, or gave up
+                self.safe.release(key)
+                entry = self.safe.get(key)
+                if entry is not None and self.clock() < entry.expires:
+                    return entry
+                return None
+        return None
+
+    # -- revalidation, and the store as the data cache uses it ---------------------------------
+
+    def revalidate_path(self, path: str, type: t.Literal["page", "layout"] = "page") -> None:
+        """Drop the pages of ``path`` (any query); ``type="layout"``: and every path below."""
+        self.safe.revalidate_path(path, type == "layout")
+
+    def revalidate_tag(self, tag: str) -> None:
+        """Drop every page and data entry tagged ``tag``."""
+        self.safe.revalidate_tag(tag)
+
+    def lookup(self, key: str) -> Entry | None:
+        """The entry under ``key``, or ``None`` (also when the store fails)."""
+        return self.safe.get(key)
+
+    def generation(self) -> int:
+        """The store's generation, to pass to :meth:`put`; ``-1`` when the store fails."""
+        return self.safe.generation()
+
+    def put(self, key: str, entry: Entry, since: int) -> bool:
+        """Store ``entry`` unless a revalidation since generation ``since`` concerns it."""
+        return since >= 0 and self.safe.set(key, entry, since)
+
+
+def _plan(
+    ctx: RequestContext | None, status: str, headers: list[tuple[str, str]], since: int | None
+) -> policy.Plan | None:
+    """Whether and how to store an answer, given the request context of the page."""
+    if ctx is None:
+        return policy.plan(status, headers, None, since)
+    return policy.plan(status, headers, ctx.hints, since, shows_state=ctx.state is not None)

@@ -1,0 +1,141 @@
+"""Whether and how to store a page: a pure function of its status, headers and render hints.
+
+The rules (see :mod:`actionkit.cache`): only status 200 opts in, by a tag or a lifetime given
+while it rendered (:func:`~actionkit.cache_tag`, :func:`~actionkit.cache_life`) or by
+``Cache-Control: s-maxage=N`` plus an optional ``Cache-Tag`` header; never an answer that sets a
+cookie, says ``private`` or ``no-store``, varies on ``*``, shows somebody's ``action_state()`` or
+read the request's cookies without varying on ``Cookie``. Also here: the keys of pages.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from ..context import RenderHints
+
+# Response headers that are never stored with a page.
+UNSTORED_HEADERS = frozenset(("cache-tag", "content-length", "connection", "transfer-encoding"))
+
+
+@dataclass
+class Plan:
+    """How to store an answer: what :func:`plan` decided when the app started its answer."""
+
+    status: str
+    #: The headers to store (those of :data:`UNSTORED_HEADERS` left out).
+    headers: list[tuple[str, str]]
+    tags: list[str]
+    ttl: float | None
+    stale: float | None
+    #: The request headers the answer varies on (sorted, without duplicates).
+    vary: list[str]
+    #: The store's generation read before the render began.
+    since: int
+
+
+def plan(
+    status: str,
+    headers: list[tuple[str, str]],
+    hints: RenderHints | None,
+    since: int | None,
+    *,
+    shows_state: bool = False,
+) -> Plan | None:
+    """How to store an answer, or ``None`` when it must not be stored.
+
+    :param status: the WSGI status line.
+    :param headers: the answer's headers.
+    :param hints: what the page declared while it rendered (``None``: rendered outside the
+        middleware's context).
+    :param since: the store's generation before the render began; ``None`` or negative when
+        nothing may be stored (not a ``GET``, a request with ``Authorization``, a failing store).
+    :param shows_state: the page shows the outcome of somebody's action.
+    """
+    if since is None or since < 0 or not status.startswith("200") or shows_state:
+        return None
+    ttl: float | None = None
+    stale: float | None = None
+    tags: set[str] = set()
+    vary: list[str] = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "set-cookie":
+            return None
+        if lower == "vary":
+            for part in value.split(","):
+                part = part.strip()
+                if part == "*":
+                    return None
+                if part:
+                    vary.append(part)
+        elif lower == "cache-control":
+            directives = cache_control(value)
+            if "no-store" in directives or "private" in directives:
+                return None
+            if "s-maxage" in directives:
+                ttl = seconds(directives["s-maxage"])
+                if "stale-while-revalidate" in directives:
+                    stale = seconds(directives["stale-while-revalidate"])
+        elif lower == "cache-tag":
+            tags.update(tag.strip() for tag in value.split(",") if tag.strip())
+    if hints is not None:
+        if hints.cookies_read and not any(part.lower() == "cookie" for part in vary):
+            return None  # it showed this request's cookies to everyone
+        tags.update(hints.tags)
+        if hints.ttl is not None:
+            ttl, stale = hints.ttl, hints.stale
+    if ttl is None and not tags:
+        return None  # did not opt in
+    if ttl == 0 and not stale:
+        return None  # out of date as soon as stored
+    stored = [(k, v) for k, v in headers if k.lower() not in UNSTORED_HEADERS]
+    return Plan(status, stored, sorted(tags), ttl, stale, sorted(set(vary)), since)
+
+
+def cache_control(value: str) -> dict[str, str]:
+    """The directives of a ``Cache-Control`` header, by lower-case name."""
+    directives = {}
+    for part in value.split(","):
+        name, _, arg = part.strip().partition("=")
+        if name:
+            directives[name.lower()] = arg.strip().strip('"')
+    return directives
+
+
+def seconds(value: str) -> float | None:
+    """A ``Cache-Control`` duration, or ``None`` when it is not a number."""
+    try:
+        return max(0.0, float(int(value)))
+    except ValueError:
+        return None
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+def page_key(environ: WSGIEnvironment) -> str:
+    """The store key of the page a ``GET`` asks for: host, path and query string."""
+    return (
+        f"page:{environ.get('HTTP_HOST', '')}{environ.get('SCRIPT_NAME', '')}"
+        f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
+    )
+
+
+def page_path(environ: WSGIEnvironment) -> str:
+    """The path a page is stored under, for ``revalidate_path``."""
+    return str(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
+
+
+def vary_key(key: str, names: list[str], environ: WSGIEnvironment) -> str:
+    """The key of the variant of ``key`` for the values of the request headers ``names``."""
+    values = [
+        environ.get("HTTP_" + name.upper().replace("-", "_"), "")
+        if name.lower() not in ("content-type", "content-length")
+        else environ.get(name.upper().replace("-", "_"), "")
+        for name in names
+    ]
+    return key + "\0" + "\0".join(values)

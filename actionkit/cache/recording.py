@@ -1,0 +1,105 @@
+"""Streaming a page through while recording it for the store, and answering from an entry."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ..protocol import CACHE_STATUS_HEADER
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from ..context import RenderHints
+    from ..stores import Entry
+    from .policy import Plan
+
+#: The values of the ``Actionkit-Cache`` header.
+HIT = "HIT"
+MISS = "MISS"
+STALE = "STALE"
+BYPASS = "BYPASS"
+
+
+class Capture:
+    """What the app's ``start_response`` decided, and the bytes it wrote through ``write()``."""
+
+    __slots__ = ("chunks", "hints", "plan", "started")
+
+    def __init__(self) -> None:
+        self.plan: Plan | None = None
+        #: What the page declared while it rendered (read again when it is stored).
+        self.hints: RenderHints | None = None
+        self.started = False
+        self.chunks: list[bytes] = []
+
+
+def both(first: t.Callable[[], None], then: t.Callable[[], None]) -> t.Callable[[], None]:
+    """A callable that calls ``first``, then ``then`` even if ``first`` raised."""
+
+    def call_both() -> None:
+        try:
+            first()
+        finally:
+            then()
+
+    return call_both
+
+
+class Recorder:
+    """Streams the app's answer through and, once it was sent whole, stores it (when
+    ``start_response`` decided so); closes the app's iterable, then runs ``on_close``.
+    """
+
+    def __init__(
+        self,
+        iterable: t.Iterable[bytes],
+        capture: Capture,
+        on_complete: t.Callable[[Plan, bytes], None],
+        on_close: t.Callable[[], None] | None,
+    ) -> None:
+        self._iterable = iterable
+        self._capture = capture
+        self._on_complete = on_complete
+        self._on_close = on_close
+        self._complete = False
+
+    def __iter__(self) -> t.Iterator[bytes]:
+        capture = self._capture
+        chunks = capture.chunks
+        for chunk in self._iterable:
+            # A generator app calls start_response at its first step: look each time.
+            if capture.plan is not None:
+                chunks.append(chunk)
+            yield chunk
+        self._complete = True
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._iterable, "close", None)
+            if close is not None:
+                close()
+        finally:
+            try:
+                plan = self._capture.plan
+                if self._complete and plan is not None:
+                    self._on_complete(plan, b"".join(self._capture.chunks))
+            finally:
+                if self._on_close is not None:
+                    self._on_close()
+
+
+def answer_entry(
+    entry: Entry, environ: WSGIEnvironment, start_response: StartResponse, label: str
+) -> t.Iterable[bytes]:
+    """Answer from a stored entry, saying ``label`` (:data:`HIT` or :data:`STALE`)."""
+    headers = [(str(k), str(v)) for k, v in entry.meta["headers"]]
+    headers.append(("Content-Length", str(len(entry.body))))
+    status = entry.meta["status"]
+    headers.append((CACHE_STATUS_HEADER, label))
+    if label == HIT:
+        # Later hits on this (in-process) entry reuse the ready status and headers.
+        entry.prepared = (status, headers[:])
+    start_response(status, headers)
+    if environ["REQUEST_METHOD"] == "HEAD":
+        return []
+    return [entry.body]

@@ -1,0 +1,251 @@
+"""Decoding an action request: environ in, a :class:`Call` (or a refusal) out.
+
+:func:`decode` answers three questions in order: is this ``POST`` an action at all (an
+``Action-Id`` header, or a ``$ACTION_ID_<id>`` field name in a form body; anything else is handed
+back to the application with its body intact), may it run (the cross-site check, the size limit,
+a known action ID, a valid bound-arguments token), and with which arguments. A request that may
+not run raises :class:`~actionkit.exceptions.RequestRefused`, whose code and status make the
+error answer. Nothing the client sends becomes a Python object other than JSON values and form
+fields.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import typing as t
+from urllib.parse import parse_qsl
+
+import werkzeug.urls  # noqa: F401  registers the "werkzeug.url_quote" codec error handler
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+from werkzeug.formparser import parse_form_data
+
+from . import security
+from .body import read_body, restore_body, rewind
+from .exceptions import BadToken, RequestRefused, SecretKeyMissing
+from .protocol import (
+    ACTION_FIELD_PREFIX,
+    ENVIRON_ACTION_BOUND,
+    ENVIRON_ACTION_ID,
+    ENVIRON_ACTION_PAGE,
+    RESERVED_FIELD_PREFIX,
+)
+from .rendering import local_path, request_page
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from .registry import Action, Registry
+
+logger = logging.getLogger("actionkit")
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# An action field at a field-name position, in either form encoding. Only a body that matches is
+# parsed; any other form POST goes to the application without being decoded.
+_FIELD_PATTERNS = {
+    "application/x-www-form-urlencoded": re.compile(rb"(?:^|&)(?:%24|\$)ACTION_ID_"),
+    "multipart/form-data": re.compile(rb'name="?\$ACTION_ID_'),
+}
+
+
+class Options(t.Protocol):
+    """The settings decoding needs (an :class:`~actionkit.ActionMiddleware` has them)."""
+
+    registry: Registry
+    body_limit: int
+    allowed_origins: tuple[str, ...]
+    trust_forwarded: bool
+    secret_key: t.Any
+
+
+class Call(t.NamedTuple):
+    """A decoded action request."""
+
+    action: Action
+    args: list[t.Any]
+    form: MultiDict[str, t.Any] | None  # None for a JSON call
+    page: str  # the path and query of the page to render after the action
+    client: bool  # sent by the client script (an ``Action-Id`` header)
+
+
+def mimetype(environ: WSGIEnvironment) -> str:
+    """The request's content type, without parameters, in lower case."""
+    return str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
+
+
+def decode(environ: WSGIEnvironment, options: Options) -> Call | None:
+    """The action call a ``POST`` makes, or ``None`` when it is not an action request.
+
+    :raises RequestRefused: an action request that may not run.
+    """
+    client = ENVIRON_ACTION_ID in environ
+    kind = mimetype(environ)
+    if client:
+        return _decode_client(environ, kind, options)
+    if kind in FORM_TYPES:
+        return _decode_form(environ, kind, options)
+    return None
+
+
+def _check_origin(environ: WSGIEnvironment, options: Options) -> None:
+    if not security.is_same_origin(environ, options.allowed_origins, options.trust_forwarded):
+        raise RequestRefused(
+            "cross_origin",
+            "This action request comes from another site; add its origin to"
+            " allowed_origins if it is yours.",
+        )
+
+
+def _lookup(action_id: str, options: Options) -> Action:
+    found = options.registry.get(action_id)
+    if found is None:
+        raise RequestRefused(
+            "unknown_action", "No such action; the page may be older than the server."
+        )
+    return found
+
+
+def _too_large(options: Options) -> RequestRefused:
+    return RequestRefused(
+        "body_too_large",
+        f"The action request is larger than the limit of {options.body_limit} bytes.",
+    )
+
+
+def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Call:
+    """An ``Action-Id`` request: a JSON call, or a form submitted by the client script."""
+    _check_origin(environ, options)
+    action = _lookup(environ[ENVIRON_ACTION_ID].strip(), options)
+    page = _page(environ)
+    length = environ.get("CONTENT_LENGTH")
+    if length and length.isdigit() and int(length) > options.body_limit:
+        raise _too_large(options)
+    body, complete, _ = read_body(environ, options.body_limit)
+    if not complete:
+        raise _too_large(options)
+    rewind(environ, body)
+    token = environ.get(ENVIRON_ACTION_BOUND)
+    if kind in FORM_TYPES:
+        fields, form = parse_form(environ, body, kind, options.body_limit)
+        if token is None:
+            token = next((str(v) for k, v in reversed(fields) if k == action.field_name), "")
+        args: list[t.Any] = [form]
+        form_or_none: MultiDict[str, t.Any] | None = form
+    elif kind == "application/json" or (not body.strip() and not kind):
+        args = parse_json_args(body)
+        form_or_none = None
+    else:
+        raise RequestRefused(
+            "bad_request",
+            f"Unsupported content type {kind!r} for an action call; send"
+            " application/json, application/x-www-form-urlencoded or multipart/form-data.",
+        )
+    bound = unseal(action, token or "", options)
+    return Call(action, [*bound, *args], form_or_none, page, True)
+
+
+def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call | None:
+    """A form posted by a browser without the script; ``None`` when it names no action.
+
+    The body is read (at most ``body_limit + 1`` bytes) and, when it is not an action,
+    handed back to the application as an equivalent stream.
+    """
+    body, complete, stream = read_body(environ, options.body_limit)
+    if not _FIELD_PATTERNS[kind].search(body):
+        restore_body(environ, body, complete, stream)
+        return None
+    _check_origin(environ, options)
+    if not complete:
+        raise _too_large(options)
+    rewind(environ, body)
+    fields, form = parse_form(environ, body, kind, options.body_limit)
+    named = [(k, v) for k, v in fields if k.startswith(ACTION_FIELD_PREFIX)]
+    if not named:  # the pattern matched inside a value, not a field name
+        restore_body(environ, body, complete, stream)
+        return None
+    field, token = named[-1]  # the clicked button's name comes after the hidden field
+    action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options)
+    bound = unseal(action, token, options)
+    return Call(action, [*bound, form], form, request_page(environ), False)
+
+
+def unseal(action: Action, token: str, options: Options) -> list[t.Any]:
+    """The bound arguments sealed in ``token`` for ``action``."""
+    try:
+        return security.decrypt_args(action.id, token, security.resolve_key(options.secret_key))
+    except BadToken as e:
+        raise RequestRefused("bad_request", str(e)) from None
+    except SecretKeyMissing as e:
+        logger.error("%s", e)
+        raise RequestRefused("bad_request", "Bound arguments cannot be read.") from None
+
+
+def _page(environ: WSGIEnvironment) -> str:
+    """The page to render into a client answer: ``Action-Page``, else the request's URL."""
+    page: str | None = environ.get(ENVIRON_ACTION_PAGE)
+    if page is None:
+        return request_page(environ)
+    if local_path(page) is None:
+        raise RequestRefused(
+            "bad_request",
+            f"Action-Page must be a path on this site such as '/posts?page=2', not {page!r}.",
+        )
+    return page
+
+
+def parse_form(
+    environ: WSGIEnvironment, body: bytes, kind: str, limit: int
+) -> tuple[list[tuple[str, t.Any]], MultiDict[str, t.Any]]:
+    """Decode a form body: every field in order, and the action's form without ``$ACTION_*``."""
+    if kind == "application/x-www-form-urlencoded":
+        # What Werkzeug's form parser does for this type, without building one per request.
+        try:
+            items: list[tuple[str, t.Any]] = parse_qsl(
+                body.decode(), keep_blank_values=True, errors="werkzeug.url_quote"
+            )
+        except ValueError as e:
+            raise RequestRefused(
+                "bad_request", f"The form body could not be decoded: {e}"
+            ) from None
+        reserved = RESERVED_FIELD_PREFIX
+        return items, MultiDict([(k, v) for k, v in items if not k.startswith(reserved)])
+    form_environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": environ.get("CONTENT_TYPE", kind),
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    try:
+        _, fields, files = parse_form_data(
+            form_environ, silent=False, max_content_length=limit, max_form_parts=10_000
+        )
+    except (ValueError, HTTPException) as e:
+        raise RequestRefused("bad_request", f"The form body could not be decoded: {e}") from None
+    if kind == "multipart/form-data" and not fields and not files and body.strip():
+        raise RequestRefused("bad_request", "The multipart body has no parts (wrong boundary?).")
+    items = list(fields.items(multi=True))
+    form: MultiDict[str, t.Any] = MultiDict(
+        [(k, v) for k, v in items if not k.startswith(RESERVED_FIELD_PREFIX)]
+    )
+    for key, file in files.items(multi=True):
+        form.add(key, file)
+    return items, form
+
+
+def parse_json_args(body: bytes) -> list[t.Any]:
+    """The positional arguments of a JSON call: its body, a JSON array."""
+    if not body.strip():
+        return []
+    try:
+        args = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RequestRefused("bad_request", f"The JSON body could not be decoded: {e}") from None
+    if not isinstance(args, list):
+        raise RequestRefused(
+            "bad_request",
+            f"An action call's JSON body is an array of arguments, not {type(args).__name__}.",
+        )
+    return args

@@ -1,0 +1,135 @@
+"""Rendering a page in-process: the ``GET`` that shows the page after an action.
+
+The page shown after an action is rendered by calling the wrapped application with a ``GET`` of
+the same URL (or of the redirect target), never by an HTTP request to a host the client named:
+:func:`local_path` refuses any URL that is not on the request's own site.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import typing as t
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from . import security
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+
+@dataclass
+class Rendered:
+    """A page rendered to bytes."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def status_code(self) -> int:
+        return int(self.status.split(None, 1)[0])
+
+
+def render_app(app: WSGIApplication, environ: WSGIEnvironment) -> Rendered:
+    """Call a WSGI app and collect its whole answer (closing its iterable)."""
+    captured: list[t.Any] = []
+    chunks: list[bytes] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
+    ) -> t.Callable[[bytes], object]:
+        captured[:] = [status, list(headers)]
+        return chunks.append
+
+    iterable = app(environ, start_response)
+    try:
+        chunks.extend(iterable)
+    finally:
+        if hasattr(iterable, "close"):
+            iterable.close()
+    return Rendered(captured[0], captured[1], b"".join(chunks))
+
+
+def page_environ(
+    environ: WSGIEnvironment,
+    url: str,
+    cookies: dict[str, str],
+    trust_forwarded: bool,
+) -> WSGIEnvironment | None:
+    """The environ of a ``GET`` of ``url`` made from the action request ``environ``, with the
+    cookies as the action left them; ``None`` when ``url`` is not a page of this application.
+    """
+    path = local_path(url, environ, trust_forwarded)
+    if path is None:
+        return None
+    script_name = environ.get("SCRIPT_NAME", "")
+    path_info, _, query = path.partition("?")
+    path_info = unquote_to_bytes(path_info).decode("latin-1")
+    if script_name:
+        if path_info != script_name and not path_info.startswith(script_name + "/"):
+            return None
+        path_info = path_info[len(script_name) :]
+    page = {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith("HTTP_ACTION_") and k not in ("CONTENT_TYPE", "CONTENT_LENGTH")
+    }
+    page.update(
+        {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path_info,
+            "QUERY_STRING": query,
+            "wsgi.input": io.BytesIO(),
+            "HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8",
+        }
+    )
+    header = cookie_header(cookies)
+    if header:
+        page["HTTP_COOKIE"] = header
+    else:
+        page.pop("HTTP_COOKIE", None)
+    return page
+
+
+def request_page(environ: WSGIEnvironment) -> str:
+    """The path and query of the request, as the browser sent it."""
+    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
+    path = path.encode("latin-1").decode("utf-8", "replace")
+    query = environ.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
+
+
+def local_path(
+    url: str, environ: WSGIEnvironment | None = None, trust_forwarded: bool = False
+) -> str | None:
+    """``url`` as a path and query on this site, or ``None`` if it points elsewhere."""
+    if any(c in url for c in "\\\r\n\t\0"):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme or parts.netloc:
+        if environ is None or parts.scheme not in ("http", "https"):
+            return None
+        if parts.netloc.lower() != security.request_host(environ, trust_forwarded):
+            return None
+    elif not url.startswith("/") or url.startswith("//"):
+        return None
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+_COOKIE_SAFE = re.compile(r"[A-Za-z0-9!#$%&'()*+\-./:<=>?@\[\]^_`{|}~]*")
+
+
+def cookie_header(values: dict[str, str]) -> str:
+    """A ``Cookie`` request header sending ``values``."""
+    parts = []
+    for name, value in values.items():
+        if not _COOKIE_SAFE.fullmatch(value):
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        parts.append(f"{name}={value}")
+    return "; ".join(parts)
