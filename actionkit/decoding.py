@@ -65,10 +65,25 @@ class Call(t.NamedTuple):
     """A decoded action request."""
 
     action: Action
-    args: list[t.Any]
-    form: MultiDict[str, t.Any] | None  # None for a JSON call
-    page: str  # the path and query of the page to render after the action
-    client: bool  # sent by the client script (an ``Action-Id`` header)
+    #: The arguments sealed in the bound-arguments token (``Action.bind``).
+    bound: list[t.Any]
+    #: A form submission's fields and files (``$ACTION_*`` fields removed); ``None`` for a JSON
+    #: call.
+    form: MultiDict[str, t.Any] | None
+    #: A JSON call's positional arguments; ``None`` for a form submission.
+    json_args: list[t.Any] | None
+    #: The path and query of the page to render after the action.
+    page: str
+    #: Sent by the client script (an ``Action-Id`` header).
+    client: bool
+
+    @property
+    def args(self) -> list[t.Any]:
+        """The positional arguments of the call: the bound ones, then the form or the JSON
+        array's items."""
+        if self.form is not None:
+            return [*self.bound, self.form]
+        return [*self.bound, *(self.json_args or ())]
 
 
 def mimetype(environ: WSGIEnvironment) -> str:
@@ -132,10 +147,10 @@ def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Cal
         fields, form = parse_form(environ, body, kind, options.body_limit)
         if token is None:
             token = next((str(v) for k, v in reversed(fields) if k == action.field_name), "")
-        args: list[t.Any] = [form]
+        json_args = None
         form_or_none: MultiDict[str, t.Any] | None = form
     elif kind == "application/json" or (not body.strip() and not kind):
-        args = parse_json_args(body)
+        json_args = parse_json_args(body)
         form_or_none = None
     else:
         raise RequestRefused(
@@ -144,7 +159,7 @@ def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Cal
             " application/json, application/x-www-form-urlencoded or multipart/form-data.",
         )
     bound = unseal(action, token or "", options)
-    return Call(action, [*bound, *args], form_or_none, page, True)
+    return Call(action, bound, form_or_none, json_args, page, True)
 
 
 def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call | None:
@@ -169,7 +184,7 @@ def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call 
     field, token = named[-1]  # the clicked button's name comes after the hidden field
     action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options)
     bound = unseal(action, token, options)
-    return Call(action, [*bound, form], form, request_page(environ), False)
+    return Call(action, bound, form, None, request_page(environ), False)
 
 
 def unseal(action: Action, token: str, options: Options) -> list[t.Any]:
