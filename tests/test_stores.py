@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from actionkit.stores import Entry, MemoryStore, RedisStore, SQLiteStore, Store, ancestors
+from actionkit.stores.base import split_generation
+
+from .conftest import RedisServer
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -180,12 +183,13 @@ def test_reads_refresh_recency(kind: str, request: pytest.FixtureRequest) -> Non
             max_bytes=3000,
         )
     try:
-        store.set("a", _entry(b"x" * 1000), 0)
+        since = store.generation()
+        store.set("a", _entry(b"x" * 1000), since)
         time.sleep(0.002)
-        store.set("b", _entry(b"x" * 1000), 0)
+        store.set("b", _entry(b"x" * 1000), since)
         time.sleep(0.002)
         store.get("a")
-        store.set("c", _entry(b"x" * 1000), 0)
+        store.set("c", _entry(b"x" * 1000), since)
         assert store.get("a") is not None and store.get("b") is None
     finally:
         if kind == "redis":
@@ -251,12 +255,13 @@ def test_sqlite_store_starts_afresh_after_a_reboot(
     store.close()
 
     same_boot = SQLiteStore(path)
-    assert same_boot.get("k") is not None and same_boot.generation() == 1
+    assert same_boot.get("k") is not None and split_generation(same_boot.generation())[1] == 1
     same_boot.close()
 
     monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-2")
     rebooted = SQLiteStore(path)
-    assert rebooted.get("k") is None and rebooted.generation() == 0 and len(rebooted) == 0
+    assert rebooted.get("k") is None and len(rebooted) == 0
+    assert split_generation(rebooted.generation())[1] == 0
     rebooted.set("k", _entry(tags=["t"]), rebooted.generation())
     rebooted.close()
     noted = SQLiteStore(path)
@@ -329,7 +334,7 @@ def test_sqlite_front_cache_follows_every_writer(
     seen: list[bytes | None] = []
     reader.set("k", _entry(b"four"), reader.generation())
     assert reader.get("k") is not None
-    thread = threading.Thread(target=lambda: writer.set("k", _entry(b"five"), 0))
+    thread = threading.Thread(target=lambda: writer.set("k", _entry(b"five"), writer.generation()))
     thread.start()
     thread.join()
     found = reader.get("k")
@@ -677,3 +682,207 @@ def test_read_your_writes_across_processes(tmp_path: Path) -> None:
     rounds = {role: n for role, n, _ in results}
     assert rounds["writer"] > 10 and rounds["reader"] > 10
     assert [e for _, _, errors in results for e in errors] == []
+
+
+# -- a store whose state is lost and begun again -----------------------------------------------
+
+
+def test_redis_restarted_empty_refuses_values_from_before(redis_server: RedisServer) -> None:
+    """A render that read the generation before Redis restarted without its data is never
+    stored after it, whether or not revalidations have since brought the new count past or
+    near the old one; a render begun after the restart is."""
+    store = RedisStore(redis_server.url, prefix="restart:")
+    try:
+        for _ in range(3):
+            store.revalidate_tag("t")
+        since = store.generation()
+        redis_server.kill()
+        redis_server.start()
+        assert not store.set("k", _entry(tags=["t"]), since)  # the count restarted at 0
+        store.revalidate_tag("t")
+        assert not store.set("k", _entry(tags=["t"]), since)  # 1 revalidation of t, 1 < 3
+        for _ in range(5):
+            store.revalidate_tag("other")
+        assert not store.set("k", _entry(tags=["t"]), since)
+        assert store.get("k") is None
+        assert store.set("k", _entry(tags=["t"]), store.generation())
+        assert store.get("k") is not None
+    finally:
+        store.close()
+
+
+def test_redis_restarted_from_a_snapshot_refuses_values_from_before(
+    redis_server: RedisServer,
+) -> None:
+    """A server that restarts from an older snapshot brings back an older count and the same
+    keys; a value computed before the restart is refused all the same."""
+    store = RedisStore(redis_server.url, prefix="snapshot:")
+    try:
+        store.revalidate_tag("t")
+        since_saved = store.generation()
+        store._redis.save()  # the snapshot holds the epoch and one revalidation
+        for _ in range(4):
+            store.revalidate_tag("other")
+        since = store.generation()
+        redis_server.kill()
+        redis_server.start()
+        assert split_generation(store.generation())[1] == 1  # the snapshot's count
+        store.revalidate_tag("t")  # count 2, below since's 5
+        assert not store.set("k", _entry(tags=["t"]), since)
+        assert not store.set("k", _entry(tags=["t"]), since_saved)
+        assert store.set("k", _entry(tags=["t"]), store.generation())
+    finally:
+        store.close()
+
+
+def test_redis_flushed_refuses_values_from_before(redis_url: str) -> None:
+    """Emptying the store (clear(), FLUSHDB) begins a new incarnation as a restart does."""
+    store = RedisStore(redis_url, prefix=f"flush{random.getrandbits(32)}:")
+    try:
+        store.revalidate_tag("t")
+        store.revalidate_tag("t")
+        since = store.generation()
+        store.clear()
+        store.revalidate_tag("t")
+        assert not store.set("k", _entry(tags=["t"]), since)
+        assert store.set("k", _entry(tags=["t"]), store.generation())
+    finally:
+        store.clear()
+        store.close()
+
+
+@pytest.mark.parametrize("since", [0, 3, (1 << 60) | 3])
+def test_redis_refuses_a_since_it_did_not_give(redis_url: str, since: int) -> None:
+    """A since without this store's incarnation (a bare count, another store's) is refused."""
+    store = RedisStore(redis_url, prefix=f"foreign{random.getrandbits(32)}:")
+    try:
+        for _ in range(3):
+            store.revalidate_tag("x")
+        assert not store.set("k", _entry(), since)
+        assert store.set("k", _entry(), store.generation())
+    finally:
+        store.clear()
+        store.close()
+
+
+def test_sqlite_file_made_again_refuses_values_from_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the file is made again (after a reboot) its count of revalidations restarts at 0;
+    a generation read from the old file is refused by the new one, from any connection."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    path = tmp_path / "cache.sqlite3"
+    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-1")
+    store = SQLiteStore(path)
+    for _ in range(3):
+        store.revalidate_tag("t")
+    since = store.generation()
+
+    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-2")
+    rebooted = SQLiteStore(path)
+    rebooted.revalidate_tag("t")  # count 1 in the new file
+    store.close()  # its next connection opens the new file
+    assert not store.set("k", _entry(tags=["t"]), since)
+    assert not rebooted.set("k", _entry(tags=["t"]), since)
+    assert rebooted.get("k") is None
+    assert store.set("k", _entry(tags=["t"]), store.generation())
+    assert rebooted.get("k") is not None
+    store.close()
+    rebooted.close()
+
+
+def test_sqlite_store_opened_while_another_writes_keeps_the_file(tmp_path: Path) -> None:
+    """A store opened while another connection holds a long write neither waits for it nor
+    takes the busy database for a damaged one: the file and its entries stay."""
+    path = tmp_path / "cache.sqlite3"
+    first = SQLiteStore(path)
+    first.set("k", _entry(), first.generation())
+    inode = os.stat(path).st_ino
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        second = SQLiteStore(path, timeout=0.05)
+        assert os.stat(path).st_ino == inode
+        assert second.get("k") is not None
+        second.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    first.close()
+
+
+def test_sqlite_damaged_file_is_made_again_without_a_boot_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the boot cannot be known, a file that is not a database is still made again."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "boot_id", lambda: None)
+    path = tmp_path / "cache.sqlite3"
+    path.write_bytes(b"not a database" * 100)
+    store = SQLiteStore(path)
+    assert store.set("k", _entry(), store.generation())
+    assert store.get("k") is not None
+    store.close()
+
+
+def test_sqlite_file_of_an_earlier_version_gets_an_incarnation(tmp_path: Path) -> None:
+    """A file made before files had an incarnation is kept, and given one."""
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path)
+    store.set("k", _entry(), store.generation())
+    store._db().execute("DELETE FROM settings WHERE name = 'incarnation'")
+    store.close()
+    again = SQLiteStore(path)
+    assert again.get("k") is not None
+    incarnation, _ = split_generation(again.generation())
+    assert incarnation != 0
+    again.close()
+
+
+# -- a Redis server that does not answer ----------------------------------------------------------
+
+
+def test_redis_store_timeouts_default_and_options(redis_url: str) -> None:
+    """Commands wait half a second by default; keyword arguments change that, and options in
+    the URL's query win over both."""
+
+    def timeouts(store: t.Any) -> tuple[float, float]:
+        options = store._redis.connection_pool.connection_kwargs
+        store.close()
+        return options["socket_timeout"], options["socket_connect_timeout"]
+
+    assert timeouts(RedisStore(redis_url)) == (0.5, 0.5)
+    assert timeouts(RedisStore(redis_url, socket_timeout=2, socket_connect_timeout=1)) == (2, 1)
+    assert timeouts(RedisStore(redis_url + "?socket_timeout=5", socket_timeout=2)) == (5.0, 0.5)
+
+
+def test_a_paused_redis_fails_fast(redis_server: RedisServer) -> None:
+    """While the server is paused (SIGSTOP), each command fails within about its timeout
+    instead of waiting for the server to come back; once it is back, commands work again."""
+    import redis
+
+    store = RedisStore(redis_server.url, prefix="paused:")
+    store.set("k", _entry(), store.generation())
+    # Should a command wait for the server, it comes back after 10 s and the test fails.
+    wake = threading.Timer(10, redis_server.resume)
+    try:
+        redis_server.pause()
+        wake.start()
+        calls: list[t.Callable[[], object]] = [
+            lambda: store.get("k"),
+            store.generation,
+            lambda: store.revalidate_tag("t"),
+            lambda: store.set("k", _entry(), 0),
+        ]
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises((redis.TimeoutError, redis.ConnectionError)):
+                call()
+            assert time.monotonic() - started < 2
+    finally:
+        wake.cancel()
+        redis_server.resume()
+    assert store.get("k") is not None
+    store.close()

@@ -30,7 +30,11 @@ implementing :class:`Store`; these are the rules the cache relies on:
 
 ``generation() -> int``
     The number of revalidations so far (any monotonic counter shared by every process using the
-    store).
+    store), never negative. A store whose state can be lost while its users run on (a Redis
+    server restarted empty or flushed, an SQLite file made again) would count from zero again,
+    and a value computed before the loss would pass the check of ``set``: such a store makes
+    the generation name its incarnation too (:func:`~actionkit.stores.base.make_generation`)
+    and refuses every ``since`` of another incarnation.
 
 ``revalidate_tag(tag)``, ``revalidate_path(path, layout)``
     Increment the generation, record it for the tag / path, and drop every entry with that tag /

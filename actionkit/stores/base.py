@@ -14,6 +14,14 @@ INFINITY = float("inf")
 #: revalidations is affected, and it is merely served uncached.
 MAX_MARKS = 10_000
 
+#: A generation is ``incarnation << COUNT_BITS | count``: the low bits count revalidations, the
+#: high ones name the incarnation of the store's state (a Redis server's data since it started
+#: or was emptied, an SQLite file since it was made). A store whose state can be lost and begun
+#: again from zero refuses a ``since`` of another incarnation, so that a render that began
+#: before the loss is never stored as fresh after it, however the counts compare.
+COUNT_BITS = 48
+_COUNT_MASK = (1 << COUNT_BITS) - 1
+
 
 class Entry:
     """A cached value: ``body`` bytes plus ``meta`` (a small JSON-able dict).
@@ -100,6 +108,16 @@ class Store(t.Protocol):
     def delete(self, key: str) -> None: ...
 
     def clear(self) -> None: ...
+
+
+def make_generation(incarnation: int, count: int) -> int:
+    """The generation of ``count`` revalidations in ``incarnation`` (see :data:`COUNT_BITS`)."""
+    return incarnation << COUNT_BITS | count
+
+
+def split_generation(generation: int) -> tuple[int, int]:
+    """The incarnation and the count of revalidations of ``generation``."""
+    return generation >> COUNT_BITS, generation & _COUNT_MASK
 
 
 def ancestors(path: str) -> list[str]:

@@ -4,15 +4,25 @@ Each operation that must be atomic (store-unless-revalidated, revalidation, evic
 script, so it runs as a single step on the server: once ``revalidate_*`` has returned, no client
 of the same Redis server can read a dropped entry. Needs the ``redis`` package
 (``pip install actionkit[redis]``).
+
+A Redis server restarted without its data, or flushed, would count revalidations from zero
+again, and a render that began before could then be stored as fresh after a later revalidation.
+So the generation also names the server's *incarnation*: a digest of the server's ``run_id``
+(new at every start, even one that loads a snapshot) and of an epoch key set at first contact
+(gone with a flush), and ``set`` refuses a value computed in another incarnation, in the same
+step as it stores. The server must not evict the store's keys (its ``maxmemory-policy`` should
+be ``noeviction`` or a ``volatile-*`` one; ``max_bytes`` bounds the store itself), nor rename
+``INFO``.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import typing as t
 
-from .base import MAX_MARKS, Entry, marks
+from .base import MAX_MARKS, Entry, make_generation, marks, split_generation
 
 # Drop the entries whose keys are in KEYS-like list `victims`; shared by the scripts below.
 _DROP = """
@@ -36,10 +46,36 @@ local function drop(p, victims)
 end
 """
 
+# The incarnation of the store's data (see the module): a digest of the server's run ID and of
+# the epoch key, which is set to `fresh` when missing (or, without `fresh`, nil).
+_INCARNATION = """
+local function incarnation(p, fresh)
+  local epoch = redis.call('GET', p .. 'epoch')
+  if not epoch then
+    if not fresh then return nil end
+    redis.call('SET', p .. 'epoch', fresh)
+    epoch = fresh
+  end
+  local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  return string.sub(redis.sha1hex(run .. ':' .. epoch), 1, 15)
+end
+"""
+
+_GENERATION = (
+    _INCARNATION
+    + """
+return {incarnation(ARGV[1], ARGV[2]), redis.call('GET', ARGV[1] .. 'gen') or '0'}
+"""
+)
+
 _SET = (
     _DROP
+    + _INCARNATION
     + """
 local p, k, since, now, maxbytes = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+-- A value computed in another incarnation of the data (before a restart or flush) is refused:
+-- the count of revalidations started again, so comparing counts would prove nothing.
+if incarnation(p, nil) ~= ARGV[14] then return 0 end
 local gen = tonumber(redis.call('GET', p .. 'gen') or '0')
 local names = cjson.decode(ARGV[6])
 if gen ~= since then
@@ -115,25 +151,59 @@ _DELETE = _DROP + "drop(ARGV[1], {ARGV[2]}) return 1"
 class RedisStore:
     """Keeps entries in the Redis server at ``url``.
 
-    :param url: ``redis://host:port/db``.
+    A store that cannot be reached must fail fast rather than hold requests up: every command
+    waits at most ``socket_timeout`` seconds for its answer (``socket_connect_timeout`` for a
+    connection), and a command is tried again once, at once, only when its connection broke
+    (as every pooled connection does when the server restarts), never after a timeout. A paused
+    or unreachable server then costs a request about half a second, after which the page cache
+    serves it uncached.
+
+    .. code-block:: python
+
+        RedisStore("redis://cache.internal:6379/0")
+        RedisStore("redis://cache.internal:6379/0?socket_timeout=2")  # a slow network
+
+    :param url: ``redis://host:port/db`` (also ``rediss://`` and ``unix://``). Options of
+        redis-py's ``from_url`` in its query, such as ``socket_timeout``, win over the keyword
+        arguments.
     :param prefix: the key prefix, so several applications can share one server.
     :param max_bytes: bound on the bytes held; the least recently used entries go first.
+    :param socket_timeout: seconds to wait for an answer (0.5).
+    :param socket_connect_timeout: seconds to wait for a connection (0.5).
     """
 
     #: How many revalidation marks to remember (see :data:`~actionkit.stores.base.MAX_MARKS`).
     max_marks = MAX_MARKS
 
     def __init__(
-        self, url: str, *, prefix: str = "actionkit:", max_bytes: int = 256 * 1024 * 1024
+        self,
+        url: str,
+        *,
+        prefix: str = "actionkit:",
+        max_bytes: int = 256 * 1024 * 1024,
+        socket_timeout: float = 0.5,
+        socket_connect_timeout: float = 0.5,
     ) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, not {max_bytes!r}.")
         self.url = url
         self.prefix = prefix
         self.max_bytes = max_bytes
-        self._redis: t.Any = redis.Redis.from_url(url)
+        # redis-py's default retries a failed command ten times with a growing pause, which
+        # turns a paused server into seconds of waiting per command. Once, at once, and only
+        # for a broken connection.
+        retry = Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+        self._redis: t.Any = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            retry=retry,
+        )
+        self._generation = self._redis.register_script(_GENERATION)
         self._set = self._redis.register_script(_SET)
         self._revalidate = self._redis.register_script(_REVALIDATE)
         self._delete = self._redis.register_script(_DELETE)
@@ -161,11 +231,12 @@ class RedisStore:
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
         names = marks(entry)
+        incarnation, count = split_generation(since)
         stored = self._set(
             args=[
                 self.prefix,
                 key,
-                since,
+                count,
                 time.time(),
                 self.max_bytes,
                 json.dumps(names),
@@ -176,12 +247,14 @@ class RedisStore:
                 repr(entry.expires),
                 repr(entry.stale_until),
                 entry.size,
+                f"{incarnation:015x}",
             ]
         )
         return bool(stored)
 
     def generation(self) -> int:
-        return int(self._redis.get(f"{self.prefix}gen") or 0)
+        incarnation, count = self._generation(args=[self.prefix, secrets.token_hex(16)])
+        return make_generation(int(incarnation, 16), int(count))
 
     def revalidate_tag(self, tag: str) -> None:
         self._revalidate(args=[self.prefix, f"tag:{tag}", "tag", tag, *self._marks()])

@@ -22,6 +22,13 @@ it is written without ``fsync``: on Linux the store notes the boot it was writte
 first process to open it after a reboot (the only way an unsynced file can be left damaged:
 a power loss or an OS crash) starts it afresh. Where the boot cannot be known, writes are synced
 as SQLite's ``synchronous=NORMAL`` does. A process that crashes loses nothing either way.
+
+A file is made again only when it was written before this boot or cannot be read at all
+(``SQLITE_CORRUPT``, ``SQLITE_NOTADB``); a busy or locked database is an error like any
+other, never a reason to delete the file under the workers using it. Each making of the file is
+an *incarnation* with a random ID, which the generation carries (see
+:data:`~actionkit.stores.base.COUNT_BITS`): the count of revalidations starts from zero in a new
+file, so a value computed from a connection to the old file is never stored in the new one.
 """
 
 from __future__ import annotations
@@ -31,12 +38,13 @@ import fcntl
 import json
 import mmap
 import os
+import secrets
 import sqlite3
 import threading
 import time
 import typing as t
 
-from .base import MAX_MARKS, Entry, marks
+from .base import MAX_MARKS, Entry, make_generation, marks, split_generation
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -145,11 +153,22 @@ _wal_index_maps = _WalIndexMaps()
 
 
 def _forget_reads(local: threading.local) -> None:
-    """Empty a thread's memory of reads: entries, keys found missing and the generation."""
+    """Empty a thread's memory of reads: entries, keys found missing and the generation (the
+    incarnation of the file its connection has open never changes)."""
     local.front = {}
     local.front_bytes = 0
     local.misses = {}
     local.generation = None
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """Whether ``error`` says the file cannot be read as a database (not that it is busy)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _new_incarnation() -> str:
+    return f"{secrets.randbits(60) | 1:x}"  # never 0, the incarnation of a file without one
 
 
 def boot_id() -> str | None:
@@ -195,33 +214,56 @@ class SQLiteStore:
         self._open()
 
     def _open(self) -> None:
-        """Create the file, or start it afresh when it was last written before a reboot.
+        """Create the file, or start it afresh when it was last written before a reboot or
+        cannot be read.
 
         Under an exclusive lock on ``<path>.lock``, so that of the workers starting together,
-        one checks and the others find it done.
+        one checks and the others find it done. A file in use needs no write to be checked, so
+        a worker starting while another holds a long write does not wait for it.
         """
         with open(self.path + ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 try:
-                    db = self._db()
-                    db.executescript(_SCHEMA)  # idempotent: every worker runs it at start
-                    if self._boot is None:
+                    if self._keep(self._db()):
                         return
-                    row = db.execute("SELECT value FROM settings WHERE name = 'boot'").fetchone()
-                    if row is not None and row[0] == self._boot:
-                        return
-                except sqlite3.DatabaseError:
-                    pass  # damaged beyond reading: made again below
+                except sqlite3.DatabaseError as e:
+                    if not _damaged(e):
+                        raise
                 self.close()
                 for suffix in ("", "-wal", "-shm"):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self.path + suffix)
                 db = self._db()
                 db.executescript(_SCHEMA)
-                db.execute("INSERT OR REPLACE INTO settings VALUES ('boot', ?)", (self._boot,))
+                if self._boot is not None:
+                    db.execute("INSERT INTO settings VALUES ('boot', ?)", (self._boot,))
+                db.execute("INSERT INTO settings VALUES ('incarnation', ?)", (_new_incarnation(),))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _keep(self, db: sqlite3.Connection) -> bool:
+        """Whether the file can be used as it is (its schema made where missing), rather than
+        made again because it was written before this boot."""
+        try:
+            settings = dict(
+                db.execute(
+                    "SELECT name, value FROM settings WHERE name IN ('boot', 'incarnation')"
+                ).fetchall()
+            )
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise
+            settings = {}  # a new file, or one made by another program: checked below
+        if self._boot is not None and settings.get("boot") != self._boot:
+            return False
+        if "incarnation" not in settings:
+            # A new file, or one made before files had an incarnation.
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR IGNORE INTO settings VALUES ('incarnation', ?)", (_new_incarnation(),)
+            )
+        return True
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -260,6 +302,7 @@ class SQLiteStore:
         local = self._local
         local.db, local.pid = db, pid
         local.version = None
+        local.incarnation = None
         _forget_reads(local)
         if self._shm is None:
             self._map_wal_index(db)
@@ -377,10 +420,23 @@ class SQLiteStore:
             local.front_bytes += size
         return entry
 
+    def _incarnation(self, db: sqlite3.Connection, local: threading.local) -> int:
+        """The incarnation of the file that this thread's connection ``db`` has open (read once:
+        a connection keeps the file it opened, even once that is deleted and made again)."""
+        if local.incarnation is None:
+            row = db.execute("SELECT value FROM settings WHERE name = 'incarnation'").fetchone()
+            local.incarnation = int(row[0], 16) if row is not None else 0
+        return int(local.incarnation)
+
     def set(self, key: str, entry: Entry, since: int) -> bool:
         names = marks(entry)
         size = entry.size
+        incarnation, since = split_generation(since)
         with self._transaction() as db:
+            if incarnation != self._incarnation(db, self._local):
+                # Computed from another making of the file, whose count of revalidations
+                # compares with this one's in no way.
+                return False
             (generation,) = db.execute("SELECT generation FROM touched WHERE name = ''").fetchone()
             if generation != since:
                 (floor,) = db.execute(
@@ -488,7 +544,7 @@ class SQLiteStore:
         db, local = self._reads()
         if local.generation is None:
             (generation,) = db.execute("SELECT generation FROM touched WHERE name = ''").fetchone()
-            local.generation = int(generation)
+            local.generation = make_generation(self._incarnation(db, local), int(generation))
         return int(local.generation)
 
     def revalidate_tag(self, tag: str) -> None:
