@@ -1,6 +1,13 @@
 """The sample application: a small "posts" site running every example of the reference page.
 
 Run it with ``make run`` (gunicorn, two workers, http://127.0.0.1:8000).
+
+The environment chooses where the page cache is kept:
+
+``ACTIONKIT_CACHE``
+    ``memory`` (each worker its own), a ``redis://`` URL (every worker of every host sharing
+    one Redis server: ``ACTIONKIT_CACHE=redis://127.0.0.1:6379/0 make run``), or the path of an
+    SQLite file, relative to the instance folder; ``cache.sqlite3`` when unset.
 """
 
 from __future__ import annotations
@@ -15,12 +22,13 @@ from werkzeug.datastructures import MultiDict
 
 from actionkit import action, after, cache_tag, fail, revalidate_path, revalidate_tag
 from actionkit.flask import ActionKit
-from actionkit.stores import SQLiteStore
 
 from . import actions, db
 
 log = logging.getLogger("sample_app.access")
 DEFAULT_INSTANCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
+# The page cache's store when ACTIONKIT_CACHE is not set (see the module).
+DEFAULT_CACHE = "cache.sqlite3"
 
 
 def instance_path() -> str:
@@ -67,7 +75,9 @@ def create_app(instance: str | None = None) -> Flask:
     app = Flask(__name__, instance_path=path)
     app.secret_key = prepare(path)
     app.config["DATABASE"] = os.path.join(path, "posts.sqlite3")
-    ActionKit(app, cache=SQLiteStore(os.path.join(path, "cache.sqlite3")))
+    # The extension reads "memory", a redis:// URL or an SQLite path from ACTIONKIT_CACHE.
+    app.config["ACTIONKIT_CACHE"] = os.environ.get("ACTIONKIT_CACHE") or DEFAULT_CACHE
+    ActionKit(app)
     app.teardown_appcontext(db.close)
     app.jinja_env.globals.update(actions=actions, rename_post=rename_post)
 
