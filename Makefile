@@ -9,14 +9,14 @@ STAMP := $(VENV)/.installed
 COVERAGE_FLOOR := 92
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench system-deps clean
+.PHONY: run test lint typecheck pytest docs bench system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,flask,redis,bench]'
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,flask,redis,bench,docs]'
 	touch $(STAMP)
 
 # Debian's Chromium (browser tests) and redis-server (RedisStore tests), only when missing.
@@ -41,10 +41,15 @@ typecheck: $(STAMP)
 pytest: $(STAMP) system-deps
 	$(BIN)/python -W error::ResourceWarning -m pytest --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck pytest docs
 
 run: $(STAMP)
 	$(BIN)/gunicorn --config sample_app/gunicorn.conf.py sample_app.app:app
+
+# The documentation, warnings as errors; the doctest builder runs every code sample in it.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -n -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -n -q -b doctest docs docs/_build/doctest
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
