@@ -50,6 +50,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(RedirectType|PageCache|Rendered|RequestContext|ErrorPage|ActionWrapper)"),
     (r"py:.*", r"actionkit\.(?!(stores|flask|jinja|testing|protocol|cli)(\.|$))\w+(\..*)?"),
     (r"py:.*", r"actionkit\.stores\.(base|memory|sqlite|redis)(\..*)?"),
+    # Constants of the protocol module without a doc comment are not in the reference.
+    (r"py:data", r"actionkit\.protocol\.[A-Z_]+"),
 ]
 
 # Every code sample of these pages runs under ``sphinx-build -b doctest`` (``make docs``).
