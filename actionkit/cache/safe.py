@@ -1,43 +1,148 @@
 """A store that never fails a request: the page cache's view of its store.
 
-A store that raises (Redis unreachable, an SQLite file made unwritable) must not turn pages into
-errors: reads answer "not cached", writes are skipped, a lease is taken as granted (the request
-renders the page itself), and a generation of ``-1`` tells the caller that nothing computed from
-here on may be stored. The error is logged once on the ``actionkit`` logger. Revalidations raise
-to their caller: silently keeping entries a revalidation should have dropped would break the
-read-your-writes promise.
+A store that raises (Redis unreachable or paused, an SQLite file made unwritable) must not turn
+pages or actions into errors, nor let anybody be served a page older than a write they were told
+had succeeded. From its first failure, the process counts the store as *down*:
+
+- every request bypasses the cache: nothing is read from the store or written to it, a lease is
+  taken as granted (the request renders the page itself) and the generation is ``-1`` (nothing
+  computed meanwhile may be stored), so pages are served fresh, never stale, without waiting on
+  the store;
+- a revalidation it cannot deliver returns as if it had been delivered, so the action that
+  asked for it succeeds once it has committed its writes; it is kept, in order, in memory, for
+  the store (every wrapper of one store object in the process shares them);
+- at most every :attr:`SafeStore.retry_every` seconds one caller (a request, or a thread
+  started while revalidations are waiting, so that they go out even if no request comes) tries
+  the store again: it delivers the waiting revalidations in order, and only when all of them
+  are delivered is the store *up* again;
+- back up, the process still reads nothing from the store for :attr:`SafeStore.settle`
+  seconds (it writes to it): the other processes that saw the outage deliver their own waiting
+  revalidations meanwhile, so none of them reads a page that one of those would have dropped.
+
+Going down is logged as a warning on the ``actionkit`` logger, coming back as an info line.
+
+What an outage cannot keep is read-your-writes *across* processes for the time a revalidation
+waits: a process that can reach the store (the outage was another host's network, or it had
+no request while the store was away) may read a page that another process's waiting
+revalidation drops once it is delivered, within about ``retry_every`` of the store's return.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 import typing as t
+import weakref
+from collections import OrderedDict
 
 if t.TYPE_CHECKING:
     from ..stores import Entry, Store
 
 logger = logging.getLogger("actionkit")
 
+# A waiting revalidation: ("tag", tag, False) or ("path", path, layout); or, when too many
+# waited, ("clear", "", False): everything is dropped instead.
+_Revalidation = tuple[str, str, bool]
+_CLEAR: _Revalidation = ("clear", "", False)
+
+
+class _Health:
+    """The state of one store in this process, shared by every :class:`SafeStore` of it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: Whether the store answered its last use; read without the lock on the hot path.
+        self.up = True
+        #: clock() before which nothing is read from the store (back, settling).
+        self.read_after = 0.0
+        #: clock() before which nobody tries the store again (down).
+        self.retry_at = 0.0
+        self.trying = False
+        # Each waiting revalidation with the number of its latest request.
+        self.pending: OrderedDict[_Revalidation, int] = OrderedDict()
+        self.requests = 0
+        self.delivered = 0
+        self.thread: threading.Thread | None = None
+
+    def after_fork(self) -> None:
+        # Another thread may have held the lock at the fork; the deliverer did not follow.
+        self.lock = threading.Lock()
+        self.trying = False
+        self.thread = None
+
+
+_healths: weakref.WeakKeyDictionary[t.Any, _Health] = weakref.WeakKeyDictionary()
+_healths_lock = threading.Lock()
+
+
+def _health_of(store: Store) -> _Health:
+    """The shared state of ``store`` (a wrapper's own where the store cannot be a weak key)."""
+    with _healths_lock:
+        try:
+            health = _healths.get(store)
+            if health is None:
+                health = _healths[store] = _Health()
+            return health
+        except TypeError:  # not hashable or not weakly referenceable
+            return _Health()
+
+
+def _after_fork_in_child() -> None:
+    global _healths_lock
+    _healths_lock = threading.Lock()
+    for health in list(_healths.values()):
+        health.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 class SafeStore:
-    """Wraps ``store`` so that its failures are logged and answered safely (see the module)."""
+    """Wraps ``store`` so that its failures never fail a request nor serve a stale page (see
+    the module).
 
-    __slots__ = ("_broken", "store")
+    :param store: the store to wrap.
+    :param clock: the time source of the retries (tests pass a fake one).
+    """
 
-    def __init__(self, store: Store) -> None:
+    __slots__ = ("_clock", "_health", "store")
+
+    #: Seconds between two tries of a store that is down.
+    retry_every = 0.2
+    #: Seconds a store that came back is written to but not read from.
+    settle = 0.4
+    #: Revalidations kept while the store is down; past that, the store is cleared when it is
+    #: back instead.
+    max_pending = 10_000
+
+    def __init__(self, store: Store, *, clock: t.Callable[[], float] = time.monotonic) -> None:
         self.store = store
-        self._broken = False  # an error has been logged
+        self._clock = clock
+        self._health = _health_of(store)
 
     def __repr__(self) -> str:
         return f"<SafeStore {self.store!r}>"
 
-    def failed(self, error: Exception) -> None:
-        """Log ``error`` (once per store)."""
-        if not self._broken:
-            self._broken = True
-            logger.error("The cache store %r failed; serving uncached: %s", self.store, error)
+    @property
+    def up(self) -> bool:
+        """Whether the store is in use (it may still be settling, see the module)."""
+        return self._health.up
+
+    @property
+    def pending(self) -> list[_Revalidation]:
+        """The revalidations waiting for the store, oldest first."""
+        with self._health.lock:
+            return list(self._health.pending)
+
+    # -- reads and writes: skipped while the store is down --------------------------------------
 
     def get(self, key: str) -> Entry | None:
+        health = self._health
+        # The hot path reads two attributes; settling or down, _usable decides.
+        if (not health.up or health.read_after) and not self._usable(reading=True):
+            return None
         try:
             return self.store.get(key)
         except Exception as e:
@@ -45,6 +150,8 @@ class SafeStore:
             return None
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
+        if not self._health.up and not self._usable():
+            return False
         try:
             return self.store.set(key, entry, since)
         except Exception as e:
@@ -53,6 +160,8 @@ class SafeStore:
 
     def generation(self) -> int:
         """The store's generation, or ``-1`` (store nothing computed from now on)."""
+        if not self._health.up and not self._usable():
+            return -1
         try:
             return self.store.generation()
         except Exception as e:
@@ -60,20 +169,152 @@ class SafeStore:
             return -1
 
     def acquire(self, key: str, ttl: float) -> bool:
+        if not self._health.up and not self._usable():
+            return True  # render it ourselves
         try:
             return self.store.acquire(key, ttl)
         except Exception as e:
             self.failed(e)
-            return True  # render it ourselves
+            return True
 
     def release(self, key: str) -> None:
+        if not self._health.up:
+            return  # the lease runs out by itself
         try:
             self.store.release(key)
         except Exception as e:
             self.failed(e)
 
+    # -- revalidations: delivered, or kept until they can be -----------------------------------
+
     def revalidate_path(self, path: str, layout: bool) -> None:
-        self.store.revalidate_path(path, layout)
+        self._revalidate(("path", path, layout))
 
     def revalidate_tag(self, tag: str) -> None:
-        self.store.revalidate_tag(tag)
+        self._revalidate(("tag", tag, False))
+
+    def _revalidate(self, revalidation: _Revalidation) -> None:
+        health = self._health
+        with health.lock:
+            kept = not health.up
+            if kept:
+                self._keep(revalidation)
+        if kept:
+            self._usable()  # delivered now if the store is due for a try and answers
+            return
+        try:
+            self._deliver(revalidation)
+        except Exception as e:
+            self.failed(e, revalidation)
+
+    def _deliver(self, revalidation: _Revalidation) -> None:
+        kind, name, layout = revalidation
+        if kind == "tag":
+            self.store.revalidate_tag(name)
+        elif kind == "path":
+            self.store.revalidate_path(name, layout)
+        else:
+            self.store.clear()
+
+    def _keep(self, revalidation: _Revalidation) -> None:
+        """Keep ``revalidation`` until the store answers (under the lock)."""
+        health = self._health
+        pending = health.pending
+        health.requests += 1
+        if _CLEAR in pending:
+            pass  # everything is dropped anyway
+        elif len(pending) >= self.max_pending:
+            pending.clear()
+            pending[_CLEAR] = health.requests
+        else:
+            # Kept once, in the place of its latest request: asked again while it was being
+            # delivered, it goes out again (a render may have read the data in between).
+            pending.pop(revalidation, None)
+            pending[revalidation] = health.requests
+        if health.thread is None or not health.thread.is_alive():
+            health.thread = threading.Thread(
+                target=self._deliver_pending, name="actionkit-revalidations", daemon=True
+            )
+            health.thread.start()
+
+    # -- going down and coming back ------------------------------------------------------------
+
+    def failed(self, error: Exception, revalidation: _Revalidation | None = None) -> None:
+        """Count the store as down after ``error``; keep ``revalidation`` for later."""
+        health = self._health
+        with health.lock:
+            went_down = health.up
+            health.up = False
+            health.read_after = 0.0
+            health.retry_at = self._clock() + self.retry_every
+            if revalidation is not None:
+                self._keep(revalidation)
+        if went_down:
+            logger.warning(
+                "The cache store %r failed; serving uncached, and keeping revalidations for"
+                " it, until it answers again: %s",
+                self.store,
+                error,
+            )
+
+    def _usable(self, reading: bool = False) -> bool:
+        """Whether the store may be used now: it is up (and, for ``reading``, has settled), or
+        it was due for a try, answered it and took every waiting revalidation."""
+        health = self._health
+        now = self._clock()
+        if health.up:
+            if not reading or now >= health.read_after:
+                health.read_after = 0.0
+                return True
+            return False
+        with health.lock:
+            if health.trying or now < health.retry_at:
+                return False
+            health.trying = True
+        try:
+            back = self._try()
+        finally:
+            health.trying = False
+        return back and not reading
+
+    def _try(self) -> bool:
+        """Try the store: a generation, then every waiting revalidation, oldest first."""
+        health = self._health
+        try:
+            self.store.generation()
+            while True:
+                with health.lock:
+                    if not health.pending:
+                        health.up = True
+                        health.read_after = self._clock() + self.settle
+                        delivered, health.delivered = health.delivered, 0
+                        break
+                    revalidation, request = next(iter(health.pending.items()))
+                self._deliver(revalidation)
+                with health.lock:
+                    if health.pending.get(revalidation) == request:  # not asked for again
+                        del health.pending[revalidation]
+                    health.delivered += 1
+        except Exception:
+            with health.lock:
+                health.retry_at = self._clock() + self.retry_every
+            return False
+        logger.info(
+            "The cache store %r answers again; %d waiting revalidation(s) delivered.",
+            self.store,
+            delivered,
+        )
+        return True
+
+    def _deliver_pending(self) -> None:
+        """While revalidations wait, try the store now and then (a thread, so that they go
+        out even when no request comes)."""
+        health = self._health
+        while True:
+            with health.lock:
+                if not health.pending and health.up:
+                    health.thread = None
+                    return
+                wait = max(0.0, health.retry_at - self._clock())
+            time.sleep(min(max(wait, 0.01), self.retry_every))
+            self._usable()

@@ -52,9 +52,10 @@ implementing :class:`Store`; these are the rules the cache relies on:
     Drop one entry, or everything.
 
 ``get`` is on the path of every cache hit: keep it to one lookup (one query, one round trip).
-Every other method may raise; the page cache then serves the request uncached (and a failing
-``revalidate_*`` raises to its caller, since keeping stale entries silently would break the
-read-your-writes promise).
+Every method may raise. The page cache then counts the store as down in that process
+(:mod:`actionkit.cache.safe`): its requests bypass the cache, served fresh, and the revalidations
+the store could not take wait in memory, in order, to be delivered before the process reads from
+the store again.
 
 Entries hold bytes and a small JSON-able ``meta`` dict; nothing is ever pickled. A minimal
 store, to show the shape (no indexes, so its revalidation costs grow with its size):
