@@ -1,7 +1,12 @@
 """Reading a request body to look for an action, and handing it back untouched.
 
 The middleware reads a form ``POST`` to learn whether it names an action; when it does not, the
-application must still get the whole body, as if nobody had read it.
+application must still get the whole body, as if nobody had read it. :func:`peek_body` reads at
+most ``limit + 1`` bytes and leaves the caller's stream usable: a seekable stream (a test
+client's, or one a server spooled) is put back where it was and stays the environ's
+``wsgi.input``, so that whoever holds it can read it again (Werkzeug's test client re-sends the
+same stream when it follows a ``307``/``308``); a socket stream, which cannot go back, is
+replaced by one that gives the bytes read, then the rest.
 """
 
 from __future__ import annotations
@@ -12,48 +17,79 @@ import typing as t
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import get_input_stream
 
-from .exceptions import RequestRefused
-
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 _CHUNK = 65536
 
 
-def read_body(environ: WSGIEnvironment, limit: int) -> tuple[bytes, bool, t.Any]:
-    """Read at most ``limit + 1`` bytes: (bytes read, whether that was all, the stream)."""
+class Peek(t.NamedTuple):
+    """What :func:`peek_body` read."""
+
+    #: The bytes read: the whole body, or its first ``limit + 1`` bytes.
+    body: bytes
+    #: The whole body was read, and it is at most ``limit`` bytes.
+    complete: bool
+    #: The body ended before its ``Content-Length`` (the client went away).
+    truncated: bool
+
+
+def peek_body(environ: WSGIEnvironment, limit: int) -> Peek:
+    """Read at most ``limit + 1`` bytes of the request body and hand the body back to the
+    environ as it was (see the module)."""
+    raw = environ["wsgi.input"]
+    position = _tell(raw)
     length = environ.get("CONTENT_LENGTH", "")
+    truncated = False
+    rest: t.Any = raw
     if length.isdigit() and int(length) <= limit and not environ.get("wsgi.input_terminated"):
         # The usual form: its whole length, straight from the server's stream.
         want = int(length)
-        raw = environ["wsgi.input"]
         body = raw.read(want) if want else b""
         while len(body) < want:  # a stream that answers with what has arrived so far
             more = raw.read(want - len(body))
             if not more:
-                raise truncated()
+                truncated = True
+                break
             body += more
-        return body, True, raw
-    stream = get_input_stream(environ, max_content_length=None)
-    cap = limit + 1
-    chunks = []
-    size = 0
-    while size < cap:
-        try:
-            chunk = stream.read(min(_CHUNK, cap - size))
-        except ClientDisconnected:
-            raise truncated() from None
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks), size <= limit, stream
+        complete = not truncated
+    else:
+        rest = get_input_stream(environ, max_content_length=None)
+        cap = limit + 1
+        chunks = []
+        size = 0
+        while size < cap:
+            try:
+                chunk = rest.read(min(_CHUNK, cap - size))
+            except ClientDisconnected:
+                truncated = True
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        body = b"".join(chunks)
+        complete = size <= limit and not truncated
+    if position is not None:
+        raw.seek(position)
+    elif complete:
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["wsgi.input_terminated"] = True
+    elif truncated:
+        environ["wsgi.input"] = io.BytesIO(body)  # all there was: the app meets the same end
+    else:
+        environ["wsgi.input"] = ReplayStream(body, rest)
+    return Peek(body, complete, truncated)
 
 
-def truncated() -> RequestRefused:
-    return RequestRefused(
-        "bad_request", "The request body ended before its Content-Length: the client went away?"
-    )
+def _tell(stream: t.Any) -> int | None:
+    """The position of a stream that can go back to it, else ``None``."""
+    try:
+        if stream.seekable():
+            return int(stream.tell())
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
 
 
 class ReplayStream:
@@ -85,16 +121,3 @@ class ReplayStream:
         close = getattr(self._rest, "close", None)
         if close is not None:
             close()
-
-
-def rewind(environ: WSGIEnvironment, body: bytes) -> None:
-    """Let code running in the action (a framework's request object) read the body again."""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-
-
-def restore_body(environ: WSGIEnvironment, body: bytes, complete: bool, stream: t.Any) -> None:
-    """Give the application back the body the middleware read to look for an action field."""
-    environ["wsgi.input"] = io.BytesIO(body) if complete else ReplayStream(body, stream)
-    if complete:
-        environ["wsgi.input_terminated"] = True

@@ -22,9 +22,11 @@ import werkzeug.urls  # noqa: F401  registers the "werkzeug.url_quote" codec err
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import parse_form_data
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Epilogue, Field, File, MultipartDecoder, NeedData
 
 from . import security
-from .body import read_body, restore_body, rewind
+from .body import Peek, peek_body
 from .exceptions import BadToken, RequestRefused, SecretKeyMissing
 from .protocol import (
     ACTION_FIELD_PREFIX,
@@ -43,12 +45,9 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger("actionkit")
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-# An action field at a field-name position, in either form encoding. Only a body that matches is
-# parsed; any other form POST goes to the application without being decoded.
-_FIELD_PATTERNS = {
-    "application/x-www-form-urlencoded": re.compile(rb"(?:^|&)(?:%24|\$)ACTION_ID_"),
-    "multipart/form-data": re.compile(rb'name="?\$ACTION_ID_'),
-}
+# An action field's name at a key position of an urlencoded body (values cannot hold a bare "&").
+_URLENCODED_FIELD = re.compile(rb"(?:^|&)(?:%24|\$)ACTION_ID_")
+_FIELD_BYTES = ACTION_FIELD_PREFIX.encode()
 
 
 class Options(t.Protocol):
@@ -138,10 +137,8 @@ def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Cal
     length = environ.get("CONTENT_LENGTH")
     if length and length.isdigit() and int(length) > options.body_limit:
         raise _too_large(options)
-    body, complete, _ = read_body(environ, options.body_limit)
-    if not complete:
-        raise _too_large(options)
-    rewind(environ, body)
+    peek = peek_body(environ, options.body_limit)
+    body = _whole(peek, options)
     token = environ.get(ENVIRON_ACTION_BOUND)
     if kind in FORM_TYPES:
         fields, form = parse_form(environ, body, kind, options.body_limit)
@@ -165,26 +162,59 @@ def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Cal
 def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call | None:
     """A form posted by a browser without the script; ``None`` when it names no action.
 
-    The body is read (at most ``body_limit + 1`` bytes) and, when it is not an action,
-    handed back to the application as an equivalent stream.
+    Whether it does is decided from its first ``body_limit`` bytes, by a field *name* (an
+    urlencoded key, a multipart part's name; never a value or a file's content), before any
+    other check: a form that is not an action reaches the application whatever its origin or
+    size, with its body as it came.
     """
-    body, complete, stream = read_body(environ, options.body_limit)
-    if not _FIELD_PATTERNS[kind].search(body):
-        restore_body(environ, body, complete, stream)
+    peek = peek_body(environ, options.body_limit)
+    if not _names_an_action(peek.body, kind, environ):
         return None
     _check_origin(environ, options)
-    if not complete:
-        raise _too_large(options)
-    rewind(environ, body)
+    body = _whole(peek, options)
     fields, form = parse_form(environ, body, kind, options.body_limit)
     named = [(k, v) for k, v in fields if k.startswith(ACTION_FIELD_PREFIX)]
-    if not named:  # the pattern matched inside a value, not a field name
-        restore_body(environ, body, complete, stream)
-        return None
+    if not named:  # an action field beyond a broken part: the form cannot be read
+        raise RequestRefused("bad_request", "The form's action field could not be decoded.")
     field, token = named[-1]  # the clicked button's name comes after the hidden field
     action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options)
     bound = unseal(action, token, options)
     return Call(action, bound, form, None, request_page(environ), False)
+
+
+def _whole(peek: Peek, options: Options) -> bytes:
+    """The body of an action request, refused when it was cut short or is too large."""
+    if peek.truncated:
+        raise RequestRefused(
+            "bad_request", "The request body ended before its Content-Length: the client went away?"
+        )
+    if not peek.complete:
+        raise _too_large(options)
+    return peek.body
+
+
+def _names_an_action(head: bytes, kind: str, environ: WSGIEnvironment) -> bool:
+    """Whether the start of a form body has a field whose name starts with ``$ACTION_ID_``."""
+    if kind == "application/x-www-form-urlencoded":
+        return _URLENCODED_FIELD.search(head) is not None
+    if _FIELD_BYTES not in head:
+        return False  # the usual upload: no need to walk its parts
+    boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1].get("boundary")
+    if not boundary:
+        return False
+    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=None)
+    decoder.receive_data(head)
+    try:
+        while True:
+            event = decoder.next_event()
+            if isinstance(event, NeedData | Epilogue):
+                return False
+            if isinstance(event, Field | File) and (event.name or "").startswith(
+                ACTION_FIELD_PREFIX
+            ):
+                return True
+    except ValueError:  # a broken body: the application's to answer
+        return False
 
 
 def unseal(action: Action, token: str, options: Options) -> list[t.Any]:
