@@ -293,3 +293,75 @@ def test_flask_command_group() -> None:
     result = runner.invoke(flask_cli, ["check", "--workers", "2"])
     assert result.exit_code == 1
     assert "[memory_store]" in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        pytest.param(["actions", "tests.cli_apps.plain_app"], 2, "No ActionMiddleware", id="none"),
+        pytest.param(["actions", "tests.cli_apps.nowhere"], 2, "No module named", id="module"),
+        pytest.param(["actions", "tests.cli_apps.flask_app:x.y"], 2, "no attribute", id="name"),
+        pytest.param(["actions", "tests.cli_apps.flask_app:1 +"], 2, "Cannot read", id="syntax"),
+        pytest.param(["actions", "tests.cli_apps.duplicate_app"], 2, "'save'", id="duplicate"),
+        pytest.param(["check", "tests.cli_apps.duplicate_app"], 1, "[duplicate_id]", id="check"),
+    ],
+)
+def test_main_errors_in_process(
+    argv: list[str], status: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unloadable apps exit 2 with one line on stderr; a duplicate ID is a problem for
+    ``check``."""
+    assert main(argv) == status
+    captured = capsys.readouterr()
+    assert message in captured.out + captured.err
+
+
+def test_load_app_refuses_non_callables() -> None:
+    """Calling something that is not callable, or a factory returning ``None``, is an error
+    that names the expression."""
+    with pytest.raises(AppLoadError, match="not callable"):
+        load_app("tests.cli_apps.flask_app:FLASK_NAME()")
+    with pytest.raises(AppLoadError, match="is None"):
+        load_app("tests.cli_apps.factory_app:nothing")
+
+
+def test_actions_text_without_actions() -> None:
+    """An empty registry is said in words, and ``check`` warns about it."""
+    from actionkit import Registry
+    from actionkit.cli import actions_text
+
+    middleware = ActionMiddleware(lambda e, s: [], registry=Registry(), cache=False)
+    assert actions_text(middleware) == "No actions are registered."
+    assert actions_text(middleware, as_json=True) == "[]"
+    assert [p.code for p in check(middleware, workers=1)] == ["no_actions"]
+
+
+_MARKER = object()
+
+
+class _Bound:
+    """Stands for ``actionkit.Bound`` (an ``Annotated`` alias) in versions without it."""
+
+    def __class_getitem__(cls, item: t.Any) -> t.Any:
+        return t.Annotated[item, _MARKER]
+
+
+def _like(post_id: t.Annotated[int, _MARKER], amount: int) -> int:
+    return post_id + amount
+
+
+def test_bound_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ``actionkit.Bound`` exists, parameters annotated with it are bound ones."""
+    import actionkit
+    from actionkit import Registry
+
+    monkeypatch.setattr(actionkit, "Bound", _Bound, raising=False)
+    described = describe(Registry().register(_like))
+    assert [p["bound"] for p in described["parameters"]] == [True, False]
+    assert described["takes_bound_arguments"] is True
+
+
+def test_check_broken_app_in_process() -> None:
+    """A decorator above ``@action`` and a rebound name are found in process too."""
+    found = check(find_middleware(load_app(BROKEN_APP)), workers=1)
+    assert codes(found) == {"wrapped_action", "not_the_action"}

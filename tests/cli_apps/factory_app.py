@@ -35,3 +35,6 @@ class Logging:
 
 def create_app(debug: bool = False) -> Logging:
     return Logging(ActionMiddleware(hello, registry=registry, cache=False, debug=debug))
+
+
+nothing = None

@@ -35,3 +35,6 @@ def increment_like(post_id: int, amount: int = 1) -> int:
 @app.get("/posts")
 def posts() -> str:
     return "posts"
+
+
+FLASK_NAME = "not callable"
