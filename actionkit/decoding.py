@@ -113,9 +113,16 @@ def _check_origin(environ: WSGIEnvironment, options: Options) -> None:
         )
 
 
-def _lookup(action_id: str, options: Options) -> Action:
+def _lookup(action_id: str, options: Options, environ: WSGIEnvironment) -> Action:
     found = options.registry.get(action_id)
     if found is None:
+        # After a deploy, pages rendered by the old code name actions the new one lacks.
+        logger.warning(
+            "Unknown action ID %r posted to %s: a page older than the server, or a client"
+            " guessing.",
+            action_id,
+            request_page(environ),
+        )
         raise RequestRefused(
             "unknown_action", "No such action; the page may be older than the server."
         )
@@ -132,7 +139,7 @@ def _too_large(options: Options) -> RequestRefused:
 def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Call:
     """An ``Action-Id`` request: a JSON call, or a form submitted by the client script."""
     _check_origin(environ, options)
-    action = _lookup(environ[ENVIRON_ACTION_ID].strip(), options)
+    action = _lookup(environ[ENVIRON_ACTION_ID].strip(), options, environ)
     page = _page(environ)
     length = environ.get("CONTENT_LENGTH")
     if length and length.isdigit() and int(length) > options.body_limit:
@@ -177,7 +184,7 @@ def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call 
     if not named:  # an action field beyond a broken part: the form cannot be read
         raise RequestRefused("bad_request", "The form's action field could not be decoded.")
     field, token = named[-1]  # the clicked button's name comes after the hidden field
-    action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options)
+    action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options, environ)
     bound = unseal(action, token, options)
     return Call(action, bound, form, None, request_page(environ), False)
 

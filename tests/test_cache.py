@@ -569,6 +569,7 @@ def test_revalidation_outside_requests_uses_the_default_store() -> None:
         with client.get("/dflt-page") as response:
             return response.headers["Actionkit-Cache"] + response.text
 
+    revalidate_tag("dflt")  # the process-wide store may hold the page of an earlier run
     assert status() == "MISSx"
     assert status() == "HITx"
     revalidate_tag("dflt")
@@ -1058,3 +1059,46 @@ def test_cache_hints_are_recorded_and_checked() -> None:
     with pytest.raises(ValueError, match=">= 0"):
         cache_life(-1)
     context.pop(token)
+
+
+# -- test clients: answers read but never closed ------------------------------------------------
+
+
+def _tagged_page_app(renders: list[int]) -> t.Any:
+    def app(environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
+        cache_tag("p")
+        renders.append(1)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"page ", str(len(renders)).encode()]
+
+    return app
+
+
+def test_a_page_read_whole_but_not_closed_is_stored() -> None:
+    """`r = client.get(url); r.data` without closing (the usual test) stores the page: it is
+    stored once its body has been iterated whole."""
+    renders: list[int] = []
+    client = Client(ActionMiddleware(_tagged_page_app(renders), cache=MemoryStore()))
+    first = client.get("/p")
+    assert first.data == b"page 1" and first.headers["Actionkit-Cache"] == "MISS"
+    second = client.get("/p")
+    assert second.data == b"page 1" and second.headers["Actionkit-Cache"] == "HIT"
+    assert len(renders) == 1
+
+
+def test_a_render_nobody_iterates_makes_no_request_of_its_thread_wait() -> None:
+    """After a revalidation, an answer the test never reads leaves a render "under way"; the
+    next request of the same thread renders at once instead of waiting for it."""
+    import time
+
+    renders: list[int] = []
+    cache = PageCache(MemoryStore(), wait=30)
+    client = Client(ActionMiddleware(_tagged_page_app(renders), cache=cache))
+    assert client.get("/p").data == b"page 1"
+    cache.revalidate_tag("p")
+    unread = client.get("/p")  # a render that nobody iterates
+    started = time.monotonic()
+    again = client.get("/p")
+    assert again.data == b"page 3" and time.monotonic() - started < 15
+    assert client.get("/p").headers["Actionkit-Cache"] == "HIT"
+    unread.close()

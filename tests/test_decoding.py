@@ -130,3 +130,13 @@ def test_action_client_submits_multipart(tmp_path: t.Any) -> None:
         create, {"title": "Up"}, path="/posts", content_type="multipart/form-data"
     )
     assert response.status_code == 303 and db.posts[1]["title"] == "Up"
+
+
+def test_an_unknown_action_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """An unknown action ID is answered 404 and logged as a warning with the ID and the path,
+    so that pages older than the server show up in the logs."""
+    app, registry, db = make_app()
+    response = Client(app).post("/posts?x=1", data={"$ACTION_ID_gone123": ""})
+    assert response.status_code == 404
+    assert "Unknown action ID 'gone123' posted to /posts?x=1" in caplog.text
+    assert caplog.records[-1].levelname == "WARNING"

@@ -8,6 +8,7 @@ store from failing a request.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 import typing as t
@@ -25,6 +26,8 @@ if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from ..context import RequestContext
+
+logger = logging.getLogger("actionkit")
 
 # How many pages PageCache remembers as stored for everyone (see PageCache._miss).
 _SHARED_KEYS = 10_000
@@ -57,7 +60,7 @@ class PageCache:
         # Misses of one page in this process wait for the render already under way, when the
         # page's last render was stored for everyone (no Vary): see _miss.
         self._lock = threading.Lock()
-        self._rendering: dict[str, threading.Event] = {}
+        self._rendering: dict[str, _Render] = {}
         self._shared: dict[str, None] = {}
 
     def __repr__(self) -> str:
@@ -139,17 +142,24 @@ class PageCache:
         completed after the render began, and the waiting request then renders itself.
         Only pages whose last render was stored for everyone take part (a page that is not
         cached, or varies with a header, would make requests wait for nothing).
+
+        A render is over when its answer has been iterated whole (it is stored then), closed,
+        or has failed. A request never waits for a render started in its own thread: that one
+        is not being iterated while it waits (a test client holding an answer it has not
+        read); the new render takes its place.
         """
         if environ.get("REQUEST_METHOD") != "GET" or key not in self._shared:
             return self._pass(app, environ, start_response, lease=None)
+        thread = threading.get_ident()
         with self._lock:
             underway = self._rendering.get(key)
-            if underway is None:
-                done = self._rendering[key] = threading.Event()
+            if underway is None or underway.thread == thread:
+                mine = self._rendering[key] = _Render(thread)
+                underway = None
         if underway is None:
-            finish = functools.partial(self._finish, key, done)
+            finish = functools.partial(self._finish, key, mine)
             return self._pass(app, environ, start_response, lease=None, done=finish)
-        if join and underway.wait(self.wait):
+        if join and underway.done.wait(self.wait):
             entry = self.safe.get(key)
             if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
                 return answer_entry(entry, environ, start_response, HIT)
@@ -157,11 +167,11 @@ class PageCache:
             return self._miss(app, environ, start_response, key, join=False)
         return self._pass(app, environ, start_response, lease=None)
 
-    def _finish(self, key: str, done: threading.Event) -> None:
+    def _finish(self, key: str, render: _Render) -> None:
         with self._lock:
-            if self._rendering.get(key) is done:
+            if self._rendering.get(key) is render:
                 del self._rendering[key]
-        done.set()
+        render.done.set()
 
     def _pass(
         self,
@@ -311,7 +321,26 @@ class PageCache:
 def _plan(
     ctx: RequestContext | None, status: str, headers: list[tuple[str, str]], since: int | None
 ) -> policy.Plan | None:
-    """Whether and how to store an answer, given the request context of the page."""
+    """Whether and how to store an answer, given the request context of the page; a page that
+    opted in but is not stored says why in the log (debug level)."""
     if ctx is None:
-        return policy.plan(status, headers, None, since)
-    return policy.plan(status, headers, ctx.hints, since, shows_state=ctx.state is not None)
+        decided = policy.plan(status, headers, None, since)
+    else:
+        decided = policy.plan(status, headers, ctx.hints, since, shows_state=ctx.state is not None)
+    if isinstance(decided, str):
+        if logger.isEnabledFor(logging.DEBUG):
+            path = None if ctx is None else policy.page_path(ctx.environ)
+            logger.debug("%s BYPASS: not stored because %s.", path, decided)
+        return None
+    return decided
+
+
+class _Render:
+    """A render of a page under way in this process: its thread, and an event set when it is
+    over."""
+
+    __slots__ = ("done", "thread")
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+        self.done = threading.Event()

@@ -44,38 +44,39 @@ def plan(
     since: int | None,
     *,
     shows_state: bool = False,
-) -> Plan | None:
-    """How to store an answer, or ``None`` when it must not be stored.
+) -> Plan | str | None:
+    """How to store an answer: a :class:`Plan`; ``None`` when the page did not opt in; or, when
+    it opted in but must not be stored, a string saying why (for the log).
 
     :param status: the WSGI status line.
     :param headers: the answer's headers.
     :param hints: what the page declared while it rendered (``None``: rendered outside the
         middleware's context).
-    :param since: the store's generation before the render began; ``None`` or negative when
-        nothing may be stored (not a ``GET``, a request with ``Authorization``, a failing store).
+    :param since: the store's generation before the render began; ``None`` when nothing may be
+        stored (not a ``GET``, a request with ``Authorization``), negative when the store is
+        unavailable.
     :param shows_state: the page shows the outcome of somebody's action.
     """
-    if since is None or since < 0 or not status.startswith("200") or shows_state:
-        return None
     ttl: float | None = None
     stale: float | None = None
     tags: set[str] = set()
     vary: list[str] = []
+    refusal: str | None = None
     for name, value in headers:
         lower = name.lower()
         if lower == "set-cookie":
-            return None
-        if lower == "vary":
+            refusal = refusal or "it sets a cookie"
+        elif lower == "vary":
             for part in value.split(","):
                 part = part.strip()
                 if part == "*":
-                    return None
-                if part:
+                    refusal = refusal or "it varies on *"
+                elif part:
                     vary.append(part)
         elif lower == "cache-control":
             directives = cache_control(value)
             if "no-store" in directives or "private" in directives:
-                return None
+                refusal = refusal or f"Cache-Control: {value}"
             if "s-maxage" in directives:
                 ttl = seconds(directives["s-maxage"])
                 if "stale-while-revalidate" in directives:
@@ -83,15 +84,25 @@ def plan(
         elif lower == "cache-tag":
             tags.update(tag.strip() for tag in value.split(",") if tag.strip())
     if hints is not None:
-        if hints.cookies_read and not any(part.lower() == "cookie" for part in vary):
-            return None  # it showed this request's cookies to everyone
         tags.update(hints.tags)
         if hints.ttl is not None:
             ttl, stale = hints.ttl, hints.stale
+        if hints.cookies_read and not any(part.lower() == "cookie" for part in vary):
+            refusal = refusal or "it read the request's cookies without Vary: Cookie"
     if ttl is None and not tags:
         return None  # did not opt in
+    if not status.startswith("200"):
+        return f"its status is {status!r}"
+    if since is None:
+        return "the request is not a GET, or carries Authorization"
+    if since < 0:
+        return "the store is unavailable"
+    if shows_state:
+        return "it shows the outcome of an action"
+    if refusal is not None:
+        return refusal
     if ttl == 0 and not stale:
-        return None  # out of date as soon as stored
+        return "its lifetime is 0"
     stored = [(k, v) for k, v in headers if k.lower() not in UNSTORED_HEADERS]
     return Plan(status, stored, sorted(tags), ttl, stale, sorted(set(vary)), since)
 

@@ -47,7 +47,11 @@ def both(first: t.Callable[[], None], then: t.Callable[[], None]) -> t.Callable[
 
 class Recorder:
     """Streams the app's answer through and, once it was sent whole, stores it (when
-    ``start_response`` decided so); closes the app's iterable, then runs ``on_close``.
+    ``start_response`` decided so) and runs ``on_close``; ``close()`` closes the app's
+    iterable, then does the same if that has not happened yet.
+
+    The page is stored as soon as its last chunk has been handed on, not only on ``close()``:
+    a test client does not close an answer unless the test does.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class Recorder:
         self._on_complete = on_complete
         self._on_close = on_close
         self._complete = False
+        self._ended = False
 
     def __iter__(self) -> t.Iterator[bytes]:
         capture = self._capture
@@ -72,6 +77,7 @@ class Recorder:
                 chunks.append(chunk)
             yield chunk
         self._complete = True
+        self._end()
 
     def close(self) -> None:
         try:
@@ -79,13 +85,19 @@ class Recorder:
             if close is not None:
                 close()
         finally:
-            try:
-                plan = self._capture.plan
-                if self._complete and plan is not None:
-                    self._on_complete(plan, b"".join(self._capture.chunks))
-            finally:
-                if self._on_close is not None:
-                    self._on_close()
+            self._end()
+
+    def _end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            plan = self._capture.plan
+            if self._complete and plan is not None:
+                self._on_complete(plan, b"".join(self._capture.chunks))
+        finally:
+            if self._on_close is not None:
+                self._on_close()
 
 
 def answer_entry(

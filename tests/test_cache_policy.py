@@ -1,0 +1,109 @@
+"""The storage policy, a pure function of status, headers and render hints."""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+import pytest
+from werkzeug.test import Client
+
+from actionkit import ActionMiddleware, cache_tag, cookies
+from actionkit.cache.policy import Plan, plan
+from actionkit.context import RenderHints
+from actionkit.stores import MemoryStore
+
+OK = "200 OK"
+
+
+def _hints(**values: t.Any) -> RenderHints:
+    hints = RenderHints()
+    for name, value in values.items():
+        setattr(hints, name, value)
+    return hints
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "hints", "since", "expected"),
+    [
+        pytest.param(OK, [], _hints(), 0, None, id="not-opted-in"),
+        pytest.param(OK, [("Cache-Control", "no-store")], _hints(), 0, None, id="no-store-alone"),
+        pytest.param(
+            OK, [("Set-Cookie", "a=1")], _hints(tags={"t"}), 0, "it sets a cookie", id="cookie"
+        ),
+        pytest.param(
+            OK,
+            [("Cache-Control", "private")],
+            _hints(tags={"t"}),
+            0,
+            "Cache-Control: private",
+            id="private",
+        ),
+        pytest.param(OK, [("Vary", "*")], _hints(tags={"t"}), 0, "it varies on *", id="vary-star"),
+        pytest.param(
+            OK,
+            [],
+            _hints(tags={"t"}, cookies_read=True),
+            0,
+            "it read the request's cookies without Vary: Cookie",
+            id="cookies-read",
+        ),
+        pytest.param(
+            "404 NOT FOUND", [], _hints(tags={"t"}), 0, "its status is '404 NOT FOUND'", id="404"
+        ),
+        pytest.param(OK, [], _hints(tags={"t"}), -1, "the store is unavailable", id="store-down"),
+        pytest.param(OK, [], _hints(ttl=0.0), 0, "its lifetime is 0", id="ttl-0"),
+    ],
+)
+def test_pages_not_stored_say_why(
+    status: str,
+    headers: list[tuple[str, str]],
+    hints: RenderHints,
+    since: int,
+    expected: str | None,
+) -> None:
+    """A page that did not opt in gets None; one that opted in but must not be stored gets
+    the reason."""
+    assert plan(status, headers, hints, since) == expected
+
+
+def test_a_plan_keeps_what_the_store_needs() -> None:
+    """Tags from hints and headers, the lifetime, Vary (sorted, once) and the headers to store
+    (without Cache-Tag and Content-Length)."""
+    headers = [
+        ("Content-Type", "text/html"),
+        ("Cache-Tag", "a, b"),
+        ("Content-Length", "3"),
+        ("Vary", "Accept, Cookie, Accept"),
+        ("Cache-Control", "s-maxage=60, stale-while-revalidate=5"),
+    ]
+    decided = plan(OK, headers, _hints(tags={"c"}, cookies_read=True), 7)
+    assert decided == Plan(
+        status=OK,
+        headers=[
+            ("Content-Type", "text/html"),
+            ("Vary", "Accept, Cookie, Accept"),
+            ("Cache-Control", "s-maxage=60, stale-while-revalidate=5"),
+        ],
+        tags=["a", "b", "c"],
+        ttl=60.0,
+        stale=5.0,
+        vary=["Accept", "Cookie"],
+        since=7,
+    )
+
+
+def test_the_reason_a_page_is_not_stored_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A page that opted in but is not stored says why in the log, at debug level."""
+
+    def app(environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
+        cache_tag("p")
+        cookies().get("name")
+        start_response(OK, [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    client = Client(ActionMiddleware(app, cache=MemoryStore()))
+    with caplog.at_level(logging.DEBUG, logger="actionkit"):
+        response = client.get("/who")
+    assert response.headers["Actionkit-Cache"] == "BYPASS"
+    assert "/who BYPASS: not stored because it read the request's cookies" in caplog.text
