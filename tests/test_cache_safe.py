@@ -246,3 +246,21 @@ def test_a_paused_redis_keeps_revalidations_and_fails_nothing(redis_server: Redi
     finally:
         redis_server.resume()
         store.close()
+
+
+def test_settling_lasts_whoever_else_uses_the_store() -> None:
+    """A store back up is not read for `settle` seconds, even when a writer that found it
+    down a moment before (another thread) uses it meanwhile."""
+    store, clock = FlakyStore(), Clock()
+    safe = SafeStore(store, clock=clock)
+    store.set("k", _entry(), store.generation())
+    store.down = True
+    safe.revalidate_tag("other")
+    store.down = False
+    clock.now += SafeStore.retry_every
+    assert safe.get("k") is None  # back, settling
+    _settled(safe)
+    assert safe._usable()  # what generation() of a thread that saw it down just before does
+    assert safe.get("k") is None
+    clock.now += SafeStore.settle
+    assert safe.get("k") is not None

@@ -4,14 +4,29 @@ and restarted under load."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
 import typing as t
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from actionkit.flask import get_middleware
 from actionkit.stores import MemoryStore, RedisStore, SQLiteStore
+
+from .conftest import RedisServer, _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTS = 3
 
 # -- the sample app's store, from the environment --------------------------------------------------
 
@@ -56,3 +71,250 @@ def test_sample_app_store_comes_from_the_environment(
     finally:
         if hasattr(store, "close"):
             store.close()
+
+
+# -- two hosts, one Redis, an outage under load ----------------------------------------------------
+
+
+def _create_database(path: str) -> None:
+    """The database of record of tests/multihost_app.py: POSTS posts, no likes."""
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE likes (post INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        connection.executemany("INSERT INTO likes VALUES (?, 0)", [(n,) for n in range(POSTS)])
+    connection.close()
+
+
+def _request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str, str]:
+    """One HTTP request to 127.0.0.1:port: (status, Actionkit-Cache header, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.getheader("Actionkit-Cache", ""), response.read().decode()
+    finally:
+        connection.close()
+
+
+def _gunicorn(port: int, env: dict[str, str], log: t.IO[bytes]) -> subprocess.Popen[bytes]:
+    """An instance: two sync workers of tests/multihost_app.py."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "2",
+            "tests.multihost_app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        assert process.poll() is None, f"gunicorn on port {port} exited"
+        try:
+            if _request(port, "GET", "/post/0")[0] == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"gunicorn on port {port} did not start"
+        time.sleep(0.05)
+
+
+@dataclass
+class Load:
+    """Likes and reads on every instance, and what came of them."""
+
+    ports: list[int]
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The highest count returned by an acknowledged like, per post.
+    acknowledged: dict[int, int] = field(default_factory=lambda: dict.fromkeys(range(POSTS), 0))
+    acked_likes: int = 0
+    failed_likes: list[str] = field(default_factory=list)
+    #: (started, ended, port, cache status) of each read answered 200.
+    reads: list[tuple[float, float, int, str]] = field(default_factory=list)
+    failed_reads: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    tried: int = 0
+
+    def liker(self, port: int) -> None:
+        rng = random.Random(port)
+        while not self.stop.is_set():
+            post = rng.randrange(POSTS)
+            with self.lock:
+                self.tried += 1
+            try:
+                status, _, body = _request(
+                    port,
+                    "POST",
+                    f"/post/{post}",
+                    json.dumps([post]).encode(),
+                    {"Action-Id": "like", "Content-Type": "application/json"},
+                )
+            except OSError as e:
+                with self.lock:
+                    self.failed_likes.append(f"{port} post {post}: {e!r}")
+                continue
+            if status != 200:
+                with self.lock:
+                    self.failed_likes.append(f"{port} post {post}: {status} {body[:200]}")
+                continue
+            count = json.loads(body)["result"]
+            with self.lock:
+                self.acked_likes += 1
+                self.acknowledged[post] = max(self.acknowledged[post], count)
+
+    def reader(self, port: int) -> None:
+        rng = random.Random(-port)
+        while not self.stop.is_set():
+            post = rng.randrange(POSTS)
+            with self.lock:
+                self.tried += 1
+                floor = self.acknowledged[post]  # acknowledged before the read began
+            started = time.monotonic()
+            try:
+                status, cache, body = _request(port, "GET", f"/post/{post}")
+            except OSError as e:
+                with self.lock:
+                    self.failed_reads.append(f"{port} post {post}: {e!r}")
+                continue
+            ended = time.monotonic()
+            found = re.search(r"likes=(\d+)", body)
+            with self.lock:
+                if status != 200 or found is None:
+                    self.failed_reads.append(f"{port} post {post}: {status}")
+                    continue
+                self.reads.append((started, ended, port, cache))
+                if int(found.group(1)) < floor:
+                    self.stale.append(
+                        f"{port} post {post}: read {found.group(1)} ({cache}) after {floor}"
+                    )
+
+    def first_hit(self, after: float) -> float | None:
+        """Seconds from ``after`` to the end of the first HIT of a read begun after it."""
+        with self.lock:
+            ends = [end for start, end, _, cache in self.reads if start >= after and cache == "HIT"]
+        return min(ends) - after if ends else None
+
+    def count(self, start: float, end: float) -> dict[str, int]:
+        with self.lock:
+            counts: dict[str, int] = {}
+            for started, _, _, cache in self.reads:
+                if start <= started < end:
+                    counts[cache] = counts.get(cache, 0) + 1
+            return counts
+
+
+def test_two_hosts_share_redis_through_an_outage(tmp_path: Path, redis_server: RedisServer) -> None:
+    """Two gunicorn instances (two workers each) of one app share a Redis page cache and an
+    SQLite database. Under concurrent likes and reads, Redis is paused, then killed and
+    restarted empty on the same port: no read shows fewer likes than a like acknowledged
+    before it began, every like is answered 200 and kept, and pages are served from the cache
+    again within a second of Redis's return."""
+    database = str(tmp_path / "likes.sqlite3")
+    _create_database(database)
+    env = {
+        **os.environ,
+        "ACTIONKIT_CACHE": redis_server.url,
+        "ACTIONKIT_SECRET_KEY": "multihost-secret-key-0123456789",
+        "MULTIHOST_DB": database,
+        "PYTHONPATH": str(ROOT),
+    }
+    ports = [_free_port(), _free_port()]
+    logs = [open(tmp_path / f"gunicorn-{port}.log", "wb") for port in ports]  # noqa: SIM115
+    servers: list[subprocess.Popen[bytes]] = []
+    load = Load(ports)
+    threads: list[threading.Thread] = []
+    marks: dict[str, float] = {}
+    try:
+        for port, log in zip(ports, logs, strict=True):
+            servers.append(_gunicorn(port, env, log))
+        for port, server in zip(ports, servers, strict=True):
+            _wait_until_serving(port, server)
+        for port in ports:
+            for role in (load.liker, load.liker, load.reader, load.reader):
+                threads.append(threading.Thread(target=role, args=(port,), daemon=True))
+        marks["start"] = time.monotonic()
+        for thread in threads:
+            thread.start()
+        load.stop.wait(2.0)  # under load, before any outage
+
+        marks["pause"] = time.monotonic()
+        redis_server.pause()
+        load.stop.wait(2.0)
+        marks["resumed"] = time.monotonic()  # taken first: the recovery times are upper bounds
+        redis_server.resume()
+        load.stop.wait(2.5)
+
+        marks["kill"] = time.monotonic()
+        redis_server.kill()
+        load.stop.wait(1.5)
+        marks["restarted"] = time.monotonic()
+        redis_server.start()
+        load.stop.wait(2.5)
+        marks["end"] = time.monotonic()
+    finally:
+        load.stop.set()
+        for thread in threads:
+            thread.join(timeout=20)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+        for log in logs:
+            log.close()
+
+    with sqlite3.connect(database) as connection:
+        stored = dict(connection.execute("SELECT post, n FROM likes").fetchall())
+    connection.close()
+    recovered = {
+        "after pause": load.first_hit(marks["resumed"]),
+        "after restart": load.first_hit(marks["restarted"]),
+    }
+    phases = {
+        "before": load.count(marks["start"], marks["pause"]),
+        "paused": load.count(marks["pause"], marks["resumed"]),
+        "after pause": load.count(marks["resumed"], marks["kill"]),
+        "killed": load.count(marks["kill"], marks["restarted"]),
+        "after restart": load.count(marks["restarted"], marks["end"]),
+    }
+    print(
+        f"\nmulti-host: {load.tried} requests tried in {marks['end'] - marks['start']:.1f} s;"
+        f" likes acknowledged {load.acked_likes}, failed {len(load.failed_likes)};"
+        f" reads answered {len(load.reads)}, failed {len(load.failed_reads)},"
+        f" stale {len(load.stale)}; likes stored {sum(stored.values())}"
+    )
+    for phase, counts in phases.items():
+        print(f"  reads {phase}: {counts}")
+    for event, seconds in recovered.items():
+        shown = "never" if seconds is None else f"{seconds:.3f} s"
+        print(f"  first HIT {event}: {shown}")
+
+    assert not threads or all(not thread.is_alive() for thread in threads)
+    assert load.stale == []
+    assert load.failed_likes == []
+    assert sum(stored.values()) == load.acked_likes
+    assert load.failed_reads == []
+    for event, seconds in recovered.items():
+        assert seconds is not None and seconds < 1.0, f"no cache hit within 1 s {event}"

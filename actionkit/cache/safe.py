@@ -263,8 +263,10 @@ class SafeStore:
         health = self._health
         now = self._clock()
         if health.up:
-            if not reading or now >= health.read_after:
-                health.read_after = 0.0
+            if not reading:
+                return True
+            if now >= health.read_after:
+                health.read_after = 0.0  # settled: the hot path of get checks no clock
                 return True
             return False
         with health.lock:
