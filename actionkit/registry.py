@@ -29,16 +29,22 @@ import sys
 import types
 import typing as t
 
+import typing_extensions
 from markupsafe import Markup, escape
 
 from . import security
 from .context import current as _current_context
 from .exceptions import DuplicateActionError
+from .params import Parameters
 from .protocol import ACTION_FIELD_PREFIX
 
 __all__ = ["Action", "DuplicateActionError", "Registry", "action", "default_registry", "use_server"]
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+# The parameters and result of an action's function. The defaults keep a bare ``Action`` valid
+# for type checkers: ``Action[..., Any]``.
+P = typing_extensions.ParamSpec("P", default=...)
+R = typing_extensions.TypeVar("R", default=t.Any)
 
 _ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
@@ -59,18 +65,21 @@ def derive_id(fn: t.Callable[..., t.Any]) -> str:
     return digest
 
 
-class Action:
+class Action(t.Generic[P, R]):
     """A registered function, callable as itself, with the helpers to name it in a page.
 
     ``bind(*args)`` gives a copy whose arguments are sealed into its form field and passed first
     when it runs, as ``Function.prototype.bind`` does for Next.js server actions.
+
+    For type checkers an ``Action[P, R]`` keeps the function's parameters and result: on
+    ``def like(post_id: int) -> int``, ``like("one")`` is an error and ``like(1)`` an ``int``.
     """
 
     __slots__ = ("fn", "id", "bound_args", "token", "_name_html", "__dict__")
 
     def __init__(
         self,
-        fn: t.Callable[..., t.Any],
+        fn: t.Callable[P, R],
         id: str,
         bound_args: tuple[t.Any, ...] = (),
         token: str = "",
@@ -88,20 +97,31 @@ class Action:
         """The function's name (for ``actionkit_script(expose=...)``)."""
         return str(getattr(self.fn, "__name__", self.id))
 
-    def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        return self.fn(*self.bound_args, *args, **kwargs)
+    @functools.cached_property
+    def parameters(self) -> Parameters:
+        """The function's compiled signature: where each value of a request goes
+        (:mod:`actionkit.params`). Compiled on first use, shared by the bound copies."""
+        return Parameters(self.fn)
 
-    def bind(self, *args: t.Any) -> Action:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        fn = t.cast("t.Callable[..., R]", self.fn)
+        return fn(*self.bound_args, *args, **kwargs)
+
+    def bind(self, *args: t.Any) -> Action[..., R]:
         """A copy with ``args`` bound in front of the arguments it will be called with.
 
         The arguments must be JSON values; they are encrypted with the secret key, so the page
-        can carry them without the browser reading or changing them.
+        can carry them without the browser reading or changing them. Those bound to
+        :data:`~actionkit.Bound` parameters are validated against their type first.
+
+        :raises TypeError: more arguments than the function takes positionally.
+        :raises ValueError: a value that is not of its ``Bound`` parameter's type.
         """
-        bound = self.bound_args + args
-        token = security.encrypt_args(self.id, bound, _current_key())
+        bound, sealed = self.parameters.seal(self.bound_args + args)
+        token = security.encrypt_args(self.id, sealed, _current_key())
         # A page binds an action per item it lists: copy the wrapper's attributes rather than
         # running functools.update_wrapper again.
-        copy = Action.__new__(Action)
+        copy: Action[..., R] = Action.__new__(Action)
         copy.fn, copy.id, copy.bound_args, copy.token = self.fn, self.id, bound, token
         copy._name_html = self._name_html
         copy.__dict__.update(self.__dict__)
@@ -144,6 +164,44 @@ def _current_key() -> security.SecretKey | None:
     return security.resolve_key(key)
 
 
+def _refuse_methods(fn: t.Callable[..., t.Any]) -> None:
+    """``@action`` in a class body would register a function called without its instance."""
+    parts = getattr(fn, "__qualname__", "").split(".")
+    if inspect.isfunction(fn) and len(parts) > 1 and parts[-2] != "<locals>":
+        raise TypeError(
+            f"@action on the method {fn.__qualname__}: an action is a plain function, called"
+            " without an instance. Define it at module level and bind() what it needs per"
+            " object (post.bind(post.id))."
+        )
+
+
+def _check_replacement(
+    action_id: str, existing: t.Callable[..., t.Any], new: t.Callable[..., t.Any]
+) -> None:
+    """Allow a module reloaded (the same definition, compiled again) to replace its actions;
+    refuse any other function claiming a taken ID."""
+    old_name, new_name = _qualified_name(existing), _qualified_name(new)
+    if old_name != new_name:
+        raise DuplicateActionError(action_id, old_name, new_name)
+    old_code, new_code = getattr(existing, "__code__", None), getattr(new, "__code__", None)
+    if (
+        old_code is not None
+        and new_code is not None
+        and old_code is not new_code
+        and (old_code.co_filename, old_code.co_firstlineno)
+        == (new_code.co_filename, new_code.co_firstlineno)
+    ):
+        return  # the module was imported again
+    raise DuplicateActionError(
+        action_id,
+        old_name,
+        "another function of that name",
+        "Two functions with one qualified name (closures made by one factory, lambdas, a name"
+        " defined twice) would share one ID. Give each its own @action(id=...), or make one"
+        " action and pass the per-call values with bind() (action.bind(value)).",
+    )
+
+
 class Registry:
     """A set of actions, looked up by ID.
 
@@ -176,20 +234,22 @@ class Registry:
             raise ValueError(
                 f"Invalid action id {id!r}: use 1-128 letters, digits, '_', '.', ':' or '-'."
             )
+        _refuse_methods(fn)
         existing = self._actions.get(action_id)
-        # Registering the same definition again (a module reloaded) replaces it.
-        if existing is not None and _qualified_name(existing.fn) != _qualified_name(fn):
-            raise DuplicateActionError(action_id, _qualified_name(existing.fn), _qualified_name(fn))
+        if existing is not None:
+            if existing.fn is fn:
+                return existing  # registered again (use_server after @action)
+            _check_replacement(action_id, existing.fn, fn)
         new = Action(fn, action_id)
         self._actions[action_id] = new
         return new
 
     @t.overload
-    def action(self, fn: t.Callable[..., t.Any], /, *, id: str | None = None) -> Action: ...
+    def action(self, fn: t.Callable[P, R], /, *, id: str | None = None) -> Action[P, R]: ...
     @t.overload
     def action(
         self, fn: None = None, /, *, id: str | None = None
-    ) -> t.Callable[[t.Callable[..., t.Any]], Action]: ...
+    ) -> t.Callable[[t.Callable[P, R]], Action[P, R]]: ...
     def action(
         self, fn: t.Callable[..., t.Any] | None = None, /, *, id: str | None = None
     ) -> Action | t.Callable[[t.Callable[..., t.Any]], Action]:
@@ -252,12 +312,12 @@ default_registry = Registry()
 
 @t.overload
 def action(
-    fn: t.Callable[..., t.Any], /, *, id: str | None = None, registry: Registry | None = None
-) -> Action: ...
+    fn: t.Callable[P, R], /, *, id: str | None = None, registry: Registry | None = None
+) -> Action[P, R]: ...
 @t.overload
 def action(
     fn: None = None, /, *, id: str | None = None, registry: Registry | None = None
-) -> t.Callable[[t.Callable[..., t.Any]], Action]: ...
+) -> t.Callable[[t.Callable[P, R]], Action[P, R]]: ...
 def action(
     fn: t.Callable[..., t.Any] | None = None,
     /,
@@ -267,7 +327,8 @@ def action(
 ) -> Action | t.Callable[[t.Callable[..., t.Any]], Action]:
     """Register a function as an action: ``@action`` or ``@action(id="create-post")``.
 
-    The result is an :class:`Action`, still callable as the function itself.
+    The result is an :class:`Action`, still callable as the function itself, and typed as it
+    (``Action[P, R]``).
 
     :param id: a public, stable ID instead of the derived one.
     :param registry: register here instead of :data:`default_registry`.

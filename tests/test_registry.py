@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import textwrap
@@ -141,9 +142,15 @@ def test_bind_seals_arguments_and_prepends_them() -> None:
     def delete(post_id: int, form: t.Any) -> tuple[int, t.Any]:
         return post_id, form
 
+    secret = "confidential-value-7f3a9c"
     bound = delete.bind(42)
     assert bound(None) == (42, None)
-    assert bound.id == delete.id and bound.token and "42" not in bound.token
+    assert bound.id == delete.id and bound.token
+    # What the browser sees holds neither the plaintext JSON nor the value, in any spelling.
+    readable = delete.bind(secret)
+    raw = base64.urlsafe_b64decode(readable.token + "=" * (-len(readable.token) % 4))
+    for shown in (readable.token.encode(), raw):
+        assert b'["confidential-value-7f3a9c"]' not in shown and secret.encode() not in shown
     assert bound.bind("x").bound_args == (42, "x")
     assert delete.token == ""
 
@@ -187,3 +194,83 @@ def test_repr_and_equality() -> None:
     assert hash(act) == hash(act.bind(1))
     assert repr(registry) == "<Registry of 1 action(s): create_post>"
     assert list(registry) == [act]
+
+
+def test_closures_of_one_factory_are_refused() -> None:
+    """Two closures made by one factory share a qualified name: the second is refused with a
+    message naming id= and bind(), instead of silently running the first one's body."""
+    registry = Registry()
+
+    def make(n: int) -> Action:
+        def act(form: t.Any) -> int:
+            return n
+
+        return registry.register(act)
+
+    first = make(1)
+    with pytest.raises(DuplicateActionError, match=r"id=.*bind\(\)"):
+        make(2)
+    assert registry.get(first.id) is first and first(None) == 1
+
+
+def test_two_lambdas_and_a_name_defined_twice_are_refused() -> None:
+    """Lambdas share the name <lambda>; a function defined twice under one name is two
+    functions: neither replaces the other silently."""
+    registry = Registry()
+    registry.register(lambda: 1)
+    with pytest.raises(DuplicateActionError):
+        registry.register(lambda: 2)
+
+    def twice() -> int:
+        return 1
+
+    registry.register(twice)
+
+    def twice() -> int:  # noqa: F811
+        return 2
+
+    with pytest.raises(DuplicateActionError):
+        registry.register(twice)
+
+
+def test_the_same_function_registered_again_is_the_same_action() -> None:
+    """Registering one function twice (use_server after @action) gives back its action."""
+    registry = Registry()
+
+    def act() -> None: ...
+
+    assert registry.register(act) is registry.register(act)
+
+
+def test_a_reloaded_module_replaces_its_actions(tmp_path: t.Any) -> None:
+    """A module imported again (a reloader) compiles the same definitions anew: they replace
+    the old ones under the same IDs."""
+    import importlib
+    import sys
+
+    (tmp_path / "reloaded_actions.py").write_text(
+        "from actionkit import Registry\nregistry = Registry()\n\n"
+        "@registry.action\ndef act():\n    return 1\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("reloaded_actions")
+        registry, old = module.registry, module.act
+        module.registry = registry  # keep the registry across the reload
+        source = (tmp_path / "reloaded_actions.py").read_text()
+        code = compile(source.replace("registry = Registry()", ""), module.__file__, "exec")
+        exec(code, module.__dict__)
+        assert module.act is not old and registry.get(old.id) is module.act
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("reloaded_actions", None)
+
+
+def test_an_action_in_a_class_body_fails_at_import() -> None:
+    """@action on a method is refused when the class is defined, with a clear message."""
+    registry = Registry()
+    with pytest.raises(TypeError, match="method .*Posts.create.*module level"):
+
+        class Posts:
+            @registry.action
+            def create(self, form: t.Any) -> None: ...
