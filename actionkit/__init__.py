@@ -14,6 +14,7 @@ from .exceptions import (
     ActionSignal,
     BadToken,
     DuplicateActionError,
+    InvalidArguments,
     RequestRefused,
     SecretKeyMissing,
 )
@@ -28,6 +29,7 @@ from .navigation import (
     redirect,
     unauthorized,
 )
+from .params import Bound
 from .registry import Action, Registry, action, default_registry, use_server
 
 __version__ = "0.1.0"
@@ -39,8 +41,10 @@ __all__ = [
     "ActionSignal",
     "ActionState",
     "BadToken",
+    "Bound",
     "Cookies",
     "DuplicateActionError",
+    "InvalidArguments",
     "Registry",
     "RequestRefused",
     "SecretKeyMissing",

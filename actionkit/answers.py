@@ -15,6 +15,7 @@ import json
 import logging
 import typing as t
 
+from pydantic import BaseModel
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import ClosingIterator
 
@@ -113,6 +114,8 @@ def client(
     """The JSON answer to the client script: result, redirect, the page at ``url`` and what was
     revalidated.
 
+    A pydantic model in the result is answered as its ``model_dump(mode="json")``.
+
     :raises TypeError: the action's result is not a JSON value.
     :raises ValueError: it holds ``NaN`` or an infinity.
     """
@@ -132,7 +135,7 @@ def client(
         "url": url,
         "revalidated": {"paths": ctx.revalidated_paths, "tags": ctx.revalidated_tags},
     }
-    body = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
+    body = json.dumps(answer, separators=(",", ":"), allow_nan=False, default=_model).encode()
     return Answer(result.status if failed else 200, headers, body)
 
 
@@ -157,6 +160,12 @@ def crashed(digest: str, client: bool, detail: str | None) -> Answer:
         return Answer(500, _no_store(JSON), json.dumps({"error": error}).encode())
     message = f"The action failed. Reference: {digest}."
     return Answer(500, _no_store(HTML), html_page(500, message, detail))
+
+
+def _model(value: t.Any) -> t.Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def _no_store(content_type: str) -> Headers:

@@ -7,7 +7,9 @@ Errors derive from :class:`ActionKitError`, so ``except ActionKitError`` catches
 - :class:`BadToken`: a bound-arguments token that does not verify (``action_id`` says for which
   action);
 - :class:`DuplicateActionError`: two functions claim one action ID;
-- :class:`SecretKeyMissing`: bound arguments are sealed or opened and no key is configured.
+- :class:`SecretKeyMissing`: bound arguments are sealed or opened and no key is configured;
+- :class:`InvalidArguments`: a request's values do not validate against the action's annotations
+  (answered as ``fail(422, {"errors": ...})``, the action not run).
 
 The control-flow signals are different: :func:`~actionkit.redirect`, :func:`~actionkit.not_found`
 and the other functions that end an action raise an :class:`ActionSignal`, which derives from
@@ -82,6 +84,18 @@ class SecretKeyMissing(ActionKitError, RuntimeError):
 
     def __init__(self) -> None:
         super().__init__(f"No secret key to encrypt bound action arguments: {_KEY_HELP}")
+
+
+class InvalidArguments(ActionKitError, ValueError):
+    """A request's values that do not validate against the action's parameters.
+
+    :param errors: a message for each parameter (or model field) that failed, by name.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        names = ", ".join(repr(name) for name in errors)
+        super().__init__(f"The action's arguments do not validate: {names}.")
+        self.errors = errors
 
 
 # -- ending an action (control flow, not errors) ----------------------------------------------

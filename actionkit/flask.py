@@ -72,6 +72,7 @@ if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
     from flask.wrappers import Response
 
+    from .params import ActionCall
     from .stores import Store
 
 _OPTIONS = (
@@ -204,13 +205,14 @@ def _request_context(app: Flask, environ: WSGIEnvironment) -> RequestContext:
     return ctx
 
 
-def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: t.Callable[[], t.Any]) -> t.Any:
+def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.Any:
     """Run an action inside Flask's request context, as a view would run (see the module)."""
     ctx = _request_context(app, environ)
     error: BaseException | None = None
     try:
         try:
-            result = _dispatch(app, call)
+            # A parameter named ``request`` gets Flask's request.
+            result = _dispatch(app, functools.partial(call, request=ctx.request))
         except ActionSignal as signal:
             _after_request(app, ctx, functools.partial(_stand_in, app, signal))
             raise

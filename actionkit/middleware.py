@@ -34,9 +34,11 @@ from . import answers, context, decoding, security
 from .answers import Answer
 from .assets import assets
 from .cache import PageCache
+from .cache.api import track
 from .context import RequestContext
-from .exceptions import HTTPSignal, RedirectSignal, RequestRefused
-from .navigation import ActionState, Failure
+from .exceptions import HTTPSignal, InvalidArguments, RedirectSignal, RequestRefused
+from .navigation import ActionState, Failure, fail
+from .params import ActionCall
 from .protocol import ENVIRON_ACTION_ID, STATIC_PREFIX, error_code
 from .registry import Registry, default_registry
 from .rendering import Rendered, page_environ, render_app
@@ -51,9 +53,10 @@ logger = logging.getLogger("actionkit")
 #: Renders the page for an error status without JavaScript (the Flask extension plugs in Flask's
 #: error handlers); ``None`` from it gives the middleware's own short page.
 ErrorPage = t.Callable[[int, "WSGIEnvironment"], "Rendered | None"]
-#: Calls an action: ``wrapper(environ, call)`` must return ``call()``'s result (the Flask
-#: extension runs actions inside Flask's request context with it).
-ActionWrapper = t.Callable[["WSGIEnvironment", t.Callable[[], t.Any]], t.Any]
+#: Calls an action: ``wrapper(environ, call)`` must return the result of ``call()``, or of
+#: ``call(request=...)`` to give parameters named ``request`` the framework's request (the
+#: Flask extension runs actions inside Flask's request context with it).
+ActionWrapper = t.Callable[["WSGIEnvironment", ActionCall], t.Any]
 
 
 class ActionMiddleware:
@@ -77,7 +80,9 @@ class ActionMiddleware:
     :param error_page: renders the application's page for an error status, for browsers without
         JavaScript (a framework adapter gives its error handlers); ``None``: a short page.
     :param action_wrapper: runs each action: ``action_wrapper(environ, call)`` returns
-        ``call()``'s result, so that a framework can run actions inside its request handling.
+        ``call()``'s result, so that a framework can run actions inside its request handling;
+        ``call(request=...)`` hands the framework's request to a ``request`` parameter (else
+        it gets a :class:`werkzeug.wrappers.Request`).
     """
 
     def __init__(
@@ -104,6 +109,8 @@ class ActionMiddleware:
             self.cache = cache
         else:
             self.cache = PageCache(cache)
+        if self.cache is not None:
+            track(self.cache)
         # Bound arguments made outside a request (at import, in a CLI) use this key too.
         security.set_process_key(secret_key)
         self.secret_key = security.resolve_key(secret_key)
@@ -173,14 +180,19 @@ class ActionMiddleware:
     # -- running an action, then answering -------------------------------------------------------
 
     def _run(self, environ: WSGIEnvironment, call: decoding.Call, ctx: RequestContext) -> Answer:
+        try:
+            run = _prepare(environ, call)
+        except RequestRefused as e:
+            _close_files(call.form)
+            return answers.refused(e, call.client)
+        except Exception:  # a signature that cannot be compiled (logged with its traceback)
+            _close_files(call.form)
+            return self._crash(call, ctx)
         token = context.push(ctx)
         result: t.Any = None
         redirect: RedirectSignal | None = None
         try:
-            if self.action_wrapper is None:
-                result = call.action.fn(*call.args)
-            else:
-                result = self.action_wrapper(environ, functools.partial(call.action.fn, *call.args))
+            result = run() if self.action_wrapper is None else self.action_wrapper(environ, run)
         except RedirectSignal as signal:
             redirect = signal
         except HTTPSignal as signal:
@@ -194,10 +206,7 @@ class ActionMiddleware:
         finally:
             ctx.in_action = False
             context.pop(token)
-            if call.form is not None:
-                for _, value in call.form.items(multi=True):
-                    if isinstance(value, FileStorage):
-                        value.close()
+            _close_files(call.form)
         if call.client:
             return self._answer_client(environ, call, ctx, result, redirect)
         if redirect is not None:
@@ -280,6 +289,29 @@ class ActionMiddleware:
         if self.cache is not None:
             return self.cache.render(app, page, use_cache=use_cache)
         return render_app(app, page)
+
+
+def _prepare(environ: WSGIEnvironment, call: decoding.Call) -> ActionCall:
+    """The action's call with the request's arguments (see :mod:`actionkit.params`); when they
+    do not validate, a call that runs nothing and answers ``fail(422, {"errors": ...})``, so
+    that a framework's guards (a login check) still come first.
+
+    :raises RequestRefused: arguments of the wrong shape, a missing :data:`~actionkit.Bound`
+        token.
+    """
+    parameters = call.action.parameters
+    try:
+        return parameters.prepare(call.bound, call.form, call.json_args, environ)
+    except InvalidArguments as e:
+        failure = fail(422, {"errors": e.errors})
+        return lambda *, request=None: failure
+
+
+def _close_files(form: MultiDict[str, t.Any] | None) -> None:
+    if form is not None:
+        for _, value in form.items(multi=True):
+            if isinstance(value, FileStorage):
+                value.close()
 
 
 def _state(call: decoding.Call, result: t.Any) -> ActionState:

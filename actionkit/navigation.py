@@ -119,8 +119,13 @@ class ActionState:
         return value if isinstance(value, str) else default
 
     def error(self, name: str) -> t.Any:
-        """The ``fail()`` data's entry for ``name`` when that data is a mapping, else ``None``."""
+        """The error for the field ``name``: the entry of the ``fail()`` data's ``"errors"``
+        mapping (the shape of a validation failure), else the data's own entry when it is a
+        mapping, else ``None``."""
         if self.failed and isinstance(self.result, t.Mapping):
+            errors = self.result.get("errors")
+            if isinstance(errors, t.Mapping) and name in errors:
+                return errors[name]
             return self.result.get(name)
         return None
 

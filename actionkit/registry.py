@@ -114,7 +114,6 @@ class Action(t.Generic[P, R]):
         can carry them without the browser reading or changing them. Those bound to
         :data:`~actionkit.Bound` parameters are validated against their type first.
 
-        :raises TypeError: more arguments than the function takes positionally.
         :raises ValueError: a value that is not of its ``Bound`` parameter's type.
         """
         bound, sealed = self.parameters.seal(self.bound_args + args)
