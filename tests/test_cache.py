@@ -8,7 +8,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from werkzeug.test import Client
+from werkzeug.test import Client, EnvironBuilder
 
 from actionkit import (
     ActionMiddleware,
@@ -216,6 +216,143 @@ def test_a_page_reading_cookies_is_stored_only_if_it_varies_with_them(store: Sto
     assert greet("ada", X_Vary_On="Cookie") == ("HIT", "/greeting?hello ada v1 render 4")
     assert greet("bob", X_Vary_On="Accept, cookie") == ("MISS", "/greeting?hello bob v1 render 5")
     assert greet("ada", X_Vary_On="Accept")[0] == "BYPASS"
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda jar: jar.has("name"), id="has"),
+        pytest.param(lambda jar: "name" in jar, id="in"),
+        pytest.param(lambda jar: jar.get("name"), id="get"),
+        pytest.param(lambda jar: jar.all(), id="all"),
+        pytest.param(lambda jar: jar["name"], id="getitem"),
+    ],
+)
+def test_every_way_of_reading_cookies_keeps_the_page_out_of_the_cache(
+    read: t.Callable[[t.Any], object],
+) -> None:
+    """has(), in, get(), all() and [] each show the page this request's cookies: the page is
+    not stored unless it answers Vary: Cookie, and then is stored per Cookie header."""
+    renders: list[str] = []
+
+    def app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        cache_tag("cookies")
+        shown = repr(read(cookies()))
+        renders.append(shown)
+        headers = [("Content-Type", "text/plain")]
+        if environ.get("HTTP_X_VARY_ON"):
+            headers.append(("Vary", environ["HTTP_X_VARY_ON"]))
+        start_response("200 OK", headers)
+        return [shown.encode()]
+
+    client = Client(ActionMiddleware(app, cache=MemoryStore()))
+    client.set_cookie("name", "ada")
+
+    def get(**headers: str) -> str:
+        with client.get("/", headers=headers) as response:
+            assert response.text
+            return response.headers["Actionkit-Cache"]
+
+    assert [get(), get()] == ["BYPASS", "BYPASS"]
+    assert len(renders) == 2
+    assert [get(X_Vary_On="Cookie"), get(X_Vary_On="Cookie")] == ["MISS", "HIT"]
+    assert len(renders) == 3
+
+
+@pytest.mark.parametrize(
+    "cache_control",
+    [
+        pytest.param("no-store", id="no-store"),
+        pytest.param("private", id="private"),
+        pytest.param("No-Store", id="no-store-capitalised"),
+        pytest.param("public, s-maxage=60, no-store", id="s-maxage-and-no-store"),
+        pytest.param("s-maxage=60, private", id="s-maxage-and-private"),
+        pytest.param('private="Set-Cookie", s-maxage=60', id="private-with-fields"),
+    ],
+)
+@pytest.mark.parametrize(
+    "opt_in",
+    [pytest.param("cache_tag", id="cache_tag"), pytest.param("header", id="s-maxage-header")],
+)
+def test_no_store_and_private_are_never_stored(cache_control: str, opt_in: str) -> None:
+    """A page that says Cache-Control: no-store or private is rendered for every request,
+    even when it opted in with cache_tag() or s-maxage."""
+    renders: list[int] = []
+
+    def app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        if opt_in == "cache_tag":
+            cache_tag("posts")
+        else:
+            cache_life(60)
+        renders.append(1)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", cache_control)])
+        return [b"page"]
+
+    client = Client(ActionMiddleware(app, cache=MemoryStore()))
+    for _ in range(3):
+        with client.get("/") as response:
+            assert response.headers["Actionkit-Cache"] == "BYPASS" and response.text == "page"
+    assert len(renders) == 3
+
+
+@pytest.mark.parametrize(
+    "cache",
+    [
+        pytest.param(None, id="default-store"),
+        pytest.param("memory", id="memory"),
+        pytest.param("sqlite", id="sqlite"),
+    ],
+)
+@pytest.mark.parametrize(
+    "started",
+    [
+        pytest.param(False, id="generator-app"),
+        pytest.param(True, id="app-starting-then-returning-a-generator"),
+    ],
+)
+def test_pages_that_did_not_opt_in_are_streamed_not_buffered(
+    cache: str | None, started: bool, tmp_path: Path
+) -> None:
+    """With the cache on, a page that did not opt in reaches the server chunk by chunk: its
+    first chunk is handed over before the app's generator runs its second step (whether the
+    app calls start_response from the generator or before returning it)."""
+    steps: list[str] = []
+
+    def body(start_response: t.Any) -> t.Iterator[bytes]:
+        if not started:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+        steps.append("first")
+        yield b"one"
+        steps.append("second")
+        yield b"two"
+
+    def app(environ: t.Any, start_response: t.Any) -> t.Iterator[bytes]:
+        if started:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+        return body(start_response)
+
+    store: t.Any = {
+        None: None,
+        "memory": MemoryStore(),
+        "sqlite": SQLiteStore(tmp_path / "s.sqlite3") if cache == "sqlite" else None,
+    }[cache]
+    middleware = ActionMiddleware(app, cache=store)
+    assert middleware.cache is not None
+    headers: list[tuple[str, str]] = []
+    iterable = middleware(
+        EnvironBuilder("/stream", method="GET").get_environ(),
+        lambda status, h, exc_info=None: headers.extend(h),
+    )
+    try:
+        iterator = iter(iterable)
+        assert next(iterator) == b"one"
+        assert steps == ["first"]  # nothing past the first chunk has run
+        assert next(iterator) == b"two" and steps == ["first", "second"]
+        assert ("Actionkit-Cache", "BYPASS") in headers
+    finally:
+        getattr(iterable, "close", lambda: None)()
+        if cache == "sqlite":
+            store.close()
 
 
 def test_revalidate_tag_from_an_action_is_read_at_once(store: Store) -> None:
@@ -560,6 +697,9 @@ def test_cached_refuses_what_is_not_json() -> None:
 
 def test_revalidation_outside_requests_uses_the_default_store() -> None:
     """revalidate_* outside a request reach the process-wide store of cache=None middlewares."""
+    import gc
+
+    gc.collect()  # the middlewares of earlier tests, with other stores, are gone
     assert default_cache().store is default_store()
     site_app = ActionMiddleware(lambda e, s: (cache_tag("dflt"), s("200 OK", []), [b"x"])[2])
     assert site_app.cache is not None and site_app.cache.store is default_store()

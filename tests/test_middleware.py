@@ -498,6 +498,61 @@ def test_unknown_action_json_and_html(posts: t.Any) -> None:
         pytest.param({}, {}, True, id="no-origin"),
         pytest.param({"Sec-Fetch-Site": "cross-site"}, {}, False, id="sec-fetch-site"),
         pytest.param(
+            {"Origin": "http://localhost", "Sec-Fetch-Site": "cross-site"},
+            {},
+            False,
+            id="sec-fetch-site-with-same-origin",
+        ),
+        pytest.param(
+            {"Referer": "http://localhost/posts", "Sec-Fetch-Site": "cross-site"},
+            {},
+            False,
+            id="sec-fetch-site-with-same-referer",
+        ),
+        pytest.param(
+            {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
+            {},
+            True,
+            id="sec-fetch-site-same-origin",
+        ),
+        pytest.param({"Origin": "http://localhost:8080"}, {}, False, id="other-port"),
+        pytest.param(
+            {"Referer": "http://localhost:8080/posts"}, {}, False, id="other-port-referer"
+        ),
+        pytest.param(
+            {"Origin": "http://localhost:8080", "Host": "localhost:8080"},
+            {},
+            True,
+            id="same-port",
+        ),
+        pytest.param(
+            {"Origin": "http://localhost", "Host": "localhost:8080"}, {}, False, id="port-missing"
+        ),
+        pytest.param(
+            {"Origin": "http://app.example.com"},
+            {"allowed_origins": ["https://app.example.com"]},
+            False,
+            id="allowed-origin-other-scheme",
+        ),
+        pytest.param(
+            {"Origin": "https://app.example.com:8443"},
+            {"allowed_origins": ["https://app.example.com"]},
+            False,
+            id="allowed-origin-other-port",
+        ),
+        pytest.param(
+            {"Origin": "https://evil.example"},
+            {"allowed_origins": ["https://app.example.com", "*.example.com"]},
+            False,
+            id="not-among-allowed",
+        ),
+        pytest.param(
+            {"Origin": "https://example.com.evil"},
+            {"allowed_origins": ["*.example.com"]},
+            False,
+            id="pattern-is-anchored",
+        ),
+        pytest.param(
             {"Origin": "https://app.example.com"},
             {"allowed_origins": ["https://app.example.com"]},
             True,
@@ -645,6 +700,7 @@ def test_bad_requests_are_400(kwargs: dict[str, t.Any], message: str) -> None:
     """Malformed bodies, arguments, tokens or pages get 400 with a message saying what."""
     app, registry, db = make_app()
     action_id = _actions(registry)["increment_views"].id
+    kwargs = dict(kwargs)  # the table is shared by every run of the test: never change it
     headers = {"Action-Id": action_id, **kwargs.pop("headers", {})}
     response = Client(app).post("/", headers=headers, **kwargs)
     assert response.status_code == 400
