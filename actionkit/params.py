@@ -492,8 +492,9 @@ class Parameters:
                     extras.append(holder.get(varargs.name))
         for param, item in zip(order, items, strict=False):
             _validate(param, item, values, errors)
+        given = {p.name for p in order[: len(items)]}
         for param in self._rest[taken]:
-            if param.name in values:
+            if param.name in given:
                 continue
             if param.source == "request":
                 values[param.name] = _REQUEST
