@@ -55,18 +55,22 @@ import functools
 import os
 import typing as t
 
-from flask import Flask, abort, got_request_exception
+from flask import Flask, abort, current_app, got_request_exception, has_app_context
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.sansio.response import Response as BaseResponse
 
 from . import context
+from .cache import PageCache
+from .cache.api import add_finder
 from .exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from .jinja import install
 from .middleware import ActionMiddleware
 from .rendering import Rendered, render_app
 from .stores import MemoryStore, SQLiteStore
+from .testing import ActionClient
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -124,10 +128,18 @@ class ActionKit:
         settings.update(self.options)
         settings.update(options)
         if settings.get("secret_key") is None and app.secret_key:
-            settings["secret_key"] = app.secret_key
+            # Flask's old keys open tokens sealed with them; the current key seals.
+            fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or ()
+            if isinstance(fallbacks, str | bytes):
+                fallbacks = (fallbacks,)
+            settings["secret_key"] = [app.secret_key, *fallbacks] if fallbacks else app.secret_key
         settings.setdefault("debug", app.debug)
         if isinstance(settings.get("cache"), str | os.PathLike):
             settings["cache"] = _store(app, settings["cache"])
+        elif settings.get("cache") is None:
+            # A store of the app's own: apps made by a factory (one per test) share nothing,
+            # and revalidation outside a request finds it through the app context.
+            settings["cache"] = MemoryStore()
         middleware = ActionMiddleware(
             app.wsgi_app,
             **settings,
@@ -136,8 +148,47 @@ class ActionKit:
         )
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions["actionkit"] = middleware
-        install(app.jinja_env)
+        _install_template_globals(app)
+        if app.test_client_class is None:
+            app.test_client_class = FlaskActionClient
+        from .cli import flask_cli
+
+        app.cli.add_command(flask_cli)
         return middleware
+
+
+def _install_template_globals(app: Flask) -> None:
+    """Add the template globals when Flask makes its Jinja environment, not before: settings
+    made after ``init_app`` (``TEMPLATES_AUTO_RELOAD``, ``jinja_options``) still apply."""
+    if "jinja_env" in app.__dict__:  # already made
+        install(app.jinja_env)
+        return
+    create = app.create_jinja_environment
+
+    def create_jinja_environment() -> t.Any:
+        env = create()
+        install(env)
+        return env
+
+    app.create_jinja_environment = create_jinja_environment  # type: ignore[method-assign]
+
+
+def _app_cache() -> PageCache | None:
+    """The page cache of the current Flask app, in its app context (revalidation from a
+    ``flask`` command, a job, a shell)."""
+    if not has_app_context():
+        return None
+    middleware = current_app.extensions.get("actionkit")
+    return middleware.cache if isinstance(middleware, ActionMiddleware) else None
+
+
+add_finder(_app_cache)
+
+
+class FlaskActionClient(FlaskClient, ActionClient):
+    """Flask's test client (``session_transaction()``, the app context) that can also
+    ``submit()`` and ``call()`` actions: ``app.test_client()`` of an app set up with
+    :class:`ActionKit`, and what ``ActionClient(app)`` gives for a Flask app."""
 
 
 def get_middleware(app: Flask) -> ActionMiddleware:

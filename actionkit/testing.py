@@ -27,7 +27,20 @@ if t.TYPE_CHECKING:
 
 
 class ActionClient(Client):
-    """A Werkzeug :class:`~werkzeug.test.Client` that also knows how to run actions."""
+    """A Werkzeug :class:`~werkzeug.test.Client` that also knows how to run actions.
+
+    Given a Flask application set up with :class:`~actionkit.flask.ActionKit`, it is Flask's
+    own test client (``session_transaction()``, the app context), which ``app.test_client()``
+    also gives: both can ``submit()`` and ``call()``.
+    """
+
+    def __new__(cls, application: t.Any = None, *args: t.Any, **kwargs: t.Any) -> ActionClient:
+        # The Flask extension makes its client (Flask's, with these methods) the app's own.
+        flask_client = getattr(application, "test_client_class", None)
+        if cls is ActionClient and isinstance(flask_client, type):
+            if issubclass(flask_client, ActionClient):
+                return super().__new__(flask_client)
+        return super().__new__(cls)
 
     def submit(
         self,
@@ -80,3 +93,4 @@ class ActionClient(Client):
             all_headers[ACTION_BOUND_HEADER] = action.token
         all_headers.update(headers or {})
         return self.post(path, json=list(args), headers=all_headers, **kwargs)
+

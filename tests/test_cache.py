@@ -614,7 +614,7 @@ class BrokenStore(MemoryStore):
 def test_failing_store_serves_uncached_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
     """A store that raises never fails the request; the error is logged once."""
     site = Site(BrokenStore())
-    with caplog.at_level(logging.ERROR, logger="actionkit"):
+    with caplog.at_level(logging.WARNING, logger="actionkit"):
         assert site.get("/tagged")[1] == "/tagged? v1 render 1"
         assert site.get("/tagged")[1] == "/tagged? v1 render 2"
     assert caplog.text.count("failed; serving uncached") == 1
@@ -695,33 +695,49 @@ def test_cached_refuses_what_is_not_json() -> None:
         echo(1, 2)  # a bad call raises the usual TypeError, not a cache error
 
 
-def test_revalidation_outside_requests_uses_the_default_store() -> None:
-    """revalidate_* outside a request reach the process-wide store of cache=None middlewares."""
-    import gc
+def test_revalidation_outside_requests_uses_the_default_store(tmp_path: Path) -> None:
+    """In a process whose middlewares use the default store (cache=None), revalidate_* outside
+    a request reach it (a fresh process: the test run's own middlewares use many stores)."""
+    import subprocess
+    import sys
 
-    gc.collect()  # the middlewares of earlier tests, with other stores, are gone
-    assert default_cache().store is default_store()
-    site_app = ActionMiddleware(lambda e, s: (cache_tag("dflt"), s("200 OK", []), [b"x"])[2])
-    assert site_app.cache is not None and site_app.cache.store is default_store()
-    client = Client(site_app)
+    script = tmp_path / "default_store.py"
+    script.write_text(
+        """
+import pytest
+from werkzeug.test import Client
+from actionkit import ActionMiddleware, cache_tag, revalidate_path, revalidate_tag
+from actionkit.cache import default_cache
+from actionkit.stores import default_store
 
-    def status() -> str:
-        with client.get("/dflt-page") as response:
-            return response.headers["Actionkit-Cache"] + response.text
+assert default_cache().store is default_store()
+site_app = ActionMiddleware(lambda e, s: (cache_tag("dflt"), s("200 OK", []), [b"x"])[2])
+assert site_app.cache is not None and site_app.cache.store is default_store()
+client = Client(site_app)
 
-    revalidate_tag("dflt")  # the process-wide store may hold the page of an earlier run
-    assert status() == "MISSx"
-    assert status() == "HITx"
-    revalidate_tag("dflt")
-    assert status() == "MISSx"
-    revalidate_path("/dflt-page")
-    assert status() == "MISSx"
-    with pytest.raises(ValueError, match="'page' or 'layout'"):
-        revalidate_path("/x", "tree")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="starting with '/'"):
-        revalidate_path("x")
-    with pytest.raises(ValueError, match="non-empty"):
-        revalidate_tag("")
+def status():
+    with client.get("/dflt-page") as response:
+        return response.headers["Actionkit-Cache"] + response.text
+
+assert status() == "MISSx"
+assert status() == "HITx"
+revalidate_tag("dflt")
+assert status() == "MISSx"
+revalidate_path("/dflt-page")
+assert status() == "MISSx"
+with pytest.raises(ValueError, match="'page' or 'layout'"):
+    revalidate_path("/x", "tree")
+with pytest.raises(ValueError, match="starting with '/'"):
+    revalidate_path("x")
+with pytest.raises(ValueError, match="non-empty"):
+    revalidate_tag("")
+print("ok")
+"""
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 # -- PageCache on its own, as the middleware drives it ----------------------------------------

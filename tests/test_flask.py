@@ -604,3 +604,100 @@ def test_cached_flask_page(site: Site) -> None:
     site.client.submit(site.registry["remember"], {}, path="/posts")
     with site.client.get("/posts") as response:
         assert response.headers["Actionkit-Cache"] == "MISS" and "<b>yes</b>" in response.text
+
+
+# -- tested as Flask apps are tested ------------------------------------------------------------
+
+
+def _factory(title: str, **config: t.Any) -> Flask:
+    """An app factory, as Flask's tutorial writes one: a page tagged "posts" and an action."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="factory-secret-0123456789", TESTING=True, **config)
+    registry = Registry()
+    posts: list[str] = []
+
+    @registry.action
+    def create_post(form: t.Any) -> None:
+        posts.append(form["title"])
+        revalidate_path("/posts")
+        action_redirect("/posts")
+
+    @app.get("/posts")
+    def list_posts() -> str:
+        cache_tag("posts")
+        return f"{title}: {', '.join(posts)}"
+
+    ActionKit(app, registry=registry)
+    app.extensions["create_post"] = create_post
+    return app
+
+
+def test_the_usual_flask_test_pattern_caches_and_revalidates() -> None:
+    """`client = app.test_client(); r = client.get(...); r.data` (never closed) is cached, an
+    action submitted with the same client revalidates, and apps made by one factory do not
+    share pages."""
+    app = _factory("first")
+    client = app.test_client()
+    first = client.get("/posts")
+    assert first.headers["Actionkit-Cache"] == "MISS" and first.text == "first: "
+    response = client.get("/posts")
+    assert response.headers["Actionkit-Cache"] == "HIT" and response.text == "first: "
+    created = client.submit(app.extensions["create_post"], {"title": "Hi"}, path="/posts")
+    assert created.status_code == 303
+    assert client.get("/posts").text == "first: Hi"
+    other = _factory("second").test_client()
+    assert other.get("/posts").text == "second: "
+
+
+def test_action_client_of_a_flask_app_is_flasks_client() -> None:
+    """ActionClient(app) of a Flask app is Flask's test client: session_transaction() works."""
+    app = _factory("sessions")
+
+    @app.get("/who")
+    def who() -> str:
+        return str(session.get("user", "-"))
+
+    client = ActionClient(app)
+    with client.session_transaction() as sess:
+        sess["user"] = "ada"
+    assert client.get("/who").text == "ada"
+
+
+def test_revalidation_outside_a_request_uses_the_apps_store(tmp_path: t.Any) -> None:
+    """revalidate_path() in the app context (a flask command, a job) reaches the app's own
+    store, not a process-wide one."""
+    app = _factory("cli", ACTIONKIT_CACHE=str(tmp_path / "cache.sqlite3"))
+    client = app.test_client()
+    assert client.get("/posts").text == "cli: "
+    assert client.get("/posts").headers["Actionkit-Cache"] == "HIT"
+    with app.app_context():
+        revalidate_path("/posts")
+    assert client.get("/posts").headers["Actionkit-Cache"] == "MISS"
+
+
+def test_revalidation_outside_any_context_refuses_to_guess(tmp_path: t.Any) -> None:
+    """Outside a request and an app context, with middlewares of several stores alive,
+    revalidate_path() raises instead of revalidating the wrong store."""
+    first = _factory("a", ACTIONKIT_CACHE=str(tmp_path / "a.sqlite3"))
+    second = _factory("b", ACTIONKIT_CACHE=str(tmp_path / "b.sqlite3"))
+    with pytest.raises(RuntimeError, match="cannot tell which cache store"):
+        revalidate_path("/posts")
+    assert first is not second
+
+
+def test_jinja_settings_made_after_init_app_apply() -> None:
+    """init_app does not make Flask's Jinja environment early: TEMPLATES_AUTO_RELOAD and
+    jinja_options set afterwards still apply, and the template globals are there."""
+    app = _factory("jinja")
+    app.config["TEMPLATES_AUTO_RELOAD"] = True
+    app.jinja_options = {**app.jinja_options, "trim_blocks": True}
+    assert app.jinja_env.auto_reload is True and app.jinja_env.trim_blocks is True
+    assert "actionkit_script" in app.jinja_env.globals
+
+
+def test_flask_command_lists_the_actions() -> None:
+    """`flask actionkit actions` is registered by init_app."""
+    app = _factory("cli")
+    result = app.test_cli_runner().invoke(args=["actionkit", "actions"])
+    assert result.exit_code == 0, result.output
+    assert "create_post" in result.output

@@ -1,22 +1,46 @@
 """The functions pages and actions call: cache hints while a page renders, and revalidation.
 
-Inside a request, :func:`revalidate_path`, :func:`revalidate_tag` and
-:func:`~actionkit.cached` use the page cache of the middleware handling it; anywhere else (a CLI
-command, a job, a webhook handled outside the middleware) the cache over the process-wide
-:func:`~actionkit.stores.default_store`, which is also the store of every middleware made with
-``cache=None``.
+Which cache :func:`revalidate_path`, :func:`revalidate_tag` and :func:`~actionkit.cached` use:
+
+- inside a request, the page cache of the middleware handling it;
+- outside a request, the cache of the current application where a framework adapter can tell
+  (Flask: inside ``with app.app_context()``, and so in ``flask`` commands);
+- else the cache of the process's middlewares when they all use one store (a command that
+  imports the application, which made one middleware), or the cache over the process-wide
+  :func:`~actionkit.stores.default_store` when there is none;
+- when middlewares of this process use several stores, revalidation cannot tell which one is
+  meant and raises :class:`RuntimeError` rather than revalidating the wrong one: call it on the
+  middleware's cache then (``middleware.cache.revalidate_path(...)``, Flask:
+  ``get_middleware(app).cache``). :func:`~actionkit.cached` uses the default store then.
 """
 
 from __future__ import annotations
 
 import threading
 import typing as t
+import weakref
 
 from .. import context
 from .pages import PageCache
 
 _default: PageCache | None = None
 _default_lock = threading.Lock()
+# The caches of the process's middlewares (see current_cache).
+_caches: weakref.WeakSet[PageCache] = weakref.WeakSet()
+# Functions that return the cache of the current application outside a request, or None.
+_finders: list[t.Callable[[], PageCache | None]] = []
+
+
+def add_finder(finder: t.Callable[[], PageCache | None]) -> None:
+    """Let ``finder`` name the cache of the current application outside a request (a framework
+    adapter's application context)."""
+    if finder not in _finders:
+        _finders.append(finder)
+
+
+def track(cache: PageCache) -> None:
+    """Note that a middleware of this process uses ``cache``."""
+    _caches.add(cache)
 
 
 def default_cache() -> PageCache:
@@ -29,11 +53,31 @@ def default_cache() -> PageCache:
     return _default
 
 
-def current_cache() -> PageCache:
-    """The page cache of the request being handled, else :func:`default_cache`."""
+def current_cache(*, strict: bool = True) -> PageCache:
+    """The page cache that revalidation and :func:`~actionkit.cached` use now (see the
+    module).
+
+    :param strict: raise when the process's middlewares use several stores and none is
+        current; else take the default one.
+    """
     ctx = context.current()
-    if ctx is not None and isinstance(ctx.cache, PageCache):
-        return ctx.cache
+    if ctx is not None:
+        return ctx.cache if isinstance(ctx.cache, PageCache) else default_cache()
+    for finder in _finders:
+        found = finder()
+        if found is not None:
+            return found
+    caches = {id(cache.store): cache for cache in list(_caches)}
+    if len(caches) == 1:
+        return next(iter(caches.values()))
+    if len(caches) > 1 and strict:
+        names = ", ".join(sorted(repr(cache.store) for cache in caches.values()))
+        raise RuntimeError(
+            "Outside a request, actionkit cannot tell which cache store to revalidate: the"
+            f" middlewares of this process use {names}. Call it inside the application's"
+            " context (Flask: with app.app_context()), or on the middleware's cache"
+            " (get_middleware(app).cache.revalidate_path(...))."
+        )
     return default_cache()
 
 
@@ -41,8 +85,13 @@ def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> No
     """Drop the cached pages of ``path`` with any query; ``type="layout"``: and every path
     below it.
 
-    Works inside actions and anywhere else (a webhook view, a CLI command, a job): inside a
-    request it uses that middleware's store, elsewhere the process-wide default store.
+    A page is the exact path: ``revalidate_path("/posts/")`` drops the page ``/posts/``, not
+    ``/posts``. A layout is the same with or without a trailing slash:
+    ``revalidate_path("/posts/", "layout")`` and ``revalidate_path("/posts", "layout")`` both
+    drop ``/posts``, ``/posts/``, ``/posts/1`` and everything else below, never ``/postsx``.
+
+    Works inside actions and anywhere else (a webhook view, a CLI command, a job): see
+    :mod:`actionkit.cache.api` for which store it uses.
     """
     if type not in ("page", "layout"):
         raise ValueError(f"Unknown revalidate type {type!r}; use 'page' or 'layout'.")
