@@ -37,9 +37,12 @@ class ActionClient(Client):
     def __new__(cls, application: t.Any = None, *args: t.Any, **kwargs: t.Any) -> ActionClient:
         # The Flask extension makes its client (Flask's, with these methods) the app's own.
         flask_client = getattr(application, "test_client_class", None)
-        if cls is ActionClient and isinstance(flask_client, type):
-            if issubclass(flask_client, ActionClient):
-                return super().__new__(flask_client)
+        if (
+            cls is ActionClient
+            and isinstance(flask_client, type)
+            and issubclass(flask_client, ActionClient)
+        ):
+            return super().__new__(flask_client)
         return super().__new__(cls)
 
     def submit(
@@ -93,4 +96,3 @@ class ActionClient(Client):
             all_headers[ACTION_BOUND_HEADER] = action.token
         all_headers.update(headers or {})
         return self.post(path, json=list(args), headers=all_headers, **kwargs)
-

@@ -20,8 +20,8 @@ from actionkit import (
     revalidate_path,
     revalidate_tag,
 )
-from actionkit.cache import PageCache, default_cache
-from actionkit.stores import MemoryStore, RedisStore, SQLiteStore, Store, default_store
+from actionkit.cache import PageCache
+from actionkit.stores import MemoryStore, RedisStore, SQLiteStore, Store
 from actionkit.testing import ActionClient
 
 
