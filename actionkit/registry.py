@@ -76,6 +76,8 @@ class Action(t.Generic[P, R]):
     """
 
     __slots__ = ("fn", "id", "bound_args", "token", "_name_html", "__dict__")
+    #: Django's template language leaves it uncalled: ``{{ create_post.field }}`` is the field.
+    do_not_call_in_templates = True
 
     def __init__(
         self,
