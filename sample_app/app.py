@@ -18,9 +18,8 @@ import secrets
 import typing as t
 
 from flask import Flask, Response, abort, make_response, redirect, render_template, request
-from werkzeug.datastructures import MultiDict
 
-from actionkit import action, after, cache_tag, fail, revalidate_path, revalidate_tag
+from actionkit import Bound, action, after, cache_tag, revalidate_path, revalidate_tag
 from actionkit.flask import ActionKit
 
 from . import actions, db
@@ -59,11 +58,8 @@ def prepare(path: str) -> str:
 
 
 @action
-def rename_post(post_id: int, form: MultiDict[str, str]) -> t.Any:
+def rename_post(post_id: Bound[int], title: actions.Title) -> str:
     """An action defined next to the page that uses it, with the post's ID bound in."""
-    title = form.get("title", "").strip()
-    if not title:
-        return fail(422, {"title": "A title cannot be empty."})
     db.get().execute("UPDATE posts SET title = ? WHERE id = ?", (title, post_id))
     revalidate_tag(f"post:{post_id}")
     revalidate_path("/posts")

@@ -303,7 +303,7 @@ def test_call_errors_reject(site: BrowserApp, page: Page) -> None:
     """A call whose action raises rejects with an ActionError carrying the status and code."""
     page.goto(site.base + "/lab")
     error = page.evaluate(
-        f"""actionkit.call('{site.actions["boom"].id}', 'a form').then(() => null,
+        f"""actionkit.call('{site.actions["boom"].id}').then(() => null,
         (e) => [e.name, e.status, e.code])"""
     )
     assert error == ["ActionError", 500, "action_failed"]
