@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from actionkit.stores import Entry, MemoryStore, RedisStore, SQLiteStore, Store, ancestors
-from actionkit.stores.base import split_generation
+from actionkit.stores.base import is_below, layout_root, split_generation
 
 from .conftest import RedisServer
 
@@ -108,6 +108,76 @@ def test_revalidate_path_and_layout(store: Store) -> None:
     assert store.get("post1") is None and store.get("postsx") is not None
     store.revalidate_path("/", layout=True)
     assert store.get("postsx") is None and store.get("home") is None
+
+
+_PATHS = ["/", "/posts", "/posts/", "/posts/1", "/posts/1/", "/posts/1/edit", "/postsx", "/p"]
+
+
+@pytest.mark.parametrize(
+    ("path", "layout"),
+    [
+        pytest.param("/posts", True, id="layout"),
+        pytest.param("/posts/", True, id="layout-trailing-slash"),
+        pytest.param("/posts//", True, id="layout-two-slashes"),
+        pytest.param("/posts/1/", True, id="layout-deeper-trailing-slash"),
+        pytest.param("/", True, id="layout-root"),
+        pytest.param("/posts", False, id="page"),
+        pytest.param("/posts/", False, id="page-trailing-slash"),
+    ],
+)
+def test_revalidate_path_with_and_without_a_trailing_slash(
+    store: Store, path: str, layout: bool
+) -> None:
+    """A layout is the same with or without a trailing slash: revalidate_path("/posts/",
+    "layout") drops /posts, /posts/ and every path below them, as "/posts" does, in every
+    store; a page revalidation drops exactly the page it names ("/posts/" is not "/posts")."""
+    since = store.generation()
+    for page in _PATHS:
+        assert store.set(page, _entry(path=page), since)
+    store.revalidate_path(path, layout=layout)
+    dropped = {page for page in _PATHS if store.get(page) is None}
+    expected = {p for p in _PATHS if is_below(p, path)} if layout else {path}
+    assert dropped == expected
+    if layout and path in ("/posts", "/posts/"):
+        assert dropped == {"/posts", "/posts/", "/posts/1", "/posts/1/", "/posts/1/edit"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/posts", id="no-slash"),
+        pytest.param("/posts/", id="trailing-slash"),
+    ],
+)
+def test_a_value_computed_before_a_layout_revalidation_with_a_slash_is_not_stored(
+    store: Store, path: str
+) -> None:
+    """A page below a layout rendered before revalidate_path("/posts/", "layout") is refused
+    as it is for "/posts": the revalidation is recorded under one name in every store."""
+    since = store.generation()
+    store.revalidate_path(path, layout=True)
+    for page in ("/posts", "/posts/", "/posts/1"):
+        assert not store.set(page, _entry(path=page), since), page
+    assert store.set("/postsx", _entry(path="/postsx"), since)
+
+
+@pytest.mark.parametrize(
+    ("path", "parent", "below"),
+    [
+        pytest.param("/posts/1", "/posts", True, id="child"),
+        pytest.param("/posts/1", "/posts/", True, id="child-of-slash"),
+        pytest.param("/posts", "/posts/", True, id="itself-without-slash"),
+        pytest.param("/posts/", "/posts", True, id="itself-with-slash"),
+        pytest.param("/postsx", "/posts", False, id="sibling"),
+        pytest.param("/postsx", "/posts/", False, id="sibling-of-slash"),
+        pytest.param("/anything", "/", True, id="root"),
+        pytest.param("/", "/posts", False, id="parent"),
+    ],
+)
+def test_is_below(path: str, parent: str, below: bool) -> None:
+    """is_below tells which pages a layout revalidation covers, trailing slash or not."""
+    assert is_below(path, parent) is below
+    assert (layout_root(parent) in ancestors(path)) is below
 
 
 @pytest.mark.parametrize(
@@ -557,10 +627,11 @@ def test_invalid_max_bytes(tmp_path: Path) -> None:
 
 
 def test_ancestors() -> None:
-    """A path's ancestors, itself first, up to the root."""
+    """A path's ancestors, itself first, up to the root; /a/ lies in the layout /a."""
     assert ancestors("/a/b") == ["/a/b", "/a", "/"]
     assert ancestors("/") == ["/"]
-    assert ancestors("/a/") == ["/a/", "/"]
+    assert ancestors("/a/") == ["/a/", "/a", "/"]
+    assert ancestors("/a/b/") == ["/a/b/", "/a/b", "/a", "/"]
 
 
 def test_every_store_follows_the_protocol(store: Store) -> None:

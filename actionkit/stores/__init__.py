@@ -38,7 +38,10 @@ implementing :class:`Store`; these are the rules the cache relies on:
 
 ``revalidate_tag(tag)``, ``revalidate_path(path, layout)``
     Increment the generation, record it for the tag / path, and drop every entry with that tag /
-    that path (``layout``: that path and every path below it). When they return, no reader in
+    that path (``layout``: that path and every path below it). A page is its exact path
+    (``/posts/`` is not ``/posts``); a layout is the same with or without a trailing slash
+    (:func:`~actionkit.stores.base.layout_root`: ``/posts/`` means ``/posts``, which covers
+    ``/posts``, ``/posts/`` and ``/posts/1``, not ``/postsx``). When they return, no reader in
     any thread or process may get a dropped entry. Cost must not grow with the size of the
     store: drop the matching entries through an index (``SQLiteStore``, ``RedisStore``), or only
     record the mark and let ``get`` check an entry's marks when the generation has moved since
@@ -85,10 +88,19 @@ store, to show the shape (no indexes, so its revalidation costs grow with its si
                 if tag in entry.tags:
                     del self.entries[key]
 
-        ...  # revalidate_path, acquire, release, delete, clear
+        def revalidate_path(self, path, layout=False):
+            self.gen += 1
+            name = f"layout:{layout_root(path)}" if layout else f"path:{path}"
+            self.touched[name] = self.gen
+            for key, entry in list(self.entries.items()):
+                if (is_below(entry.path, path) if layout else entry.path == path):
+                    del self.entries[key]
 
-(:func:`~actionkit.stores.base.marks` and :func:`~actionkit.stores.base.is_below` spell out
-which revalidations concern an entry, so every store agrees.)
+        ...  # acquire, release, delete, clear
+
+(:func:`~actionkit.stores.base.marks`, :func:`~actionkit.stores.base.layout_root` and
+:func:`~actionkit.stores.base.is_below` spell out which revalidations concern an entry, so every
+store agrees.)
 """
 
 from __future__ import annotations

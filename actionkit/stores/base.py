@@ -121,12 +121,16 @@ def split_generation(generation: int) -> tuple[int, int]:
 
 
 def ancestors(path: str) -> list[str]:
-    """``path`` and every path above it: ``/a/b`` → ``["/a/b", "/a", "/"]``.
+    """``path`` and every path above it: ``/a/b`` → ``["/a/b", "/a", "/"]``, ``/a/b/`` →
+    ``["/a/b/", "/a/b", "/a", "/"]``.
 
-    A ``layout`` revalidation of any of them covers ``path``.
+    A ``layout`` revalidation of any of them (by its
+    :func:`~actionkit.stores.base.layout_root`) covers ``path``.
     """
     result = [path]
     trimmed = path.rstrip("/")
+    if trimmed:
+        result.append(trimmed)  # /a/b/ lies in the layout /a/b
     while trimmed:
         trimmed = trimmed.rsplit("/", 1)[0]
         result.append(trimmed or "/")
@@ -148,8 +152,21 @@ def marks(entry: Entry) -> list[str]:
     return names
 
 
+def layout_root(path: str) -> str:
+    """The path a ``layout`` revalidation of ``path`` is about: ``/posts/`` means ``/posts``.
+
+    A layout is the same with or without a trailing slash: ``revalidate_path("/posts/",
+    "layout")`` drops ``/posts``, ``/posts/`` and every path below them, as
+    ``revalidate_path("/posts", "layout")`` does. Every store records and matches a layout
+    revalidation by this path.
+    """
+    return path.rstrip("/") or "/"
+
+
 def is_below(path: str, parent: str) -> bool:
-    """Whether ``path`` is ``parent`` or lies below it."""
-    if parent == "/" or path == parent:
+    """Whether a ``layout`` revalidation of ``parent`` covers the page at ``path``: ``path`` is
+    ``parent`` (with or without a trailing slash) or lies below it."""
+    root = layout_root(parent)
+    if root == "/":
         return path.startswith("/")
-    return path.startswith(parent.rstrip("/") + "/")
+    return path == root or path.startswith(root + "/")

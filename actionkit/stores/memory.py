@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from .base import MAX_MARKS, Entry, marks
+from .base import MAX_MARKS, Entry, layout_root, marks
 
 
 class MemoryStore:
@@ -126,8 +126,9 @@ class MemoryStore:
             self._mark(f"tag:{tag}")
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
+        name = f"layout:{layout_root(path)}" if layout else f"path:{path}"
         with self._lock:
-            self._mark(f"{'layout' if layout else 'path'}:{path}")
+            self._mark(name)
 
     def acquire(self, key: str, ttl: float) -> bool:
         now = time.monotonic()

@@ -22,7 +22,7 @@ import secrets
 import time
 import typing as t
 
-from .base import MAX_MARKS, Entry, make_generation, marks, split_generation
+from .base import MAX_MARKS, Entry, layout_root, make_generation, marks, split_generation
 
 # Drop the entries whose keys are in KEYS-like list `victims`; shared by the scripts below.
 _DROP = """
@@ -260,6 +260,8 @@ class RedisStore:
         self._revalidate(args=[self.prefix, f"tag:{tag}", "tag", tag, *self._marks()])
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
+        if layout:
+            path = layout_root(path)
         name = f"{'layout' if layout else 'path'}:{path}"
         mode = "layout" if layout else "path"
         self._revalidate(args=[self.prefix, name, mode, path, *self._marks()])

@@ -44,7 +44,7 @@ import threading
 import time
 import typing as t
 
-from .base import MAX_MARKS, Entry, make_generation, marks, split_generation
+from .base import MAX_MARKS, Entry, layout_root, make_generation, marks, split_generation
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -554,6 +554,8 @@ class SQLiteStore:
             self._forget(db, keys)
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
+        if layout:
+            path = layout_root(path)
         with self._transaction() as db:
             self._bump(db, f"{'layout' if layout else 'path'}:{path}")
             if layout:
