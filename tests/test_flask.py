@@ -439,6 +439,125 @@ def test_login_required_action_without_login_view_is_401(site: Site) -> None:
     assert answer.json["result"] == "secret"
 
 
+# -- Flask-Login, for real ----------------------------------------------------------------------
+
+
+def login_site(login_view: str | None) -> tuple[Flask, Registry, ActionClient]:
+    """A Flask app using Flask-Login: a user logs in with an action; one action is
+    @login_required, and the /members/ blueprint checks the login in before_request."""
+    flask_login = pytest.importorskip("flask_login")
+
+    class User(flask_login.UserMixin):  # type: ignore[misc]
+        def __init__(self, user_id: str) -> None:
+            self.id = user_id
+
+    app = Flask(__name__)
+    app.secret_key = "flask-login-secret"
+    registry = Registry()
+    manager = flask_login.LoginManager(app)
+    manager.login_view = login_view
+
+    @manager.user_loader
+    def load(user_id: str) -> User | None:
+        return User(user_id) if user_id == "ada" else None
+
+    @app.get("/posts")
+    def posts() -> str:
+        return render_template_string("<i>{{ get_flashed_messages()|join }}</i>")
+
+    @app.get("/login")
+    def login_page() -> str:
+        return "login page"
+
+    members = Blueprint("members", __name__, url_prefix="/members")
+
+    @members.before_request
+    def members_only() -> t.Any:
+        if not flask_login.current_user.is_authenticated:
+            return manager.unauthorized()
+        return None
+
+    @members.get("/")
+    def members_page() -> str:
+        return "members page"
+
+    app.register_blueprint(members)
+
+    @registry.action(id="log-in")
+    def log_in(form: t.Any = None) -> None:
+        flask_login.login_user(User("ada"))
+
+    @registry.action(id="secret")
+    @flask_login.login_required
+    def secret(form: t.Any = None) -> str:
+        return f"secret for {flask_login.current_user.id}"
+
+    @registry.action(id="plain")
+    def plain(form: t.Any = None) -> str:
+        return "ran"
+
+    ActionKit(app, registry=registry, cache=MemoryStore())
+    return app, registry, ActionClient(app)
+
+
+def test_flask_login_required_redirects_to_the_login_view() -> None:
+    """With a login view, Flask-Login's @login_required action ends, for an anonymous user, with
+    the redirect login_manager.unauthorized() makes: 303 to the login view with next=, its
+    flashed message shown by the next page; the JS client gets the redirect and the login page
+    in one answer. Nothing of the action runs."""
+    app, registry, client = login_site("login_page")
+    response = client.submit(registry["secret"], {}, path="/posts")
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/login?next=")
+    assert "%2Fposts" in response.headers["Location"]
+    assert "Please log in to access this page." in client.get("/posts").text
+    answer = client.call(registry["secret"], path="/posts")
+    assert answer.status_code == 200
+    assert answer.json["redirect"]["url"].startswith("/login?next=")
+    assert answer.json["html"] == "login page" and answer.json["result"] is None
+
+
+def test_flask_login_required_without_login_view_is_401() -> None:
+    """Without a login view, unauthorized() aborts with 401, which becomes the answer's status,
+    without JavaScript and for the client."""
+    app, registry, client = login_site(None)
+    assert client.submit(registry["secret"], {}, path="/posts").status_code == 401
+    answer = client.call(registry["secret"], path="/posts")
+    assert answer.status_code == 401 and answer.json["error"]["code"] == "unauthorized"
+
+
+def test_flask_login_user_logged_in_by_an_action_runs_login_required_actions() -> None:
+    """login_user() in an action sets Flask-Login's session cookie; from then on the
+    @login_required action runs and sees current_user."""
+    app, registry, client = login_site("login_page")
+    logged = client.call(registry["log-in"], path="/posts")
+    assert logged.status_code == 200 and "session=" in logged.headers["Set-Cookie"]
+    answer = client.call(registry["secret"], path="/posts")
+    assert answer.status_code == 200 and answer.json["result"] == "secret for ada"
+    response = client.submit(registry["secret"], {}, path="/posts")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("login_view", "status"),
+    [pytest.param("login_page", 303, id="login-view"), pytest.param(None, 401, id="no-login-view")],
+)
+def test_flask_login_check_in_before_request_guards_every_action(
+    login_view: str | None, status: int
+) -> None:
+    """A before_request login check on a blueprint guards every action posted to its pages,
+    undecorated ones too: anonymous, the action does not run; logged in, it does."""
+    app, registry, client = login_site(login_view)
+    response = client.submit(registry["plain"], {}, path="/members/")
+    assert response.status_code == status
+    answer = client.call(registry["plain"], path="/members/")
+    assert answer.json.get("result") is None
+    assert client.call(registry["plain"], path="/posts").json["result"] == "ran"
+    client.call(registry["log-in"], path="/posts")
+    assert client.call(registry["plain"], path="/members/").json["result"] == "ran"
+    assert client.submit(registry["plain"], {}, path="/members/").status_code == 200
+
+
 def test_action_returning_a_page_is_an_error(site: Site, caplog: pytest.LogCaptureFixture) -> None:
     """An action returning a 200 Flask response is a mistake: 500, logged with the reason."""
     response = site.client.call(site.registry["response"], path="/posts")
