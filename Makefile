@@ -61,5 +61,14 @@ bench: $(STAMP)
 flask-suite: $(STAMP)
 	$(BIN)/python scripts/flask_suite.py $(FLASK_SUITE_ARGS)
 
+# Mutation testing (mutmut) of the request checks, the answers and the storage policy: the
+# modules and the tests of [tool.mutmut] in pyproject.toml, each mutant against the tests that
+# reach it; about half an hour on 2 cores. Results: `$(BIN)/mutmut results`, bench/mutation.md.
+# Not part of `make test`.
+.PHONY: mutate
+mutate: $(STAMP) system-deps
+	$(BIN)/mutmut run --max-children $(or $(MUTATE_JOBS),2)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) mutants .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache test-artifacts
