@@ -9,8 +9,10 @@ Which action
     field and the clicked button's name) the last one wins.
 
 Arguments
-    A form body calls ``fn(*bound, form)``; ``Content-Type: application/json`` with a JSON array
-    calls ``fn(*bound, *args)``, the bound token in the ``Action-Bound`` header.
+    The bound arguments fill the function's leading parameters. A form body fills the others by
+    name from its fields (a ``form`` parameter takes the whole form); ``Content-Type:
+    application/json`` with a JSON array fills them in order, the bound token in the
+    ``Action-Bound`` header. See :mod:`actionkit.params`.
 
 Answer to the client (``Action-Id`` present)
     ``application/json``: ``{"result", "failed", "redirect", "html", "url", "revalidated"}``;
