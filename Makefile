@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 COVERAGE_FLOOR := 92
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest docs bench system-deps clean
+.PHONY: fuzz run test lint typecheck pytest docs bench system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ flask-suite: $(STAMP)
 mutate: $(STAMP) system-deps
 	$(BIN)/mutmut run --max-children $(or $(MUTATE_JOBS),2)
 	$(BIN)/mutmut results
+
+# The decoder under generated malformed requests, far longer than `make test` runs it.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -W error::ResourceWarning -m pytest -p no:randomly -p no:logging tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) mutants .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -19,7 +19,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.http import dump_cookie
+from werkzeug.sansio.http import parse_cookie
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -70,7 +71,11 @@ class RequestContext:
     @property
     def cookie_values(self) -> dict[str, str]:
         if self._cookies is None:
-            self._cookies = dict(parse_cookie(self.environ.get("HTTP_COOKIE", "")))
+            # The header's bytes (a WSGI string holds them as latin-1) are UTF-8; a byte that
+            # is not (a client's junk) is replaced rather than failing the request.
+            raw = self.environ.get("HTTP_COOKIE", "")
+            text = raw.encode("latin-1", "replace").decode("utf-8", "replace")
+            self._cookies = dict(parse_cookie(text))
         return self._cookies
 
     def add_set_cookie(self, header: str) -> None:

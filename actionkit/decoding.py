@@ -279,6 +279,10 @@ def parse_form(
     if kind == "multipart/form-data" and not fields and not files and body.strip():
         raise RequestRefused("bad_request", "The multipart body has no parts (wrong boundary?).")
     items = list(fields.items(multi=True))
+    if any(key is None for key, _ in items) or any(key is None for key in files):
+        raise RequestRefused(
+            "bad_request", "A part of the multipart body has no name (Content-Disposition)."
+        )
     form: MultiDict[str, t.Any] = MultiDict(
         [(k, v) for k, v in items if not k.startswith(RESERVED_FIELD_PREFIX)]
     )
@@ -292,12 +296,19 @@ def parse_json_args(body: bytes) -> list[t.Any]:
     if not body.strip():
         return []
     try:
-        args = json.loads(body)
+        args = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as e:
         raise RequestRefused("bad_request", f"The JSON body could not be decoded: {e}") from None
+    except RecursionError:
+        raise RequestRefused("bad_request", "The JSON body is nested too deeply.") from None
     if not isinstance(args, list):
         raise RequestRefused(
             "bad_request",
             f"An action call's JSON body is an array of arguments, not {type(args).__name__}.",
         )
     return args
+
+
+def _refuse_constant(name: str) -> t.NoReturn:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON, whatever Python's parser allows."""
+    raise ValueError(f"{name} is not a JSON value")

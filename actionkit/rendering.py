@@ -122,14 +122,23 @@ def local_path(
     return f"{path}?{parts.query}" if parts.query else path
 
 
-_COOKIE_SAFE = re.compile(r"[A-Za-z0-9!#$%&'()*+\-./:<=>?@\[\]^_`{|}~]*")
+_COOKIE_SAFE = re.compile(r"[\w!#$%&'()*+\-./:<=>?@\[\]^`{|}~]*", re.ASCII)
+# The bytes a quoted cookie value writes as octal escapes (as Werkzeug's dump_cookie does).
+_COOKIE_ESCAPE = re.compile(rb'[\x00-\x19",;\\\x7f-\xff]')
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    char = match.group()
+    return b"\\" + char if char in b'"\\' else b"\\%03o" % char[0]
 
 
 def cookie_header(values: dict[str, str]) -> str:
-    """A ``Cookie`` request header sending ``values``."""
+    """A ``Cookie`` request header sending ``values`` as a browser sends back the cookies it
+    was given: values that need it quoted, their UTF-8 bytes past ASCII as octal escapes."""
     parts = []
     for name, value in values.items():
         if not _COOKIE_SAFE.fullmatch(value):
-            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            quoted = _COOKIE_ESCAPE.sub(_escape, value.encode("utf-8", "replace"))
+            value = '"' + quoted.decode("ascii") + '"'
         parts.append(f"{name}={value}")
     return "; ".join(parts)

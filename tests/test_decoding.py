@@ -140,3 +140,44 @@ def test_an_unknown_action_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert response.status_code == 404
     assert "Unknown action ID 'gone123' posted to /posts?x=1" in caplog.text
     assert caplog.records[-1].levelname == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        pytest.param(
+            b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n",
+            "multipart/form-data; boundary=b",
+            "no name",
+            id="nameless-part",
+        ),
+        pytest.param(b"[" * 1000 + b"]" * 1000, "application/json", "too deeply", id="deep"),
+        pytest.param(b"[" * 100_000, "application/json", "too deeply", id="deep-unclosed"),
+        pytest.param(b"[NaN]", "application/json", "NaN is not a JSON value", id="nan"),
+        pytest.param(b"[-Infinity]", "application/json", "Infinity", id="infinity"),
+    ],
+)
+def test_bodies_that_cannot_be_decoded_are_400(
+    body: bytes, content_type: str, message: str
+) -> None:
+    """A part without a name, JSON nested beyond the parser, and NaN or Infinity (not JSON)
+    are a 400 naming the problem, and run nothing."""
+    app, registry, db = make_app()
+    action_id = next(a.id for a in registry if a.name == "create_post")
+    response = Client(app).post(
+        "/posts", data=body, content_type=content_type, headers={"Action-Id": action_id}
+    )
+    assert response.status_code == 400 and message in response.json["error"]["message"]
+    assert not db.posts
+
+
+def test_a_nameless_part_in_an_action_form_is_400() -> None:
+    """Without the script too: a form naming an action with a nameless part is a 400."""
+    app, registry, db = make_app()
+    action_id = next(a.id for a in registry if a.name == "create_post")
+    body = (
+        f'--b\r\nContent-Disposition: form-data; name="$ACTION_ID_{action_id}"\r\n\r\n\r\n'
+        "--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n"
+    ).encode()
+    response = Client(app).post("/posts", data=body, content_type="multipart/form-data; boundary=b")
+    assert response.status_code == 400 and not db.posts
