@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from actionkit.stores import Entry, MemoryStore, RedisStore, SQLiteStore, Store, ancestors
+from actionkit.stores import (
+    Entry,
+    MemoryStore,
+    RedisStore,
+    SQLiteStore,
+    Store,
+    ancestors,
+    sqlite_file,
+)
 from actionkit.stores.base import is_below, layout_root, split_generation
 
 from .conftest import RedisServer
@@ -314,10 +322,9 @@ def test_sqlite_store_starts_afresh_after_a_reboot(
 ) -> None:
     """The file is written without fsync: kept while the machine runs, emptied by the first
     store opened after a reboot, made again when it cannot be read at all."""
-    from actionkit.stores import sqlite as sqlite_store
 
     path = tmp_path / "cache.sqlite3"
-    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-1")
+    monkeypatch.setattr(sqlite_file, "boot_id", lambda: "boot-1")
     store = SQLiteStore(path)
     assert store._db().execute("PRAGMA synchronous").fetchone() == (0,)  # OFF
     store.set("k", _entry(tags=["t"]), store.generation())
@@ -328,7 +335,7 @@ def test_sqlite_store_starts_afresh_after_a_reboot(
     assert same_boot.get("k") is not None and split_generation(same_boot.generation())[1] == 1
     same_boot.close()
 
-    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-2")
+    monkeypatch.setattr(sqlite_file, "boot_id", lambda: "boot-2")
     rebooted = SQLiteStore(path)
     assert rebooted.get("k") is None and len(rebooted) == 0
     assert split_generation(rebooted.generation())[1] == 0
@@ -341,7 +348,7 @@ def test_sqlite_store_starts_afresh_after_a_reboot(
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"cache.sqlite3{suffix}").unlink(missing_ok=True)
     path.write_bytes(b"not a database, as a power loss can leave one" * 100)
-    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-3")
+    monkeypatch.setattr(sqlite_file, "boot_id", lambda: "boot-3")
     remade = SQLiteStore(path)
     assert len(remade) == 0
     remade.set("k", _entry(), remade.generation())
@@ -353,9 +360,8 @@ def test_sqlite_store_syncs_where_reboots_cannot_be_told(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without a boot ID, the file is synced (synchronous=NORMAL) and never started afresh."""
-    from actionkit.stores import sqlite as sqlite_store
 
-    monkeypatch.setattr(sqlite_store, "boot_id", lambda: None)
+    monkeypatch.setattr(sqlite_file, "boot_id", lambda: None)
     store = SQLiteStore(tmp_path / "cache.sqlite3")
     assert store._db().execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     store.set("k", _entry(), store.generation())
@@ -379,10 +385,9 @@ def test_sqlite_front_cache_follows_every_writer(
     """Entries read before are answered from memory until the database changes: a write by
     another connection (another process or thread), or by this one, is seen at the next read,
     whether the store watches the mapped WAL index or, where it has none, PRAGMA data_version."""
-    from actionkit.stores import sqlite as sqlite_store
 
     if watch == "data_version":
-        monkeypatch.setattr(sqlite_store._wal_index_maps, "acquire", lambda path: None)
+        monkeypatch.setattr(sqlite_file._wal_index_maps, "acquire", lambda path: None)
     path = tmp_path / "cache.sqlite3"
     reader, writer = SQLiteStore(path), SQLiteStore(path)
     assert bool(reader._shm) is (watch == "wal index")
@@ -423,7 +428,7 @@ def test_sqlite_misses_and_generation_are_remembered_until_a_write(
     from actionkit.stores import sqlite as sqlite_store
 
     if watch == "data_version":
-        monkeypatch.setattr(sqlite_store._wal_index_maps, "acquire", lambda path: None)
+        monkeypatch.setattr(sqlite_file._wal_index_maps, "acquire", lambda path: None)
     path = tmp_path / "cache.sqlite3"
     reader, writer = SQLiteStore(path), SQLiteStore(path)
     queries: list[str] = []
@@ -477,18 +482,17 @@ def test_sqlite_front_cache_is_bounded_and_still_marks_use(
 def test_sqlite_stores_of_one_file_share_one_map(tmp_path: Path) -> None:
     """Two stores of a process on one file share the map of its WAL index; it is unmapped when
     the last of them closes, and made again when a closed store is used again."""
-    from actionkit.stores import sqlite as sqlite_store
 
     path = tmp_path / "cache.sqlite3"
     first, second = SQLiteStore(path), SQLiteStore(path)
     assert first._shm and first._shm is second._shm
     key = first._shm_key
     first.close()
-    assert key in sqlite_store._wal_index_maps._maps
+    assert key in sqlite_file._wal_index_maps._maps
     second.set("k", _entry(b"one"), second.generation())
     assert second.get("k") is not None
     second.close()
-    assert key not in sqlite_store._wal_index_maps._maps
+    assert key not in sqlite_file._wal_index_maps._maps
     assert second.get("k") is not None and second._shm  # reopened
     second.close()
 
@@ -496,7 +500,7 @@ def test_sqlite_stores_of_one_file_share_one_map(tmp_path: Path) -> None:
 def test_wal_index_maps_refuse_what_they_cannot_map(tmp_path: Path) -> None:
     """No map for a missing file, a file too short to be a WAL index, or a file that cannot be
     mapped; a map is released once per store, and a second release changes nothing."""
-    from actionkit.stores.sqlite import _WalIndexMaps
+    from actionkit.stores.sqlite_file import _WalIndexMaps
 
     maps = _WalIndexMaps()
     assert maps.acquire(str(tmp_path / "missing-shm")) is None
@@ -841,16 +845,15 @@ def test_sqlite_file_made_again_refuses_values_from_before(
 ) -> None:
     """When the file is made again (after a reboot) its count of revalidations restarts at 0;
     a generation read from the old file is refused by the new one, from any connection."""
-    from actionkit.stores import sqlite as sqlite_store
 
     path = tmp_path / "cache.sqlite3"
-    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-1")
+    monkeypatch.setattr(sqlite_file, "boot_id", lambda: "boot-1")
     store = SQLiteStore(path)
     for _ in range(3):
         store.revalidate_tag("t")
     since = store.generation()
 
-    monkeypatch.setattr(sqlite_store, "boot_id", lambda: "boot-2")
+    monkeypatch.setattr(sqlite_file, "boot_id", lambda: "boot-2")
     rebooted = SQLiteStore(path)
     rebooted.revalidate_tag("t")  # count 1 in the new file
     store.close()  # its next connection opens the new file
@@ -887,9 +890,8 @@ def test_sqlite_damaged_file_is_made_again_without_a_boot_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where the boot cannot be known, a file that is not a database is still made again."""
-    from actionkit.stores import sqlite as sqlite_store
 
-    monkeypatch.setattr(sqlite_store, "boot_id", lambda: None)
+    monkeypatch.setattr(sqlite_file, "boot_id", lambda: None)
     path = tmp_path / "cache.sqlite3"
     path.write_bytes(b"not a database" * 100)
     store = SQLiteStore(path)

@@ -34,153 +34,26 @@ file, so a value computed from a connection to the old file is never stored in t
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import mmap
 import os
-import secrets
 import sqlite3
 import threading
 import time
-import typing as t
 
 from .base import MAX_MARKS, Entry, layout_root, make_generation, marks, split_generation
+from .sqlite_file import (
+    _FRONT_BYTES,
+    _FRONT_ENTRIES,
+    _SPECIAL,
+    _TOUCH_EVERY,
+    SQLiteFile,
+    boot_id,
+)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    key TEXT PRIMARY KEY, path TEXT NOT NULL, tags TEXT NOT NULL, body BLOB NOT NULL,
-    meta TEXT NOT NULL, expires REAL NOT NULL, stale_until REAL NOT NULL, size INTEGER NOT NULL,
-    used REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_path ON entries (path);
-CREATE INDEX IF NOT EXISTS entries_used ON entries (used);
-CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (tag, key))
-    WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tags_key ON tags (key);
-CREATE TABLE IF NOT EXISTS touched (name TEXT PRIMARY KEY, generation INTEGER NOT NULL)
-    WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO touched VALUES ('', 0);
-INSERT OR IGNORE INTO touched VALUES (' bytes', 0);
-INSERT OR IGNORE INTO touched VALUES (' floor', 0);
-"""
-# In `touched`, the row '' holds the generation, ' bytes' the bytes held, ' floor' the highest
-# generation of the revalidation marks forgotten (see base.MAX_MARKS); the other rows are marks.
-_SPECIAL = ("", " bytes", " floor")
-
-# Connections inherited through fork() must never be used, nor closed (closing one runs SQLite's
-# cleanup on state shared with the parent); a child keeps them referenced here instead.
-_inherited: list[sqlite3.Connection] = []
-
-# The last use of an entry is written back at most this often (seconds): a write on every read
-# would make readers queue behind each other.
-_TOUCH_EVERY = 10.0
-
-_BOOT_ID = "/proc/sys/kernel/random/boot_id"
-
-# Each thread keeps the entries it read (and the keys it found missing) until the database
-# changes (see _reads), up to:
-_FRONT_ENTRIES = 256
-_FRONT_BYTES = 8 * 1024 * 1024
-
-# The WAL index header in <path>-shm: two copies of 48 bytes (the first written last at each
-# commit, with a change counter), then the checkpoint information.
-_WAL_HEADER = 48
-_WAL_INDEX_MIN = 136
+__all__ = ["SQLiteStore", "boot_id"]
 
 
-class _WalIndexMaps:
-    """Read-only maps of WAL index headers, one per ``-shm`` file and process, shared by the
-    stores of the process that use the file.
-
-    A map's descriptor is closed only when no store of the process uses the file any more:
-    closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
-    included, and with its locks gone another process may truncate the file (a read of the map
-    would then kill this one with SIGBUS) or checkpoint over pages a reader here is reading.
-    (Connections to the file opened outside the stores are not counted.)
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._maps: dict[tuple[int, int, int], list[t.Any]] = {}  # (pid, dev, ino): [map, fd, n]
-        self._unusable: list[int] = []  # descriptors that could not be mapped, never closed
-
-    def acquire(self, path: str) -> tuple[tuple[int, int, int], mmap.mmap] | None:
-        """Map the header of the WAL index at ``path``, or ``None`` where there is none to map.
-
-        Called while SQLite holds locks on the file, so a descriptor opened here is never closed
-        before :meth:`release`; the file is looked up by its inode before opening it.
-        """
-        with self._lock:
-            try:
-                stat = os.stat(path)
-            except OSError:
-                return None
-            key = (os.getpid(), stat.st_dev, stat.st_ino)
-            held = self._maps.get(key)
-            if held is not None:
-                held[2] += 1
-                return key, held[0]
-            if stat.st_size < _WAL_INDEX_MIN:
-                return None
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                return None
-            try:
-                shm = mmap.mmap(fd, _WAL_INDEX_MIN, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):
-                self._unusable.append(fd)
-                return None
-            self._maps[key] = [shm, fd, 1]
-            return key, shm
-
-    def release(self, key: tuple[int, int, int]) -> None:
-        """Called by a store once its connections are closed."""
-        with self._lock:
-            held = self._maps.get(key)
-            if held is None or key[0] != os.getpid():
-                return
-            held[2] -= 1
-            if held[2] == 0:
-                del self._maps[key]
-                held[0].close()
-                os.close(held[1])
-
-
-_wal_index_maps = _WalIndexMaps()
-
-
-def _forget_reads(local: threading.local) -> None:
-    """Empty a thread's memory of reads: entries, keys found missing and the generation (the
-    incarnation of the file its connection has open never changes)."""
-    local.front = {}
-    local.front_bytes = 0
-    local.misses = {}
-    local.generation = None
-
-
-def _damaged(error: sqlite3.DatabaseError) -> bool:
-    """Whether ``error`` says the file cannot be read as a database (not that it is busy)."""
-    code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def _new_incarnation() -> str:
-    return f"{secrets.randbits(60) | 1:x}"  # never 0, the incarnation of a file without one
-
-
-def boot_id() -> str | None:
-    """This boot of the machine (Linux), or ``None`` where it cannot be known."""
-    try:
-        with open(_BOOT_ID) as f:
-            return f.read().strip() or None
-    except OSError:
-        return None
-
-
-class SQLiteStore:
+class SQLiteStore(SQLiteFile):
     """Keeps entries in the SQLite database at ``path`` (created if missing).
 
     :param path: the database file; every worker of the deployment must use the same one.
@@ -200,183 +73,10 @@ class SQLiteStore:
     ) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, not {max_bytes!r}.")
-        self.path = os.fspath(path)
         self.max_bytes = max_bytes
-        self.timeout = timeout
-        self._pid = os.getpid()
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._boot = boot_id()
-        # The mapped WAL index header (see the module): None until mapped, False when unusable.
-        self._shm: mmap.mmap | t.Literal[False] | None = None
-        self._shm_key: tuple[int, int, int] | None = None
-        self._open()
-
-    def _open(self) -> None:
-        """Create the file, or start it afresh when it was last written before a reboot or
-        cannot be read.
-
-        Under an exclusive lock on ``<path>.lock``, so that of the workers starting together,
-        one checks and the others find it done. A file in use needs no write to be checked, so
-        a worker starting while another holds a long write does not wait for it.
-        """
-        with open(self.path + ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                try:
-                    if self._keep(self._db()):
-                        return
-                except sqlite3.DatabaseError as e:
-                    if not _damaged(e):
-                        raise
-                self.close()
-                for suffix in ("", "-wal", "-shm"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.path + suffix)
-                db = self._db()
-                db.executescript(_SCHEMA)
-                if self._boot is not None:
-                    db.execute("INSERT INTO settings VALUES ('boot', ?)", (self._boot,))
-                db.execute("INSERT INTO settings VALUES ('incarnation', ?)", (_new_incarnation(),))
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _keep(self, db: sqlite3.Connection) -> bool:
-        """Whether the file can be used as it is (its schema made where missing), rather than
-        made again because it was written before this boot."""
-        try:
-            settings = dict(
-                db.execute(
-                    "SELECT name, value FROM settings WHERE name IN ('boot', 'incarnation')"
-                ).fetchall()
-            )
-        except sqlite3.OperationalError as e:
-            if "no such table" not in str(e):
-                raise
-            settings = {}  # a new file, or one made by another program: checked below
-        if self._boot is not None and settings.get("boot") != self._boot:
-            return False
-        if "incarnation" not in settings:
-            # A new file, or one made before files had an incarnation.
-            db.executescript(_SCHEMA)
-            db.execute(
-                "INSERT OR IGNORE INTO settings VALUES ('incarnation', ?)", (_new_incarnation(),)
-            )
-        return True
-
-    # -- connections ---------------------------------------------------------------------------
-
-    def _db(self) -> sqlite3.Connection:
-        local = self._local
-        db: sqlite3.Connection | None = getattr(local, "db", None)
-        if db is not None and local.pid == self._pid:
-            return db
-        return self._connect()
-
-    def _after_fork(self) -> None:
-        """In a forked child, leave the parent's connections alone (and the state of its lock,
-        which another thread may have held at the fork)."""
-        pid = os.getpid()
-        if pid != self._pid:
-            _inherited.extend(self._connections)
-            self._pid = pid
-            self._local = threading.local()
-            self._connections = []
-            self._lock = threading.Lock()
-            # Mapped again once a connection of this process holds the file open: only then
-            # can it not be truncated under the mapping.
-            self._shm, self._shm_key = None, None  # the parent's: kept in _wal_index_maps
-
-    def _connect(self) -> sqlite3.Connection:
-        self._after_fork()
-        pid = self._pid
-        db = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
-        (mode,) = db.execute("PRAGMA journal_mode=WAL").fetchone()
-        if mode != "wal":
-            self._shm = False  # a file system without shared memory: data_version tells
-        # No fsync when a reboot is noticed (see the module): checkpoints stop costing two.
-        db.execute("PRAGMA synchronous=NORMAL" if self._boot is None else "PRAGMA synchronous=OFF")
-        local = self._local
-        local.db, local.pid = db, pid
-        local.version = None
-        local.incarnation = None
-        _forget_reads(local)
-        if self._shm is None:
-            self._map_wal_index(db)
-        with self._lock:
-            self._connections.append(db)
-        return db
-
-    class _Tx:
-        def __init__(self, db: sqlite3.Connection, local: threading.local) -> None:
-            self.db = db
-            self.local = local
-
-        def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
-            return self.db
-
-        def __exit__(self, exc_type: t.Any, *rest: t.Any) -> None:
-            try:
-                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-            finally:
-                # PRAGMA data_version does not count a connection's own commits.
-                _forget_reads(self.local)
-
-    def _transaction(self) -> SQLiteStore._Tx:
-        db = self._db()
-        return self._Tx(db, self._local)
-
-    def _map_wal_index(self, db: sqlite3.Connection) -> None:
-        """Map the header of the WAL index, once ``db`` holds the file open: SQLite truncates the
-        file only when no connection anywhere does, and this store's stay open as long as it
-        reads the map (see close)."""
-        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # a read opens the index
-        with self._lock:
-            if self._shm is not None:
-                return
-            mapped = _wal_index_maps.acquire(self.path + "-shm")
-            if mapped is None:
-                self._shm = False
-            else:
-                self._shm_key, self._shm = mapped
-
-    def close(self) -> None:
-        """Close the connections this process opened."""
-        self._after_fork()
-        with self._lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-            if self._shm_key is not None:
-                _wal_index_maps.release(self._shm_key)  # after the connections are closed
-            self._shm, self._shm_key = None, None
-        self._local = threading.local()
+        super().__init__(path, timeout=timeout)
 
     # -- the store interface -------------------------------------------------------------------
-
-    def _reads(self) -> tuple[sqlite3.Connection, threading.local]:
-        """This thread's connection, and its memory of reads, forgotten if the database changed.
-
-        The WAL index header, or else PRAGMA data_version, changes with every commit of another
-        connection, of this process or another (this connection's own writes forget the reads,
-        see _Tx). Either is read before the rows, so a commit after it shows at the next read.
-        """
-        db = self._db()
-        local = self._local
-        shm = self._shm
-        version: object
-        if shm:
-            version = shm[:_WAL_HEADER]
-        else:
-            (version,) = db.execute("PRAGMA data_version").fetchone()
-        if version != local.version:
-            _forget_reads(local)
-            local.version = version
-        return db, local
 
     def get(self, key: str) -> Entry | None:
         db, local = self._reads()
