@@ -9,7 +9,7 @@ import pytest
 from werkzeug.test import Client
 
 from actionkit import ActionMiddleware, cache_tag, cookies
-from actionkit.cache.policy import Plan, plan
+from actionkit.cache.policy import Plan, plan, vary_key
 from actionkit.context import RenderHints
 from actionkit.stores import MemoryStore
 
@@ -107,3 +107,28 @@ def test_the_reason_a_page_is_not_stored_is_logged(caplog: pytest.LogCaptureFixt
         response = client.get("/who")
     assert response.headers["Actionkit-Cache"] == "BYPASS"
     assert "/who BYPASS: not stored because it read the request's cookies" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("names", "environ", "key"),
+    [
+        pytest.param(
+            ["Accept-Language", "X-Theme"],
+            {"HTTP_ACCEPT_LANGUAGE": "fr", "HTTP_X_THEME": "dark"},
+            "k\0fr\0dark",
+            id="request-headers",
+        ),
+        pytest.param(
+            ["Content-Type", "content-length"],
+            {"CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "3", "HTTP_CONTENT_TYPE": "no"},
+            "k\0text/plain\x003",
+            id="cgi-names-without-HTTP_",
+        ),
+        pytest.param(["Cookie"], {}, "k\0", id="absent-is-empty"),
+        pytest.param(["Content-Type"], {}, "k\0", id="absent-content-type-is-empty"),
+    ],
+)
+def test_vary_key(names: list[str], environ: dict[str, str], key: str) -> None:
+    """The key of a variant: the page's key, then the value of each header it varies on
+    (Content-Type and Content-Length from their CGI names), an absent header as an empty one."""
+    assert vary_key("k", names, environ) == key

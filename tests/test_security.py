@@ -165,6 +165,34 @@ def test_resolve_key_order(monkeypatch: pytest.MonkeyPatch) -> None:
             "internal",
             id="forwarded-untrusted",
         ),
+        pytest.param(
+            {"HTTP_HOST": "in", "HTTP_X_FORWARDED_HOST": "first.example, second, third"},
+            True,
+            "first.example",
+            id="forwarded-first-of-three",
+        ),
+        pytest.param(
+            {
+                "HTTP_HOST": "in",
+                "HTTP_X_FORWARDED_HOST": "public.example:443",
+                "HTTP_X_FORWARDED_PROTO": "HTTPS, http, http",
+            },
+            True,
+            "public.example",
+            id="forwarded-proto-first-of-three",
+        ),
+        pytest.param(
+            {"HTTP_HOST": "a.example:443", "wsgi.url_scheme": "https"},
+            False,
+            "a.example",
+            id="https-default-port",
+        ),
+        pytest.param(
+            {"HTTP_HOST": "a.example:443"}, False, "a.example:443", id="http-keeps-port-443"
+        ),
+        pytest.param(
+            {"SERVER_NAME": "srv", "SERVER_PORT": "8080"}, False, "srv:8080", id="no-host-port"
+        ),
     ],
 )
 def test_request_host(environ: dict[str, str], trust: bool, host: str) -> None:
