@@ -28,20 +28,32 @@ many, a required unannotated one missing from a JSON call) are refused with ``40
 
 from __future__ import annotations
 
-import collections.abc
-import contextlib
 import dataclasses
 import inspect
-import types
 import typing as t
 
 import pydantic
-import typing_extensions
 from pydantic.fields import FieldInfo
-from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request
 
 from .exceptions import InvalidArguments, RequestRefused
+from .fields import (
+    ANY,
+    MISSING,
+    Form,
+    ModelField,
+    Reader,
+    adapter,
+    is_multidict,
+    message,
+    model_fields,
+    model_input,
+    read_many,
+    read_text,
+    reader,
+    resolve_hints,
+)
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -70,121 +82,14 @@ BOUND = _BoundMarker()
 #:     delete_post.bind(post.id).button_attrs()
 Bound: t.TypeAlias = t.Annotated[T, BOUND]
 
-_MISSING: t.Any = inspect.Parameter.empty
 # Where the request object goes, until the framework hands it over (see Invocation).
 _REQUEST: t.Any = object()
-_CONFIG = pydantic.ConfigDict(arbitrary_types_allowed=True)
-_ANY = (t.Any, object)
-
-Form = MultiDict[str, t.Any]
-#: Reads a field's raw value from a form, or ``_MISSING``.
-Reader = t.Callable[[Form, str], t.Any]
 
 
 class ActionCall(t.Protocol):
     """What an ``action_wrapper`` calls: runs the action, given the framework's request."""
 
     def __call__(self, *, request: t.Any = None) -> t.Any: ...
-
-
-# -- reading a form -------------------------------------------------------------------------------
-
-
-def _no_file(value: t.Any) -> bool:
-    """An upload field left empty (the browser sends a part without a file name)."""
-    return isinstance(value, FileStorage) and not value.filename
-
-
-def _read_text(form: Form, key: str) -> t.Any:
-    return form.get(key, _MISSING)
-
-
-def _read_one(form: Form, key: str) -> t.Any:
-    value = form.get(key, _MISSING)
-    return _MISSING if value == "" or _no_file(value) else value
-
-
-def _read_many(form: Form, key: str) -> t.Any:
-    values = [v for v in form.getlist(key) if not _no_file(v)]
-    return values or _MISSING
-
-
-def _read_flag(form: Form, key: str) -> t.Any:
-    values = form.getlist(key)
-    return values[-1] if values else False
-
-
-def _unwrap(tp: t.Any) -> t.Any:
-    """``tp`` without ``Annotated`` and without ``None`` from a union with one other type."""
-    while t.get_origin(tp) is t.Annotated:
-        tp = t.get_args(tp)[0]
-    if t.get_origin(tp) in (t.Union, types.UnionType):
-        args = [a for a in t.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return _unwrap(args[0])
-    return tp
-
-
-def _reader(annotation: t.Any) -> Reader:
-    """How a field of this type is read: text, one value, every value, or a checkbox."""
-    base = _unwrap(annotation)
-    if base is bool:
-        return _read_flag
-    origin = t.get_origin(base) or base
-    if (
-        inspect.isclass(origin)
-        and issubclass(origin, collections.abc.Collection)
-        and not issubclass(origin, str | bytes | bytearray | collections.abc.Mapping)
-    ):
-        return _read_many
-    if annotation is _MISSING or base is str or base in _ANY:
-        return _read_text
-    return _read_one
-
-
-def _model_fields(annotation: t.Any) -> tuple[tuple[str, Reader, bool], ...] | None:
-    """The fields of a model, dataclass or ``TypedDict`` type: (key, reader, required)."""
-    base = _unwrap(annotation)
-    if not inspect.isclass(base):
-        return None
-    fields: list[tuple[str, t.Any, bool]]
-    if issubclass(base, pydantic.BaseModel):
-        fields = [
-            (
-                f.validation_alias if isinstance(f.validation_alias, str) else f.alias or name,
-                f.annotation,
-                f.is_required(),
-            )
-            for name, f in base.model_fields.items()
-        ]
-    elif dataclasses.is_dataclass(base):
-        hints = t.get_type_hints(base)
-        fields = [
-            (f.name, hints.get(f.name, t.Any), _required_field(f))
-            for f in dataclasses.fields(base)
-            if f.init
-        ]
-    elif typing_extensions.is_typeddict(base):
-        required: frozenset[str] = getattr(base, "__required_keys__", frozenset())
-        fields = [(k, v, k in required) for k, v in t.get_type_hints(base).items()]
-    else:
-        return None
-    return tuple((key, _reader(ann), required) for key, ann, required in fields)
-
-
-def _required_field(field: dataclasses.Field[t.Any]) -> bool:
-    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-
-
-def _model_input(fields: tuple[tuple[str, Reader, bool], ...], form: Form) -> dict[str, t.Any]:
-    data = {}
-    for key, reader, required in fields:
-        value = reader(form, key)
-        if value is _MISSING and reader is _read_many and required:
-            value = []
-        if value is not _MISSING:
-            data[key] = value
-    return data
 
 
 # -- compiling a signature ------------------------------------------------------------------------
@@ -199,63 +104,14 @@ class _Param:
     keyword: bool
     bound: bool
     adapter: pydantic.TypeAdapter[t.Any] | None
-    default: t.Any = _MISSING
+    default: t.Any = MISSING
     factory: t.Callable[[], t.Any] | None = None
-    reader: Reader = _read_text
-    fields: tuple[tuple[str, Reader, bool], ...] = ()
+    reader: Reader = read_text
+    fields: tuple[ModelField, ...] = ()
 
     def missing(self) -> t.Any:
-        """The default of a parameter nothing was given for, or ``_MISSING``."""
+        """The default of a parameter nothing was given for, or ``MISSING``."""
         return self.default if self.factory is None else self.factory()
-
-
-def _is_multidict(annotation: t.Any) -> bool:
-    base = _unwrap(annotation)
-    origin = t.get_origin(base) or base
-    if isinstance(origin, str):  # unresolved: judged by its text
-        return "MultiDict" in origin
-    return inspect.isclass(origin) and issubclass(origin, MultiDict)
-
-
-def _hints(fn: t.Callable[..., t.Any], signature: inspect.Signature) -> dict[str, t.Any]:
-    """The parameters' annotations, resolved where possible (else left as their text)."""
-    target = inspect.unwrap(fn)
-    try:
-        return t.get_type_hints(target, include_extras=True)
-    except Exception:  # one annotation names what only a type checker imports: go one by one
-        pass
-    namespace: dict[str, t.Any] = dict(getattr(target, "__globals__", {}))
-    with contextlib.suppress(TypeError):  # not a Python function: no closure to look in
-        namespace.update(inspect.getclosurevars(target).nonlocals)
-    hints = {}
-    for p in signature.parameters.values():
-        annotation = p.annotation
-        if isinstance(annotation, str):
-            with contextlib.suppress(Exception):  # left as text: see _adapter
-                annotation = eval(annotation, namespace)  # what get_type_hints does
-        hints[p.name] = annotation
-    return hints
-
-
-def _adapter(annotation: t.Any, where: str) -> pydantic.TypeAdapter[t.Any] | None:
-    if annotation is _MISSING or annotation in _ANY:
-        return None
-    if isinstance(annotation, str):
-        raise TypeError(
-            f"The annotation {annotation!r} of {where} cannot be resolved; import what it names"
-            " at run time, not only under TYPE_CHECKING."
-        )
-    try:
-        try:
-            return pydantic.TypeAdapter(annotation, config=_CONFIG)
-        except pydantic.PydanticUserError as e:
-            if e.code != "type-adapter-config-unused":
-                raise
-            return pydantic.TypeAdapter(annotation)  # a model keeps its own configuration
-    except pydantic.PydanticUserError as e:
-        raise TypeError(
-            f"The annotation of {where} is not a type pydantic can validate: {e}"
-        ) from e
 
 
 class Parameters:
@@ -302,7 +158,7 @@ class Parameters:
             self._order.append(order)
 
     def _compile(self, signature: inspect.Signature) -> list[_Param]:
-        hints = _hints(self.fn, signature)
+        hints = resolve_hints(self.fn, signature)
         params = []
         for p in signature.parameters.values():
             if p.kind is p.VAR_KEYWORD:
@@ -313,7 +169,7 @@ class Parameters:
             if isinstance(default, FieldInfo):  # def f(title: str = Field(min_length=1))
                 annotation = t.Annotated[annotation, default]
                 info = default
-                default = _MISSING if info.is_required() else None
+                default = MISSING if info.is_required() else None
                 if not info.is_required():
                     factory = lambda info=info: info.get_default(call_default_factory=True)  # noqa: E731
             metadata = t.get_args(annotation)[1:] if t.get_origin(annotation) is t.Annotated else ()
@@ -322,9 +178,7 @@ class Parameters:
                 source = "varargs"
             elif p.name == "request" and not is_bound:
                 source = "request"
-            elif _is_multidict(annotation) or (
-                p.name == "form" and annotation in (_MISSING, *_ANY)
-            ):
+            elif is_multidict(annotation) or (p.name == "form" and annotation in (MISSING, *ANY)):
                 source = "form"
             else:
                 source = "value"
@@ -333,7 +187,7 @@ class Parameters:
                     f"The Bound {where} is filled by bind() in order; make it a positional"
                     " parameter."
                 )
-            fields = _model_fields(annotation) if source == "value" else None
+            fields = model_fields(annotation) if source == "value" else None
             params.append(
                 _Param(
                     name=p.name,
@@ -341,10 +195,10 @@ class Parameters:
                     positional=p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD),
                     keyword=p.kind is not p.POSITIONAL_ONLY,
                     bound=is_bound,
-                    adapter=_adapter(annotation, where) if source in ("value", "varargs") else None,
+                    adapter=adapter(annotation, where) if source in ("value", "varargs") else None,
                     default=default,
                     factory=factory,
-                    reader=_reader(annotation),
+                    reader=reader(annotation),
                     fields=fields or (),
                 )
             )
@@ -372,7 +226,7 @@ class Parameters:
                 except pydantic.ValidationError as e:
                     raise ValueError(
                         f"bind() got {value!r} for the Bound parameter {param.name!r} of"
-                        f" {self.name}: {_message(e.errors()[0])}; pass a value of its type."
+                        f" {self.name}: {message(e.errors()[0])}; pass a value of its type."
                     ) from None
                 values.append(value)
                 sealed.append(param.adapter.dump_python(value, mode="json"))
@@ -452,15 +306,15 @@ class Parameters:
                 continue
             raw: t.Any
             if source == "model":
-                raw = _model_input(param.fields, form)
+                raw = model_input(param.fields, form)
             else:
                 raw = param.reader(form, param.name)
-            if raw is _MISSING:
+            if raw is MISSING:
                 raw = param.missing()
-                if raw is not _MISSING:
+                if raw is not MISSING:
                     values[param.name] = raw
                     continue
-                if param.reader is not _read_many:
+                if param.reader is not read_many:
                     errors[param.name] = "Field required"
                     continue
                 raw = []
@@ -500,7 +354,7 @@ class Parameters:
                 values[param.name] = _REQUEST
                 continue
             default = param.missing()
-            if default is not _MISSING:
+            if default is not MISSING:
                 values[param.name] = default
             elif param.source == "form":
                 values[param.name] = MultiDict()
@@ -526,13 +380,6 @@ class Parameters:
         return Invocation(self.fn, args, values, environ, requests=bool(self.requests))
 
 
-def _message(error: t.Any) -> str:
-    """A validation error's message; a validator's own ``ValueError`` text as it was written."""
-    if error["type"] in ("value_error", "assertion_error") and "error" in error.get("ctx", {}):
-        return str(error["ctx"]["error"])
-    return str(error["msg"])
-
-
 def _validate(param: _Param, raw: t.Any, values: dict[str, t.Any], errors: dict[str, str]) -> None:
     if param.adapter is None:
         values[param.name] = raw
@@ -543,7 +390,7 @@ def _validate(param: _Param, raw: t.Any, values: dict[str, t.Any], errors: dict[
         for error in e.errors(include_url=False, include_input=False):
             loc = error["loc"]
             key = str(loc[0]) if param.source == "model" and loc else param.name
-            errors.setdefault(key, _message(error))
+            errors.setdefault(key, message(error))
 
 
 class Invocation:

@@ -341,6 +341,71 @@ def test_form_parameter_in_a_json_call_gets_an_empty_form(seen: list[t.Any]) -> 
     assert seen == [MultiDict()]
 
 
+def test_field_default_and_positional_only(seen: list[t.Any]) -> None:
+    """A pydantic Field as a default gives its constraints and its default; positional-only
+    parameters are passed by position; **kwargs is left empty."""
+    registry = Registry()
+
+    @registry.action
+    def page(
+        n: int = Field(default=1, ge=1),
+        /,
+        size: int = Field(default_factory=lambda: 20, le=50),
+        **extra: t.Any,
+    ) -> None:
+        seen.append((n, size, extra))
+
+    client = _app(registry)
+    assert client.submit(page, {"size": "30"}).status_code == 200
+    assert client.call(page, 2).status_code == 200
+    answer = client.call(page, 0, 51)
+    assert answer.json["result"]["errors"] == {
+        "n": "Input should be greater than or equal to 1",
+        "size": "Input should be less than or equal to 50",
+    }
+    assert seen == [(1, 30, {}), (2, 20, {})]
+
+
+def test_var_positional_takes_extra_json_items_validated(seen: list[t.Any]) -> None:
+    """Items beyond the named parameters go to *args, validated against its annotation."""
+    registry = Registry()
+
+    @registry.action
+    def total(first: int, *rest: int) -> int:
+        return first + sum(rest)
+
+    client = _app(registry)
+    assert client.call(total, 1, "2", 3).json["result"] == 6
+    answer = client.call(total, 1, "two")
+    assert answer.status_code == 422
+    assert answer.json["result"]["errors"]["rest"].startswith("Input should be a valid integer")
+
+
+def test_function_without_a_signature_is_called_as_before() -> None:
+    """A callable inspect cannot read (a builtin) gets fn(*bound, form) or fn(*bound, *args)."""
+    registry = Registry()
+    act = registry.register(max, id="max")
+    client = _app(registry)
+    assert client.call(act, 3, 7).json["result"] == 7
+    assert client.call(act.bind(9), 3).json["result"] == 9
+    assert act.parameters.legacy and act.bind(1, 2).bound_args == (1, 2)
+
+
+def test_a_signature_that_cannot_be_compiled_is_a_500_with_a_digest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An annotation that names nothing importable fails the request as an action that raised:
+    a 500 whose digest finds the logged TypeError, never a traceback in the answer."""
+    namespace: dict[str, t.Any] = {}
+    exec("def broken(post_id: 'Missing'): pass", namespace)
+    registry = Registry()
+    act = registry.register(namespace["broken"], id="broken")
+    answer = _app(registry).call(act, 1)
+    assert answer.status_code == 500 and answer.json["error"]["code"] == "action_failed"
+    assert "'Missing' of parameter 'post_id'" in caplog.text
+    assert answer.json["error"]["digest"] in caplog.text
+
+
 # -- Bound ---------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,189 @@
+"""What an annotation makes of a form field: how the field is read, and how it is validated.
+
+A parameter's type decides how its field is read from a form (:func:`reader`): every value for a
+collection (``list[str]``), presence for a ``bool`` checkbox, the text as it is for ``str`` (or no
+annotation), and otherwise one value, an empty one counting as missing. A model, dataclass or
+``TypedDict`` type is read field by field (:func:`model_fields`). Validation is pydantic's
+(:func:`adapter`), arbitrary classes (``FileStorage``) checked with ``isinstance``.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import contextlib
+import dataclasses
+import inspect
+import types
+import typing as t
+
+import pydantic
+import typing_extensions
+from werkzeug.datastructures import FileStorage, MultiDict
+
+#: No value: a field not in the form, a parameter without a default.
+MISSING: t.Any = inspect.Parameter.empty
+_CONFIG = pydantic.ConfigDict(arbitrary_types_allowed=True)
+#: Annotations that validate nothing.
+ANY = (t.Any, object)
+
+Form = MultiDict[str, t.Any]
+#: Reads a field's raw value from a form, or :data:`MISSING`.
+Reader = t.Callable[[Form, str], t.Any]
+#: A model's field: its key in the form, how it is read, whether the model requires it.
+ModelField = tuple[str, Reader, bool]
+
+
+# -- reading a form -------------------------------------------------------------------------------
+
+
+def _no_file(value: t.Any) -> bool:
+    """An upload field left empty (the browser sends a part without a file name)."""
+    return isinstance(value, FileStorage) and not value.filename
+
+
+def read_text(form: Form, key: str) -> t.Any:
+    return form.get(key, MISSING)
+
+
+def read_one(form: Form, key: str) -> t.Any:
+    value = form.get(key, MISSING)
+    return MISSING if value == "" or _no_file(value) else value
+
+
+def read_many(form: Form, key: str) -> t.Any:
+    values = [v for v in form.getlist(key) if not _no_file(v)]
+    return values or MISSING
+
+
+def read_flag(form: Form, key: str) -> t.Any:
+    values = form.getlist(key)
+    return values[-1] if values else False
+
+
+def _unwrap(tp: t.Any) -> t.Any:
+    """``tp`` without ``Annotated`` and without ``None`` from a union with one other type."""
+    while t.get_origin(tp) is t.Annotated:
+        tp = t.get_args(tp)[0]
+    if t.get_origin(tp) in (t.Union, types.UnionType):
+        args = [a for a in t.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap(args[0])
+    return tp
+
+
+def reader(annotation: t.Any) -> Reader:
+    """How a field of this type is read: text, one value, every value, or a checkbox."""
+    base = _unwrap(annotation)
+    if base is bool:
+        return read_flag
+    origin = t.get_origin(base) or base
+    if (
+        inspect.isclass(origin)
+        and issubclass(origin, collections.abc.Collection)
+        and not issubclass(origin, str | bytes | bytearray | collections.abc.Mapping)
+    ):
+        return read_many
+    if annotation is MISSING or base is str or base in ANY:
+        return read_text
+    return read_one
+
+
+def model_fields(annotation: t.Any) -> tuple[ModelField, ...] | None:
+    """The fields of a model, dataclass or ``TypedDict`` type: (key, reader, required)."""
+    base = _unwrap(annotation)
+    if not inspect.isclass(base):
+        return None
+    fields: list[tuple[str, t.Any, bool]]
+    if issubclass(base, pydantic.BaseModel):
+        fields = [
+            (
+                f.validation_alias if isinstance(f.validation_alias, str) else f.alias or name,
+                f.annotation,
+                f.is_required(),
+            )
+            for name, f in base.model_fields.items()
+        ]
+    elif dataclasses.is_dataclass(base):
+        hints = t.get_type_hints(base)
+        fields = [
+            (f.name, hints.get(f.name, t.Any), _required_field(f))
+            for f in dataclasses.fields(base)
+            if f.init
+        ]
+    elif typing_extensions.is_typeddict(base):
+        required: frozenset[str] = getattr(base, "__required_keys__", frozenset())
+        fields = [(k, v, k in required) for k, v in t.get_type_hints(base).items()]
+    else:
+        return None
+    return tuple((key, reader(ann), required) for key, ann, required in fields)
+
+
+def _required_field(field: dataclasses.Field[t.Any]) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def model_input(fields: tuple[ModelField, ...], form: Form) -> dict[str, t.Any]:
+    data = {}
+    for key, reader, required in fields:
+        value = reader(form, key)
+        if value is MISSING and reader is read_many and required:
+            value = []
+        if value is not MISSING:
+            data[key] = value
+    return data
+
+
+def is_multidict(annotation: t.Any) -> bool:
+    base = _unwrap(annotation)
+    origin = t.get_origin(base) or base
+    if isinstance(origin, str):  # unresolved: judged by its text
+        return "MultiDict" in origin
+    return inspect.isclass(origin) and issubclass(origin, MultiDict)
+
+
+def resolve_hints(fn: t.Callable[..., t.Any], signature: inspect.Signature) -> dict[str, t.Any]:
+    """The parameters' annotations, resolved where possible (else left as their text)."""
+    target = inspect.unwrap(fn)
+    try:
+        return t.get_type_hints(target, include_extras=True)
+    except Exception:  # one annotation names what only a type checker imports: go one by one
+        pass
+    namespace: dict[str, t.Any] = dict(getattr(target, "__globals__", {}))
+    with contextlib.suppress(TypeError):  # not a Python function: no closure to look in
+        namespace.update(inspect.getclosurevars(target).nonlocals)
+    hints = {}
+    for p in signature.parameters.values():
+        annotation = p.annotation
+        if isinstance(annotation, str):
+            with contextlib.suppress(Exception):  # left as text: see adapter()
+                annotation = eval(annotation, namespace)  # what get_type_hints does
+        hints[p.name] = annotation
+    return hints
+
+
+def adapter(annotation: t.Any, where: str) -> pydantic.TypeAdapter[t.Any] | None:
+    if annotation is MISSING or annotation in ANY:
+        return None
+    if isinstance(annotation, str):
+        raise TypeError(
+            f"The annotation {annotation!r} of {where} cannot be resolved; import what it names"
+            " at run time, not only under TYPE_CHECKING."
+        )
+    try:
+        try:
+            return pydantic.TypeAdapter(annotation, config=_CONFIG)
+        except pydantic.PydanticUserError as e:
+            if e.code != "type-adapter-config-unused":
+                raise
+            return pydantic.TypeAdapter(annotation)  # a model keeps its own configuration
+    except pydantic.PydanticUserError as e:
+        raise TypeError(
+            f"The annotation of {where} is not a type pydantic can validate: {e}"
+        ) from e
+
+
+def message(error: t.Any) -> str:
+    """A validation error's message; a validator's own ``ValueError`` text as it was written."""
+    if error["type"] in ("value_error", "assertion_error") and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    return str(error["msg"])

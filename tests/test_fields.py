@@ -1,0 +1,89 @@
+"""How an annotation reads a form field (actionkit/fields.py)."""
+
+from __future__ import annotations
+
+import io
+import typing as t
+
+import pytest
+from annotated_types import MinLen
+from werkzeug.datastructures import FileStorage, MultiDict
+
+from actionkit import Bound
+from actionkit.fields import (
+    MISSING,
+    adapter,
+    is_multidict,
+    message,
+    read_flag,
+    read_many,
+    read_one,
+    read_text,
+    reader,
+)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        pytest.param(MISSING, read_text, id="unannotated"),
+        pytest.param(str, read_text, id="str"),
+        pytest.param(t.Annotated[str, MinLen(1)], read_text, id="Annotated str"),
+        pytest.param(t.Any, read_text, id="Any"),
+        pytest.param(int, read_one, id="int"),
+        pytest.param(int | None, read_one, id="int | None"),
+        pytest.param(Bound[int], read_one, id="Bound[int]"),
+        pytest.param(FileStorage, read_one, id="FileStorage"),
+        pytest.param(bool, read_flag, id="bool"),
+        pytest.param(bool | None, read_flag, id="bool | None"),
+        pytest.param(list[str], read_many, id="list[str]"),
+        pytest.param(tuple[int, ...], read_many, id="tuple"),
+        pytest.param(t.Sequence[int] | None, read_many, id="Sequence | None"),
+        pytest.param(set[str], read_many, id="set"),
+        pytest.param(dict[str, str], read_one, id="dict"),
+        pytest.param(int | str, read_one, id="a union of two"),
+    ],
+)
+def test_reader_follows_the_type(annotation: t.Any, expected: t.Any) -> None:
+    """Collections read every value, bool a checkbox, text as it is, anything else one value."""
+    assert reader(annotation) is expected
+
+
+def test_readers() -> None:
+    """An empty value or an upload without a file is missing for one value and left out of
+    many; a checkbox is its last value, False when absent."""
+    empty = FileStorage(io.BytesIO(b""), filename="")
+    form = MultiDict(
+        [("n", ""), ("t", ""), ("tags", "a"), ("tags", "b"), ("f", empty), ("c", "on")]
+    )
+    assert read_one(form, "n") is MISSING and read_one(form, "f") is MISSING
+    assert read_text(form, "t") == "" and read_text(form, "x") is MISSING
+    assert read_many(form, "tags") == ["a", "b"] and read_many(form, "f") is MISSING
+    assert read_flag(form, "c") == "on" and read_flag(form, "x") is False
+
+
+def test_multidict_annotations() -> None:
+    """MultiDict in any parametrisation or union with None, or as unresolved text, is the form."""
+    assert is_multidict(MultiDict) and is_multidict(MultiDict[str, str] | None)
+    assert is_multidict("MultiDict[str, str]") and not is_multidict(dict[str, str])
+
+
+def test_adapter_errors_name_the_parameter() -> None:
+    """An annotation left as text, or one pydantic cannot validate, is a TypeError naming the
+    parameter; Any validates nothing."""
+    assert adapter(t.Any, "x") is None and adapter(MISSING, "x") is None
+    with pytest.raises(TypeError, match="'Later' of parameter 'p' cannot be resolved"):
+        adapter("Later", "parameter 'p'")
+
+
+def test_message_of_a_validator_is_its_own() -> None:
+    """A validator's ValueError text is the message; pydantic's own messages otherwise."""
+    error = {
+        "type": "value_error",
+        "msg": "Value error, Bad.",
+        "ctx": {"error": ValueError("Bad.")},
+    }
+    assert message(error) == "Bad."
+    assert message({"type": "int_type", "msg": "Input should be a valid integer"}) == (
+        "Input should be a valid integer"
+    )
