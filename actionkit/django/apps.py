@@ -6,6 +6,7 @@ from django.apps import AppConfig, apps
 from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
 
+from .. import security
 from ..cache.api import add_finder
 from ..cache.pages import PageCache
 
@@ -21,7 +22,10 @@ class ActionKitConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  registers the system checks
+        from .conf import options
 
+        # bind() outside a request (a management command, a job) seals with the project's key.
+        security.set_process_key(options().secret_key)
         autodiscover_modules("actions")
         add_finder(project_cache)
 

@@ -1,0 +1,474 @@
+"""ActionKitMiddleware in the example project, through Django's test client."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import typing as t
+
+import pytest
+
+from .helpers import ORIGIN, call, client, new_post, submit
+
+pytestmark = pytest.mark.usefixtures("project")
+
+
+def test_form_submission_redirects_with_message_and_revalidates() -> None:
+    """A form posted without JavaScript runs the action, answers 303, and the next GET shows
+    the new post and the message the action added, although the list was cached."""
+    from posts import actions
+
+    c = client()
+    assert c.get("/posts").headers["Actionkit-Cache"] in ("MISS", "BYPASS", "HIT")
+    assert c.get("/posts").headers["Actionkit-Cache"] == "HIT"
+    response = submit(c, actions.create_post, {"title": "From a form", "content": "x"})
+    assert response.status_code == 303
+    assert response["Location"] == "/posts"
+    page = c.get("/posts")
+    assert page.headers["Actionkit-Cache"] == "BYPASS"  # it shows a message: never stored
+    assert "From a form" in page.text
+    assert "Published “From a form”." in page.text
+
+
+def test_client_call_answers_with_the_page_rendered_by_django() -> None:
+    """With the client script, the answer holds the redirect and the page at its target,
+    rendered by the Django view, with the message the action added (then consumed)."""
+    from posts import actions
+
+    c = client()
+    response = c.post(
+        "/posts",
+        {actions.create_post.field_name: "", "title": "Scripted"},
+        headers={"Action-Id": actions.create_post.id, "Origin": ORIGIN},
+    )
+    answer = response.json()
+    assert response.status_code == 200
+    assert answer["redirect"] == {"url": "/posts", "type": "push"}
+    assert "Scripted" in answer["html"] and "Published “Scripted”." in answer["html"]
+    assert "Published" not in c.get("/posts").text  # shown once, in the answer
+
+
+def test_failed_submission_renders_the_form_again_with_422() -> None:
+    """fail() renders the page again through its view with the error and the values typed."""
+    from posts import actions
+
+    response = submit(client(), actions.create_post, {"title": "", "content": "kept"})
+    assert response.status_code == 422
+    assert 'id="title-error">Give your post a title.' in response.text
+    assert ">kept</textarea>" in response.text
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_action_sees_request_user() -> None:
+    """A parameter named request receives Django's request: request.user is the logged-in
+    user, as AuthenticationMiddleware made it."""
+    from django.contrib.auth.models import User
+    from posts import actions
+    from posts.models import Post
+
+    user, _ = User.objects.get_or_create(username="ada")
+    c = client()
+    c.force_login(user)
+    submit(c, actions.create_post, {"title": "By Ada"})
+    assert Post.objects.get(title="By Ada").author == "ada"
+    submit(client(), actions.create_post, {"title": "By nobody"})
+    assert Post.objects.get(title="By nobody").author == "anonymous"
+
+
+def test_permission_denied_is_forbidden_with_djangos_page() -> None:
+    """PermissionDenied in an action is 403: Django's handler403 page without JavaScript, the
+    JSON error for the client; nothing was deleted."""
+    from posts import actions
+    from posts.models import Post
+
+    post = new_post()
+    response = submit(client(), actions.clear_posts)
+    assert response.status_code == 403
+    assert 'id="forbidden"' in response.text
+    answer = call(client(), actions.clear_posts)
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "forbidden"
+    assert Post.objects.filter(pk=post.pk).exists()
+
+
+def test_http404_is_not_found_with_djangos_page() -> None:
+    """get_object_or_404 in an action is 404 with the project's 404.html without JavaScript."""
+    from posts import actions
+
+    gone = actions.delete_post.bind(10_000_000)
+    response = submit(client(), gone)
+    assert response.status_code == 404
+    assert 'id="not-found"' in response.text
+    assert call(client(), actions.delete_post, 10_000_000).json()["error"]["code"] == "not_found"
+
+
+def test_returned_redirect_response_is_a_redirect() -> None:
+    """An action returning an HttpResponseRedirect (redirect_to_login of login_required) ends
+    as redirect() does: 303 without JavaScript, the redirect in the client's answer."""
+    from django.contrib.auth.decorators import login_required
+
+    from actionkit import action
+
+    @action(id="test-django-login-required")
+    @login_required
+    def guarded(request: t.Any) -> str:
+        return "ran"
+
+    response = submit(client(), guarded)
+    assert response.status_code == 303
+    assert response["Location"].startswith("/accounts/login/?next=")
+    answer = call(client(), guarded).json()
+    assert answer["redirect"]["url"].startswith("/accounts/login/")
+
+
+def test_cookies_set_by_an_action_are_seen_by_the_page_after_it() -> None:
+    """cookies().set() reaches the browser and the page Django renders after the action."""
+    from posts import actions
+
+    c = client()
+    response = call(c, actions.save_preferences, "Delba", "dark", path="/posts")
+    assert response.cookies["name"].value == "Delba"
+    assert response.cookies["theme"]["samesite"] == "Lax"
+    # JSON calls re-render on cookie changes: the page already greets the visitor.
+    assert "Hello, Delba" in response.json()["html"]
+    assert "Hello, Delba" in c.get("/posts").text
+
+
+def test_session_changes_are_seen_by_the_page_and_saved() -> None:
+    """An action that logs a user in (a new session) is seen by the page rendered after it,
+    and the session cookie goes out with the answer."""
+    from django.contrib.auth import login
+    from django.contrib.auth.models import User
+    from django.template import engines
+
+    from actionkit import action
+
+    user, _ = User.objects.get_or_create(username="grace")
+
+    @action(id="test-django-login")
+    def log_in(request: t.Any) -> None:
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+
+    engines["django"].from_string("")  # the engine is ready
+    c = client()
+    response = submit(c, log_in)
+    assert response.status_code == 200
+    assert "sessionid" in response.cookies
+    assert c.session["_auth_user_id"] == str(user.pk)
+
+
+def test_csrf_token_in_an_action_form_and_plain_forms_still_guarded() -> None:
+    """{% csrf_token %} renders in an action form, and its cookie is sent; a POST that is not
+    an action still needs the token (CsrfViewMiddleware stays on), and reads request.POST
+    after actionkit looked into its body."""
+    from posts import actions
+
+    post = new_post("Token")
+    c = client()
+    page = c.get(f"/posts/{post.pk}")
+    assert 'name="csrfmiddlewaretoken"' in page.text
+    assert "csrftoken" in page.cookies
+    renamed = submit(c, actions.rename_post.bind(post.pk), {"title": ""}, path=f"/posts/{post.pk}")
+    assert renamed.status_code == 422
+    assert 'name="csrfmiddlewaretoken"' in renamed.text
+    assert client().post("/feedback", {"message": "hi"}).status_code == 403
+    form = c.get("/feedback")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert token is not None
+    sent = c.post("/feedback", {"message": "hi there", "csrfmiddlewaretoken": token.group(1)})
+    assert sent.status_code == 200
+    assert "Thanks: hi there" in sent.text
+
+
+def test_action_reads_the_body_through_django() -> None:
+    """request.POST and request.body work inside an action after actionkit decoded the body."""
+    from actionkit import action
+
+    seen: dict[str, t.Any] = {}
+
+    @action(id="test-django-body")
+    def echo(request: t.Any, form: t.Any) -> str:
+        seen["post"] = request.POST.get("word")
+        return "ok"
+
+    @action(id="test-django-json-body")
+    def echo_json(request: t.Any, word: str) -> str:
+        seen["body"] = request.body
+        return word
+
+    c = client()
+    response = c.post(
+        "/posts",
+        f"{echo.field_name}=&word=hello",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == 200
+    assert seen["post"] == "hello"
+    assert call(c, echo_json, "there").json()["result"] == "there"
+    assert seen["body"] == b'["there"]'
+
+
+def test_non_seekable_input_reaches_the_view_whole() -> None:
+    """A form POST from a socket-like stream that is not an action reaches the view with its
+    body, though actionkit read it first (Django had wrapped the stream already)."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    class Socket:
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def read(self, size: int = -1) -> bytes:
+            return self._data.read(size)
+
+        def readline(self, size: int = -1) -> bytes:
+            return self._data.readline(size)
+
+    body = b"message=" + b"x" * 3000
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/feedback",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": Socket(body),
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_COOKIE": "csrftoken=" + "a" * 32,
+        "HTTP_X_CSRFTOKEN": "a" * 32,
+    }
+    status: list[str] = []
+    chunks = WSGIHandler()(environ, lambda s, h, e=None: status.append(s))
+    try:
+        text = b"".join(chunks).decode()
+    finally:
+        chunks.close()
+    assert status == ["200 OK"]
+    assert "Thanks: " + "x" * 3000 in text
+
+
+def test_action_posted_before_any_get() -> None:
+    """The app imported posts.actions when Django started: a new handler runs an action as its
+    first request."""
+    from posts import actions
+
+    c = client()
+    assert call(c, actions.increment_views, new_post().pk).status_code == 200
+
+
+def test_get_cache_revalidated_by_an_action_and_outside_a_request() -> None:
+    """A cached page is dropped by the action's revalidate_path, and by revalidate_tag called
+    outside any request (a job, a management command): it reaches the project's store."""
+    from posts import actions
+
+    from actionkit import revalidate_tag
+
+    post = new_post("Cached")
+    c = client()
+    c.get("/posts")
+    assert c.get("/posts").headers["Actionkit-Cache"] == "HIT"
+    like = f'id="like-{post.pk}"'
+    assert re.search(like + r'[^>]*>♥ <span class="count">0<', c.get("/posts").text)
+    call(c, actions.increment_like, post.pk)  # its answer's page is stored anew
+    assert re.search(like + r'[^>]*>♥ <span class="count">1<', c.get("/posts").text)
+    assert c.get("/posts").headers["Actionkit-Cache"] == "HIT"
+    revalidate_tag("posts")
+    assert c.get("/posts").headers["Actionkit-Cache"] == "MISS"
+    # The post's page holds a CSRF token: somebody's, never stored.
+    assert c.get(f"/posts/{post.pk}").headers["Actionkit-Cache"] == "BYPASS"
+    assert c.get(f"/posts/{post.pk}").headers["Actionkit-Cache"] == "BYPASS"
+
+
+def test_a_page_that_touched_the_session_varies_on_cookie() -> None:
+    """A cached page that read request.user (the session) is stored per Cookie header: a
+    logged-in visitor never gets an anonymous visitor's copy, nor the reverse."""
+    from django.contrib.auth.models import User
+    from django.http import HttpResponse
+    from django.urls import clear_url_caches, path
+
+    from actionkit import cache_tag
+
+    def whoami(request: t.Any) -> HttpResponse:
+        cache_tag("whoami")
+        return HttpResponse(f"user={request.user.get_username() or '-'}")
+
+    import mysite.urls
+
+    mysite.urls.urlpatterns.append(path("whoami", whoami))
+    clear_url_caches()
+    try:
+        user, _ = User.objects.get_or_create(username="linus")
+        anonymous, logged = client(), client()
+        logged.force_login(user)
+        assert anonymous.get("/whoami").text == "user=-"
+        assert "Cookie" in anonymous.get("/whoami")["Vary"]
+        assert logged.get("/whoami").text == "user=linus"
+        assert anonymous.get("/whoami").headers["Actionkit-Cache"] == "HIT"
+    finally:
+        mysite.urls.urlpatterns.pop()
+        clear_url_caches()
+
+
+def test_uncached_pages_are_the_views_own_responses() -> None:
+    """A page that did not opt in reaches the client as the view's own response object, only
+    marked BYPASS."""
+    import mysite.urls
+    from django.http import JsonResponse
+    from django.urls import clear_url_caches, path
+
+    mysite.urls.urlpatterns.append(path("api", lambda request: JsonResponse({"ok": True})))
+    clear_url_caches()
+    try:
+        response = client().get("/api")
+    finally:
+        mysite.urls.urlpatterns.pop()
+        clear_url_caches()
+    assert isinstance(response, JsonResponse)
+    assert response.json() == {"ok": True}
+    assert response.headers["Actionkit-Cache"] == "BYPASS"
+
+
+def test_crashing_action_is_500_with_a_digest_and_the_signal() -> None:
+    """An action that raises is a 500 with a digest; Django's got_request_exception fires."""
+    from django.core.signals import got_request_exception
+
+    from actionkit import action
+
+    @action(id="test-django-crash")
+    def crash() -> None:
+        raise ValueError("boom")
+
+    seen: list[object] = []
+
+    def receiver(sender: object, request: object, **kwargs: object) -> None:
+        seen.append(request)
+
+    got_request_exception.connect(receiver)
+    try:
+        response = call(client(raise_request_exception=False), crash)
+    finally:
+        got_request_exception.disconnect(receiver)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "action_failed"
+    assert len(seen) == 1
+
+
+def test_templates_never_call_actions() -> None:
+    """{{ act.field }} renders the field, {{ act.button_attrs }} the attributes, and a
+    zero-argument action is never run by the template language."""
+    from django.template import engines
+
+    from actionkit import action
+
+    ran: list[bool] = []
+
+    @action(id="test-django-reset")
+    def reset() -> None:
+        ran.append(True)
+
+    template = engines["django"].from_string(
+        "{{ reset.field }}|<button {{ reset.button_attrs }}>|{{ reset }}|{{ reset.id }}"
+    )
+    html = template.render({"reset": reset})
+    assert '<input type="hidden" name="$ACTION_ID_test-django-reset" value="">' in html
+    assert 'name="$ACTION_ID_test-django-reset" value="" formmethod="post"' in html
+    assert html.endswith("|test-django-reset")
+    assert not ran
+
+
+def test_template_tags() -> None:
+    """The tags of {% load actionkit %}: the script, fields and buttons with bound arguments,
+    and a clear error for something that is not an action."""
+    from django.template import TemplateSyntaxError, engines
+    from posts import actions
+
+    from actionkit.security import decrypt_args, resolve_key
+
+    template = engines["django"].from_string(
+        "{% load actionkit %}{% actionkit_script like %}"
+        "<form>{% action_field rename 7 %}</form><button {% action_button rename 8 %}>"
+    )
+    html = template.render({"like": actions.increment_like, "rename": actions.rename_post})
+    assert '<script src="/_actionkit/' in html
+    assert f"increment_like&#34;:{{&#34;id&#34;:&#34;{actions.increment_like.id}" in html
+    tokens = re.findall(r'name="\$ACTION_ID_[^"]+" value="([^"]+)"', html)
+    key = resolve_key()
+    assert [decrypt_args(actions.rename_post.id, tok, key) for tok in tokens] == [[7], [8]]
+    bad = engines["django"].from_string("{% load actionkit %}{% action_field missing %}")
+    with pytest.raises((TypeError, TemplateSyntaxError), match="takes an action"):
+        bad.render({})
+
+
+def test_jinja2_environment() -> None:
+    """actionkit.django.jinja2.environment gives Django's Jinja2 backend the template
+    globals."""
+    from django.template.backends.jinja2 import Jinja2
+    from posts import actions
+
+    backend = Jinja2(
+        {
+            "NAME": "jinja2",
+            "DIRS": [],
+            "APP_DIRS": False,
+            "OPTIONS": {"environment": "actionkit.django.jinja2.environment"},
+        }
+    )
+    template = backend.from_string(
+        "{{ actionkit_script() }}{% call action_form(act) %}<b>x</b>{% endcall %}"
+    )
+    html = template.render({"act": actions.create_post})
+    assert "/_actionkit/" in html
+    assert actions.create_post.field_name in html
+
+
+def test_checks_report_a_misplaced_middleware_and_a_memory_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """manage.py check: the middleware missing or above AuthenticationMiddleware is an error; a
+    MemoryStore with several gunicorn workers a warning."""
+    from django.conf import settings
+    from django.core.checks import run_checks
+
+    def ids() -> set[str]:
+        return {m.id for m in run_checks() if m.id and m.id.startswith("actionkit.")}
+
+    assert ids() == set()
+    middleware = list(settings.MIDDLEWARE)
+    path = "actionkit.django.ActionKitMiddleware"
+    monkeypatch.setattr(settings, "MIDDLEWARE", [m for m in middleware if m != path])
+    assert ids() == {"actionkit.E001"}
+    monkeypatch.setattr(settings, "MIDDLEWARE", [path, *middleware[:-1]])
+    assert ids() == {"actionkit.E002"}
+    monkeypatch.setattr(settings, "MIDDLEWARE", middleware)
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", "-w 3 --bind 0.0.0.0:80")
+    assert ids() == {"actionkit.W001"}
+
+
+def test_management_command_lists_actions() -> None:
+    """manage.py actionkit_actions lists the example's actions (and --json)."""
+    from django.core.management import call_command
+    from posts import actions
+
+    out = io.StringIO()
+    call_command("actionkit_actions", stdout=out)
+    assert "create_post" in out.getvalue() and "posts.actions" in out.getvalue()
+    out = io.StringIO()
+    call_command("actionkit_actions", "--json", stdout=out)
+    ids = {entry["id"] for entry in json.loads(out.getvalue())}
+    assert actions.rename_post.id in ids
+
+
+def test_settings_are_checked_and_the_key_is_derived(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown ACTIONKIT key is refused naming the valid ones; the key sealing bound
+    arguments is derived from SECRET_KEY, never SECRET_KEY itself."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    from actionkit.django import conf
+
+    key = conf.options().secret_key
+    assert isinstance(key, tuple) and settings.SECRET_KEY not in key and len(key[0]) == 64
+    monkeypatch.setattr(settings, "ACTIONKIT", {"CACHES": "memory"})
+    with pytest.raises(ImproperlyConfigured, match="valid: \\['CACHE'"):
+        conf.options()
