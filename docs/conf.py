@@ -46,6 +46,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(_typeshed|typing|t|types|collections|builtins)(\..*)?"),
     (r"py:.*", r"(WSGIApplication|WSGIEnvironment|StartResponse|Markup|MultiDict|TestResponse)"),
     (r"py:.*", r"(EnvironHeaders|Environment|F|T|SecretKey|Exposed|TagSpec|ErrorCode|Response)"),
+    # The type variables of a typed action (Action[P, R]) and of pydantic.
+    (r"py:.*", r"(P|R|pydantic)(\..*)?"),
     (r"py:.*", r"security\.SecretKey"),
     (r"py:.*", r"(RedirectType|PageCache|Rendered|RequestContext|ErrorPage|ActionWrapper)"),
     (r"py:.*", r"actionkit\.(?!(stores|flask|jinja|testing|protocol|cli)(\.|$))\w+(\..*)?"),

@@ -794,14 +794,17 @@ def test_revalidation_outside_a_request_uses_the_apps_store(tmp_path: t.Any) -> 
     assert client.get("/posts").headers["Actionkit-Cache"] == "MISS"
 
 
-def test_revalidation_outside_any_context_refuses_to_guess(tmp_path: t.Any) -> None:
+def test_revalidation_outside_any_context_reaches_every_store(tmp_path: t.Any) -> None:
     """Outside a request and an app context, with middlewares of several stores alive,
-    revalidate_path() raises instead of revalidating the wrong store."""
-    first = _factory("a", ACTIONKIT_CACHE=str(tmp_path / "a.sqlite3"))
-    second = _factory("b", ACTIONKIT_CACHE=str(tmp_path / "b.sqlite3"))
-    with pytest.raises(RuntimeError, match="cannot tell which cache store"):
-        revalidate_path("/posts")
-    assert first is not second
+    revalidate_path() reaches each of them rather than guessing one."""
+    apps = [_factory(n, ACTIONKIT_CACHE=str(tmp_path / f"{n}.sqlite3")) for n in ("a", "b")]
+    clients = [app.test_client() for app in apps]
+    for client in clients:
+        assert (
+            client.get("/posts").data and client.get("/posts").headers["Actionkit-Cache"] == "HIT"
+        )
+    revalidate_path("/posts")
+    assert [c.get("/posts").headers["Actionkit-Cache"] for c in clients] == ["MISS", "MISS"]
 
 
 def test_jinja_settings_made_after_init_app_apply() -> None:

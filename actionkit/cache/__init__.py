@@ -36,9 +36,10 @@ The guarantees:
   before they return, so no later request in any thread or process sharing the store gets them.
 - **No stale store.** The store's generation is read before a page or value is computed; if a
   revalidation of its path or tags happened meanwhile, the result is served but not stored.
-- **A failing store never fails a request**: the page is served uncached and the error is
-  logged once on the ``actionkit`` logger. (A failing *revalidation* does raise: silently
-  keeping stale entries would break read-your-writes.)
+- **A store outage fails no request and no action, and serves nothing stale**: the process
+  serves pages fresh while its store is unreachable, and keeps the revalidations it could not
+  deliver until it has delivered them, before it reads from the store again (see
+  :mod:`actionkit.cache.safe`).
 
 The data cache is :func:`cached`, for values rather than pages: the same store, the same tags.
 A cached page that used cached values carries their tags too.
@@ -49,9 +50,7 @@ The package, by job: :mod:`.policy` (what is stored, and the keys), :mod:`.pages
 :mod:`.api` (the hints and revalidation functions, and which cache they use).
 
 Inside a request, :func:`revalidate_path`, :func:`revalidate_tag` and :func:`cached` use the
-store of the middleware handling it; anywhere else (a CLI command, a job, a webhook handled
-outside the middleware) the process-wide :func:`~actionkit.stores.default_store`, which is also
-the store of every middleware made with ``cache=None``.
+store of the middleware handling it; elsewhere see :mod:`actionkit.cache.api`.
 """
 
 from __future__ import annotations

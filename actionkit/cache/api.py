@@ -4,14 +4,13 @@ Which cache :func:`revalidate_path`, :func:`revalidate_tag` and :func:`~actionki
 
 - inside a request, the page cache of the middleware handling it;
 - outside a request, the cache of the current application where a framework adapter can tell
-  (Flask: inside ``with app.app_context()``, and so in ``flask`` commands);
-- else the cache of the process's middlewares when they all use one store (a command that
-  imports the application, which made one middleware), or the cache over the process-wide
-  :func:`~actionkit.stores.default_store` when there is none;
-- when middlewares of this process use several stores, revalidation cannot tell which one is
-  meant and raises :class:`RuntimeError` rather than revalidating the wrong one: call it on the
-  middleware's cache then (``middleware.cache.revalidate_path(...)``, Flask:
-  ``get_middleware(app).cache``). :func:`~actionkit.cached` uses the default store then.
+  (Flask: inside ``with app.app_context()``, and so in ``flask`` commands; Django: the
+  project's store wherever Django is set up with ``actionkit.django``, so in management
+  commands and jobs);
+- anywhere else (a script, a job, a thread of your own), revalidation reaches *every* store of
+  the process's middlewares and the process-wide :func:`~actionkit.stores.default_store`, so it
+  can never miss the store that holds the page; :func:`~actionkit.cached` uses the store of the
+  middlewares when they all use one, else the default store.
 """
 
 from __future__ import annotations
@@ -53,13 +52,8 @@ def default_cache() -> PageCache:
     return _default
 
 
-def current_cache(*, strict: bool = True) -> PageCache:
-    """The page cache that revalidation and :func:`~actionkit.cached` use now (see the
-    module).
-
-    :param strict: raise when the process's middlewares use several stores and none is
-        current; else take the default one.
-    """
+def current_cache() -> PageCache:
+    """The page cache that :func:`~actionkit.cached` uses now (see the module)."""
     ctx = context.current()
     if ctx is not None:
         return ctx.cache if isinstance(ctx.cache, PageCache) else default_cache()
@@ -67,18 +61,28 @@ def current_cache(*, strict: bool = True) -> PageCache:
         found = finder()
         if found is not None:
             return found
-    caches = {id(cache.store): cache for cache in list(_caches)}
-    if len(caches) == 1:
-        return next(iter(caches.values()))
-    if len(caches) > 1 and strict:
-        names = ", ".join(sorted(repr(cache.store) for cache in caches.values()))
-        raise RuntimeError(
-            "Outside a request, actionkit cannot tell which cache store to revalidate: the"
-            f" middlewares of this process use {names}. Call it inside the application's"
-            " context (Flask: with app.app_context()), or on the middleware's cache"
-            " (get_middleware(app).cache.revalidate_path(...))."
-        )
-    return default_cache()
+    caches = _by_store()
+    return caches[0] if len(caches) == 1 else default_cache()
+
+
+def _targets() -> list[PageCache]:
+    """The caches a revalidation made now must reach (see the module)."""
+    ctx = context.current()
+    if ctx is not None:
+        return [ctx.cache if isinstance(ctx.cache, PageCache) else default_cache()]
+    for finder in _finders:
+        found = finder()
+        if found is not None:
+            return [found]
+    caches = _by_store()
+    if not any(cache.store is default_cache().store for cache in caches):
+        caches.append(default_cache())
+    return caches
+
+
+def _by_store() -> list[PageCache]:
+    """One cache per store among the process's middlewares."""
+    return list({id(cache.store): cache for cache in list(_caches)}.values())
 
 
 def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> None:
@@ -97,7 +101,8 @@ def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> No
         raise ValueError(f"Unknown revalidate type {type!r}; use 'page' or 'layout'.")
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"revalidate_path() takes a path starting with '/', not {path!r}.")
-    current_cache().revalidate_path(path, type)
+    for cache in _targets():
+        cache.revalidate_path(path, type)
     ctx = context.current()
     if ctx is not None:
         ctx.revalidated_paths.append(path)
@@ -107,7 +112,8 @@ def revalidate_tag(tag: str) -> None:
     """Drop every cached page and data entry tagged ``tag``."""
     if not isinstance(tag, str) or not tag:
         raise ValueError(f"revalidate_tag() takes a non-empty string, not {tag!r}.")
-    current_cache().revalidate_tag(tag)
+    for cache in _targets():
+        cache.revalidate_tag(tag)
     ctx = context.current()
     if ctx is not None:
         ctx.revalidated_tags.append(tag)

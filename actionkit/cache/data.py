@@ -68,7 +68,7 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
             if call is None:
                 return fn(*args, **kwargs)  # raises the usual TypeError for a bad call
             key = "data:" + name + ":" + _json_arguments(name, call[2])
-            cache = current_cache(strict=False)
+            cache = current_cache()
             now = cache.clock()
             entry = cache.lookup(key)
             if entry is not None and now < entry.expires:
