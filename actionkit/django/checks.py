@@ -5,8 +5,9 @@
   authentication, the CSRF cookie, messages);
 - ``actionkit.W001``: the page cache is a ``MemoryStore`` while several worker processes serve
   (``WEB_CONCURRENCY``, or ``-w N`` in ``GUNICORN_CMD_ARGS``);
-- ``actionkit.E003`` and further: what ``python -m actionkit check`` finds in the registry (an
-  action whose module attribute is not the registered action, ...).
+- ``actionkit.E003`` and further: what ``python -m actionkit check`` finds
+  (:mod:`actionkit.checks`): no secret key, an action whose module attribute is not the
+  registered action.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def check_middleware(app_configs: t.Any = None, **kwargs: t.Any) -> list[checks.
 @checks.register()
 def check_configuration(app_configs: t.Any = None, **kwargs: t.Any) -> list[checks.CheckMessage]:
     """The page cache's store against the number of workers, and the registry's findings."""
-    from ..cli import check
+    from ..checks import check
     from .middleware import build_core
 
     core = build_core(_no_app)
