@@ -51,14 +51,12 @@ from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import LimitedStream, WSGIRequest
 from django.core.signals import got_request_exception
 from django.db import connections, transaction
-from django.http import Http404, HttpResponse, HttpResponseBase
-from django.utils.cache import patch_vary_headers
+from django.http import Http404, HttpResponseBase
 
 from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..middleware import ActionMiddleware
-from ..protocol import CACHE_STATUS_HEADER
 from ..rendering import Rendered
-from . import conf
+from . import conf, responses
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -110,14 +108,14 @@ class ActionKitMiddleware:
             status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
         ) -> t.Callable[[bytes], object]:
             captured[:] = [status, headers]
-            return _no_write
+            return responses.no_write
 
         iterable = self.core(environ, start_response)
         answered = environ.pop(_RESPONSE_KEY, None)
         if answered is not None:
             response, body = answered
-            return _adopt(response, body, iterable, captured[1])
-        return _response(iterable, captured[0], captured[1])
+            return responses.adopt(response, body, iterable, captured[1])
+        return responses.from_answer(iterable, captured[0], captured[1])
 
     # -- the WSGI application the core wraps: Django's own chain --------------------------------
 
@@ -132,13 +130,13 @@ class ActionKitMiddleware:
         else:
             page = page_request(environ, request)
         response = self.get_response(page)
-        headers = _cache_headers(page, response)
+        headers = responses.cache_headers(page, response)
         if not own and isinstance(request, WSGIRequest):
             _hand_back_csrf(page, request)
-        body = _Body(response, owned=not own)
+        body = responses.Body(response, owned=not own)
         if own:
             environ[_RESPONSE_KEY] = (response, body)
-        start_response(_status(response), headers)
+        start_response(responses.status(response), headers)
         return body
 
     def _run_action(self, environ: WSGIEnvironment, call: ActionCall) -> t.Any:
@@ -172,9 +170,11 @@ class ActionKitMiddleware:
             return None
         response = response_for_exception(request, error())
         try:
-            return Rendered(_status(response), _wsgi_headers(response), response.content)
+            return Rendered(
+                responses.status(response), responses.wsgi_headers(response), response.content
+            )
         finally:
-            _close_quietly(response)
+            responses.close_quietly(response)
 
 
 def build_core(
@@ -270,141 +270,7 @@ def _end_with(response: HttpResponseBase) -> t.NoReturn:
             " or ends with redirect(), a redirect response, Http404 or PermissionDenied, and the"
             " page is rendered by its own view."
         )
-    raise HTTPSignal(status, page=_as_wsgi(response))
-
-
-# -- responses ------------------------------------------------------------------------------------
-
-
-def _status(response: HttpResponseBase) -> str:
-    return f"{response.status_code} {response.reason_phrase}"
-
-
-def _wsgi_headers(response: HttpResponseBase) -> list[tuple[str, str]]:
-    """The headers of ``response`` as Django's WSGI handler sends them."""
-    return [
-        *response.items(),
-        *(("Set-Cookie", c.output(header="").strip()) for c in response.cookies.values()),
-    ]
-
-
-def _cache_headers(request: WSGIRequest, response: HttpResponseBase) -> list[tuple[str, str]]:
-    """The headers the page cache decides by, with what the middleware above this one will
-    add: ``Vary: Cookie`` for a page that touched the session; and, for the cache only, never
-    storing a page whose CSRF token or messages are somebody's."""
-    session = getattr(request, "session", None)
-    if session is not None and getattr(session, "accessed", False):
-        patch_vary_headers(response, ("Cookie",))
-    headers = _wsgi_headers(response)
-    messages = getattr(request, "_messages", None)
-    shown = messages is not None and messages.used and len(messages) > 0
-    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or shown:
-        headers.append(("Cache-Control", "private"))  # seen by the cache, never sent
-    return headers
-
-
-class _Body:
-    """A Django response as a WSGI iterable. ``owned``: a page rendered inside another request,
-    closed here without the ``request_finished`` signal (which would close the database
-    connections the outer request still uses); else Django closes the response itself."""
-
-    __slots__ = ("_chunks", "_owned", "_response")
-
-    def __init__(self, response: HttpResponseBase, owned: bool) -> None:
-        self._response = response
-        self._owned = owned
-        # Taken now: the page cache may make the response stream from it (see _adopt).
-        chunks: t.Iterable[bytes] = (
-            response.streaming_content if response.streaming else (response.content,)
-        )
-        self._chunks = chunks
-
-    def __iter__(self) -> t.Iterator[bytes]:
-        return iter(self._chunks)
-
-    def close(self) -> None:
-        if self._owned:
-            _close_quietly(self._response)
-
-
-def _close_quietly(response: HttpResponseBase) -> None:
-    """Close a response rendered inside another request: its resources, not the request."""
-    closers = response._resource_closers
-    for closer in closers:
-        with contextlib.suppress(Exception):
-            closer()
-    closers.clear()
-    response.closed = True
-
-
-def _adopt(
-    response: HttpResponseBase,
-    body: _Body,
-    iterable: t.Iterable[bytes],
-    headers: list[tuple[str, str]],
-) -> HttpResponseBase:
-    """The view's own response, as the core passed it on: with the cache's header, and its
-    body recorded for the cache (and ``after()`` callbacks run) by the core's iterable."""
-    if iterable is not body:
-        if response.streaming:
-            response.streaming_content = iterable
-        else:
-            for _ in iterable:  # already in memory: the cache stores it now
-                pass
-            close = getattr(iterable, "close", None)
-            if close is not None:
-                response._resource_closers.append(close)
-    kept = {name.lower() for name, _ in headers}
-    for name, value in headers:
-        if name == CACHE_STATUS_HEADER:
-            response[name] = value
-    if "cache-tag" not in kept and response.has_header("Cache-Tag"):
-        del response["Cache-Tag"]
-    return response
-
-
-def _response(
-    iterable: t.Iterable[bytes], status: str, headers: list[tuple[str, str]]
-) -> HttpResponse:
-    """A Django response for an answer of the core (an action's, the cache's, an asset)."""
-    code, _, reason = status.partition(" ")
-    try:
-        body = b"".join(iterable)
-    except BaseException:
-        _close(iterable)
-        raise
-    response = HttpResponse(body, status=int(code), reason=reason or None)
-    for name, value in headers:
-        if name.lower() == "set-cookie":
-            response.cookies.load(value)
-        elif name.lower() == "vary" and response.has_header("Vary"):
-            patch_vary_headers(response, [v.strip() for v in value.split(",")])
-        else:
-            response[name] = value
-    if hasattr(iterable, "close"):
-        # after() callbacks run once the answer has been sent, when Django closes it.
-        response._resource_closers.append(iterable.close)
-    return response
-
-
-def _close(iterable: t.Iterable[bytes]) -> None:
-    close = getattr(iterable, "close", None)
-    if close is not None:
-        close()
-
-
-def _as_wsgi(response: HttpResponseBase) -> WSGIApplication:
-    """A response the action returned, as the WSGI application that answers with it."""
-
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> t.Iterable[bytes]:
-        start_response(_status(response), _wsgi_headers(response))
-        return _Body(response, owned=True)
-
-    return app
-
-
-def _no_write(data: bytes) -> object:
-    raise RuntimeError("The WSGI write() callable is not supported inside Django.")
+    raise HTTPSignal(status, page=responses.as_wsgi(response))
 
 
 __all__ = ["ActionKitMiddleware", "build_core", "page_request"]

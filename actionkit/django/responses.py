@@ -1,0 +1,146 @@
+"""Django responses and WSGI answers, each as the other (see :mod:`.middleware`)."""
+
+from __future__ import annotations
+
+import contextlib
+import typing as t
+
+from django.http import HttpResponse, HttpResponseBase
+from django.utils.cache import patch_vary_headers
+
+from ..protocol import CACHE_STATUS_HEADER
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from django.core.handlers.wsgi import WSGIRequest
+
+
+def status(response: HttpResponseBase) -> str:
+    return f"{response.status_code} {response.reason_phrase}"
+
+
+def wsgi_headers(response: HttpResponseBase) -> list[tuple[str, str]]:
+    """The headers of ``response`` as Django's WSGI handler sends them."""
+    return [
+        *response.items(),
+        *(("Set-Cookie", c.output(header="").strip()) for c in response.cookies.values()),
+    ]
+
+
+def cache_headers(request: WSGIRequest, response: HttpResponseBase) -> list[tuple[str, str]]:
+    """The headers the page cache decides by, with what the middleware above this one will
+    add: ``Vary: Cookie`` for a page that touched the session; and, for the cache only, never
+    storing a page whose CSRF token or messages are somebody's."""
+    session = getattr(request, "session", None)
+    if session is not None and getattr(session, "accessed", False):
+        patch_vary_headers(response, ("Cookie",))
+    headers = wsgi_headers(response)
+    messages = getattr(request, "_messages", None)
+    shown = messages is not None and messages.used and len(messages) > 0
+    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or shown:
+        headers.append(("Cache-Control", "private"))  # seen by the cache, never sent
+    return headers
+
+
+class Body:
+    """A Django response as a WSGI iterable. ``owned``: a page rendered inside another request,
+    closed here without the ``request_finished`` signal (which would close the database
+    connections the outer request still uses); else Django closes the response itself."""
+
+    __slots__ = ("_chunks", "_owned", "_response")
+
+    def __init__(self, response: HttpResponseBase, owned: bool) -> None:
+        self._response = response
+        self._owned = owned
+        # Taken now: the page cache may make the response stream from it (see adopt).
+        chunks: t.Iterable[bytes] = (
+            response.streaming_content if response.streaming else (response.content,)
+        )
+        self._chunks = chunks
+
+    def __iter__(self) -> t.Iterator[bytes]:
+        return iter(self._chunks)
+
+    def close(self) -> None:
+        if self._owned:
+            close_quietly(self._response)
+
+
+def close_quietly(response: HttpResponseBase) -> None:
+    """Close a response rendered inside another request: its resources, not the request."""
+    closers = response._resource_closers
+    for closer in closers:
+        with contextlib.suppress(Exception):
+            closer()
+    closers.clear()
+    response.closed = True
+
+
+def adopt(
+    response: HttpResponseBase,
+    body: Body,
+    iterable: t.Iterable[bytes],
+    headers: list[tuple[str, str]],
+) -> HttpResponseBase:
+    """The view's own response, as the core passed it on: with the cache's header, and its
+    body recorded for the cache (and ``after()`` callbacks run) by the core's iterable."""
+    if iterable is not body:
+        if response.streaming:
+            response.streaming_content = iterable
+        else:
+            for _ in iterable:  # already in memory: the cache stores it now
+                pass
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                response._resource_closers.append(close)
+    kept = {name.lower() for name, _ in headers}
+    for name, value in headers:
+        if name == CACHE_STATUS_HEADER:
+            response[name] = value
+    if "cache-tag" not in kept and response.has_header("Cache-Tag"):
+        del response["Cache-Tag"]
+    return response
+
+
+def from_answer(
+    iterable: t.Iterable[bytes], status: str, headers: list[tuple[str, str]]
+) -> HttpResponse:
+    """A Django response for an answer of the core (an action's, the cache's, an asset)."""
+    code, _, reason = status.partition(" ")
+    try:
+        body = b"".join(iterable)
+    except BaseException:
+        close(iterable)
+        raise
+    response = HttpResponse(body, status=int(code), reason=reason or None)
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            response.cookies.load(value)
+        elif name.lower() == "vary" and response.has_header("Vary"):
+            patch_vary_headers(response, [v.strip() for v in value.split(",")])
+        else:
+            response[name] = value
+    if hasattr(iterable, "close"):
+        # after() callbacks run once the answer has been sent, when Django closes it.
+        response._resource_closers.append(iterable.close)
+    return response
+
+
+def close(iterable: t.Iterable[bytes]) -> None:
+    close = getattr(iterable, "close", None)
+    if close is not None:
+        close()
+
+
+def as_wsgi(response: HttpResponseBase) -> WSGIApplication:
+    """A response the action returned, as the WSGI application that answers with it."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> t.Iterable[bytes]:
+        start_response(status(response), wsgi_headers(response))
+        return Body(response, owned=True)
+
+    return app
+
+
+def no_write(data: bytes) -> object:
+    raise RuntimeError("The WSGI write() callable is not supported inside Django.")
