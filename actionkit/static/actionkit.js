@@ -17,6 +17,10 @@
  *                                              inside the form, or anywhere with
  *                                              data-optimistic-for="<form id>"
  *   progress[data-upload-progress]             inside the form: upload progress of its files
+ *   [data-action-error]                        inside the form: the message of an error answer
+ *                                              (made when missing; cancel actionkit:error to
+ *                                              show errors your own way)
+ *   meta[name="csrf-token"]                    its content is sent as X-CSRFToken
  *   [data-action-call="name or id"]            a call without a form:
  *                                              data-trigger="click|load|visible",
  *                                              data-args='[1, "two"]', data-target="#selector"
@@ -102,6 +106,10 @@
         xhr.open("POST", url);
         for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
         xhr.setRequestHeader("Accept", "application/json");
+        // A framework's CSRF token, for CSRF protection that also checks action requests
+        // (Flask-WTF's CSRFProtect, which reads X-CSRFToken).
+        const csrf = document.querySelector('meta[name="csrf-token"]');
+        if (csrf && csrf.content) xhr.setRequestHeader("X-CSRFToken", csrf.content);
         if (onProgress) {
           xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded, event.total));
         }
@@ -198,7 +206,9 @@
           location.assign(target.href);
           return;
         }
-        const method = answer.redirect.type === "replace" ? "replaceState" : "pushState";
+        // A redirect to the page already shown adds no history entry.
+        const here = target.pathname + target.search === location.pathname + location.search;
+        const method = answer.redirect.type === "replace" || here ? "replaceState" : "pushState";
         history[method](history.state, "", target.href);
         navigated = true;
         shownPath = pagePath();
@@ -324,10 +334,35 @@
       };
     }
 
+    // Returns false when a listener called preventDefault() (events are cancelable).
     function emit(target, name, detail) {
-      (target.isConnected ? target : document).dispatchEvent(
-        new CustomEvent("actionkit:" + name, { bubbles: true, detail }),
+      return (target.isConnected ? target : document).dispatchEvent(
+        new CustomEvent("actionkit:" + name, { bubbles: true, cancelable: true, detail }),
       );
+    }
+
+    // An action's error answer (a 404 after a post was deleted elsewhere, a 500) is shown in the
+    // form's [data-action-error] element, made when the form has none; a listener of
+    // actionkit:error that calls preventDefault() shows it its own way instead.
+    function showError(form, error) {
+      if (!form.isConnected) return;
+      let box = form.querySelector("[data-action-error]");
+      if (!box) {
+        box = document.createElement("p");
+        box.setAttribute("data-action-error", "");
+        box.setAttribute("data-made", "");
+        form.append(box);
+      }
+      box.setAttribute("role", "alert");
+      box.textContent = error.message;
+      box.hidden = false;
+    }
+
+    function clearError(form) {
+      const box = form.isConnected && form.querySelector("[data-action-error]");
+      if (!box) return;
+      if (box.hasAttribute("data-made")) box.remove();
+      else box.textContent = "";
     }
 
     // -- forms --------------------------------------------------------------------------------
@@ -441,9 +476,11 @@
       const { status, answer } = response;
       if (!isAnswer(answer)) {
         rollback();
-        emit(form, "error", { error: errorOf(status, answer), status, answer });
+        const error = errorOf(status, answer);
+        if (emit(form, "error", { error, status, answer })) showError(form, error);
         return;
       }
+      clearError(form);
       if (answer.failed) {
         rollback();
         // A failed submission never loses what the user typed, even where the page rendered

@@ -105,7 +105,7 @@ TEMPLATES = {
   <input name="action" value="a"><input name="id" value="7"><input name="reset" value="r">
   <button id="clobber-button">Fields named like form properties</button>
 {% endcall %}
-{% for name in ['page_header', 'go_replace', 'go_push', 'go_away', 'boom'] %}
+{% for name in ['page_header', 'go_replace', 'go_push', 'go_away', 'go_here', 'boom'] %}
 {% call action_form(actions[name], id=name ~ '-form') %}
   <button id="{{ name }}">{{ name }}</button>
 {% endcall %}
@@ -246,8 +246,16 @@ class BrowserApp:
             redirect(site.other_origin + "/lab?away=1")
 
         @action
+        def go_here(form: MultiDict[str, str]) -> None:
+            redirect("/lab")
+
+        @action
         def boom(form: MultiDict[str, str]) -> None:
             raise RuntimeError("boom")
+
+        @action
+        def csrf_header() -> str | None:
+            return headers().get("X-CSRFToken")
 
         @action
         def add(a: int, b: int) -> int:

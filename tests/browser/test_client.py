@@ -217,7 +217,49 @@ def test_error_event_when_the_action_raises(site: BrowserApp, page: Page) -> Non
     expect(page).to_have_url(site.base + "/lab")
 
 
+def test_an_error_answer_is_shown_in_the_form(site: BrowserApp, page: Page) -> None:
+    """Without a listener of its own, an error answer's message is shown in the form (in a
+    [data-action-error] element made for it), and goes away after the next success; a
+    listener that cancels actionkit:error shows it its own way instead."""
+    page.goto(site.base + "/lab")
+    page.click("#boom")
+    expect(page.locator("#boom-form [data-action-error]")).to_have_text(
+        "The action failed (action_failed)."
+    )
+    expect(page.locator("#boom-form [data-action-error]")).to_have_attribute("role", "alert")
+    page.evaluate(
+        "document.addEventListener('actionkit:error', (e) => e.preventDefault(), {once: true})"
+    )
+    page.evaluate("document.querySelector('#boom-form [data-action-error]').remove()")
+    record(page, "error")
+    page.click("#boom")
+    page.wait_for_function("window.events.length > 0")
+    expect(page.locator("#boom-form [data-action-error]")).to_have_count(0)
+
+
+def test_the_csrf_meta_tag_is_sent_as_a_header(site: BrowserApp, page: Page) -> None:
+    """A page's <meta name="csrf-token"> goes with every action request as X-CSRFToken (for a
+    framework's CSRF protection that checks actions too, such as Flask-WTF's)."""
+    page.goto(site.base + "/lab")
+    page.evaluate(
+        """() => { const m = document.createElement('meta'); m.name = 'csrf-token';
+        m.content = 'token-123'; document.head.append(m); }"""
+    )
+    header = page.evaluate(f"actionkit.call('{site.actions['csrf_header'].id}')")
+    assert header == "token-123"
+
+
 # -- redirects --------------------------------------------------------------------------------
+
+
+def test_a_redirect_to_the_page_shown_adds_no_history_entry(site: BrowserApp, page: Page) -> None:
+    """redirect() to the page already shown replaces the history entry instead of pushing."""
+    page.goto(site.base + "/lab")
+    length = page.evaluate("window.marker = 1; history.length")
+    page.click("#go_here")
+    expect(page.locator("#go_here")).to_be_enabled()
+    page.wait_for_function("window.marker === 1")
+    assert page.evaluate("history.length") == length
 
 
 def test_redirect_pushes_history_and_back_shows_the_previous_page(
