@@ -26,11 +26,15 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[None]:
     from django.utils.functional import empty
 
     directory = tmp_path_factory.mktemp("django")
-    saved_env = {k: os.environ.get(k) for k in ("DJANGO_SETTINGS_MODULE", "EXAMPLE_DATABASE")}
+    names = ("DJANGO_SETTINGS_MODULE", "EXAMPLE_DATABASE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    saved_env = {k: os.environ.get(k) for k in names}
     saved_key = security._process_key
     sys.path.insert(0, EXAMPLE)
     os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
     os.environ["EXAMPLE_DATABASE"] = str(directory / "db.sqlite3")
+    # Once the browser tests ran, Playwright's event loop runs in this thread, and Django would
+    # take every database query for one made from async code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     settings._wrapped = empty
     try:
         settings.ACTIONKIT = {"CACHE": "memory"}
