@@ -21,6 +21,7 @@ from .exceptions import (
 from .middleware import ActionMiddleware
 from .navigation import (
     ActionState,
+    NoState,
     action_state,
     fail,
     forbidden,
@@ -45,6 +46,7 @@ __all__ = [
     "Cookies",
     "DuplicateActionError",
     "InvalidArguments",
+    "NoState",
     "Registry",
     "RequestRefused",
     "SecretKeyMissing",

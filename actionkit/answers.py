@@ -125,8 +125,6 @@ def client(
     headers = _no_store(JSON)
     if rendered is not None and 200 <= rendered.status_code < 300:
         html_text = rendered.body.decode("utf-8", "replace")
-        # Cookies the page itself sets (a session refreshed) reach the browser too.
-        headers += [(k, v) for k, v in rendered.headers if k.lower() == "set-cookie"]
     answer = {
         "result": value,
         "failed": failed,

@@ -55,6 +55,10 @@ class RequestContext:
     secret_key: t.Any = None
     #: ``True`` while an action runs: only then may cookies be set.
     in_action: bool = False
+    #: The :class:`~actionkit.Action` the request runs, if it is an action request.
+    action: object | None = None
+    #: The last :func:`~actionkit.fail` made while the action ran (to notice one not returned).
+    failure: object | None = None
     #: The outcome of the action (an :class:`~actionkit.ActionState`) during the re-render that
     #: follows it.
     state: object | None = None

@@ -115,6 +115,9 @@ def _check_origin(environ: WSGIEnvironment, options: Options) -> None:
 
 def _lookup(action_id: str, options: Options, environ: WSGIEnvironment) -> Action:
     found = options.registry.get(action_id)
+    if found is not None and found.under is not None and not _is_under(environ, found.under):
+        # A scoped action posted elsewhere would skip the guards of its pages.
+        raise RequestRefused("not_found", f"This action runs only under {found.under}.")
     if found is None:
         # After a deploy, pages rendered by the old code name actions the new one lacks.
         logger.warning(
@@ -127,6 +130,13 @@ def _lookup(action_id: str, options: Options, environ: WSGIEnvironment) -> Actio
             "unknown_action", "No such action; the page may be older than the server."
         )
     return found
+
+
+def _is_under(environ: WSGIEnvironment, under: str) -> bool:
+    """Whether the request's path is ``under`` or below it (``/admin/`` and ``/admin`` alike)."""
+    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
+    root = under.rstrip("/")
+    return not root or path == root or path.startswith(root + "/")
 
 
 def _too_large(options: Options) -> RequestRefused:

@@ -59,7 +59,7 @@ from flask import Flask, abort, current_app, got_request_exception, has_app_cont
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.testing import FlaskClient
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.sansio.response import Response as BaseResponse
 
 from . import context
@@ -149,6 +149,7 @@ class ActionKit:
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions["actionkit"] = middleware
         _install_template_globals(app)
+        _watch_cookie_reads(app)
         if app.test_client_class is None:
             app.test_client_class = FlaskActionClient
         from .cli import flask_cli
@@ -171,6 +172,33 @@ def _install_template_globals(app: Flask) -> None:
         return env
 
     app.create_jinja_environment = create_jinja_environment  # type: ignore[method-assign]
+
+
+def _watch_cookie_reads(app: Flask) -> None:
+    """Let the page cache know when a page read ``request.cookies``: such a page is somebody's
+    and is stored only if it answers ``Vary: Cookie`` (Flask says so itself when a page reads
+    ``session``). The session interface's own read, before ``before_request``, does not count.
+    """
+    base = app.request_class
+
+    class Request(base):  # type: ignore[valid-type,misc]
+        @property
+        def cookies(self) -> t.Any:
+            ctx = context.current()
+            if ctx is not None:
+                ctx.hints.cookies_read = True
+            return super().cookies
+
+    Request.__name__ = Request.__qualname__ = base.__name__
+    Request.__module__ = base.__module__
+    app.request_class = Request
+    app.before_request_funcs.setdefault(None, []).insert(0, _session_read_is_not_the_pages)
+
+
+def _session_read_is_not_the_pages() -> None:
+    ctx = context.current()
+    if ctx is not None and not ctx.in_action:
+        ctx.hints.cookies_read = False
 
 
 def _app_cache() -> PageCache | None:
@@ -262,6 +290,7 @@ def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.A
     error: BaseException | None = None
     try:
         try:
+            _check_scope(ctx)
             # A parameter named ``request`` gets Flask's request.
             result = _dispatch(app, functools.partial(call, request=ctx.request))
         except ActionSignal as signal:
@@ -269,7 +298,11 @@ def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.A
             raise
         except HTTPException as e:
             _after_request(app, ctx, functools.partial(app.response_class, status=e.code or 500))
-            raise
+            if e.code is None or e.code < 400:
+                raise
+            # The app's error page for it, with the exception's own description:
+            # abort(404, "No such post.") shows that message.
+            raise HTTPSignal(e.code, page=_handled(app, e)) from None
         _after_request(app, ctx, app.response_class)
         return result
     except (ActionSignal, HTTPException):
@@ -281,6 +314,30 @@ def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.A
         raise
     finally:
         ctx.pop(error)
+
+
+def _check_scope(flask_ctx: RequestContext) -> None:
+    """A scoped action (``under=``) runs only at a page Flask routes: where no route matches,
+    no blueprint's guards would run before it."""
+    ctx = context.current()
+    action = None if ctx is None else ctx.action
+    if getattr(action, "under", None) is not None and isinstance(
+        flask_ctx.request.routing_exception, NotFound
+    ):
+        raise HTTPSignal(404)
+
+
+def _handled(app: Flask, error: HTTPException) -> WSGIApplication:
+    """The answer of the app's error handler for ``error`` (Flask's own page when none)."""
+    try:
+        handled = app.handle_http_exception(error)
+        return t.cast(
+            "WSGIApplication",
+            handled if isinstance(handled, HTTPException) else app.make_response(handled),
+        )
+    except Exception:
+        app.logger.exception("The error handler for status %s raised", error.code)
+        return t.cast("WSGIApplication", error)
 
 
 def _dispatch(app: Flask, call: t.Callable[[], t.Any]) -> t.Any:

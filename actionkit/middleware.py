@@ -174,7 +174,13 @@ class ActionMiddleware:
             return answers.send(answers.refused(e, client), start_response)
         if call is None:
             return self.call_app(environ, start_response)
-        ctx = RequestContext(environ, cache=self.cache, secret_key=self.secret_key, in_action=True)
+        ctx = RequestContext(
+            environ,
+            cache=self.cache,
+            secret_key=self.secret_key,
+            in_action=True,
+            action=call.action,
+        )
         return answers.send(self._run(environ, call, ctx), start_response, ctx)
 
     # -- running an action, then answering -------------------------------------------------------
@@ -207,6 +213,14 @@ class ActionMiddleware:
             ctx.in_action = False
             context.pop(token)
             _close_files(call.form)
+        if ctx.failure is not None and result is not ctx.failure:
+            logger.error(
+                "Action %s (%s) called fail() but went on and returned %r: return fail(...) to"
+                " end the action, or it goes on as if the submission were valid.",
+                call.action.name,
+                call.action.id,
+                result,
+            )
         if call.client:
             return self._answer_client(environ, call, ctx, result, redirect)
         if redirect is not None:
@@ -287,8 +301,19 @@ class ActionMiddleware:
             return None
         app = functools.partial(self.call_app, state=state, parent=ctx)
         if self.cache is not None:
-            return self.cache.render(app, page, use_cache=use_cache)
-        return render_app(app, page)
+            rendered = self.cache.render(app, page, use_cache=use_cache)
+        else:
+            rendered = render_app(app, page)
+        # The page's cookies (a session whose flash it showed) are the last word: one
+        # Set-Cookie per name, the page's replacing the action's.
+        kept = []
+        for name, value in rendered.headers:
+            if name.lower() == "set-cookie":
+                ctx.add_set_cookie(value)
+            else:
+                kept.append((name, value))
+        rendered.headers = kept
+        return rendered
 
 
 def _prepare(environ: WSGIEnvironment, call: decoding.Call) -> ActionCall:

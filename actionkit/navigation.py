@@ -95,7 +95,11 @@ def fail(status: int = 422, data: t.Any = None) -> Failure:
     """
     if not isinstance(status, int) or not 400 <= status <= 599:
         raise ValueError(f"fail() takes a 4xx or 5xx status, not {status!r}; 422 is usual.")
-    return Failure(status, data)
+    failure = Failure(status, data)
+    ctx = context.current()
+    if ctx is not None and ctx.in_action:
+        ctx.failure = failure  # the middleware logs one that is not returned
+    return failure
 
 
 @dataclass(frozen=True)
@@ -118,33 +122,76 @@ class ActionState:
         value = self.form.get(name, default)
         return value if isinstance(value, str) else default
 
+    @property
+    def errors(self) -> dict[str, t.Any]:
+        """The field errors of a failed submission: the ``"errors"`` mapping of the ``fail()``
+        data (what typed actions give), else that data when it is a mapping; ``{}`` otherwise.
+        """
+        if not self.failed or not isinstance(self.result, t.Mapping):
+            return {}
+        errors = self.result.get("errors")
+        return dict(errors if isinstance(errors, t.Mapping) else self.result)
+
     def error(self, name: str) -> t.Any:
-        """The error for the field ``name``: the entry of the ``fail()`` data's ``"errors"``
-        mapping (the shape of a validation failure), else the data's own entry when it is a
-        mapping, else ``None``."""
-        if self.failed and isinstance(self.result, t.Mapping):
-            errors = self.result.get("errors")
-            if isinstance(errors, t.Mapping) and name in errors:
-                return errors[name]
-            return self.result.get(name)
+        """The error of the field ``name``: its entry in :attr:`errors`, else in the ``fail()``
+        data itself when that is a mapping; ``None`` otherwise."""
+        found = self.errors.get(name)
+        if found is None and self.failed and isinstance(self.result, t.Mapping):
+            found = self.result.get(name)
+        return found
+
+
+class NoState:
+    """What :func:`action_state` returns where no action's outcome is shown: falsy, without
+    errors or values, so that templates need no guard (``state.error("title")`` is ``None``)."""
+
+    __slots__ = ()
+    action = None
+    result = None
+    failed = False
+    status = None
+
+    @property
+    def form(self) -> MultiDict[str, t.Any]:
+        return MultiDict()
+
+    @property
+    def errors(self) -> dict[str, t.Any]:
+        return {}
+
+    def value(self, name: str, default: str | None = None) -> str | None:
+        return default
+
+    def error(self, name: str) -> None:
         return None
 
+    def __bool__(self) -> bool:
+        return False
 
-def action_state(action: Action | None = None) -> ActionState | None:
+    def __repr__(self) -> str:
+        return "<NoState>"
+
+
+#: The empty state (see :class:`NoState`).
+NO_STATE = NoState()
+
+
+def action_state(action: Action | None = None) -> ActionState | NoState:
     """The outcome of the action that was just submitted, while its page is rendered again.
 
-    ``None`` in any other render, and, when ``action`` is given, unless it was that action (bound
-    copies count as their action). Templates use it to show errors and keep submitted values::
+    Elsewhere, and when ``action`` is given unless it was that action (bound copies count as
+    their action), an empty :class:`~actionkit.NoState`: falsy, its ``failed`` false and its
+    ``error(name)`` and ``value(name)`` ``None``. Templates use it to show errors and keep
+    submitted values::
 
         {% set state = action_state(create_post) %}
-        <input name="title" value="{{ state.value('title') if state else '' }}">
-        {% if state and state.error('title') %}<p class="error">{{ state.error('title') }}</p>
-        {% endif %}
+        <input name="title" value="{{ state.value('title') or '' }}">
+        {% if state.error('title') %}<p class="error">{{ state.error('title') }}</p>{% endif %}
     """
     ctx = context.current()
     state = None if ctx is None else ctx.state
     if not isinstance(state, ActionState):
-        return None
+        return NO_STATE
     if action is not None and state.action.id != action.id:
-        return None
+        return NO_STATE
     return state

@@ -75,7 +75,7 @@ class Action(t.Generic[P, R]):
     ``def like(post_id: int) -> int``, ``like("one")`` is an error and ``like(1)`` an ``int``.
     """
 
-    __slots__ = ("fn", "id", "bound_args", "token", "_name_html", "__dict__")
+    __slots__ = ("fn", "id", "bound_args", "token", "under", "_name_html", "__dict__")
     #: Django's template language leaves it uncalled: ``{{ create_post.field }}`` is the field.
     do_not_call_in_templates = True
 
@@ -85,12 +85,15 @@ class Action(t.Generic[P, R]):
         id: str,
         bound_args: tuple[t.Any, ...] = (),
         token: str = "",
+        under: str | None = None,
     ) -> None:
         self.fn = fn
         self.id = id
         self.bound_args = bound_args
         #: The sealed bound arguments, sent back as the form field's value ("" when unbound).
         self.token = token
+        #: The path the action runs at or below (``@action(under="/admin/")``), or ``None``.
+        self.under = under
         self._name_html = str(escape(ACTION_FIELD_PREFIX + id))
         functools.update_wrapper(self, fn)
 
@@ -124,6 +127,7 @@ class Action(t.Generic[P, R]):
         # running functools.update_wrapper again.
         copy: Action[..., R] = Action.__new__(Action)
         copy.fn, copy.id, copy.bound_args, copy.token = self.fn, self.id, bound, token
+        copy.under = self.under
         copy._name_html = self._name_html
         copy.__dict__.update(self.__dict__)
         return copy
@@ -213,11 +217,20 @@ class Registry:
     def __init__(self) -> None:
         self._actions: dict[str, Action] = {}
 
-    def register(self, fn: t.Callable[..., t.Any], *, id: str | None = None) -> Action:
+    def register(
+        self, fn: t.Callable[..., t.Any], *, id: str | None = None, under: str | None = None
+    ) -> Action:
         """Register ``fn`` and return its :class:`Action`.
 
+        :param id: a public, stable ID instead of the derived one.
+        :param under: run the action only when it is posted to a page at or below this path
+            (see :func:`action`).
         :raises DuplicateActionError: another function already has this ID.
         """
+        if under is not None and (not isinstance(under, str) or not under.startswith("/")):
+            raise ValueError(
+                f"under= takes a path starting with '/', such as '/admin/', not {under!r}."
+            )
         if isinstance(fn, Action):
             fn = fn.fn
         if not callable(fn):
@@ -241,23 +254,30 @@ class Registry:
             if existing.fn is fn:
                 return existing  # registered again (use_server after @action)
             _check_replacement(action_id, existing.fn, fn)
-        new = Action(fn, action_id)
+        new = Action(fn, action_id, under=under)
         self._actions[action_id] = new
         return new
 
     @t.overload
-    def action(self, fn: t.Callable[P, R], /, *, id: str | None = None) -> Action[P, R]: ...
+    def action(
+        self, fn: t.Callable[P, R], /, *, id: str | None = None, under: str | None = None
+    ) -> Action[P, R]: ...
     @t.overload
     def action(
-        self, fn: None = None, /, *, id: str | None = None
+        self, fn: None = None, /, *, id: str | None = None, under: str | None = None
     ) -> t.Callable[[t.Callable[P, R]], Action[P, R]]: ...
     def action(
-        self, fn: t.Callable[..., t.Any] | None = None, /, *, id: str | None = None
+        self,
+        fn: t.Callable[..., t.Any] | None = None,
+        /,
+        *,
+        id: str | None = None,
+        under: str | None = None,
     ) -> Action | t.Callable[[t.Callable[..., t.Any]], Action]:
         """Decorator: register a function in this registry (``@registry.action``)."""
         if fn is not None:
-            return self.register(fn, id=id)
-        return functools.partial(self.register, id=id)
+            return self.register(fn, id=id, under=under)
+        return functools.partial(self.register, id=id, under=under)
 
     def use_server(self, module: types.ModuleType | str) -> dict[str, Action]:
         """Register every public function defined in ``module`` (a "use server" file).
@@ -313,17 +333,28 @@ default_registry = Registry()
 
 @t.overload
 def action(
-    fn: t.Callable[P, R], /, *, id: str | None = None, registry: Registry | None = None
+    fn: t.Callable[P, R],
+    /,
+    *,
+    id: str | None = None,
+    under: str | None = None,
+    registry: Registry | None = None,
 ) -> Action[P, R]: ...
 @t.overload
 def action(
-    fn: None = None, /, *, id: str | None = None, registry: Registry | None = None
+    fn: None = None,
+    /,
+    *,
+    id: str | None = None,
+    under: str | None = None,
+    registry: Registry | None = None,
 ) -> t.Callable[[t.Callable[P, R]], Action[P, R]]: ...
 def action(
     fn: t.Callable[..., t.Any] | None = None,
     /,
     *,
     id: str | None = None,
+    under: str | None = None,
     registry: Registry | None = None,
 ) -> Action | t.Callable[[t.Callable[..., t.Any]], Action]:
     """Register a function as an action: ``@action`` or ``@action(id="create-post")``.
@@ -331,13 +362,19 @@ def action(
     The result is an :class:`Action`, still callable as the function itself, and typed as it
     (``Action[P, R]``).
 
+    An action is a public endpoint: any page can post to it, so validate and authorize inside
+    it. ``under="/admin/"`` scopes it: it runs only when posted to a page at or below that path
+    (so that path's guards, such as a Flask blueprint's ``before_request``, run first), and is
+    refused with 404, running nothing, anywhere else.
+
     :param id: a public, stable ID instead of the derived one.
+    :param under: the path the action runs at or below.
     :param registry: register here instead of :data:`default_registry`.
     """
     target = default_registry if registry is None else registry
     if fn is None:
-        return functools.partial(target.register, id=id)
-    return target.register(fn, id=id)
+        return functools.partial(target.register, id=id, under=under)
+    return target.register(fn, id=id, under=under)
 
 
 def use_server(

@@ -181,3 +181,29 @@ def test_a_nameless_part_in_an_action_form_is_400() -> None:
     ).encode()
     response = Client(app).post("/posts", data=body, content_type="multipart/form-data; boundary=b")
     assert response.status_code == 400 and not db.posts
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/admin", 200), ("/admin/users?x=1", 200), ("/", 404), ("/administrator", 404)],
+)
+def test_a_scoped_action_runs_only_at_or_below_its_path(path: str, status: int) -> None:
+    """@action(under="/admin/") runs when posted at or below /admin and is refused with 404
+    anywhere else, running nothing (without a framework too)."""
+    from actionkit import ActionMiddleware, Registry
+
+    registry = Registry()
+    ran: list[str] = []
+
+    @registry.action(under="/admin/")
+    def wipe() -> str:
+        ran.append(path)
+        return "wiped"
+
+    def page(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"page"]
+
+    client = ActionClient(ActionMiddleware(page, registry=registry, cache=False))
+    assert client.call(wipe, path=path).status_code == status
+    assert ran == ([path] if status == 200 else [])

@@ -823,3 +823,166 @@ def test_flask_command_lists_the_actions() -> None:
     result = app.test_cli_runner().invoke(args=["actionkit", "actions"])
     assert result.exit_code == 0, result.output
     assert "create_post" in result.output
+
+
+# -- Flask adoption: guards, flashes, decorators, templates ------------------------------------
+
+
+def _guarded_site() -> tuple[Flask, dict[str, t.Any], list[str]]:
+    """A blueprint under /admin/ whose before_request refuses everyone, a scoped action shown
+    only there, a flask-tutorial-style login_required (kwargs only) and a flashing action."""
+    from flask import get_flashed_messages
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="guarded-secret-0123456789", TESTING=True)
+    registry = Registry()
+    ran: list[str] = []
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @admin.before_request
+    def refuse() -> None:
+        abort(403)
+
+    @admin.get("/")
+    def admin_home() -> str:
+        return "admin"
+
+    app.register_blueprint(admin)
+
+    @app.get("/")
+    def home() -> str:
+        return "home " + "|".join(get_flashed_messages())
+
+    def login_required(view: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        @functools.wraps(view)
+        def wrapped_view(**kwargs: t.Any) -> t.Any:
+            if "user" not in session:
+                return redirect(url_for("home"))
+            return view(**kwargs)
+
+        return wrapped_view
+
+    @registry.action(under="/admin/")
+    def wipe() -> None:
+        ran.append("wipe")
+
+    @registry.action
+    @login_required
+    def rename(title: str) -> str:
+        ran.append(title)
+        return title
+
+    @registry.action
+    def say(text: str) -> None:
+        flash(text)
+
+    @registry.action
+    def missing() -> None:
+        abort(404, "No such post: it was deleted.")
+
+    @app.errorhandler(404)
+    def not_found_page(error: t.Any) -> tuple[str, int]:
+        return f"<p>{error.description}</p>", 404
+
+    ActionKit(app, registry=registry)
+    return app, {a.name: a for a in registry}, ran
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/administrator"])
+def test_a_scoped_action_runs_nowhere_else(path: str) -> None:
+    """An action with under="/admin/" posted to a page outside /admin/ is refused with 404 and
+    runs nothing (its page's guards cannot be routed around)."""
+    app, actions, ran = _guarded_site()
+    client = app.test_client()
+    assert client.submit(actions["wipe"], path=path).status_code == 404
+    assert client.call(actions["wipe"], path=path).status_code == 404
+    assert ran == []
+
+
+@pytest.mark.parametrize(("path", "status"), [("/admin/", 403), ("/admin/nope", 404)])
+def test_a_scoped_action_meets_the_guards_of_its_pages(path: str, status: int) -> None:
+    """Posted under /admin/, the blueprint's guard runs first; posted to a path there that
+    Flask does not route (no guard would run), it is refused with 404."""
+    app, actions, ran = _guarded_site()
+    assert app.test_client().submit(actions["wipe"], path=path).status_code == status
+    assert ran == []
+
+
+def test_decorators_taking_kwargs_only_wrap_actions() -> None:
+    """The tutorial's login_required(**kwargs) works on an action: it is called by keyword, and
+    the decorator's redirect is the action's answer."""
+    app, actions, ran = _guarded_site()
+    client = app.test_client()
+    response = client.submit(actions["rename"], {"title": "New"}, path="/")
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    with client.session_transaction() as sess:
+        sess["user"] = "ada"
+    assert client.call(actions["rename"], "Newer", path="/").json["result"] == "Newer"
+    assert ran == ["Newer"]
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
+def test_a_flash_from_an_action_is_shown_once(js: bool) -> None:
+    """A flash() from an action shows in the page rendered after it, and the answer carries one
+    session cookie, the page's (flash consumed): the next page does not show it again."""
+    app, actions, ran = _guarded_site()
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["seen"] = True
+    response = client.submit(actions["say"], {"text": "Saved."}, path="/", js=js)
+    page = response.json["html"] if js else response.text
+    assert page == "home Saved."
+    assert len([h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]) == 1
+    assert client.get("/").text == "home "
+
+
+def test_abort_keeps_its_message_on_the_apps_error_page() -> None:
+    """abort(404, "message") in an action shows the app's 404 page with that message."""
+    app, actions, ran = _guarded_site()
+    response = app.test_client().submit(actions["missing"], path="/")
+    assert response.status_code == 404
+    assert response.text == "<p>No such post: it was deleted.</p>"
+
+
+def test_a_fail_not_returned_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """fail() called but not returned lets the action go on; that is logged as an error
+    naming the action."""
+    from actionkit import fail
+
+    registry = Registry()
+
+    @registry.action
+    def sloppy(title: str) -> str:
+        if not title:
+            fail(422, {"title": "Required."})  # not returned
+        return "saved"
+
+    app = Flask(__name__)
+    app.secret_key = "sloppy-secret-0123456789"
+    ActionKit(app, registry=registry)
+    app.add_url_rule("/", "home", lambda: "home")
+    app.test_client().call(sloppy, "", path="/")
+    assert "Action sloppy" in caplog.text and "called fail() but went on" in caplog.text
+
+
+def test_a_page_reading_request_cookies_is_not_stored_for_everyone() -> None:
+    """A page that read request.cookies without Vary: Cookie is not stored (it is somebody's);
+    one that read the session is stored per cookie (Flask answers Vary: Cookie)."""
+    app = Flask(__name__)
+    app.secret_key = "cookie-secret-0123456789"
+    ActionKit(app)
+
+    @app.get("/who")
+    def who() -> str:
+        cache_tag("who")
+        return request.cookies.get("name", "-")
+
+    @app.get("/me")
+    def me() -> str:
+        cache_tag("me")
+        return str(session.get("user"))
+
+    client = app.test_client()
+    assert [client.get("/who").headers["Actionkit-Cache"] for _ in "ab"] == ["BYPASS", "BYPASS"]
+    assert client.get("/me").text == "None"
+    assert client.get("/me").headers["Actionkit-Cache"] == "HIT"

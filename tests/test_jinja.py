@@ -161,10 +161,17 @@ def test_actions_pass_into_macros_and_includes(registry: Registry) -> None:
     assert '<input type="hidden" name="$ACTION_ID_create" value=""><input name=title></form>' in out
 
 
-def test_action_state_global_is_none_outside_a_rerender() -> None:
-    """action_state() in a template is None unless the page is rendered after an action."""
-    env = _env({"p.html": "{{ action_state() is none }}"})
-    assert env.get_template("p.html").render() == "True"
+def test_action_state_global_is_empty_outside_a_rerender() -> None:
+    """action_state() in a template is a falsy empty state unless the page is rendered after an
+    action: a template reads its errors and values without a guard."""
+    env = _env(
+        {
+            "p.html": "{% set state = action_state() %}{{ not state }} {{ state.failed }}"
+            " [{{ state.error('title') or '' }}] [{{ state.value('title') or '' }}]"
+            " {{ state.errors }}"
+        }
+    )
+    assert env.get_template("p.html").render() == "True False [] [] {}"
 
 
 def test_action_state_in_the_page_rendered_after_a_failed_submission(registry: Registry) -> None:

@@ -274,3 +274,11 @@ def test_an_action_in_a_class_body_fails_at_import() -> None:
         class Posts:
             @registry.action
             def create(self, form: t.Any) -> None: ...
+
+
+def test_under_must_be_a_path() -> None:
+    """under= takes a path; anything else is refused with the expected form."""
+    with pytest.raises(ValueError, match="starting with '/'"):
+        Registry().register(lambda: None, id="x", under="admin")
+    scoped = Registry().register(lambda: None, id="y", under="/admin/")
+    assert scoped.under == "/admin/" and scoped.bind().under == "/admin/"
