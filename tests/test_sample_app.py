@@ -185,3 +185,21 @@ def test_not_found_page_and_cross_site_refusal(server: str) -> None:
         },
     )
     assert status == 403
+
+
+def test_the_admin_action_runs_only_under_its_guard(tmp_path: t.Any, monkeypatch: t.Any) -> None:
+    """reset_likes (under="/admin/") is refused with 404 posted anywhere else, meets the admin
+    blueprint's guard (403) for anyone else, and runs for the admin."""
+    monkeypatch.setenv("ACTIONKIT_CACHE", "memory")
+    from sample_app import app as sample
+
+    app = sample.create_app(str(tmp_path))
+    client = app.test_client()
+    assert client.submit(sample.actions.create_post, {"title": "Liked"}).status_code == 303
+    assert client.call(sample.actions.increment_like, 1, path="/posts").json["result"] == 1
+    assert client.submit(sample.reset_likes, path="/posts").status_code == 404
+    assert client.submit(sample.reset_likes, path="/admin/").status_code == 403
+    client.set_cookie("name", "admin")
+    assert " posts, 1 likes in all" in client.get("/admin/").text
+    assert client.submit(sample.reset_likes, path="/admin/").status_code == 200
+    assert " posts, 0 likes in all" in client.get("/admin/").text
