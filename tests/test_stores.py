@@ -886,6 +886,118 @@ def test_sqlite_store_opened_while_another_writes_keeps_the_file(tmp_path: Path)
     first.close()
 
 
+def _contending_writer(path: str, name: str, rounds: int, queue: t.Any) -> None:
+    """One OS process writing to a shared SQLiteStore as fast as it can."""
+    store = SQLiteStore(path)
+    for n in range(rounds):
+        store.revalidate_path(f"/{name}")
+        since = store.generation()
+        assert store.set(f"{name}:{n}", _entry(f"{name}:{n}".encode(), path=f"/{name}/{n}"), since)
+    store.close()
+    queue.put(name)
+
+
+def test_sqlite_contending_writers_lose_no_write(tmp_path: Path) -> None:
+    """Threads and processes writing to one file at once, each asking for the write lock
+    again after short pauses, neither lose nor damage a write: every revalidation is counted
+    and every entry reads back whole."""
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path)
+    rounds = 150
+    spawn = multiprocessing.get_context("spawn")
+    queue = spawn.Queue()
+    processes = [
+        spawn.Process(target=_contending_writer, args=(str(path), f"p{i}", rounds, queue))
+        for i in range(2)
+    ]
+    for process in processes:
+        process.start()
+    threads = [
+        threading.Thread(target=_contending_writer, args=(str(path), f"t{i}", rounds, queue))
+        for i in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done = sorted(queue.get(timeout=60) for _ in range(5))
+    for process in processes:
+        process.join(timeout=30)
+    queue.close()
+    queue.join_thread()
+    assert done == ["p0", "p1", "t0", "t1", "t2"]
+    _, count = split_generation(store.generation())
+    assert count == 5 * rounds  # each revalidation counted once
+    for name in done:
+        for n in range(rounds):
+            entry = store.get(f"{name}:{n}")
+            assert entry is not None and entry.body == f"{name}:{n}".encode()
+    assert store._db().execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    store.close()
+
+
+def test_sqlite_writer_waits_for_the_lock_then_writes(tmp_path: Path) -> None:
+    """A write that finds the lock taken asks again until it is let go, and then succeeds;
+    reads keep SQLite's own busy handler (its timeout) meanwhile."""
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path, timeout=30.0)
+    store.generation()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    asking = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        asking.set()
+        try:
+            store.revalidate_tag("t")
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    asking.wait()
+    time.sleep(0.05)  # let it find the lock taken, at least once
+    holder.execute("ROLLBACK")
+    holder.close()
+    writer.join()
+    assert errors == []
+    _, count = split_generation(store.generation())
+    assert count == 1
+    (busy_timeout,) = store._db().execute("PRAGMA busy_timeout").fetchone()
+    assert busy_timeout == 30_000
+    store.close()
+
+
+@pytest.mark.parametrize("write", ["revalidate_path", "set", "acquire", "release", "delete"])
+def test_sqlite_writer_gives_up_after_its_timeout(tmp_path: Path, write: str) -> None:
+    """While another connection holds the write lock for longer than the store's ``timeout``,
+    each kind of write raises ``database is locked`` and leaves nothing half done."""
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path, timeout=0.05)
+    store.set("k", _entry(), store.generation())
+    before = store.generation()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    calls: dict[str, t.Callable[[], object]] = {
+        "revalidate_path": lambda: store.revalidate_path("/p"),
+        "set": lambda: store.set("other", _entry(), before),
+        "acquire": lambda: store.acquire("lease", 10),
+        "release": lambda: store.release("lease"),
+        "delete": lambda: store.delete("k"),
+    }
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            calls[write]()
+        assert not store._db().in_transaction
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.generation() == before
+    assert store.get("k") is not None and store.get("other") is None
+    store.close()
+
+
 def test_sqlite_damaged_file_is_made_again_without_a_boot_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -280,7 +280,8 @@ class SQLiteStore(SQLiteFile):
             return True
 
     def release(self, key: str) -> None:
-        self._db().execute("DELETE FROM leases WHERE key = ?", (key,))
+        with self._transaction() as db:
+            db.execute("DELETE FROM leases WHERE key = ?", (key,))
 
     def delete(self, key: str) -> None:
         with self._transaction() as db:

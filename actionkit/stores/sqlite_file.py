@@ -12,6 +12,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 import typing as t
 
 _SCHEMA = """
@@ -51,6 +52,11 @@ _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 # changes (see _reads), up to:
 _FRONT_ENTRIES = 256
 _FRONT_BYTES = 8 * 1024 * 1024
+
+# A writer waiting for another one asks for the lock again after these pauses (seconds), the
+# first doubled up to the last (see _begin).
+_FIRST_PAUSE = 20e-6
+_LAST_PAUSE = 1e-3
 
 # The WAL index header in <path>-shm: two copies of 48 bytes (the first written last at each
 # commit, with a change counter), then the checkpoint information.
@@ -133,6 +139,43 @@ def _damaged(error: sqlite3.DatabaseError) -> bool:
     """Whether ``error`` says the file cannot be read as a database (not that it is busy)."""
     code = getattr(error, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """Whether ``error`` says another connection holds the lock asked for."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _begin(db: sqlite3.Connection, timeout: float) -> None:
+    """``BEGIN IMMEDIATE`` on ``db`` (whose busy handler is off), asked again while another
+    connection writes: after 20 µs, then twice as long each time up to 1 ms, until ``timeout``
+    seconds have passed; then the last ``database is locked`` error is raised.
+
+    The writes of this store hold the lock for tens of microseconds: SQLite's handler, whose
+    first pause is a millisecond, would make a waiting writer lose most of that millisecond.
+    """
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as e:
+        if not _busy(e):
+            raise
+    deadline = time.monotonic() + timeout
+    delay = _FIRST_PAUSE
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            db.execute("BEGIN IMMEDIATE")  # raises, unless the lock was just let go
+            return
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, _LAST_PAUSE)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as e:
+            if not _busy(e):
+                raise
 
 
 def _new_incarnation() -> str:
@@ -267,13 +310,23 @@ class SQLiteFile:
         return db
 
     class _Tx:
-        def __init__(self, db: sqlite3.Connection, local: threading.local) -> None:
+        def __init__(self, db: sqlite3.Connection, local: threading.local, timeout: float) -> None:
             self.db = db
             self.local = local
+            self.timeout = timeout
 
         def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
-            return self.db
+            db = self.db
+            # SQLite's own busy handler sleeps a millisecond or more at its first retry, longer
+            # than most of the writes it waits for; the write lock is asked for here without it
+            # and again after short, growing pauses, for at most ``timeout`` (see _begin).
+            db.execute("PRAGMA busy_timeout = 0")
+            try:
+                _begin(db, self.timeout)
+            finally:
+                # Every other statement keeps SQLite's handler (a read may meet a recovery).
+                db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            return db
 
         def __exit__(self, exc_type: t.Any, *rest: t.Any) -> None:
             try:
@@ -284,7 +337,7 @@ class SQLiteFile:
 
     def _transaction(self) -> SQLiteFile._Tx:
         db = self._db()
-        return self._Tx(db, self._local)
+        return self._Tx(db, self._local, self.timeout)
 
     def _map_wal_index(self, db: sqlite3.Connection) -> None:
         """Map the header of the WAL index, once ``db`` holds the file open: SQLite truncates the
