@@ -35,7 +35,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[None]:
     # Once the browser tests ran, Playwright's event loop runs in this thread, and Django would
     # take every database query for one made from async code.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    settings._wrapped = empty
+    # Another test module may have set Django up with settings of its own (no database).
+    _reset_django(apps, settings, empty)
     try:
         settings.ACTIONKIT = {"CACHE": "memory"}
         settings.LOGGING_CONFIG = None  # the logging of this process stays as it is
