@@ -134,14 +134,26 @@ class Action(t.Generic[P, R]):
 
     def field(self) -> Markup:
         """The hidden input that makes the enclosing form submit this action."""
-        return Markup(
-            f'<input type="hidden" name="{self._name_html}" value="{escape(self.token)}">'
-        )
+        key = (self.id, self.token)
+        markup = _fields.get(key)
+        if markup is None:
+            markup = Markup(
+                f'<input type="hidden" name="{self._name_html}" value="{escape(self.token)}">'
+            )
+            _remember(_fields, key, markup)
+        return markup
 
     def button_attrs(self) -> Markup:
         """Attributes for a submit button that runs this action (one form, several actions)."""
-        value = escape(self.token)
-        return Markup(f'type="submit" name="{self._name_html}" value="{value}" formmethod="post"')
+        key = (self.id, self.token)
+        markup = _buttons.get(key)
+        if markup is None:
+            value = escape(self.token)
+            markup = Markup(
+                f'type="submit" name="{self._name_html}" value="{value}" formmethod="post"'
+            )
+            _remember(_buttons, key, markup)
+        return markup
 
     @property
     def field_name(self) -> str:
@@ -161,6 +173,20 @@ class Action(t.Generic[P, R]):
     def __repr__(self) -> str:
         bound = f" bound={self.bound_args!r}" if self.bound_args else ""
         return f"<Action {self.name!r} id={self.id!r}{bound}>"
+
+
+# The markup of field() and button_attrs() by (action ID, token): a page of bound buttons renders
+# the same ones on every request (a token is the same for the same arguments, see
+# security.encrypt_args), so each is built once. Bounded: emptied when full.
+_MARKUP_CACHE_SIZE = 4096
+_fields: dict[tuple[str, str], Markup] = {}
+_buttons: dict[tuple[str, str], Markup] = {}
+
+
+def _remember(cache: dict[tuple[str, str], Markup], key: tuple[str, str], markup: Markup) -> None:
+    if len(cache) >= _MARKUP_CACHE_SIZE:
+        cache.clear()
+    cache[key] = markup
 
 
 def _current_key() -> security.SecretKey | None:

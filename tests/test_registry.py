@@ -184,6 +184,35 @@ def test_field_and_button_attrs_render_safe_markup() -> None:
     assert act.__html__() == "create"
 
 
+def test_field_and_button_attrs_are_built_once_per_action_and_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The markup of a bound action is remembered by (action ID, token): rendering it again
+    gives the same Markup as building it afresh; distinct tokens, or actions, give distinct
+    fields; the memory is bounded."""
+    from actionkit import registry as registry_module
+
+    registry = Registry()
+    act = registry.register(create_post, id="memo")
+    other = registry.register(lambda form: form, id="memo-other")
+    one, two = act.bind(1), act.bind(2)
+    first = one.field()
+    assert act.bind(1).field() is first
+    assert first == Markup(f'<input type="hidden" name="$ACTION_ID_memo" value="{one.token}">')
+    assert one.button_attrs() == Markup(
+        f'type="submit" name="$ACTION_ID_memo" value="{one.token}" formmethod="post"'
+    )
+    assert act.bind(1).button_attrs() is one.button_attrs()
+    assert one.token != two.token and two.field() != first and two.token in two.field()
+    assert two.button_attrs() != one.button_attrs()
+    assert other.field() != act.field() and "$ACTION_ID_memo-other" in other.field()
+    monkeypatch.setattr(registry_module, "_MARKUP_CACHE_SIZE", 2)
+    monkeypatch.setattr(registry_module, "_fields", {})
+    for n in range(5):
+        assert act.bind(n).token in act.bind(n).field()
+    assert len(registry_module._fields) <= 2
+
+
 def test_repr_and_equality() -> None:
     """Actions and registries have readable reprs; bound copies differ from the action."""
     registry = Registry()
