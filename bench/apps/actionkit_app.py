@@ -24,8 +24,17 @@ def db() -> t.Any:
     return _local.db
 
 
+class CountingStore(SQLiteStore):
+    """The store, counting its write transactions for the benchmark (see common.Counts)."""
+
+    def _transaction(self) -> t.Any:
+        common.counts.add("store_writes")
+        return super()._transaction()
+
+
 @action(id="create_post")
 def create_post(form: t.Any) -> None:
+    common.counts.add("creates")
     common.create(db(), form.get("title", ""), form.get("content", ""))
     revalidate_path("/posts")
     redirect("/posts")
@@ -33,6 +42,7 @@ def create_post(form: t.Any) -> None:
 
 @action(id="increment_like")
 def increment_like(post_id: int, form: t.Any = None) -> int:
+    common.counts.add("likes")
     likes = common.like(db(), post_id)
     revalidate_path("/posts")
     return likes
@@ -44,13 +54,14 @@ app = Flask(__name__)
 ActionKit(
     app,
     secret_key="bench",
-    cache=SQLiteStore(os.environ.get("BENCH_CACHE", "/tmp/actionkit-bench-cache.db")),
+    cache=CountingStore(os.environ.get("BENCH_CACHE", "/tmp/actionkit-bench-cache.db")),
 )
 template = common.environment().get_template("posts.html")
 
 
 @app.get("/posts")
 def posts() -> str:
+    common.counts.add("renders")
     cache_tag("posts")
     return template.render(
         posts=common.posts(db()),

@@ -33,6 +33,7 @@ def db() -> t.Any:
 @app.get("/posts")
 @cache.cached(key_prefix="posts")
 def posts() -> str:
+    common.counts.add("renders")
     return template.render(
         posts=common.posts(db()),
         script="",
@@ -45,6 +46,7 @@ def posts() -> str:
 
 @app.post("/posts/create")
 def create() -> t.Any:
+    common.counts.add("creates")
     common.create(db(), request.form.get("title", ""), request.form.get("content", ""))
     cache.delete("posts")
     return redirect("/posts", 303)
@@ -52,6 +54,7 @@ def create() -> t.Any:
 
 @app.post("/posts/<int:post_id>/like")
 def like(post_id: int) -> t.Any:
+    common.counts.add("likes")
     likes = common.like(db(), post_id)
     cache.delete("posts")
     return jsonify(likes=likes, html=posts())
