@@ -35,7 +35,6 @@ import typing as t
 import pydantic
 from pydantic.fields import FieldInfo
 from werkzeug.datastructures import MultiDict
-from werkzeug.wrappers import Request
 
 from .exceptions import InvalidArguments, RequestRefused
 from .fields import (
@@ -54,6 +53,8 @@ from .fields import (
     reader,
     resolve_hints,
 )
+from .invocation import REQUEST as _REQUEST
+from .invocation import ActionCall, Invocation
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -81,16 +82,6 @@ BOUND = _BoundMarker()
 #:
 #:     delete_post.bind(post.id).button_attrs()
 Bound: t.TypeAlias = t.Annotated[T, BOUND]
-
-# Where the request object goes, until the framework hands it over (see Invocation).
-_REQUEST: t.Any = object()
-
-
-class ActionCall(t.Protocol):
-    """What an ``action_wrapper`` calls: runs the action, given the framework's request."""
-
-    def __call__(self, *, request: t.Any = None) -> t.Any: ...
-
 
 # -- compiling a signature ------------------------------------------------------------------------
 
@@ -391,40 +382,3 @@ def _validate(param: _Param, raw: t.Any, values: dict[str, t.Any], errors: dict[
             loc = error["loc"]
             key = str(loc[0]) if param.source == "model" and loc else param.name
             errors.setdefault(key, message(error))
-
-
-class Invocation:
-    """An action call ready to run (an :class:`ActionCall`).
-
-    ``invocation(request=...)`` runs it; the framework's request goes to parameters named
-    ``request`` (without one, a :class:`werkzeug.wrappers.Request` for the environ).
-    """
-
-    __slots__ = ("fn", "args", "kwargs", "environ", "requests")
-
-    def __init__(
-        self,
-        fn: t.Callable[..., t.Any],
-        args: list[t.Any],
-        kwargs: dict[str, t.Any],
-        environ: WSGIEnvironment,
-        requests: bool = False,
-    ) -> None:
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.environ = environ
-        #: Whether a parameter takes the request.
-        self.requests = requests
-
-    def __call__(self, *, request: t.Any = None) -> t.Any:
-        args, kwargs = self.args, self.kwargs
-        if self.requests:
-            if request is None:
-                request = Request(self.environ)
-            args = [request if a is _REQUEST else a for a in args]
-            kwargs = {k: request if v is _REQUEST else v for k, v in kwargs.items()}
-        return self.fn(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<Invocation {getattr(self.fn, '__qualname__', self.fn)!r}>"
