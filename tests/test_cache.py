@@ -412,7 +412,7 @@ def test_render_started_before_revalidation_is_not_stored(store: Store) -> None:
     result: list[tuple[str, str]] = []
     thread = threading.Thread(target=lambda: result.append(site.get("/tagged")))
     thread.start()
-    assert site.started.wait(5)
+    assert site.started.wait(30)
     site.data["version"] = 2
     site.cache.revalidate_tag("posts")
     site.gate.set()
@@ -429,13 +429,73 @@ def _in_threads(fn: t.Callable[[], t.Any], n: int, into: list[t.Any]) -> list[th
     return threads
 
 
-def _renders_reach(site: Site, path: str, count: int) -> bool:
-    """Whether the page's render count reaches ``count`` within a second."""
-    for _ in range(100):
-        if site.renders.get(path, 0) >= count:
-            return True
-        threading.Event().wait(0.01)
-    return False
+class _Watched(threading.Event):
+    """The end of a render under way, counting the requests that waited for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiters = 0
+        self._changed = threading.Condition()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with self._changed:
+            self.waiters += 1
+            self._changed.notify_all()
+        return super().wait(timeout)
+
+    def waited_by(self, count: int) -> bool:
+        """Whether ``count`` requests wait for the render (it blocks until they do; the bound
+        only ends a failing test)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.waiters >= count, timeout=60)
+
+
+def _watch_render(site: Site | PageCache, path: str) -> _Watched:
+    """The render of ``path`` under way in this process (held by its test), made to count the
+    misses that wait for it."""
+    cache = site.cache if isinstance(site, Site) else site
+    render = cache._rendering[f"page:localhost{path}?"]
+    watched = render.done = _Watched()
+    return watched
+
+
+class _Waiting:
+    """Counts the requests that entered ``PageCache.<name>`` (a wait for another request's
+    render), calling it as before."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+        original = getattr(PageCache, name)
+
+        def waiting(cache: PageCache, *args: t.Any) -> t.Any:
+            with self._changed:
+                self.count += 1
+                self._changed.notify_all()
+            return original(cache, *args)
+
+        monkeypatch.setattr(PageCache, name, waiting)
+
+    def reached(self, count: int) -> bool:
+        """Whether ``count`` requests wait (it blocks until they do; the bound only ends a
+        failing test)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count >= count, timeout=60)
+
+
+class _Together:
+    """A gate for Site.page that opens once ``count`` renders are held at it at the same time;
+    a render that waited for another's instead would never arrive, and the gate gives up."""
+
+    def __init__(self, count: int) -> None:
+        self.barrier = threading.Barrier(count)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        try:
+            self.barrier.wait(timeout)
+        except threading.BrokenBarrierError:
+            return False
+        return True
 
 
 def test_misses_wait_for_the_render_under_way(store: Store) -> None:
@@ -449,9 +509,11 @@ def test_misses_wait_for_the_render_under_way(store: Store) -> None:
     site.started.clear()
     results: list[tuple[str, str]] = []
     threads = _in_threads(lambda: site.get("/tagged"), 1, results)
-    assert site.started.wait(5)
+    assert site.started.wait(30)
+    render = _watch_render(site, "/tagged")
     threads += _in_threads(lambda: site.get("/tagged"), 3, results)
-    assert not _renders_reach(site, "/tagged", 3)  # the three wait instead of rendering
+    assert render.waited_by(3)  # the three wait for the render the gate holds
+    assert site.renders["/tagged"] == 2  # instead of rendering
     site.gate.set()
     for thread in threads:
         thread.join()
@@ -471,12 +533,14 @@ def test_a_waiting_miss_never_gets_a_render_older_than_a_revalidation(store: Sto
     site.started.clear()
     first: list[tuple[str, str]] = []
     threads = _in_threads(lambda: site.get("/tagged"), 1, first)
-    assert site.started.wait(5)  # this render read version 1
+    assert site.started.wait(30)  # this render read version 1
+    render = _watch_render(site, "/tagged")
     site.data["version"] = 2
     site.cache.revalidate_tag("posts")
     later: list[tuple[str, str]] = []
     threads += _in_threads(lambda: site.get("/tagged"), 1, later)
-    assert not _renders_reach(site, "/tagged", 3)  # it waits for the render under way
+    assert render.waited_by(1)  # it waits for the render under way
+    assert site.renders["/tagged"] == 2
     site.gate.set()
     for thread in threads:
         thread.join()
@@ -491,15 +555,16 @@ def test_pages_not_stored_for_everyone_never_wait(store: Store, path: str) -> No
     """Misses of a page that varies with a header, or is not stored, render at once: waiting
     for another request's render would be waiting for nothing."""
     site = Site(store)
+    site.cache.wait = 60  # a miss that waited would outlast the gate's 10 s
     site.get(path)
     site.cache.revalidate_tag("posts")
-    site.gate = threading.Event()
+    site.gate = _Together(3)  # three renders at once, or none gets through
     results: list[tuple[str, str]] = []
     threads = _in_threads(lambda: site.get(path), 3, results)
-    assert _renders_reach(site, path, 4)  # three renders at once
-    site.gate.set()
     for thread in threads:
         thread.join()
+    assert site.renders[path] == 4
+    assert sorted(body for _, body in results) == [f"{path}? v1 render {n}" for n in (2, 3, 4)]
 
 
 def test_the_page_after_an_action_does_not_wait_for_an_older_render(store: Store) -> None:
@@ -512,19 +577,20 @@ def test_the_page_after_an_action_does_not_wait_for_an_older_render(store: Store
         site.data["version"] = 2
         revalidate_tag("posts")
 
+    site.cache.wait = 60  # had it waited, the older render would give up at its gate first
     site.get("/tagged")
     site.cache.revalidate_tag("posts")
-    site.gate = threading.Event()
+    site.gate = _Together(2)  # the older render and the action's, at once
     site.started.clear()
     results: list[tuple[str, str]] = []
     threads = _in_threads(lambda: site.get("/tagged"), 1, results)
-    assert site.started.wait(5)
+    assert site.started.wait(30)
     answers: list[t.Any] = []
     threads += _in_threads(lambda: site.client.call(publish, path="/tagged").json, 1, answers)
-    assert _renders_reach(site, "/tagged", 3)  # rendering alongside, not waiting
-    site.gate.set()
     for thread in threads:
         thread.join()
+    assert site.renders["/tagged"] == 3
+    assert results == [("MISS", "/tagged? v1 render 2")]
     assert answers[0]["html"] == "/tagged? v2 render 3"
 
 
@@ -545,9 +611,12 @@ def test_stale_while_revalidate(store: Store) -> None:
     assert site.get("/life") == ("MISS", "/life? v1 render 3")
 
 
-def test_stale_zero_readers_wait_for_the_one_render(store: Store) -> None:
+def test_stale_zero_readers_wait_for_the_one_render(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With stale=0 concurrent readers wait for the regenerating request instead of
     rendering themselves."""
+    waits = _Waiting(monkeypatch, "_await_fresh")
     site = Site(store)
     site.get("/nostale")
     site.clock.now += 61
@@ -556,10 +625,12 @@ def test_stale_zero_readers_wait_for_the_one_render(store: Store) -> None:
     results: list[tuple[str, str]] = []
     threads = [threading.Thread(target=lambda: results.append(site.get("/nostale")))]
     threads[0].start()
-    assert site.started.wait(5)  # the first reader holds the lease and renders
+    assert site.started.wait(30)  # the first reader holds the lease and renders
     for _ in range(3):
         threads.append(threading.Thread(target=lambda: results.append(site.get("/nostale"))))
         threads[-1].start()
+    assert waits.reached(3)  # the three found the lease taken and wait, the render held
+    assert site.renders["/nostale"] == 2
     site.gate.set()
     for thread in threads:
         thread.join()
@@ -944,13 +1015,18 @@ def test_stale_entries_are_regenerated_by_exactly_one_request(store: Store) -> N
     assert page.get() == ("MISS", b"render 1")
     clock.now += 20
     results: list[tuple[str, bytes]] = []
-    threads = [threading.Thread(target=lambda: results.append(page.get())) for _ in range(8)]
+    answered = threading.Semaphore(0)
+
+    def read() -> None:
+        results.append(page.get())
+        answered.release()
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
     for thread in threads:
         thread.start()
-    for _ in range(500):  # the 7 STALE answers arrive while the regeneration is held
-        if len(results) == 7:
-            break
-        threading.Event().wait(0.01)
+    for _ in range(7):  # the 7 STALE answers arrive while the regeneration is held
+        assert answered.acquire(timeout=60)
+    assert len(renders) == 2 and not gate.is_set()
     assert sorted(results) == [("STALE", b"render 1")] * 7
     gate.set()
     for thread in threads:
@@ -1069,7 +1145,11 @@ def test_cached_tags_by_name_and_one_key_per_call(store: Store) -> None:
 
 class VersionedSite:
     """Data with a version; a page showing it that takes time to render; a checker that fails
-    on any answer older than the last revalidation that had returned when the request began."""
+    on any answer older than the last revalidation that had returned when the request began.
+
+    It counts the races that happened: reads under way while a revalidation ran (begun before
+    it completed, ended after it began), and renders under way when a revalidation begun after
+    they read the data completed (pages the store must refuse)."""
 
     def __init__(self, cache: PageCache) -> None:
         self.cache = cache
@@ -1077,12 +1157,17 @@ class VersionedSite:
         self.completed = 0
         self.lock = threading.Lock()
         self.errors: list[str] = []
+        self.overlapping_reads = 0
+        self.raced_renders = 0
         self.page = Page(cache, self.view)
 
     def view(self, environ: t.Any, start_response: t.Any) -> list[bytes]:
         cache_tag("data")
         version = self.version  # read the data first, then take time to render
         threading.Event().wait(random.random() / 500)
+        if self.completed > version:
+            with self.lock:
+                self.raced_renders += 1
         start_response("200 OK", [])
         return [str(version).encode()]
 
@@ -1099,19 +1184,26 @@ class VersionedSite:
         status, body = self.page.get("/v")
         if int(body) < floor:
             self.errors.append(f"{status} version {int(body)} after revalidation {floor}")
+        if self.version > floor:  # one not complete when the read began had begun by its end
+            with self.lock:
+                self.overlapping_reads += 1
         return status
+
+    def raced_enough(self) -> bool:
+        return self.overlapping_reads >= 20 and self.raced_renders >= 3
 
 
 def test_read_your_writes_through_the_page_cache(store: Store) -> None:
     """8 threads mixing cached reads, slow renders and revalidations never get a page older
-    than a revalidation that had completed."""
+    than a revalidation that had completed; reads did overlap revalidations, and renders did
+    see a revalidation complete while they ran."""
     site = VersionedSite(PageCache(store))
-    deadline = threading.Event()
     statuses: list[str] = []
 
     def work(index: int) -> None:
-        for rounds in range(600):
-            if deadline.is_set():
+        # At least 300 rounds each, and on until the races were seen (or the rounds run out).
+        for rounds in range(20_000):
+            if rounds >= 300 and site.raced_enough():
                 return
             if index < 2 and rounds % 4 == 0:
                 site.revalidate()
@@ -1121,18 +1213,21 @@ def test_read_your_writes_through_the_page_cache(store: Store) -> None:
     threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
     for thread in threads:
         thread.start()
-    timer = threading.Timer(1.5, deadline.set)
-    timer.start()
     for thread in threads:
         thread.join()
-    timer.cancel()
     assert site.errors == []
+    assert site.raced_enough(), (site.overlapping_reads, site.raced_renders)
     assert site.version > 5 and "HIT" in statuses and "MISS" in statuses
 
 
-def _page_process(path: str, data: str, role: str, seconds: float, queue: t.Any) -> None:
-    """One worker process serving the versioned page through PageCache over SQLite, or
-    revalidating it."""
+def _page_process(
+    path: str, data: str, role: str, started: t.Any, done: t.Any, queue: t.Any
+) -> None:
+    """One worker process serving the versioned page through PageCache over SQLite (the
+    reader), or revalidating it for as long as the reader reads (the writer).
+
+    The reader counts the races that happened: reads under way while a revalidation ran,
+    and renders under way when a revalidation begun after they read the data completed."""
     import sqlite3 as sqlite
     import time as time_
 
@@ -1140,39 +1235,56 @@ def _page_process(path: str, data: str, role: str, seconds: float, queue: t.Any)
     db = sqlite.connect(data, timeout=10, isolation_level=None)
     errors: list[str] = []
     seen: set[str] = set()
+    raced = [0]
 
     def view(environ: t.Any, start_response: t.Any) -> list[bytes]:
         cache_tag("data")
         (version,) = db.execute("SELECT version FROM data").fetchone()
         time_.sleep(random.random() / 1000)
+        (completed,) = db.execute("SELECT completed FROM data").fetchone()
+        if completed > version:
+            raced[0] += 1
         start_response("200 OK", [])
         return [str(version).encode()]
 
     page = Page(cache, view)
-    rounds = 0
-    deadline = time_.monotonic() + seconds
-    while time_.monotonic() < deadline and rounds < 2000:
-        rounds += 1
+    rounds = overlapping = 0
+    try:
         if role == "writer":
-            db.execute("UPDATE data SET version = version + 1")
-            (version,) = db.execute("SELECT version FROM data").fetchone()
-            cache.revalidate_tag("data")
-            db.execute("UPDATE data SET completed = max(completed, ?)", (version,))
-            time_.sleep(0.002)
+            # From the reader's first round to its last (the rounds bound a reader that died).
+            while started.wait(60) and not done.is_set() and rounds < 20_000:
+                rounds += 1
+                db.execute("UPDATE data SET version = version + 1")
+                (version,) = db.execute("SELECT version FROM data").fetchone()
+                cache.revalidate_tag("data")
+                db.execute("UPDATE data SET completed = max(completed, ?)", (version,))
+                time_.sleep(0.002)
         else:
-            (floor,) = db.execute("SELECT completed FROM data").fetchone()
-            status, body = page.get("/v")
-            seen.add(status)
-            if int(body) < floor:
-                errors.append(f"{status} {int(body)} after {floor}")
-    t.cast(SQLiteStore, cache.store).close()
-    db.close()
-    queue.put((role, rounds, errors, sorted(seen)))
+            started.set()
+            # At least 200 rounds, and on until the races and a hit were seen.
+            while rounds < 20_000 and not (
+                rounds >= 200 and overlapping >= 20 and raced[0] >= 3 and "HIT" in seen
+            ):
+                rounds += 1
+                (floor,) = db.execute("SELECT completed FROM data").fetchone()
+                status, body = page.get("/v")
+                seen.add(status)
+                if int(body) < floor:
+                    errors.append(f"{status} {int(body)} after {floor}")
+                (version,) = db.execute("SELECT version FROM data").fetchone()
+                if version > floor:
+                    overlapping += 1
+    finally:
+        done.set()
+        t.cast(SQLiteStore, cache.store).close()
+        db.close()
+    queue.put((role, rounds, errors, sorted(seen), overlapping, raced[0]))
 
 
 def test_read_your_writes_across_processes_through_the_page_cache(tmp_path: Path) -> None:
     """Two OS processes share one SQLiteStore: the reader's pages are never older than a
-    revalidation the writer had completed, and it does get hits in between."""
+    revalidation the writer had completed, and it does get hits in between; its reads did
+    overlap the writer's revalidations, and its renders did see one complete while they ran."""
     import multiprocessing
 
     path, data = str(tmp_path / "cache.sqlite3"), str(tmp_path / "data.sqlite3")
@@ -1183,20 +1295,23 @@ def test_read_your_writes_across_processes_through_the_page_cache(tmp_path: Path
     db.close()
     spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
+    started, done = spawn.Event(), spawn.Event()
     processes = [
-        spawn.Process(target=_page_process, args=(path, data, role, 1.5, queue))
+        spawn.Process(target=_page_process, args=(path, data, role, started, done, queue))
         for role in ("writer", "reader")
     ]
     for process in processes:
         process.start()
-    results = [queue.get(timeout=60) for _ in processes]
+    results = [queue.get(timeout=120) for _ in processes]
     for process in processes:
         process.join(timeout=30)
     queue.close()
     queue.join_thread()
-    by_role = {role: (rounds, errors, seen) for role, rounds, errors, seen in results}
-    assert by_role["writer"][0] > 10 and by_role["reader"][0] > 10
-    assert by_role["reader"][1] == [] and "HIT" in by_role["reader"][2]
+    by_role = {role: rest for role, *rest in results}
+    rounds, errors, seen, overlapping, raced = by_role["reader"]
+    assert errors == [] and "HIT" in seen
+    assert overlapping >= 20 and raced >= 3, (rounds, overlapping, raced)
+    assert by_role["writer"][0] > 0
 
 
 def test_cache_hints_are_recorded_and_checked() -> None:
@@ -1245,16 +1360,14 @@ def test_a_page_read_whole_but_not_closed_is_stored() -> None:
 def test_a_render_nobody_iterates_makes_no_request_of_its_thread_wait() -> None:
     """After a revalidation, an answer the test never reads leaves a render "under way"; the
     next request of the same thread renders at once instead of waiting for it."""
-    import time
-
     renders: list[int] = []
     cache = PageCache(MemoryStore(), wait=30)
     client = Client(ActionMiddleware(_tagged_page_app(renders), cache=cache))
     assert client.get("/p").data == b"page 1"
     cache.revalidate_tag("p")
     unread = client.get("/p")  # a render that nobody iterates
-    started = time.monotonic()
+    render = _watch_render(cache, "/p")
     again = client.get("/p")
-    assert again.data == b"page 3" and time.monotonic() - started < 15
+    assert again.data == b"page 3" and render.waiters == 0
     assert client.get("/p").headers["Actionkit-Cache"] == "HIT"
     unread.close()
