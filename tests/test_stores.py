@@ -647,7 +647,11 @@ def test_every_store_follows_the_protocol(store: Store) -> None:
 
 
 class _Checker:
-    """Data with a version; renders record what they saw; reads must never go back in time."""
+    """Data with a version; renders record what they saw; reads must never go back in time.
+
+    It counts the races that happened: reads under way while a revalidation ran (begun before
+    it completed, ended after it began), and renders under way when a revalidation begun after
+    they read the data completed, whose value the store must then refuse."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -655,6 +659,8 @@ class _Checker:
         self.completed = 0  # the version of the last revalidation that has returned
         self.errors: list[str] = []
         self.lock = threading.Lock()
+        self.overlapping_reads = 0
+        self.raced_renders = 0
 
     def revalidate(self) -> None:
         with self.lock:
@@ -671,23 +677,37 @@ class _Checker:
             seen = int(entry.body)
             if seen < floor:
                 self.errors.append(f"read version {seen} after revalidation {floor} returned")
-            return
-        since = self.store.generation()
-        version = self.version  # "query the database"
-        time.sleep(random.random() / 1000)  # a render that takes time
-        self.store.set("page", _entry(str(version).encode(), ["data"]), since)
+        else:
+            since = self.store.generation()
+            version = self.version  # "query the database"
+            time.sleep(random.random() / 1000)  # a render that takes time
+            # A revalidation begun after the query (so after ``since``) has returned.
+            raced = self.completed > version
+            stored = self.store.set("page", _entry(str(version).encode(), ["data"]), since)
+            if raced:
+                with self.lock:
+                    self.raced_renders += 1
+                if stored:
+                    self.errors.append(f"stored version {version} after a later revalidation")
+        if self.version > floor:  # one not complete when the read began had begun by its end
+            with self.lock:
+                self.overlapping_reads += 1
+
+    def raced_enough(self) -> bool:
+        return self.overlapping_reads >= 20 and self.raced_renders >= 3
 
 
 def test_read_your_writes_across_threads(store: Store) -> None:
     """8 threads reading, rendering and revalidating never read an entry older than a
-    completed revalidation."""
+    completed revalidation, and the store refuses every value rendered across one; reads did
+    overlap revalidations, and renders did see one complete while they ran."""
     checker = _Checker(store)
-    deadline = time.monotonic() + 1.5
 
     def work(index: int) -> None:
-        rounds = 0
-        while time.monotonic() < deadline and rounds < 2000:
-            rounds += 1
+        # At least 300 rounds each, and on until the races were seen (or the rounds run out).
+        for rounds in range(1, 20_000):
+            if rounds > 300 and checker.raced_enough():
+                return
             if index < 2 and rounds % 5 == 0:
                 checker.revalidate()
             else:
@@ -700,41 +720,65 @@ def test_read_your_writes_across_threads(store: Store) -> None:
         thread.join()
     assert checker.version > 10
     assert checker.errors == []
+    assert checker.raced_enough(), (checker.overlapping_reads, checker.raced_renders)
 
 
-def _process_worker(path: str, data: str, role: str, seconds: float, queue: t.Any) -> None:
-    """One OS process: revalidates (writer) or reads and renders (reader) through SQLite."""
+def _process_worker(
+    path: str, data: str, role: str, started: t.Any, done: t.Any, queue: t.Any
+) -> None:
+    """One OS process: reads and renders (the reader), or revalidates for as long as the
+    reader reads (the writer), through SQLite. The reader counts the races that happened:
+    reads under way while a revalidation ran, and renders under way when a revalidation begun
+    after they read the data completed."""
     store = SQLiteStore(path)
     db = sqlite3.connect(data, timeout=10, isolation_level=None)
     errors = []
-    rounds = 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and rounds < 3000:
-        rounds += 1
+    rounds = overlapping = raced = 0
+    try:
         if role == "writer":
-            db.execute("UPDATE data SET version = version + 1")
-            (version,) = db.execute("SELECT version FROM data").fetchone()
-            store.revalidate_tag("data")
-            db.execute("UPDATE data SET completed = max(completed, ?)", (version,))
-            time.sleep(0.001)
+            # From the reader's first round to its last (the rounds bound a reader that died).
+            while started.wait(60) and not done.is_set() and rounds < 30_000:
+                rounds += 1
+                db.execute("UPDATE data SET version = version + 1")
+                (version,) = db.execute("SELECT version FROM data").fetchone()
+                store.revalidate_tag("data")
+                db.execute("UPDATE data SET completed = max(completed, ?)", (version,))
+                time.sleep(0.001)
         else:
-            (floor,) = db.execute("SELECT completed FROM data").fetchone()
-            entry = store.get("page")
-            if entry is not None:
-                if int(entry.body) < floor:
-                    errors.append(f"{os.getpid()} read {int(entry.body)} after {floor}")
-                continue
-            since = store.generation()
-            (version,) = db.execute("SELECT version FROM data").fetchone()
-            store.set("page", _entry(str(version).encode(), ["data"]), since)
-    store.close()
-    db.close()
-    queue.put((role, rounds, errors))
+            started.set()
+            # At least 300 rounds, and on until the races were seen.
+            while rounds < 30_000 and not (rounds >= 300 and overlapping >= 20 and raced >= 3):
+                rounds += 1
+                (floor,) = db.execute("SELECT completed FROM data").fetchone()
+                entry = store.get("page")
+                if entry is not None:
+                    if int(entry.body) < floor:
+                        errors.append(f"{os.getpid()} read {int(entry.body)} after {floor}")
+                else:
+                    since = store.generation()
+                    (version,) = db.execute("SELECT version FROM data").fetchone()
+                    time.sleep(random.random() / 1000)  # a render that takes time
+                    (completed,) = db.execute("SELECT completed FROM data").fetchone()
+                    stored = store.set("page", _entry(str(version).encode(), ["data"]), since)
+                    if completed > version:
+                        raced += 1
+                        if stored:
+                            errors.append(f"stored {version} after revalidation {completed}")
+                (version,) = db.execute("SELECT version FROM data").fetchone()
+                if version > floor:
+                    overlapping += 1
+    finally:
+        done.set()
+        store.close()
+        db.close()
+    queue.put((role, rounds, errors, overlapping, raced))
 
 
 def test_read_your_writes_across_processes(tmp_path: Path) -> None:
     """Two OS processes sharing one SQLiteStore: a reader never sees an entry older than a
-    revalidation the writer completed."""
+    revalidation the writer completed, and the store refuses every value rendered across one;
+    the reader's reads did overlap the writer's revalidations, and its renders did see one
+    complete while they ran."""
     path, data = str(tmp_path / "cache.sqlite3"), str(tmp_path / "data.sqlite3")
     SQLiteStore(path).close()
     with sqlite3.connect(data) as db:
@@ -743,20 +787,23 @@ def test_read_your_writes_across_processes(tmp_path: Path) -> None:
     db.close()
     spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
+    started, done = spawn.Event(), spawn.Event()
     processes = [
-        spawn.Process(target=_process_worker, args=(path, data, role, 2.0, queue))
+        spawn.Process(target=_process_worker, args=(path, data, role, started, done, queue))
         for role in ("writer", "reader")
     ]
     for process in processes:
         process.start()
-    results = [queue.get(timeout=60) for _ in processes]
+    results = [queue.get(timeout=120) for _ in processes]
     for process in processes:
         process.join(timeout=30)
     queue.close()
     queue.join_thread()
-    rounds = {role: n for role, n, _ in results}
-    assert rounds["writer"] > 10 and rounds["reader"] > 10
-    assert [e for _, _, errors in results for e in errors] == []
+    by_role = {role: rest for role, *rest in results}
+    rounds, errors, overlapping, raced = by_role["reader"]
+    assert [e for _, _, errors, _, _ in results for e in errors] == []
+    assert overlapping >= 20 and raced >= 3, (rounds, overlapping, raced)
+    assert by_role["writer"][0] > 0
 
 
 # -- a store whose state is lost and begun again -----------------------------------------------
@@ -936,7 +983,9 @@ def test_sqlite_contending_writers_lose_no_write(tmp_path: Path) -> None:
     store.close()
 
 
-def test_sqlite_writer_waits_for_the_lock_then_writes(tmp_path: Path) -> None:
+def test_sqlite_writer_waits_for_the_lock_then_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A write that finds the lock taken asks again until it is let go, and then succeeds;
     reads keep SQLite's own busy handler (its timeout) meanwhile."""
     path = tmp_path / "cache.sqlite3"
@@ -946,9 +995,17 @@ def test_sqlite_writer_waits_for_the_lock_then_writes(tmp_path: Path) -> None:
     holder.execute("BEGIN IMMEDIATE")
     asking = threading.Event()
     errors: list[BaseException] = []
+    busy = sqlite_file._busy
+
+    def found_busy(error: sqlite3.OperationalError) -> bool:
+        if busy(error):
+            asking.set()
+            return True
+        return False
+
+    monkeypatch.setattr(sqlite_file, "_busy", found_busy)
 
     def write() -> None:
-        asking.set()
         try:
             store.revalidate_tag("t")
         except BaseException as e:  # pragma: no cover - reported below
@@ -956,8 +1013,7 @@ def test_sqlite_writer_waits_for_the_lock_then_writes(tmp_path: Path) -> None:
 
     writer = threading.Thread(target=write)
     writer.start()
-    asking.wait()
-    time.sleep(0.05)  # let it find the lock taken, at least once
+    assert asking.wait(60)  # it found the lock taken, at least once
     holder.execute("ROLLBACK")
     holder.close()
     writer.join()
