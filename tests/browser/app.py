@@ -136,6 +136,8 @@ class BrowserApp:
         #: Cleared by a test to hold the slow action pending; set to let it finish.
         self.gate = threading.Event()
         self.later = threading.Event()
+        #: Cleared by a test to hold the reference page's actions pending; set to let them run.
+        self.hold = threading.Event()
         self.wsgi = ActionMiddleware(
             self.app, registry=self.registry, cache=self.store, secret_key="browser-tests"
         )
@@ -150,6 +152,7 @@ class BrowserApp:
         self.seen = 0
         self.gate.set()
         self.later.set()
+        self.hold.set()
         self.lock = threading.Lock()
         self.store.clear()
 
@@ -159,6 +162,7 @@ class BrowserApp:
 
         @action
         def create_post(form: MultiDict[str, str]) -> t.Any:
+            assert site.hold.wait(10)
             title = form.get("title", "").strip()
             if not title:
                 return fail(422, {"title": "A title is required."})
@@ -171,6 +175,7 @@ class BrowserApp:
 
         @action
         def delete_post(post_id: int, form: MultiDict[str, str]) -> None:
+            assert site.hold.wait(10)
             site.posts.pop(post_id, None)
             revalidate_path("/posts")
 
@@ -184,12 +189,14 @@ class BrowserApp:
 
         @action
         def increment_views() -> int:
+            assert site.hold.wait(10)
             with site.lock:
                 site.views += 1
                 return site.views
 
         @action
         def set_name(form: MultiDict[str, str]) -> str | None:
+            assert site.hold.wait(10)
             if form.get("forget"):
                 cookies().delete("name")
                 return None
@@ -214,6 +221,7 @@ class BrowserApp:
 
         @action
         def refresh(form: MultiDict[str, str]) -> None:
+            assert site.hold.wait(10)
             revalidate_tag("posts")
 
         @action

@@ -57,6 +57,7 @@ def server() -> t.Iterator[BrowserApp]:
         yield site
     finally:
         site.gate.set()  # never leave a request thread waiting
+        site.hold.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
@@ -68,6 +69,7 @@ def site(server: BrowserApp) -> t.Iterator[BrowserApp]:
     server.reset()
     yield server
     server.gate.set()
+    server.hold.set()
 
 
 @pytest.fixture
