@@ -445,7 +445,7 @@ def test_login_required_action_without_login_view_is_401(site: Site) -> None:
 def login_site(login_view: str | None) -> tuple[Flask, Registry, ActionClient]:
     """A Flask app using Flask-Login: a user logs in with an action; one action is
     @login_required, and the /members/ blueprint checks the login in before_request."""
-    flask_login = pytest.importorskip("flask_login")
+    import flask_login
 
     class User(flask_login.UserMixin):  # type: ignore[misc]
         def __init__(self, user_id: str) -> None:

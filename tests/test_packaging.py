@@ -18,8 +18,6 @@ import actionkit
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = f"actionkit-{actionkit.__version__}"
 
-pytest.importorskip("build", reason="the test extra installs the 'build' package")
-
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
