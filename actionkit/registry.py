@@ -22,9 +22,7 @@ name. ``@action(id="create-post")`` gives a public, stable ID of your choosing i
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-import re
 import sys
 import types
 import typing as t
@@ -35,6 +33,7 @@ from markupsafe import Markup, escape
 from . import security
 from .context import current as _current_context
 from .exceptions import DuplicateActionError
+from .identity import ID_RE, check_replacement, derive_id, qualified_name, refuse_methods
 from .params import Parameters
 from .protocol import ACTION_FIELD_PREFIX
 
@@ -45,24 +44,6 @@ F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 # for type checkers: ``Action[..., Any]``.
 P = typing_extensions.ParamSpec("P", default=...)
 R = typing_extensions.TypeVar("R", default=t.Any)
-
-_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-
-
-def _qualified_name(fn: t.Callable[..., t.Any]) -> str:
-    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
-
-
-def derive_id(fn: t.Callable[..., t.Any]) -> str:
-    """The ID of ``fn`` when none is given: a hash of where it is defined.
-
-    Identical in every process and across restarts as long as the function keeps its module and
-    name; it does not reveal either.
-    """
-    digest = hashlib.blake2b(
-        _qualified_name(fn).encode(), digest_size=12, person=b"actionkit.id.v1"
-    ).hexdigest()
-    return digest
 
 
 class Action(t.Generic[P, R]):
@@ -195,44 +176,6 @@ def _current_key() -> security.SecretKey | None:
     return security.resolve_key(key)
 
 
-def _refuse_methods(fn: t.Callable[..., t.Any]) -> None:
-    """``@action`` in a class body would register a function called without its instance."""
-    parts = getattr(fn, "__qualname__", "").split(".")
-    if inspect.isfunction(fn) and len(parts) > 1 and parts[-2] != "<locals>":
-        raise TypeError(
-            f"@action on the method {fn.__qualname__}: an action is a plain function, called"
-            " without an instance. Define it at module level and bind() what it needs per"
-            " object (post.bind(post.id))."
-        )
-
-
-def _check_replacement(
-    action_id: str, existing: t.Callable[..., t.Any], new: t.Callable[..., t.Any]
-) -> None:
-    """Allow a module reloaded (the same definition, compiled again) to replace its actions;
-    refuse any other function claiming a taken ID."""
-    old_name, new_name = _qualified_name(existing), _qualified_name(new)
-    if old_name != new_name:
-        raise DuplicateActionError(action_id, old_name, new_name)
-    old_code, new_code = getattr(existing, "__code__", None), getattr(new, "__code__", None)
-    if (
-        old_code is not None
-        and new_code is not None
-        and old_code is not new_code
-        and (old_code.co_filename, old_code.co_firstlineno)
-        == (new_code.co_filename, new_code.co_firstlineno)
-    ):
-        return  # the module was imported again
-    raise DuplicateActionError(
-        action_id,
-        old_name,
-        "another function of that name",
-        "Two functions with one qualified name (closures made by one factory, lambdas, a name"
-        " defined twice) would share one ID. Give each its own @action(id=...), or make one"
-        " action and pass the per-call values with bind() (action.bind(value)).",
-    )
-
-
 class Registry:
     """A set of actions, looked up by ID.
 
@@ -263,23 +206,23 @@ class Registry:
             raise TypeError(f"An action must be a function, not {fn!r}.")
         if inspect.iscoroutinefunction(fn):
             raise TypeError(
-                f"{_qualified_name(fn)} is 'async def'; actionkit runs actions synchronously,"
+                f"{qualified_name(fn)} is 'async def'; actionkit runs actions synchronously,"
                 " define it with plain 'def'."
             )
         if id is None:
             action_id = derive_id(fn)
-        elif isinstance(id, str) and _ID_RE.fullmatch(id):
+        elif isinstance(id, str) and ID_RE.fullmatch(id):
             action_id = id
         else:
             raise ValueError(
                 f"Invalid action id {id!r}: use 1-128 letters, digits, '_', '.', ':' or '-'."
             )
-        _refuse_methods(fn)
+        refuse_methods(fn)
         existing = self._actions.get(action_id)
         if existing is not None:
             if existing.fn is fn:
                 return existing  # registered again (use_server after @action)
-            _check_replacement(action_id, existing.fn, fn)
+            check_replacement(action_id, existing.fn, fn)
         new = Action(fn, action_id, under=under)
         self._actions[action_id] = new
         return new
