@@ -1032,6 +1032,7 @@ def test_sqlite_writer_gives_up_after_its_timeout(tmp_path: Path, write: str) ->
     path = tmp_path / "cache.sqlite3"
     store = SQLiteStore(path, timeout=0.05)
     store.set("k", _entry(), store.generation())
+    assert store.acquire("lease", 10)
     before = store.generation()
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -1051,6 +1052,30 @@ def test_sqlite_writer_gives_up_after_its_timeout(tmp_path: Path, write: str) ->
         holder.close()
     assert store.generation() == before
     assert store.get("k") is not None and store.get("other") is None
+    store.close()
+
+
+def test_sqlite_storing_a_key_lets_go_of_its_lease(tmp_path: Path) -> None:
+    """set() ends the render that held the key's lease, stored or refused: the lease is free
+    again, and release() then needs no write (it succeeds while another connection holds the
+    write lock); other keys' leases stay."""
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path, timeout=0.05)
+    since = store.generation()
+    assert store.acquire("k", 30) and store.acquire("refused", 30) and store.acquire("other", 30)
+    assert store.set("k", _entry(), since)
+    store.revalidate_path("/p")
+    assert not store.set("refused", _entry(), since)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        store.release("k")
+        store.release("refused")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.acquire("k", 30) and store.acquire("refused", 30)
+    assert not store.acquire("other", 30)
     store.close()
 
 

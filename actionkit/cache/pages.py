@@ -31,6 +31,12 @@ logger = logging.getLogger("actionkit")
 
 # How many pages PageCache remembers as stored for everyone (see PageCache._miss).
 _SHARED_KEYS = 10_000
+# A miss waiting for another process's render reads the store after these pauses (seconds), the
+# first doubled up to the last; from _LEASE_POLL on, it also asks for the lease (see
+# PageCache._await_render).
+_FIRST_POLL = 100e-6
+_LEASE_POLL = 1e-3
+_LAST_POLL = 5e-3
 
 
 class PageCache:
@@ -40,7 +46,8 @@ class PageCache:
         :func:`~actionkit.stores.default_store`.
     :param clock: the time source for lifetimes (tests pass a fake one).
     :param lease: how long one request may take to regenerate a page before another may try.
-    :param wait: how long a reader waits for a page being regenerated (``stale=0``).
+    :param wait: how long a reader waits for a page being regenerated (``stale=0``), or being
+        rendered after a revalidation by another thread or process.
     """
 
     def __init__(
@@ -147,18 +154,34 @@ class PageCache:
         or has failed. A request never waits for a render started in its own thread: that one
         is not being iterated while it waits (a test client holding an answer it has not
         read); the new render takes its place.
+
+        Across processes and hosts, the one render of a process takes the page's lease in the
+        store (as the regeneration of a stale page does) for as long as it runs, and a miss
+        that finds the lease taken waits for that render's page instead of rendering too (see
+        _await_render), for at most ``wait`` seconds. The render after an action takes the
+        lease but never waits for one: the render holding it may predate the action's writes.
         """
         if environ.get("REQUEST_METHOD") != "GET" or key not in self._shared:
             return self._pass(app, environ, start_response, lease=None)
         thread = threading.get_ident()
         with self._lock:
             underway = self._rendering.get(key)
-            if underway is None or underway.thread == thread:
+            replaced = underway is not None and underway.thread == thread
+            if underway is None or replaced:
                 mine = self._rendering[key] = _Render(thread)
                 underway = None
         if underway is None:
             finish = functools.partial(self._finish, key, mine)
-            return self._pass(app, environ, start_response, lease=None, done=finish)
+            leased = self.safe.acquire(key, self.lease)
+            if not leased and join and not replaced:
+                # Another process renders it (a lease held in this thread is a render nobody
+                # iterates: not waited for).
+                entry, leased = self._await_render(key, time.monotonic() + self.wait)
+                if entry is not None:
+                    finish()
+                    return answer_entry(entry, environ, start_response, HIT)
+            lease = key if leased else None
+            return self._pass(app, environ, start_response, lease=lease, done=finish)
         if join and underway.done.wait(self.wait):
             entry = self.safe.get(key)
             if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
@@ -276,6 +299,33 @@ class PageCache:
             self._shared[key] = None
         entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
         self.safe.set(key, entry, plan.since)
+
+    def _await_render(self, key: str, deadline: float) -> tuple[Entry | None, bool]:
+        """Wait for the page of the render of ``key`` another process holds the lease for:
+        ``(entry, False)`` once it is stored, or ``(None, True)`` once the lease was let go
+        without it (that render's page was refused, or it failed) and this request took it;
+        ``(None, False)`` at ``deadline`` (:func:`time.monotonic`).
+
+        What is read here is what any later read of the store would give: a page the store
+        took, which no revalidation completed before its render began concerns.
+        """
+        delay = _FIRST_POLL
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, False
+            time.sleep(min(delay, left))
+            entry = self.safe.get(key)
+            if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
+                return entry, False
+            if delay >= _LEASE_POLL and self.safe.acquire(key, self.lease):
+                # (Asked only once a render had time to end: each ask is a write.)
+                entry = self.safe.get(key)
+                if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
+                    self.safe.release(key)
+                    return entry, False
+                return None, True
+            delay = min(delay * 2, _LAST_POLL)
 
     def _await_fresh(self, key: str) -> Entry | None:
         """Wait for another request's regeneration of ``key``; ``None`` if it did not come."""

@@ -133,6 +133,9 @@ class SQLiteStore(SQLiteFile):
         size = entry.size
         incarnation, since = split_generation(since)
         with self._transaction() as db:
+            # Storing the key ends the render that held its lease (stored or refused): let it
+            # go in this transaction, so that release() then has nothing to write.
+            db.execute("DELETE FROM leases WHERE key = ?", (key,))
             if incarnation != self._incarnation(db, self._local):
                 # Computed from another making of the file, whose count of revalidations
                 # compares with this one's in no way.
@@ -280,6 +283,9 @@ class SQLiteStore(SQLiteFile):
             return True
 
     def release(self, key: str) -> None:
+        # Usually let go already, by set(): a read tells, without taking the write lock.
+        if self._db().execute("SELECT 1 FROM leases WHERE key = ?", (key,)).fetchone() is None:
+            return
         with self._transaction() as db:
             db.execute("DELETE FROM leases WHERE key = ?", (key,))
 
