@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import html
 import io
 import logging
+import re
 import typing as t
 import warnings
 
@@ -247,10 +249,15 @@ def _seen(arg: t.Any) -> t.Any:
 
 
 def _message(response: t.Any) -> str:
-    """The refusal's message: the JSON error's, or the text of the short HTML page."""
+    """The refusal's message: the JSON error's, or the paragraph of the short HTML page; one
+    sentence, as every message is."""
     if response.mimetype == "application/json":
-        return str(response.json["error"]["message"])
-    return str(response.text).replace("&#x27;", "'")
+        message = str(response.json["error"]["message"])
+    else:
+        message = html.unescape(re.findall("<p>(.*)</p>", response.text)[0])
+    # A sentence, unless it ends with the words of the parser that refused the body.
+    assert message[0].isupper() and (message[-1] in ".?" or "decoded: " in message), message
+    return message
 
 
 def _multipart(*parts: tuple[str, str]) -> bytes:

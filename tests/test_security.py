@@ -289,6 +289,9 @@ def test_bad_key_lists() -> None:
         decrypt_args("act", encrypt_args("act", (1,), NEW), ())
     with pytest.raises(TypeError, match="None"):
         decrypt_args("act", encrypt_args("act", (1,), NEW), [NEW, None])  # type: ignore[list-item]
+    with pytest.raises(TypeError) as raised:
+        encrypt_args("act", (1,), [NEW, 42])  # type: ignore[list-item]
+    assert "must be str or bytes, not int (42); give one key or a list of keys" in str(raised.value)
 
 
 def test_environment_keys_are_separated_by_commas(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -418,3 +421,88 @@ def test_flask_secret_key_fallbacks_open_tokens(monkeypatch: pytest.MonkeyPatch)
     bound.token = encrypt_args(like.id, (3,), OLD)
     answer = ActionClient(app).call(bound, path="/")
     assert answer.status_code == 200 and answer.get_json()["result"] == 3
+
+
+# -- what a refused token is told ------------------------------------------------------------------
+
+
+def _canonical(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _other_version(token: str) -> str:
+    """A real token with its version byte changed: the same nonce and sealed bytes."""
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    return _canonical(b"\x02" + raw[1:])
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        pytest.param(lambda tok: "AAAAA", "is not base64", id="length"),
+        pytest.param(lambda tok: "éééé", "is not base64", id="not-ascii"),
+        pytest.param(lambda tok: tok + "=", "not in its canonical URL-safe form", id="padded"),
+        pytest.param(
+            lambda tok: _canonical(b"\x01" + bytes(27)), "has the wrong format", id="too-short"
+        ),
+        pytest.param(_other_version, "has the wrong format", id="other-version"),
+        pytest.param(
+            lambda tok: _canonical(b"\x01" + bytes(28)), "does not verify", id="shortest-sealed"
+        ),
+        pytest.param(
+            lambda tok: encrypt_args("act", (1,), "other key"),
+            "does not verify: changed, made for another action, or sealed with another secret key",
+            id="other-key",
+        ),
+        pytest.param(
+            lambda tok: security._seal("key", "act", '{"a": 1}'),
+            "does not hold a list",
+            id="not-a-list",
+        ),
+    ],
+)
+def test_a_refused_token_is_told_why(make: t.Callable[[str], str], words: str) -> None:
+    """Each way a token can be wrong has its own message (the client's 400 carries it): not
+    base64, not the one spelling, too short or of another version (only version 1 opens,
+    whatever follows its first byte), sealed with another key, or not holding a list; each
+    is one sentence."""
+    token = make(encrypt_args("act", (1,), "key"))
+    with pytest.raises(BadToken) as raised:
+        decrypt_args("act", token, "key")
+    message = str(raised.value)
+    assert words in message
+    assert message[0].isupper() and message.endswith("."), message
+
+
+def test_every_token_written_opens() -> None:
+    """The one-spelling check accepts every token encrypt_args writes, whatever its last
+    characters."""
+    for n in range(1000):
+        token = encrypt_args("every", (n, "x" * (n % 3)), "key")
+        assert decrypt_args("every", token, "key") == [n, "x" * (n % 3)]
+
+
+def test_bound_arguments_that_are_not_json_are_named() -> None:
+    """Binding a value that is not JSON raises a TypeError naming the value and what is
+    accepted."""
+    with pytest.raises(TypeError) as raised:
+        encrypt_args("act", ({1, 2},), "key")
+    message = str(raised.value)
+    assert "Bound arguments must be JSON values (str, int, float" in message
+    assert "got ({1, 2},)" in message
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed", "same"),
+    [
+        pytest.param("http://localhost", [], True, id="same"),
+        pytest.param("ftp://localhost", [], False, id="other-scheme-same-host"),
+        pytest.param("http://", ["*"], False, id="no-host-any-allowed"),
+        pytest.param("null", ["*"], False, id="null-any-allowed"),
+    ],
+)
+def test_only_web_origins_are_compared(origin: str, allowed: list[str], same: bool) -> None:
+    """An Origin is compared only when it is http(s) with a host: another scheme naming the
+    page's host, no host, or "null" is refused, even when every host is allowed."""
+    environ = {"HTTP_HOST": "localhost", "HTTP_ORIGIN": origin, "wsgi.url_scheme": "http"}
+    assert security.is_same_origin(environ, allowed, False) is same
