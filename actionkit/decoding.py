@@ -11,6 +11,7 @@ fields.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -19,7 +20,7 @@ import typing as t
 from urllib.parse import parse_qsl
 
 import werkzeug.urls  # noqa: F401  registers the "werkzeug.url_quote" codec error handler
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import parse_form_data
 from werkzeug.http import parse_options_header
@@ -157,22 +158,22 @@ def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Cal
     peek = peek_body(environ, options.body_limit)
     body = _whole(peek, options)
     token = environ.get(ENVIRON_ACTION_BOUND)
+    form_or_none: MultiDict[str, t.Any] | None = None
     if kind in FORM_TYPES:
-        fields, form = parse_form(environ, body, kind, options.body_limit)
+        fields, form_or_none = parse_form(environ, body, kind, options.body_limit)
         if token is None:
             token = next((str(v) for k, v in reversed(fields) if k == action.field_name), "")
         json_args = None
-        form_or_none: MultiDict[str, t.Any] | None = form
     elif kind == "application/json" or (not body.strip() and not kind):
         json_args = parse_json_args(body)
-        form_or_none = None
     else:
         raise RequestRefused(
             "bad_request",
             f"Unsupported content type {kind!r} for an action call; send"
             " application/json, application/x-www-form-urlencoded or multipart/form-data.",
         )
-    bound = unseal(action, token or "", options)
+    with _closed_if_refused(form_or_none):
+        bound = unseal(action, token or "", options)
     return Call(action, bound, form_or_none, json_args, page, True)
 
 
@@ -190,13 +191,32 @@ def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call 
     _check_origin(environ, options)
     body = _whole(peek, options)
     fields, form = parse_form(environ, body, kind, options.body_limit)
-    named = [(k, v) for k, v in fields if k.startswith(ACTION_FIELD_PREFIX)]
-    if not named:  # an action field beyond a broken part: the form cannot be read
-        raise RequestRefused("bad_request", "The form's action field could not be decoded.")
-    field, token = named[-1]  # the clicked button's name comes after the hidden field
-    action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options, environ)
-    bound = unseal(action, token, options)
+    with _closed_if_refused(form):
+        named = [(k, v) for k, v in fields if k.startswith(ACTION_FIELD_PREFIX)]
+        if not named:  # sent as a file, or beyond a broken part: the form cannot be read
+            raise RequestRefused("bad_request", "The form's action field could not be decoded.")
+        field, token = named[-1]  # the clicked button's name comes after the hidden field
+        action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options, environ)
+        bound = unseal(action, token, options)
     return Call(action, bound, form, None, request_page(environ), False)
+
+
+@contextlib.contextmanager
+def _closed_if_refused(form: MultiDict[str, t.Any] | None) -> t.Iterator[None]:
+    """Close the uploads of a form whose request is refused after it was read."""
+    try:
+        yield
+    except RequestRefused:
+        close_files(form)
+        raise
+
+
+def close_files(form: MultiDict[str, t.Any] | None) -> None:
+    """Close the uploaded files of ``form``."""
+    if form is not None:
+        for _, value in form.items(multi=True):
+            if isinstance(value, FileStorage):
+                value.close()
 
 
 def _whole(peek: Peek, options: Options) -> bytes:
@@ -290,6 +310,8 @@ def parse_form(
         raise RequestRefused("bad_request", "The multipart body has no parts (wrong boundary?).")
     items = list(fields.items(multi=True))
     if any(key is None for key, _ in items) or any(key is None for key in files):
+        for _, file in files.items(multi=True):
+            file.close()
         raise RequestRefused(
             "bad_request", "A part of the multipart body has no name (Content-Disposition)."
         )

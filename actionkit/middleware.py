@@ -26,7 +26,7 @@ import secrets
 import traceback
 import typing as t
 
-from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import ClosingIterator
 
@@ -189,10 +189,10 @@ class ActionMiddleware:
         try:
             run = _prepare(environ, call)
         except RequestRefused as e:
-            _close_files(call.form)
+            decoding.close_files(call.form)
             return answers.refused(e, call.client)
         except Exception:  # a signature that cannot be compiled (logged with its traceback)
-            _close_files(call.form)
+            decoding.close_files(call.form)
             return self._crash(call, ctx)
         token = context.push(ctx)
         result: t.Any = None
@@ -212,7 +212,7 @@ class ActionMiddleware:
         finally:
             ctx.in_action = False
             context.pop(token)
-            _close_files(call.form)
+            decoding.close_files(call.form)
         if ctx.failure is not None and result is not ctx.failure:
             logger.error(
                 "Action %s (%s) called fail() but went on and returned %r: return fail(...) to"
@@ -330,13 +330,6 @@ def _prepare(environ: WSGIEnvironment, call: decoding.Call) -> ActionCall:
     except InvalidArguments as e:
         failure = fail(422, {"errors": e.errors})
         return lambda *, request=None: failure
-
-
-def _close_files(form: MultiDict[str, t.Any] | None) -> None:
-    if form is not None:
-        for _, value in form.items(multi=True):
-            if isinstance(value, FileStorage):
-                value.close()
 
 
 def _state(call: decoding.Call, result: t.Any) -> ActionState:

@@ -474,11 +474,6 @@ def test_an_action_field_sent_as_a_file_is_refused() -> None:
 _UPLOAD = ('Content-Disposition: form-data; name="f"; filename="a.txt"', "x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decoding refuses a multipart action request after parse_form without closing the"
-    " uploaded files it parsed (unknown action, bad token, action field sent as a file)",
-)
 @pytest.mark.parametrize(
     ("parts", "headers"),
     [
