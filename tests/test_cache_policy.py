@@ -9,7 +9,7 @@ import pytest
 from werkzeug.test import Client
 
 from actionkit import ActionMiddleware, cache_tag, cookies
-from actionkit.cache.policy import Plan, plan, vary_key
+from actionkit.cache.policy import Plan, page_key, page_path, plan, vary_key
 from actionkit.context import RenderHints
 from actionkit.stores import MemoryStore
 
@@ -53,13 +53,32 @@ def _hints(**values: t.Any) -> RenderHints:
         ),
         pytest.param(OK, [], _hints(tags={"t"}), -1, "the store is unavailable", id="store-down"),
         pytest.param(OK, [], _hints(ttl=0.0), 0, "its lifetime is 0", id="ttl-0"),
+        pytest.param(
+            OK, [("Cache-Control", "s-maxage=0")], None, 0, "its lifetime is 0", id="s-maxage-0"
+        ),
+        pytest.param(
+            OK,
+            [("Cache-Control", "s-maxage=-5")],
+            None,
+            0,
+            "its lifetime is 0",
+            id="s-maxage-negative",
+        ),
+        pytest.param(
+            OK,
+            [],
+            _hints(tags={"t"}),
+            None,
+            "the request is not a GET, or carries Authorization",
+            id="not-a-get",
+        ),
     ],
 )
 def test_pages_not_stored_say_why(
     status: str,
     headers: list[tuple[str, str]],
-    hints: RenderHints,
-    since: int,
+    hints: RenderHints | None,
+    since: int | None,
     expected: str | None,
 ) -> None:
     """A page that did not opt in gets None; one that opted in but must not be stored gets
@@ -132,3 +151,51 @@ def test_vary_key(names: list[str], environ: dict[str, str], key: str) -> None:
     """The key of a variant: the page's key, then the value of each header it varies on
     (Content-Type and Content-Length from their CGI names), an absent header as an empty one."""
     assert vary_key("k", names, environ) == key
+
+
+def test_a_page_showing_an_action_outcome_is_not_stored() -> None:
+    """A page that opted in but shows somebody's action_state() is not stored, and says so."""
+    decided = plan(OK, [], _hints(tags={"t"}), 0, shows_state=True)
+    assert decided == "it shows the outcome of an action"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [pytest.param("s-maxage=60", id="plain"), pytest.param('s-maxage="60"', id="quoted")],
+)
+def test_a_quoted_lifetime_is_read(value: str) -> None:
+    """A Cache-Control duration may be quoted: s-maxage="60" is 60 seconds."""
+    decided = plan(OK, [("Cache-Control", value)], None, 0)
+    assert isinstance(decided, Plan) and decided.ttl == 60.0
+
+
+@pytest.mark.parametrize(
+    ("environ", "key", "path"),
+    [
+        pytest.param(
+            {
+                "HTTP_HOST": "h",
+                "SCRIPT_NAME": "/app",
+                "PATH_INFO": "/a",
+                "QUERY_STRING": "x=1",
+            },
+            "page:h/app/a?x=1",
+            "/app/a",
+            id="all",
+        ),
+        pytest.param(
+            {"HTTP_HOST": "h", "SCRIPT_NAME": "/other", "PATH_INFO": "/a"},
+            "page:h/other/a?",
+            "/other/a",
+            id="another-mount",
+        ),
+        pytest.param({"SCRIPT_NAME": "/app"}, "page:/app?", "/app", id="mount-root"),
+        pytest.param({"PATH_INFO": "/a"}, "page:/a?", "/a", id="no-script-name-no-host"),
+        pytest.param({}, "page:?", "/", id="nothing"),
+    ],
+)
+def test_page_key_and_path(environ: dict[str, str], key: str, path: str) -> None:
+    """A page's key is its host, SCRIPT_NAME, PATH_INFO and query string, and its path the
+    two in the middle (apps mounted at other paths never share a page); a server may leave
+    out any that is empty (PEP 3333; Host in HTTP/1.0), and it counts as empty."""
+    assert (page_key(environ), page_path(environ)) == (key, path)

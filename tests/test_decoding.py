@@ -461,7 +461,7 @@ def _post_recording_resource_warnings(
 
 def test_an_action_field_sent_as_a_file_is_refused() -> None:
     """A form whose $ACTION_ID_ part is a file upload names an action that cannot be read:
-    400, and nothing runs (the file it leaves open: test_the_files_of_a_refused_form_are_closed)."""
+    400, and nothing runs (its file is closed: test_the_files_of_a_refused_form_are_closed)."""
     app, record, calls = _call_app()
     response, _ = _post_recording_resource_warnings(
         app, data=_multipart((_FILE_FIELD, "")), content_type="multipart/form-data; boundary=b"
