@@ -493,6 +493,15 @@ _UPLOAD = ('Content-Disposition: form-data; name="f"; filename="a.txt"', "x")
             id="bad-token-js",
         ),
         pytest.param([(_FILE_FIELD, "")], {}, id="action-field-as-a-file"),
+        pytest.param(
+            [
+                ('Content-Disposition: form-data; name="$ACTION_ID_record"', ""),
+                _UPLOAD,
+                ("Content-Disposition: form-data", "a part without a name"),
+            ],
+            {},
+            id="nameless-part-and-two-uploads-of-one-name",
+        ),
     ],
 )
 def test_the_files_of_a_refused_form_are_closed(
