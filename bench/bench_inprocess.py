@@ -84,10 +84,26 @@ def _discard(data: bytes) -> None:
     pass
 
 
+class _Body(io.RawIOBase):
+    """A request body as gunicorn gives it: read once, never seeked (``seekable()`` is false)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
 def call(app: t.Callable, base: dict, body: bytes = b"") -> None:
-    """One request as a WSGI server makes it: a fresh environ, the body read, ``close()``."""
+    """One request as a WSGI server makes it: a fresh environ with a body that cannot seek (as
+    gunicorn's), the body read, ``close()``."""
     env = base.copy()
-    env["wsgi.input"] = io.BytesIO(body)
+    env["wsgi.input"] = _Body(body)
     iterable = app(env, _start_response)
     try:
         for _ in iterable:
