@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import actionkit
 
@@ -84,3 +88,27 @@ def test_the_cycle_check_finds_a_cycle() -> None:
     """The check itself reports a cycle when there is one."""
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize(
+    ("missing", "code", "extra"),
+    [
+        pytest.param("flask", "import actionkit.flask", "flask", id="flask"),
+        pytest.param("django", "import actionkit.django", "django", id="django"),
+        pytest.param(
+            "redis",
+            "from actionkit.stores import RedisStore; RedisStore('redis://x')",
+            "redis",
+            id="redis",
+        ),
+    ],
+)
+def test_a_missing_extra_says_what_to_install(missing: str, code: str, extra: str) -> None:
+    """Without its framework or client library, an optional part says which extra to install
+    instead of a bare ModuleNotFoundError."""
+    script = f"import sys; sys.modules[{missing!r}] = None\n{code}"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert f"pip install 'actionkit[{extra}]'" in done.stderr, done.stderr

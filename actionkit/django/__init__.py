@@ -23,6 +23,14 @@ from __future__ import annotations
 
 import typing as t
 
+try:
+    import django  # noqa: F401
+except ModuleNotFoundError as e:  # pragma: no cover - tested in a subprocess
+    raise ModuleNotFoundError(
+        f"actionkit.django needs Django, which is not installed ({e}): pip install"
+        " 'actionkit[django]'."
+    ) from e
+
 if t.TYPE_CHECKING:
     from .middleware import ActionKitMiddleware
 

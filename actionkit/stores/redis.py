@@ -184,9 +184,15 @@ class RedisStore:
         socket_timeout: float = 0.5,
         socket_connect_timeout: float = 0.5,
     ) -> None:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        try:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ModuleNotFoundError as e:
+            raise ModuleNotFoundError(
+                f"RedisStore needs the redis package, which is not installed ({e}): pip install"
+                " 'actionkit[redis]'."
+            ) from e
 
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, not {max_bytes!r}.")

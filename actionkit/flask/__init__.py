@@ -55,29 +55,26 @@ import functools
 import os
 import typing as t
 
-from flask import Flask, abort, current_app, got_request_exception, has_app_context
-from flask.ctx import RequestContext
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from flask.testing import FlaskClient
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.sansio.response import Response as BaseResponse
+try:
+    from flask import Flask, current_app, has_app_context
+    from flask.testing import FlaskClient
+except ModuleNotFoundError as e:  # pragma: no cover - tested in a subprocess
+    raise ModuleNotFoundError(
+        f"actionkit.flask needs Flask, which is not installed ({e}): pip install"
+        " 'actionkit[flask]'."
+    ) from e
 
-from . import context
-from .cache import PageCache
-from .cache.api import add_finder
-from .exceptions import ActionSignal, HTTPSignal, RedirectSignal
-from .jinja import install
-from .middleware import ActionMiddleware
-from .rendering import Rendered, render_app
-from .stores import MemoryStore, SQLiteStore
-from .testing import ActionClient
+from .. import context
+from ..cache import PageCache
+from ..cache.api import add_finder
+from ..jinja import install
+from ..middleware import ActionMiddleware
+from ..stores import MemoryStore, SQLiteStore
+from ..testing import ActionClient
+from .running import error_page, run_in_flask
 
 if t.TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
-    from flask.wrappers import Response
-
-    from .params import ActionCall
-    from .stores import Store
+    from ..stores import Store
 
 _OPTIONS = (
     "registry",
@@ -143,8 +140,8 @@ class ActionKit:
         middleware = ActionMiddleware(
             app.wsgi_app,
             **settings,
-            error_page=functools.partial(_error_page, app),
-            action_wrapper=functools.partial(_run_in_flask, app),
+            error_page=functools.partial(error_page, app),
+            action_wrapper=functools.partial(run_in_flask, app),
         )
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions["actionkit"] = middleware
@@ -152,7 +149,7 @@ class ActionKit:
         _watch_cookie_reads(app)
         if app.test_client_class is None:
             app.test_client_class = FlaskActionClient
-        from .cli import flask_cli
+        from ..cli import flask_cli
 
         app.cli.add_command(flask_cli)
         return middleware
@@ -244,197 +241,7 @@ def _store(app: Flask, spec: str | os.PathLike[str]) -> Store:
     if text == "memory":
         return MemoryStore()
     if text.startswith(("redis://", "rediss://", "unix://")):
-        from .stores.redis import RedisStore
+        from ..stores.redis import RedisStore
 
         return RedisStore(text)
     return SQLiteStore(os.path.join(app.instance_path, text))
-
-
-# -- running an action as a view ------------------------------------------------------------------
-
-
-def _request_context(app: Flask, environ: WSGIEnvironment) -> RequestContext:
-    """Push Flask's request context for ``environ``, routed as the page the form is on.
-
-    The page's route usually accepts only ``GET``; matching the ``POST`` as a ``GET`` gives
-    ``request.endpoint``, ``view_args`` and the blueprint, whose ``before_request`` functions
-    (a login check on ``/admin``) must guard the actions posted to its pages. Where the path has
-    no ``GET`` route, the route of the request's own method is taken.
-    """
-    ctx = app.request_context(environ)
-    adapter = ctx.url_adapter
-    if adapter is None or adapter.default_method == "GET":
-        ctx.push()
-        return ctx
-    method = adapter.default_method
-    adapter.default_method = "GET"  # what push() matches with (no MethodNotAllowed to raise)
-    try:
-        ctx.push()
-    finally:
-        adapter.default_method = method  # url_for() and the rest see the request's own method
-    request = ctx.request
-    if isinstance(request.routing_exception, MethodNotAllowed):
-        try:
-            rule, args = adapter.match(return_rule=True)
-        except HTTPException:
-            pass
-        else:
-            request.url_rule, request.view_args = rule, dict(args)
-            request.routing_exception = None
-    return ctx
-
-
-def _run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.Any:
-    """Run an action inside Flask's request context, as a view would run (see the module)."""
-    ctx = _request_context(app, environ)
-    error: BaseException | None = None
-    try:
-        try:
-            _check_scope(ctx)
-            # A parameter named ``request`` gets Flask's request.
-            result = _dispatch(app, functools.partial(call, request=ctx.request))
-        except ActionSignal as signal:
-            _after_request(app, ctx, functools.partial(_stand_in, app, signal))
-            raise
-        except HTTPException as e:
-            _after_request(app, ctx, functools.partial(app.response_class, status=e.code or 500))
-            if e.code is None or e.code < 400:
-                raise
-            # The app's error page for it, with the exception's own description:
-            # abort(404, "No such post.") shows that message.
-            raise HTTPSignal(e.code, page=_handled(app, e)) from None
-        _after_request(app, ctx, app.response_class)
-        return result
-    except (ActionSignal, HTTPException):
-        raise  # an answer, not an error: teardown functions see exc=None
-    except BaseException as e:
-        error = e
-        if isinstance(e, Exception):
-            got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
-        raise
-    finally:
-        ctx.pop(error)
-
-
-def _check_scope(flask_ctx: RequestContext) -> None:
-    """A scoped action (``under=``) runs only at a page Flask routes: where no route matches,
-    no blueprint's guards would run before it."""
-    ctx = context.current()
-    action = None if ctx is None else ctx.action
-    if getattr(action, "under", None) is not None and isinstance(
-        flask_ctx.request.routing_exception, NotFound
-    ):
-        raise HTTPSignal(404)
-
-
-def _handled(app: Flask, error: HTTPException) -> WSGIApplication:
-    """The answer of the app's error handler for ``error`` (Flask's own page when none)."""
-    try:
-        handled = app.handle_http_exception(error)
-        return t.cast(
-            "WSGIApplication",
-            handled if isinstance(handled, HTTPException) else app.make_response(handled),
-        )
-    except Exception:
-        app.logger.exception("The error handler for status %s raised", error.code)
-        return t.cast("WSGIApplication", error)
-
-
-def _dispatch(app: Flask, call: t.Callable[[], t.Any]) -> t.Any:
-    """``before_request`` functions, then the action; a response from either ends it."""
-    try:
-        answer = app.preprocess_request()
-        if answer is not None:
-            _end_with(app.make_response(answer))
-        result = call()
-    except HTTPException as e:
-        if e.response is None:
-            raise
-        _end_with(e.response)  # abort(redirect(...)) and the like
-    if isinstance(result, BaseResponse):
-        if result.status_code < 300:
-            raise TypeError(
-                f"The action returned a Flask response ({result.status!r}); an action returns a"
-                " JSON value, or ends with redirect(), not_found() or abort(), and the page is"
-                " rendered by its own view."
-            )
-        _end_with(result)
-    return result
-
-
-def _end_with(response: BaseResponse) -> t.NoReturn:
-    """End the action with ``response``: its redirect, or its error status and page."""
-    status = response.status_code
-    location = response.headers.get("Location")
-    if 300 <= status < 400 and location:
-        raise RedirectSignal(location, "push", 308 if status == 308 else 303)
-    if status < 400:
-        raise HTTPSignal(403)  # the app answered instead of letting the action run
-    raise HTTPSignal(status, page=t.cast("WSGIApplication", response))
-
-
-def _stand_in(app: Flask, signal: ActionSignal) -> Response:
-    """An empty response for ``after_request`` functions, with the action's outcome."""
-    if isinstance(signal, RedirectSignal):
-        return app.response_class(status=signal.status, headers={"Location": signal.url})
-    if isinstance(signal, HTTPSignal):
-        return app.response_class(status=signal.status)
-    return app.response_class()
-
-
-def _after_request(
-    app: Flask, flask_ctx: RequestContext, stand_in: t.Callable[[], Response]
-) -> None:
-    """Run ``after_request`` functions and save the session; their cookies join the answer."""
-    if _nothing_after(app, flask_ctx):
-        return
-    response = app.process_response(stand_in())
-    ctx = context.current()
-    if ctx is not None:
-        for header in response.headers.getlist("Set-Cookie"):
-            ctx.add_set_cookie(header)
-
-
-def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
-    """Whether ``process_response`` would do nothing: no ``after_request`` function for this
-    request, and no session (no secret key), or an empty, unchanged session that Flask's cookie
-    sessions would not save."""
-    if ctx._after_request_functions:
-        return False
-    funcs = app.after_request_funcs
-    if funcs and any(funcs.get(name) for name in (None, *ctx.request.blueprints)):
-        return False
-    session = ctx.session
-    if app.session_interface.is_null_session(session):
-        return True  # no secret key: Flask saves nothing
-    return (
-        type(app.session_interface) is SecureCookieSessionInterface
-        and isinstance(session, SecureCookieSession)
-        and not session
-        and not session.modified
-        and not session.accessed
-    )
-
-
-def _error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered | None:
-    """The page of the app's error handler for ``status``."""
-    ctx = _request_context(app, environ)
-    try:
-        try:
-            abort(status)
-        except HTTPException as e:
-            handled = app.handle_http_exception(e)
-        response: t.Any = (
-            handled if isinstance(handled, HTTPException) else app.make_response(handled)
-        )
-        # Not app.process_response(): the session loaded here predates the action's changes,
-        # which are already in the answer.
-        return render_app(response, environ)
-    except LookupError:
-        return None  # a status Werkzeug has no exception for: the middleware's own page
-    except Exception:
-        # A failing error handler must not turn a 404 into a crash of the whole answer.
-        app.logger.exception("The error handler for status %s raised", status)
-        return None
-    finally:
-        ctx.pop(None)
