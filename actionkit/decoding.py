@@ -11,7 +11,6 @@ fields.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -172,8 +171,11 @@ def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Cal
             f"Unsupported content type {kind!r} for an action call; send"
             " application/json, application/x-www-form-urlencoded or multipart/form-data.",
         )
-    with _closed_if_refused(form_or_none):
+    try:
         bound = unseal(action, token or "", options)
+    except RequestRefused:
+        close_files(form_or_none)
+        raise
     return Call(action, bound, form_or_none, json_args, page, True)
 
 
@@ -191,24 +193,17 @@ def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call 
     _check_origin(environ, options)
     body = _whole(peek, options)
     fields, form = parse_form(environ, body, kind, options.body_limit)
-    with _closed_if_refused(form):
+    try:  # a request refused once its form was read: its uploads are closed
         named = [(k, v) for k, v in fields if k.startswith(ACTION_FIELD_PREFIX)]
         if not named:  # sent as a file, or beyond a broken part: the form cannot be read
             raise RequestRefused("bad_request", "The form's action field could not be decoded.")
         field, token = named[-1]  # the clicked button's name comes after the hidden field
         action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options, environ)
         bound = unseal(action, token, options)
-    return Call(action, bound, form, None, request_page(environ), False)
-
-
-@contextlib.contextmanager
-def _closed_if_refused(form: MultiDict[str, t.Any] | None) -> t.Iterator[None]:
-    """Close the uploads of a form whose request is refused after it was read."""
-    try:
-        yield
     except RequestRefused:
         close_files(form)
         raise
+    return Call(action, bound, form, None, request_page(environ), False)
 
 
 def close_files(form: MultiDict[str, t.Any] | None) -> None:

@@ -57,6 +57,7 @@ import typing as t
 
 try:
     from flask import Flask, current_app, has_app_context
+    from flask.globals import _cv_request
     from flask.testing import FlaskClient
 except ModuleNotFoundError as e:  # pragma: no cover - tested in a subprocess
     raise ModuleNotFoundError(
@@ -174,7 +175,8 @@ def _install_template_globals(app: Flask) -> None:
 def _watch_cookie_reads(app: Flask) -> None:
     """Let the page cache know when a page read ``request.cookies``: such a page is somebody's
     and is stored only if it answers ``Vary: Cookie`` (Flask says so itself when a page reads
-    ``session``). The session interface's own read, before ``before_request``, does not count.
+    ``session``). The session interface's own read, while Flask opens the session, does not
+    count.
     """
     base = app.request_class
 
@@ -183,19 +185,15 @@ def _watch_cookie_reads(app: Flask) -> None:
         def cookies(self) -> t.Any:
             ctx = context.current()
             if ctx is not None:
-                ctx.hints.cookies_read = True
+                flask_ctx = _cv_request.get(None)
+                # (Flask's ``session`` property asserts while the session is being opened.)
+                if flask_ctx is None or getattr(flask_ctx, "_session", None) is not None:
+                    ctx.hints.cookies_read = True
             return super().cookies
 
     Request.__name__ = Request.__qualname__ = base.__name__
     Request.__module__ = base.__module__
     app.request_class = Request
-    app.before_request_funcs.setdefault(None, []).insert(0, _session_read_is_not_the_pages)
-
-
-def _session_read_is_not_the_pages() -> None:
-    ctx = context.current()
-    if ctx is not None and not ctx.in_action:
-        ctx.hints.cookies_read = False
 
 
 def _app_cache() -> PageCache | None:
