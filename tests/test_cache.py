@@ -1104,13 +1104,15 @@ def test_stale_entries_are_regenerated_by_exactly_one_request(store: Store) -> N
     once instead of waiting or rendering too."""
     clock = Clock()
     gate = threading.Event()
+    regenerating = threading.Event()
     renders: list[int] = []
 
     def view(environ: t.Any, start_response: t.Any) -> list[bytes]:
         cache_life(10, stale=100)
         renders.append(1)
         if len(renders) > 1:
-            assert gate.wait(10)
+            regenerating.set()
+            assert gate.wait(60)
         start_response("200 OK", [])
         return [b"render %d" % len(renders)]
 
@@ -1127,13 +1129,16 @@ def test_stale_entries_are_regenerated_by_exactly_one_request(store: Store) -> N
     threads = [threading.Thread(target=read) for _ in range(8)]
     for thread in threads:
         thread.start()
-    for _ in range(7):  # the 7 STALE answers arrive while the regeneration is held
-        assert answered.acquire(timeout=60)
-    assert len(renders) == 2 and not gate.is_set()
-    assert sorted(results) == [("STALE", b"render 1")] * 7
-    gate.set()
-    for thread in threads:
-        thread.join()
+    try:
+        for _ in range(7):  # the 7 STALE answers arrive while the regeneration is held
+            assert answered.acquire(timeout=60)
+        assert regenerating.wait(60)  # the one regeneration is under way, held at the gate
+        assert len(renders) == 2 and not gate.is_set()
+        assert sorted(results) == [("STALE", b"render 1")] * 7
+    finally:
+        gate.set()  # never leave a thread held for the next test
+        for thread in threads:
+            thread.join()
     assert sorted(results)[0] == ("MISS", b"render 2") and len(renders) == 2
     assert page.get() == ("HIT", b"render 2")
 
