@@ -695,3 +695,37 @@ def test_a_scoped_action_in_a_mounted_app(
     response = Client(lambda e, s: app(environ, s)).get("/")
     assert response.status_code == status
     assert ran == (["wipe"] if status == 200 else [])
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "headers"),
+    [
+        pytest.param(
+            "Application/JSON; charset=utf-8", b"[1]", {"Action-Id": "record"}, id="json-charset"
+        ),
+        pytest.param(
+            "multipart/form-data; charset=utf-8; boundary=b",
+            _multipart(
+                ('Content-Disposition: form-data; name="$ACTION_ID_record"', ""),
+                ('Content-Disposition: form-data; name="q"', "1"),
+            ),
+            {},
+            id="multipart-two-parameters",
+        ),
+        pytest.param(
+            "application/x-www-form-urlencoded; charset=utf-8; x=y",
+            b"%24ACTION_ID_record=&q=1",
+            {"Action-Id": "record"},
+            id="form-two-parameters",
+        ),
+    ],
+)
+def test_the_media_type_is_read_whatever_its_parameters(
+    content_type: str, body: bytes, headers: dict[str, str]
+) -> None:
+    """The media type of an action request is the Content-Type before its first ";", in any
+    case: parameters (charset, boundary, others, in any order) do not change how it is read."""
+    app, record, calls = _call_app()
+    response = Client(app).post("/", data=body, content_type=content_type, headers=headers)
+    assert response.status_code == 200
+    assert calls in ([(1,)], [([("q", "1")],)])
