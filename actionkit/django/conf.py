@@ -159,8 +159,3 @@ def _store(spec: object) -> Store:
     if base is not None and not os.path.isabs(text):
         text = os.path.join(os.fspath(base), text)
     return SQLiteStore(text)
-
-
-def is_memory(cache: PageCache | None) -> bool:
-    """Whether ``cache`` keeps its pages in this process only."""
-    return cache is not None and isinstance(cache.store, MemoryStore)
