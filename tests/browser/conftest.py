@@ -89,6 +89,16 @@ def any_page(request: pytest.FixtureRequest, browser: Browser) -> t.Iterator[tup
     context.close()
 
 
+@pytest.fixture(params=[True, False], ids=["js", "nojs"])
+def tab(request: pytest.FixtureRequest, browser: Browser) -> t.Iterator[Page]:
+    """A page of a fresh browser context, with JavaScript on and then off."""
+    context = browser.new_context(java_script_enabled=request.param)
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    yield page
+    context.close()
+
+
 @pytest.fixture
 def artifacts() -> str:
     """The directory for screenshots (ignored by git)."""

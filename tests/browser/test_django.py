@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.django.server import serve_example
 
@@ -15,15 +15,6 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[str]:
     """The example project on a fresh database, two gunicorn workers."""
     with serve_example(str(tmp_path_factory.mktemp("django-browser"))) as served:
         yield served.url
-
-
-@pytest.fixture(params=[True, False], ids=["js", "nojs"])
-def tab(request: pytest.FixtureRequest, browser: Browser) -> t.Iterator[Page]:
-    context = browser.new_context(java_script_enabled=request.param)
-    page = context.new_page()
-    page.set_default_timeout(5000)
-    yield page
-    context.close()
 
 
 def test_create_like_delete(example: str, tab: Page, request: pytest.FixtureRequest) -> None:

@@ -4,6 +4,7 @@ a context with it off: the same outcome, by a morph in place or by a 303 / re-re
 from __future__ import annotations
 
 import os
+import threading
 
 from playwright.sync_api import Page, expect
 
@@ -30,12 +31,12 @@ def kept(page: Page) -> bool:
 
 
 def click_held(
-    site: BrowserApp, page: Page, button: str, form: str, pending_text: str | None = None
+    page: Page, hold: threading.Event, button: str, form: str, pending_text: str | None = None
 ) -> None:
     """Click ``button`` while the action is held: the client shows ``form`` and ``button``
     pending (aria-busy, data-pending, the button disabled and showing its pending text);
     then the action is let go."""
-    site.hold.clear()
+    hold.clear()
     try:
         page.click(button)
         for pending in (page.locator(form), page.locator(button)):
@@ -45,7 +46,7 @@ def click_held(
         if pending_text is not None:
             expect(page.locator(button)).to_have_text(pending_text)
     finally:
-        site.hold.set()
+        hold.set()
 
 
 def test_create_post_with_a_form(site: BrowserApp, any_page: tuple[Page, bool]) -> None:
@@ -57,7 +58,7 @@ def test_create_post_with_a_form(site: BrowserApp, any_page: tuple[Page, bool]) 
     page.fill("#content", "Body")
     if js:
         keep(page)
-        click_held(site, page, "#create-button", "#create", "Saving…")
+        click_held(page, site.hold, "#create-button", "#create", "Saving…")
     else:
         page.click("#create-button")
     expect(page.locator("#posts li")).to_have_count(1)
@@ -76,7 +77,7 @@ def test_validation_errors_keep_the_values(site: BrowserApp, any_page: tuple[Pag
     page.fill("#content", "kept text")
     if js:
         keep(page)
-        click_held(site, page, "#create-button", "#create", "Saving…")
+        click_held(page, site.hold, "#create-button", "#create", "Saving…")
     else:
         page.click("#create-button")
     expect(page.locator("#title-error")).to_have_text("A title is required.")
@@ -97,7 +98,7 @@ def test_delete_post_with_a_bound_button_from_a_macro(
     page.goto(site.base + "/posts")
     if js:
         keep(page)
-        click_held(site, page, "#delete-1", "#post-1 form")
+        click_held(page, site.hold, "#delete-1", "#post-1 form")
     else:
         page.click("#delete-1")
     expect(page.locator("#posts li")).to_have_count(1)
@@ -162,7 +163,7 @@ def test_revalidate(site: BrowserApp, any_page: tuple[Page, bool]) -> None:
     expect(page.locator("#posts li")).to_have_count(0)
     if js:
         keep(page)
-        click_held(site, page, "#refresh", "#refresh-form")
+        click_held(page, site.hold, "#refresh", "#refresh-form")
     else:
         page.click("#refresh")
     expect(page.locator("#post-1 .title")).to_have_text("changed elsewhere")
@@ -180,7 +181,7 @@ def test_redirect(site: BrowserApp, any_page: tuple[Page, bool]) -> None:
     page.fill("#title", "via redirect")
     if js:
         keep(page)
-        click_held(site, page, "#create-button", "#create", "Saving…")
+        click_held(page, site.hold, "#create-button", "#create", "Saving…")
     else:
         page.click("#create-button")
     expect(page).to_have_url(site.base + "/posts")
@@ -197,7 +198,7 @@ def test_cookies(site: BrowserApp, any_page: tuple[Page, bool]) -> None:
     page.fill("#name", "Delba")
     if js:
         keep(page)
-        click_held(site, page, "#save-name", "#name-form")
+        click_held(page, site.hold, "#save-name", "#name-form")
     else:
         page.click("#save-name")
     expect(page.locator("#hello")).to_have_text("Hello, Delba")

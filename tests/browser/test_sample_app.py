@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
-from .test_reference import keep, kept
+from .test_reference import click_held, keep, kept
 
 #: Cleared by a test to hold the sample app's POST requests (its actions); set to let them go.
 HOLD = threading.Event()
@@ -47,32 +47,6 @@ def js(request: pytest.FixtureRequest) -> bool:
     return bool(request.node.callspec.params["tab"])
 
 
-def click_held(page: Page, button: str, form: str, pending_text: str | None = None) -> None:
-    """Click ``button`` while the sample app holds the action: the client shows ``form`` and
-    ``button`` pending (aria-busy, data-pending, the button disabled and showing its pending
-    text); then the action is let go."""
-    HOLD.clear()
-    try:
-        page.click(button)
-        for pending in (page.locator(form), page.locator(button)):
-            expect(pending).to_have_attribute("aria-busy", "true")
-            expect(pending).to_have_attribute("data-pending", "")
-        expect(page.locator(button)).to_be_disabled()
-        if pending_text is not None:
-            expect(page.locator(button)).to_have_text(pending_text)
-    finally:
-        HOLD.set()
-
-
-@pytest.fixture(params=[True, False], ids=["js", "nojs"])
-def tab(request: pytest.FixtureRequest, browser: Browser) -> t.Iterator[Page]:
-    context = browser.new_context(java_script_enabled=request.param)
-    page = context.new_page()
-    page.set_default_timeout(5000)
-    yield page
-    context.close()
-
-
 def test_create_like_delete(
     sample: str, tab: Page, artifacts: str, request: pytest.FixtureRequest
 ) -> None:
@@ -86,7 +60,7 @@ def test_create_like_delete(
     tab.fill("#title", "From the browser")
     tab.fill("#content", "Sample app test")
     if js(request):
-        click_held(tab, "#create", "#create-form")
+        click_held(tab, HOLD, "#create", "#create-form")
     else:
         tab.click("#create")
     card = tab.locator("article", has_text="From the browser")
@@ -139,7 +113,7 @@ def test_rename_field_error(sample: str, tab: Page, request: pytest.FixtureReque
     tab.fill("#new-title", "")
     if js(request):
         keep(tab)
-        click_held(tab, "#rename-form button", "#rename-form", "Saving…")
+        click_held(tab, HOLD, "#rename-form button", "#rename-form", "Saving…")
     else:
         tab.click("#rename-form button")
     expect(tab.locator("#title-error")).to_have_text("String should have at least 1 character")
@@ -155,7 +129,7 @@ def test_preferences_cookies(sample: str, tab: Page, request: pytest.FixtureRequ
     tab.select_option("#theme", "dark")
     if js(request):
         keep(tab)
-        click_held(tab, "#save-prefs", "#prefs-form")
+        click_held(tab, HOLD, "#save-prefs", "#prefs-form")
     else:
         tab.click("#save-prefs")
     expect(tab.locator(".hello")).to_have_text("Hello, Delba")
