@@ -71,6 +71,12 @@ class RequestContext:
     #: What the page being rendered said about caching itself.
     hints: RenderHints = field(default_factory=RenderHints)
     after_callbacks: list[t.Callable[[], object]] = field(default_factory=list)
+    #: The revalidations the action asked for, not yet sent to the store: ``("path", path,
+    #: layout)`` or ``("tag", tag, False)``. ``None``: revalidations go out at once. The
+    #: middleware sends them when the action is over, in one write with the page rendered
+    #: after it where it can (see :meth:`actionkit.cache.PageCache.render`); the render shares
+    #: the list, and a ``cached()`` value read meanwhile sends them first.
+    pending: list[tuple[str, str, bool]] | None = None
 
     @property
     def cookie_values(self) -> dict[str, str]:

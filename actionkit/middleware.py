@@ -153,6 +153,8 @@ class ActionMiddleware:
         ``close()`` (or hand them to ``parent`` when this render is part of an action's answer).
         """
         ctx = RequestContext(environ, cache=self.cache, secret_key=self.secret_key, state=state)
+        if parent is not None:
+            ctx.pending = parent.pending  # the action's revalidations (see PageCache.render)
         token = context.push(ctx)
         try:
             iterable = self.app(environ, start_response)
@@ -180,6 +182,7 @@ class ActionMiddleware:
             secret_key=self.secret_key,
             in_action=True,
             action=call.action,
+            pending=None if self.cache is None else [],
         )
         return answers.send(self._run(environ, call, ctx), start_response, ctx)
 
@@ -197,18 +200,26 @@ class ActionMiddleware:
         token = context.push(ctx)
         result: t.Any = None
         redirect: RedirectSignal | None = None
+        # The action's revalidations wait in ctx.pending until it is over; every way out but
+        # the render that stores them with its page (_answer_client) sends them first.
         try:
             result = run() if self.action_wrapper is None else self.action_wrapper(environ, run)
         except RedirectSignal as signal:
             redirect = signal
         except HTTPSignal as signal:
+            self._flush(ctx)
             return self._http_error(environ, call, signal.status, signal)
         except HTTPException as e:
+            self._flush(ctx)
             if e.code is not None and e.code >= 400:
                 return self._http_error(environ, call, e.code, None)
             return self._crash(call, ctx)
         except Exception:
+            self._flush(ctx)  # it may have written before it failed
             return self._crash(call, ctx)
+        except BaseException:
+            self._flush(ctx)
+            raise
         finally:
             ctx.in_action = False
             context.pop(token)
@@ -223,6 +234,7 @@ class ActionMiddleware:
             )
         if call.client:
             return self._answer_client(environ, call, ctx, result, redirect)
+        self._flush(ctx)
         if redirect is not None:
             return answers.redirected(redirect)
         rendered = self._render(environ, call.page, ctx, _state(call, result), use_cache=False)
@@ -242,6 +254,7 @@ class ActionMiddleware:
             state = _state(call, result) if call.form is not None and redirect is None else None
             # A page showing someone's submission is never read from nor stored in the cache.
             rendered = self._render(environ, url, ctx, state, use_cache=state is None)
+        self._flush(ctx)  # when nothing was rendered, or the page is elsewhere
         try:
             return answers.client(result, redirect, url, rendered, ctx)
         except (TypeError, ValueError):
@@ -287,6 +300,11 @@ class ActionMiddleware:
         ctx.after_callbacks.clear()
         return answers.crashed(digest, call.client, detail)
 
+    def _flush(self, ctx: RequestContext) -> None:
+        """Send the revalidations the action asked for and no render has sent."""
+        if ctx.pending and self.cache is not None:
+            self.cache.flush(ctx.pending)
+
     def _render(
         self,
         environ: WSGIEnvironment,
@@ -301,7 +319,7 @@ class ActionMiddleware:
             return None
         app = functools.partial(self.call_app, state=state, parent=ctx)
         if self.cache is not None:
-            rendered = self.cache.render(app, page, use_cache=use_cache)
+            rendered = self.cache.render(app, page, use_cache=use_cache, pending=ctx.pending)
         else:
             rendered = render_app(app, page)
         # The page's cookies (a session whose flash it showed) are the last word: one

@@ -391,6 +391,137 @@ def test_js_rerender_uses_the_cache(store: Store) -> None:
     assert site.get("/tagged") == ("HIT", "/tagged? v2 render 2")
 
 
+class Recording:
+    """A store that notes the writes made to it (and has revalidate_and_set only if the
+    store it wraps has)."""
+
+    _WRITES = ("set", "revalidate_and_set", "revalidate_tag", "revalidate_path", "acquire")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> t.Any:
+        method = getattr(self.store, name)
+        if name not in self._WRITES:
+            return method
+
+        def noted(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            self.writes.append(name)
+            return method(*args, **kwargs)
+
+        return noted
+
+
+def test_the_page_after_an_action_is_stored_with_its_revalidation(store: Store) -> None:
+    """A JS action revalidating the page it is on: one write revalidates and stores the new
+    page, and until then every other process is served the old page (none misses it, none
+    renders it)."""
+    recording = Recording(store)
+    site = Site(t.cast(Store, recording))
+    other = Site(store)
+    other.data = site.data
+
+    @site.registry.action
+    def like() -> None:
+        site.data["version"] += 1
+        revalidate_path("/tagged")
+        revalidate_tag("unrelated")
+
+    site.get("/tagged")
+    other.get("/tagged")
+    recording.writes.clear()
+    site.gate = threading.Event()
+    site.started.clear()
+    answers: list[t.Any] = []
+    thread = threading.Thread(target=lambda: answers.append(site.client.call(like, page="/tagged")))
+    thread.start()
+    assert site.started.wait(10)
+    folds = hasattr(store, "revalidate_and_set")
+    if folds:
+        # The action has written its data and is rendering: not answered yet.
+        assert other.get("/tagged") == ("HIT", "/tagged? v1 render 1")
+    site.gate.set()
+    thread.join(10)
+    assert answers[0].json["html"] == "/tagged? v2 render 2"
+    if folds:
+        assert recording.writes == ["revalidate_and_set"]
+    else:
+        assert recording.writes[:2] == ["revalidate_path", "revalidate_tag"]
+    assert other.get("/tagged") == ("HIT", "/tagged? v2 render 2")
+    assert "/tagged" not in other.renders or other.renders["/tagged"] == 1
+
+
+def test_the_page_after_an_action_is_not_stored_over_a_revalidation_made_meanwhile(
+    store: Store,
+) -> None:
+    """Another process revalidating the page while the action's page renders (its like came
+    in between): the action's page may not show it, so it is not stored, and the action's
+    own revalidation still drops the old page."""
+    site = Site(store)
+    other = Site(store)
+    other.data = site.data
+
+    @site.registry.action
+    def like() -> None:
+        site.data["version"] += 1
+        revalidate_path("/tagged")
+
+    site.get("/tagged")
+    site.gate = threading.Event()
+    site.started.clear()
+    answers: list[t.Any] = []
+    thread = threading.Thread(target=lambda: answers.append(site.client.call(like, page="/tagged")))
+    thread.start()
+    assert site.started.wait(10)
+    site.data["version"] += 1
+    other.cache.revalidate_tag("posts")
+    site.gate.set()
+    thread.join(10)
+    site.gate = None
+    assert answers[0].json["html"] == "/tagged? v2 render 2"
+    assert other.get("/tagged") == ("MISS", "/tagged? v3 render 1")
+
+
+def test_an_action_reading_cached_data_after_revalidating_it_gets_it_anew(store: Store) -> None:
+    """revalidate_tag() then a cached() read in the same action: the read computes anew."""
+    site = Site(store)
+    calls: list[int] = []
+
+    @cached(tags=["numbers"])
+    def number() -> int:
+        calls.append(1)
+        return len(calls)
+
+    @site.registry.action
+    def bump() -> int:
+        first = number()
+        revalidate_tag("numbers")
+        return first * 10 + number()
+
+    assert site.client.call(bump, page="/elsewhere").json["result"] == 12
+    assert site.client.call(bump, page="/elsewhere").json["result"] == 23
+
+
+@pytest.mark.parametrize("client", [True, False])
+def test_the_revalidations_of_a_failing_action_are_sent(store: Store, client: bool) -> None:
+    """An action that revalidates, then raises: its writes may be in, so is its revalidation."""
+    site = Site(store)
+
+    @site.registry.action
+    def broken(form: t.Any = None) -> None:
+        site.data["version"] += 1
+        revalidate_tag("posts")
+        raise RuntimeError("after the write")
+
+    site.get("/tagged")
+    if client:
+        assert site.client.call(broken, page="/tagged").status_code == 500
+    else:
+        assert site.client.submit(broken, {}, path="/tagged").status_code == 500
+    assert site.get("/tagged") == ("MISS", "/tagged? v2 render 2")
+
+
 def test_form_rerender_is_never_read_nor_stored(store: Store) -> None:
     """The page re-rendered with action_state() bypasses the cache both ways."""
     site = Site(store)

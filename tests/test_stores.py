@@ -208,6 +208,84 @@ def test_a_value_computed_before_a_revalidation_is_not_stored(
     assert (store.get("k") is not None) is stored
 
 
+@pytest.fixture(params=["memory", "sqlite"])
+def folding_store(request: pytest.FixtureRequest, tmp_path: Path) -> t.Iterator[t.Any]:
+    """A store that can revalidate and store in one step."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    store = SQLiteStore(tmp_path / "fold.sqlite3")
+    yield store
+    store.close()
+
+
+def test_revalidate_and_set_applies_the_revalidations_and_stores_the_entry(
+    folding_store: t.Any,
+) -> None:
+    """The entry is stored although the revalidations in the same step concern it, and they
+    apply to everything else."""
+    store = folding_store
+    since = store.generation()
+    store.set("old", _entry(b"old", tags=["posts"], path="/posts"), since)
+    store.set("other", _entry(b"other", tags=["users"], path="/users"), since)
+    since = store.generation()
+    stored = store.revalidate_and_set(
+        [("path", "/posts", False), ("tag", "users", False)],
+        "new",
+        _entry(b"new", tags=["posts"], path="/posts"),
+        since,
+    )
+    assert stored
+    assert store.get("new").body == b"new"
+    assert store.get("old") is None and store.get("other") is None
+    assert store.generation() == since + 2
+    # A value computed before the step is refused afterwards, as after any revalidation.
+    assert not store.set("late", _entry(tags=["users"], path="/u"), since)
+
+
+@pytest.mark.parametrize(
+    ("revalidate", "stored"),
+    [
+        pytest.param(lambda s: s.revalidate_tag("posts"), False, id="own-tag"),
+        pytest.param(lambda s: s.revalidate_path("/posts", layout=True), False, id="layout"),
+        pytest.param(lambda s: s.revalidate_tag("users"), True, id="other-tag"),
+    ],
+)
+def test_revalidate_and_set_refuses_an_entry_an_earlier_revalidation_concerns(
+    folding_store: t.Any, revalidate: t.Callable[[Store], None], stored: bool
+) -> None:
+    """A revalidation made by someone else after `since` (an action in another process)
+    keeps the entry out; the step's own revalidations are applied either way."""
+    store = folding_store
+    since = store.generation()
+    store.set("page", _entry(b"v1", tags=["posts"], path="/posts/1"), since)
+    revalidate(store)
+    result = store.revalidate_and_set(
+        [("path", "/posts/1", False)], "new", _entry(b"v2", tags=["posts"], path="/posts/1"), since
+    )
+    assert result is stored
+    assert (store.get("new") is not None) is stored
+    assert store.get("page") is None
+
+
+def test_revalidate_and_set_without_an_entry_only_revalidates(folding_store: t.Any) -> None:
+    store = folding_store
+    since = store.generation()
+    store.set("page", _entry(tags=["posts"], path="/p"), since)
+    assert store.revalidate_and_set([("tag", "posts", False), ("tag", "x", False)]) is False
+    assert store.get("page") is None
+    assert store.generation() == since + 2
+
+
+def test_revalidate_and_set_checks_every_revalidation_before_writing(folding_store: t.Any) -> None:
+    store = folding_store
+    since = store.generation()
+    store.set("page", _entry(tags=["posts"], path="/p"), since)
+    with pytest.raises(ValueError, match="'tag' or a 'path'"):
+        store.revalidate_and_set([("tag", "posts", False), ("clear", "", False)])
+    assert store.get("page") is not None and store.generation() == since
+
+
 def test_leases_are_exclusive_and_expire(store: Store) -> None:
     """One caller at a time holds a key's lease, until release or its time runs out."""
     assert store.acquire("k", 30)

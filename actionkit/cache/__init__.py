@@ -34,6 +34,11 @@ The guarantees:
 
 - **Read your writes.** ``revalidate_path`` / ``revalidate_tag`` drop the entries in the store
   before they return, so no later request in any thread or process sharing the store gets them.
+  Inside an action they are sent when the action is over, before it answers (with or without
+  JavaScript, and when it fails): the page rendered for the client's answer is stored with
+  them in one write where the store can (``MemoryStore``, ``SQLiteStore``), so that other
+  processes serve the old page until the new one replaces it, and none renders it again. A
+  :func:`cached` value read in the action after them sends them first.
 - **No stale store.** The store's generation is read before a page or value is computed; if a
   revalidation of its path or tags happened meanwhile, the result is served but not stored.
 - **A store outage fails no request and no action, and serves nothing stale**: the process

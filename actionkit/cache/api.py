@@ -101,9 +101,13 @@ def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> No
         raise ValueError(f"Unknown revalidate type {type!r}; use 'page' or 'layout'.")
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"revalidate_path() takes a path starting with '/', not {path!r}.")
-    for cache in _targets():
-        cache.revalidate_path(path, type)
     ctx = context.current()
+    if ctx is not None and ctx.pending is not None and ctx.in_action:
+        # Sent when the action is over, with the page rendered after it (see RequestContext).
+        ctx.pending.append(("path", path, type == "layout"))
+    else:
+        for cache in _targets():
+            cache.revalidate_path(path, type)
     if ctx is not None:
         ctx.revalidated_paths.append(path)
 
@@ -112,9 +116,12 @@ def revalidate_tag(tag: str) -> None:
     """Drop every cached page and data entry tagged ``tag``."""
     if not isinstance(tag, str) or not tag:
         raise ValueError(f"revalidate_tag() takes a non-empty string, not {tag!r}.")
-    for cache in _targets():
-        cache.revalidate_tag(tag)
     ctx = context.current()
+    if ctx is not None and ctx.pending is not None and ctx.in_action:
+        ctx.pending.append(("tag", tag, False))
+    else:
+        for cache in _targets():
+            cache.revalidate_tag(tag)
     if ctx is not None:
         ctx.revalidated_tags.append(tag)
 

@@ -69,6 +69,10 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
                 return fn(*args, **kwargs)  # raises the usual TypeError for a bad call
             key = "data:" + name + ":" + _json_arguments(name, call[2])
             cache = current_cache()
+            ctx = context.current()
+            if ctx is not None and ctx.pending:
+                # The action's revalidations first: they may concern this value.
+                cache.flush(ctx.pending)
             now = cache.clock()
             entry = cache.lookup(key)
             if entry is not None and now < entry.expires:

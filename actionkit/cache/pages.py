@@ -17,10 +17,11 @@ from .. import context
 from ..protocol import CACHE_STATUS_HEADER
 from ..rendering import Rendered, render_app
 from ..stores import Entry, Store, default_store
-from ..stores.base import INFINITY
+from ..stores.base import INFINITY, mark_name, marks
 from . import policy
 from .recording import BYPASS, HIT, MISS, STALE, Capture, Recorder, answer_entry, both
 from .safe import SafeStore
+from .waiting import RenderUnderWay, Waiting
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -31,15 +32,9 @@ logger = logging.getLogger("actionkit")
 
 # How many pages PageCache remembers as stored for everyone (see PageCache._miss).
 _SHARED_KEYS = 10_000
-# A miss waiting for another process's render reads the store after these pauses (seconds), the
-# first doubled up to the last; from _LEASE_POLL on, it also asks for the lease (see
-# PageCache._await_render).
-_FIRST_POLL = 100e-6
-_LEASE_POLL = 1e-3
-_LAST_POLL = 5e-3
 
 
-class PageCache:
+class PageCache(Waiting):
     """Caches the pages of a WSGI application that opted in, in a store.
 
     :param store: see :mod:`actionkit.stores`; ``None`` is the process-wide
@@ -67,7 +62,7 @@ class PageCache:
         # Misses of one page in this process wait for the render already under way, when the
         # page's last render was stored for everyone (no Vary): see _miss.
         self._lock = threading.Lock()
-        self._rendering: dict[str, _Render] = {}
+        self._rendering: dict[str, RenderUnderWay] = {}
         self._shared: dict[str, None] = {}
 
     def __repr__(self) -> str:
@@ -124,14 +119,57 @@ class PageCache:
         return self._pass(app, environ, start_response, lease=None)
 
     def render(
-        self, app: WSGIApplication, environ: WSGIEnvironment, *, use_cache: bool
+        self,
+        app: WSGIApplication,
+        environ: WSGIEnvironment,
+        *,
+        use_cache: bool,
+        pending: list[tuple[str, str, bool]] | None = None,
     ) -> Rendered:
-        """Render a ``GET`` to bytes; read and store the cache only when ``use_cache``."""
+        """Render a ``GET`` to bytes; read and store the cache only when ``use_cache``.
+
+        ``pending``: the revalidations of the action this render follows, not sent yet (see
+        :attr:`~actionkit.context.RequestContext.pending`); they are sent by the time this
+        returns. Where the store can, and they concern the page, they go in the one write that
+        stores the page rendered here (:meth:`SafeStore.revalidate_and_set`): no process ever
+        misses the page after the action, the old page is served until the new one replaces
+        it, and nobody renders it but this request. (The action has not answered yet: nobody
+        has been told of its writes while the old page is served.)
+        """
+        if pending:
+            try:
+                if use_cache and self._folds_into(environ, pending):
+                    fold = functools.partial(self._pass, app, lease=None, fold=pending)
+                    return render_app(fold, environ)
+            finally:
+                self.flush(pending)  # what the render did not store them with
         if not use_cache:
             return render_app(app, environ)
         # After an action: another request's render may predate the action's writes, so do not
         # wait for one (those that start later may wait for this one).
         return render_app(functools.partial(self.serve, app, join=False), environ)
+
+    def flush(self, pending: list[tuple[str, str, bool]]) -> None:
+        """Send the revalidations in ``pending``, in order and in one write where the store
+        can, and empty it."""
+        if pending:
+            revalidations = pending[:]
+            pending.clear()
+            self.safe.revalidate_and_set(revalidations)
+
+    def _folds_into(self, environ: WSGIEnvironment, pending: list[tuple[str, str, bool]]) -> bool:
+        """Whether the render of ``environ`` after an action should store its page with the
+        action's revalidations: the store can, and the cached page, if any, is one of them
+        drops (else it is read as usual, once they are sent)."""
+        if not self.safe.folds or "HTTP_AUTHORIZATION" in environ:
+            return False
+        entry = self.safe.get(policy.page_key(environ))
+        if entry is None:
+            return True
+        if "vary" in entry.meta:
+            return False
+        names = {mark_name(*revalidation) for revalidation in pending}
+        return not names.isdisjoint(marks(entry))
 
     def _miss(
         self,
@@ -168,7 +206,7 @@ class PageCache:
             underway = self._rendering.get(key)
             replaced = underway is not None and underway.thread == thread
             if underway is None or replaced:
-                mine = self._rendering[key] = _Render(thread)
+                mine = self._rendering[key] = RenderUnderWay(thread)
                 underway = None
         if underway is None:
             finish = functools.partial(self._finish, key, mine)
@@ -190,7 +228,7 @@ class PageCache:
             return self._miss(app, environ, start_response, key, join=False)
         return self._pass(app, environ, start_response, lease=None)
 
-    def _finish(self, key: str, render: _Render) -> None:
+    def _finish(self, key: str, render: RenderUnderWay) -> None:
         with self._lock:
             if self._rendering.get(key) is render:
                 del self._rendering[key]
@@ -203,9 +241,10 @@ class PageCache:
         start_response: StartResponse,
         lease: str | None,
         done: t.Callable[[], None] | None = None,
+        fold: list[tuple[str, str, bool]] | None = None,
     ) -> t.Iterable[bytes]:
-        """Call ``app``; store its answer if it opts in; release ``lease`` and call ``done``
-        when that is over."""
+        """Call ``app``; store its answer if it opts in (with the revalidations in ``fold``,
+        see :meth:`render`); release ``lease`` and call ``done`` when that is over."""
         since: int | None = None
         if environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" not in environ:
             # Taken before the render starts: a revalidation during the render is newer.
@@ -254,7 +293,7 @@ class PageCache:
             on_close = functools.partial(self.safe.release, lease)
         if done is not None:
             on_close = done if on_close is None else both(on_close, done)
-        store = functools.partial(self._store, environ, capture)
+        store = functools.partial(self._store, environ, capture, fold=fold)
         return Recorder(iterable, capture, store, on_close)
 
     def _rendered(
@@ -270,6 +309,7 @@ class PageCache:
         capture: Capture,
         plan: policy.Plan,
         body: bytes,
+        fold: list[tuple[str, str, bool]] | None = None,
     ) -> None:
         hints = capture.hints
         now = self.clock()
@@ -289,6 +329,8 @@ class PageCache:
         key = policy.page_key(environ)
         meta = {"status": plan.status, "headers": plan.headers}
         if plan.vary:
+            if fold:
+                self.flush(fold)
             self._shared.pop(key, None)
             marker = Entry(b"", {"vary": plan.vary}, tags=tags, path=path)
             self.safe.set(key, marker, plan.since)
@@ -298,52 +340,12 @@ class PageCache:
                 self._shared.clear()
             self._shared[key] = None
         entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
-        self.safe.set(key, entry, plan.since)
-
-    def _await_render(self, key: str, deadline: float) -> tuple[Entry | None, bool]:
-        """Wait for the page of the render of ``key`` another process holds the lease for:
-        ``(entry, False)`` once it is stored, or ``(None, True)`` once the lease was let go
-        without it (that render's page was refused, or it failed) and this request took it;
-        ``(None, False)`` at ``deadline`` (:func:`time.monotonic`).
-
-        What is read here is what any later read of the store would give: a page the store
-        took, which no revalidation completed before its render began concerns.
-        """
-        delay = _FIRST_POLL
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None, False
-            time.sleep(min(delay, left))
-            entry = self.safe.get(key)
-            if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
-                return entry, False
-            if delay >= _LEASE_POLL and self.safe.acquire(key, self.lease):
-                # (Asked only once a render had time to end: each ask is a write.)
-                entry = self.safe.get(key)
-                if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
-                    self.safe.release(key)
-                    return entry, False
-                return None, True
-            delay = min(delay * 2, _LAST_POLL)
-
-    def _await_fresh(self, key: str) -> Entry | None:
-        """Wait for another request's regeneration of ``key``; ``None`` if it did not come."""
-        deadline = time.monotonic() + self.wait
-        delay = 0.002
-        while time.monotonic() < deadline:
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-            entry = self.safe.get(key)
-            if entry is not None and self.clock() < entry.expires:
-                return entry
-            if self.safe.acquire(key, self.lease):  # the regenerating request is done, or gave up
-                self.safe.release(key)
-                entry = self.safe.get(key)
-                if entry is not None and self.clock() < entry.expires:
-                    return entry
-                return None
-        return None
+        if fold:
+            revalidations = fold[:]
+            fold.clear()
+            self.safe.revalidate_and_set(revalidations, key, entry, plan.since)
+        else:
+            self.safe.set(key, entry, plan.since)
 
     # -- revalidation, and the store as the data cache uses it ---------------------------------
 
@@ -383,14 +385,3 @@ def _plan(
             logger.debug("%s BYPASS: not stored because %s.", path, decided)
         return None
     return decided
-
-
-class _Render:
-    """A render of a page under way in this process: its thread, and an event set when it is
-    over."""
-
-    __slots__ = ("done", "thread")
-
-    def __init__(self, thread: int) -> None:
-        self.thread = thread
-        self.done = threading.Event()

@@ -193,6 +193,34 @@ class SafeStore:
     def revalidate_tag(self, tag: str) -> None:
         self._revalidate(("tag", tag, False))
 
+    @property
+    def folds(self) -> bool:
+        """Whether the store can revalidate and store in one step (``revalidate_and_set``)."""
+        return hasattr(self.store, "revalidate_and_set")
+
+    def revalidate_and_set(
+        self,
+        revalidations: list[_Revalidation],
+        key: str | None = None,
+        entry: Entry | None = None,
+        since: int = -1,
+    ) -> bool:
+        """Deliver ``revalidations``, in order, and store ``entry`` under ``key`` unless a
+        revalidation before them since ``since`` concerns it: in one step where the store can
+        (see :meth:`folds`), else one revalidation at a time and nothing stored. Whether
+        ``entry`` was stored; revalidations that cannot be delivered are kept, as
+        :meth:`revalidate_path` keeps them."""
+        combined = getattr(self.store, "revalidate_and_set", None)
+        if combined is None or (not self._health.up and not self._usable()):
+            for revalidation in revalidations:
+                self._revalidate(revalidation)
+            return False
+        try:
+            return bool(combined(revalidations, key, entry, since))
+        except Exception as e:
+            self.failed(e, *revalidations)
+            return False
+
     def _revalidate(self, revalidation: _Revalidation) -> None:
         health = self._health
         with health.lock:
@@ -239,15 +267,15 @@ class SafeStore:
 
     # -- going down and coming back ------------------------------------------------------------
 
-    def failed(self, error: Exception, revalidation: _Revalidation | None = None) -> None:
-        """Count the store as down after ``error``; keep ``revalidation`` for later."""
+    def failed(self, error: Exception, *revalidations: _Revalidation) -> None:
+        """Count the store as down after ``error``; keep ``revalidations`` for later."""
         health = self._health
         with health.lock:
             went_down = health.up
             health.up = False
             health.read_after = 0.0
             health.retry_at = self._clock() + self.retry_every
-            if revalidation is not None:
+            for revalidation in revalidations:
                 self._keep(revalidation)
         if went_down:
             logger.warning(

@@ -47,6 +47,15 @@ implementing :class:`Store`; these are the rules the cache relies on:
     record the mark and let ``get`` check an entry's marks when the generation has moved since
     it last did (``MemoryStore``: constant-time revalidation).
 
+``revalidate_and_set(revalidations, key=None, entry=None, since=-1) -> bool`` (optional)
+    Apply ``revalidations`` (``("path", path, layout)`` or ``("tag", tag, False)``), in order,
+    and store ``entry`` under ``key`` unless a revalidation *before* them since ``since``
+    concerns it, as one atomic step: no reader ever sees the revalidations without the entry.
+    The page after an action is stored with the action's revalidations this way: a process
+    reading meanwhile gets the old page, then the new one, never a miss. ``MemoryStore`` and
+    ``SQLiteStore`` have it; without it the revalidations are sent first, one by one, and the
+    page is then rendered and stored as any other.
+
 ``acquire(key, ttl) -> bool``, ``release(key)``
     A lease: exactly one caller at a time gets ``True`` for a key until it releases it or ``ttl``
     seconds pass (so a crashed worker does not block regeneration forever).

@@ -152,6 +152,16 @@ def marks(entry: Entry) -> list[str]:
     return names
 
 
+def mark_name(kind: str, name: str, layout: bool = False) -> str:
+    """The name a revalidation marks: ``("tag", "posts")`` → ``tag:posts``, ``("path",
+    "/posts")`` → ``path:/posts``, ``("path", "/posts/", True)`` → ``layout:/posts``."""
+    if kind == "tag":
+        return f"tag:{name}"
+    if kind == "path":
+        return f"layout:{layout_root(name)}" if layout else f"path:{name}"
+    raise ValueError(f"A revalidation is of a 'tag' or a 'path', not {kind!r}.")
+
+
 def layout_root(path: str) -> str:
     """The path a ``layout`` revalidation of ``path`` is about: ``/posts/`` means ``/posts``.
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import threading
 import time
+import typing as t
 from collections import OrderedDict
 
-from .base import MAX_MARKS, Entry, layout_root, marks
+from .base import MAX_MARKS, Entry, mark_name, marks
 
 
 class MemoryStore:
@@ -79,22 +80,50 @@ class MemoryStore:
         return True
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
-        size = entry.size
         with self._lock:
-            if self._generation != since and (
-                since < self._floor or self._touched_since(entry, since)
-            ):
+            if not self._may_store(entry, since):
                 return False
-            self._drop(key)
-            if size > self.max_bytes:
-                return False  # it would push out everything else, and then itself
-            entry.stamp = self._generation
-            self._entries[key] = entry
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                # popitem, not next(iter(...)): readers move entries without the lock.
-                self._bytes -= self._entries.popitem(last=False)[1].size
-            return key in self._entries
+            return self._put(key, entry)
+
+    def revalidate_and_set(
+        self,
+        revalidations: t.Sequence[tuple[str, str, bool]],
+        key: str | None = None,
+        entry: Entry | None = None,
+        since: int = -1,
+    ) -> bool:
+        """Apply ``revalidations`` (``("path", path, layout)``, ``("tag", tag, False)``) and
+        store ``entry`` unless a revalidation *before* them since ``since`` concerns it, in one
+        step: no reader sees the revalidations without the entry."""
+        names = [mark_name(*revalidation) for revalidation in revalidations]
+        with self._lock:
+            storing = key is not None and entry is not None and self._may_store(entry, since)
+            for name in names:
+                self._mark(name)
+            if not storing:
+                return False
+            assert key is not None and entry is not None
+            return self._put(key, entry)
+
+    def _may_store(self, entry: Entry, since: int) -> bool:
+        """Whether no revalidation since ``since`` concerns ``entry`` (under the lock)."""
+        return self._generation == since or not (
+            since < self._floor or self._touched_since(entry, since)
+        )
+
+    def _put(self, key: str, entry: Entry) -> bool:
+        """Store ``entry`` as valid now (under the lock)."""
+        size = entry.size
+        self._drop(key)
+        if size > self.max_bytes:
+            return False  # it would push out everything else, and then itself
+        entry.stamp = self._generation
+        self._entries[key] = entry
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            # popitem, not next(iter(...)): readers move entries without the lock.
+            self._bytes -= self._entries.popitem(last=False)[1].size
+        return key in self._entries
 
     def _touched_since(self, entry: Entry, since: int) -> bool:
         touched = self._touched
@@ -126,7 +155,7 @@ class MemoryStore:
             self._mark(f"tag:{tag}")
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
-        name = f"layout:{layout_root(path)}" if layout else f"path:{path}"
+        name = mark_name("path", path, layout)
         with self._lock:
             self._mark(name)
 

@@ -39,8 +39,17 @@ import os
 import sqlite3
 import threading
 import time
+import typing as t
 
-from .base import MAX_MARKS, Entry, layout_root, make_generation, marks, split_generation
+from .base import (
+    MAX_MARKS,
+    Entry,
+    layout_root,
+    make_generation,
+    mark_name,
+    marks,
+    split_generation,
+)
 from .sqlite_file import (
     _FRONT_BYTES,
     _FRONT_ENTRIES,
@@ -129,78 +138,112 @@ class SQLiteStore(SQLiteFile):
         return int(local.incarnation)
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
-        names = marks(entry)
-        size = entry.size
-        incarnation, since = split_generation(since)
         with self._transaction() as db:
             # Storing the key ends the render that held its lease (stored or refused): let it
             # go in this transaction, so that release() then has nothing to write.
             db.execute("DELETE FROM leases WHERE key = ?", (key,))
-            if incarnation != self._incarnation(db, self._local):
-                # Computed from another making of the file, whose count of revalidations
-                # compares with this one's in no way.
+            if not self._may_store(db, entry, since):
                 return False
-            (generation,) = db.execute("SELECT generation FROM touched WHERE name = ''").fetchone()
-            if generation != since:
-                (floor,) = db.execute(
-                    "SELECT generation FROM touched WHERE name = ' floor'"
-                ).fetchone()
-                if since < floor:
-                    return False
-            if generation != since and names:
-                placeholders = ",".join("?" * len(names))
-                (latest,) = db.execute(
-                    f"SELECT max(generation) FROM touched WHERE name IN ({placeholders})", names
-                ).fetchone()
-                if latest is not None and latest > since:
-                    return False
-            if size > self.max_bytes:
-                # It would push out everything else, and then itself.
-                self._forget(db, [key])
+            return self._put(db, key, entry)
+
+    def revalidate_and_set(
+        self,
+        revalidations: t.Sequence[tuple[str, str, bool]],
+        key: str | None = None,
+        entry: Entry | None = None,
+        since: int = -1,
+    ) -> bool:
+        """Apply ``revalidations`` (``("path", path, layout)``, ``("tag", tag, False)``) and
+        store ``entry`` unless a revalidation *before* them since ``since`` concerns it, in one
+        transaction: no process reads the revalidations without the entry."""
+        for revalidation in revalidations:
+            mark_name(*revalidation)  # a bad one fails before anything is written
+        with self._transaction() as db:
+            storing = False
+            if key is not None and entry is not None:
+                db.execute("DELETE FROM leases WHERE key = ?", (key,))
+                storing = self._may_store(db, entry, since)
+            for kind, name, layout in revalidations:
+                if kind == "tag":
+                    self._revalidate_tag(db, name)
+                else:
+                    self._revalidate_path(db, name, layout)
+            if not storing:
                 return False
-            tags = json.dumps(entry.tags)
-            old = db.execute("SELECT size, tags FROM entries WHERE key = ?", (key,)).fetchone()
-            db.execute(
-                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    entry.path,
-                    tags,
-                    entry.body,
-                    json.dumps(entry.meta),
-                    entry.expires,
-                    entry.stale_until,
-                    size,
-                    time.time(),
-                ),
-            )
-            if old is None or old[1] != tags:
-                # An entry's tag rows go with it (_drop), so a new entry only adds its own.
-                if old is not None:
-                    db.execute("DELETE FROM tags WHERE key = ?", (key,))
-                db.executemany(
-                    "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(tag, key) for tag in entry.tags]
-                )
-            grown = size - (old[0] if old else 0)
-            (total,) = db.execute(
-                "UPDATE touched SET generation = generation + ? WHERE name = ' bytes'"
-                " RETURNING generation",
-                (grown,),
+            assert key is not None and entry is not None
+            return self._put(db, key, entry)
+
+    def _may_store(self, db: sqlite3.Connection, entry: Entry, since: int) -> bool:
+        """Whether no revalidation since ``since`` concerns ``entry`` (in a transaction)."""
+        incarnation, since = split_generation(since)
+        if incarnation != self._incarnation(db, self._local):
+            # Computed from another making of the file, whose count of revalidations
+            # compares with this one's in no way.
+            return False
+        (generation,) = db.execute("SELECT generation FROM touched WHERE name = ''").fetchone()
+        if generation == since:
+            return True
+        (floor,) = db.execute("SELECT generation FROM touched WHERE name = ' floor'").fetchone()
+        if since < floor:
+            return False
+        names = marks(entry)
+        if names:
+            placeholders = ",".join("?" * len(names))
+            (latest,) = db.execute(
+                f"SELECT max(generation) FROM touched WHERE name IN ({placeholders})", names
             ).fetchone()
-            if total <= self.max_bytes:
-                return True
-            while total > self.max_bytes:
-                victims = db.execute(
-                    "SELECT key, size FROM entries ORDER BY used LIMIT 32"
-                ).fetchall()
-                if not victims:
+            if latest is not None and latest > since:
+                return False
+        return True
+
+    def _put(self, db: sqlite3.Connection, key: str, entry: Entry) -> bool:
+        """Store ``entry`` (in a transaction); whether it is held."""
+        size = entry.size
+        if size > self.max_bytes:
+            # It would push out everything else, and then itself.
+            self._forget(db, [key])
+            return False
+        tags = json.dumps(entry.tags)
+        old = db.execute("SELECT size, tags FROM entries WHERE key = ?", (key,)).fetchone()
+        db.execute(
+            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                entry.path,
+                tags,
+                entry.body,
+                json.dumps(entry.meta),
+                entry.expires,
+                entry.stale_until,
+                size,
+                time.time(),
+            ),
+        )
+        if old is None or old[1] != tags:
+            # An entry's tag rows go with it (_drop), so a new entry only adds its own.
+            if old is not None:
+                db.execute("DELETE FROM tags WHERE key = ?", (key,))
+            db.executemany(
+                "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(tag, key) for tag in entry.tags]
+            )
+        grown = size - (old[0] if old else 0)
+        (total,) = db.execute(
+            "UPDATE touched SET generation = generation + ? WHERE name = ' bytes'"
+            " RETURNING generation",
+            (grown,),
+        ).fetchone()
+        if total <= self.max_bytes:
+            return True
+        while total > self.max_bytes:
+            victims = db.execute("SELECT key, size FROM entries ORDER BY used LIMIT 32").fetchall()
+            if not victims:
+                break
+            for victim, _ in victims:
+                total -= self._drop(db, [victim])
+                if total <= self.max_bytes:
                     break
-                for victim, _ in victims:
-                    total -= self._drop(db, [victim])
-                    if total <= self.max_bytes:
-                        break
-            db.execute("UPDATE touched SET generation = ? WHERE name = ' bytes'", (total,))
-            return db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
+        db.execute("UPDATE touched SET generation = ? WHERE name = ' bytes'", (total,))
+        return db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
 
     @staticmethod
     def _drop(db: sqlite3.Connection, keys: list[str]) -> int:
@@ -252,26 +295,31 @@ class SQLiteStore(SQLiteFile):
 
     def revalidate_tag(self, tag: str) -> None:
         with self._transaction() as db:
-            self._bump(db, f"tag:{tag}")
-            keys = [k for (k,) in db.execute("SELECT key FROM tags WHERE tag = ?", (tag,))]
-            self._forget(db, keys)
+            self._revalidate_tag(db, tag)
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
+        with self._transaction() as db:
+            self._revalidate_path(db, path, layout)
+
+    def _revalidate_tag(self, db: sqlite3.Connection, tag: str) -> None:
+        self._bump(db, mark_name("tag", tag))
+        keys = [k for (k,) in db.execute("SELECT key FROM tags WHERE tag = ?", (tag,))]
+        self._forget(db, keys)
+
+    def _revalidate_path(self, db: sqlite3.Connection, path: str, layout: bool) -> None:
+        self._bump(db, mark_name("path", path, layout))
         if layout:
             path = layout_root(path)
-        with self._transaction() as db:
-            self._bump(db, f"{'layout' if layout else 'path'}:{path}")
-            if layout:
-                # "Below /posts" is the index range ["/posts/", "/posts0"): '0' follows '/'.
-                prefix = "/" if path == "/" else path.rstrip("/") + "/"
-                rows = db.execute(
-                    "SELECT key FROM entries WHERE path = ?"
-                    " UNION SELECT key FROM entries WHERE path >= ? AND path < ?",
-                    (path, prefix, prefix[:-1] + "0"),
-                )
-            else:
-                rows = db.execute("SELECT key FROM entries WHERE path = ?", (path,))
-            self._forget(db, [k for (k,) in rows])
+            # "Below /posts" is the index range ["/posts/", "/posts0"): '0' follows '/'.
+            prefix = "/" if path == "/" else path.rstrip("/") + "/"
+            rows = db.execute(
+                "SELECT key FROM entries WHERE path = ?"
+                " UNION SELECT key FROM entries WHERE path >= ? AND path < ?",
+                (path, prefix, prefix[:-1] + "0"),
+            )
+        else:
+            rows = db.execute("SELECT key FROM entries WHERE path = ?", (path,))
+        self._forget(db, [k for (k,) in rows])
 
     def acquire(self, key: str, ttl: float) -> bool:
         now = time.time()

@@ -1,0 +1,85 @@
+"""Waiting for a page another request renders (see :meth:`PageCache._miss
+<actionkit.cache.PageCache>`): polling the store for its page, and its lease."""
+
+from __future__ import annotations
+
+import threading
+import time
+import typing as t
+
+if t.TYPE_CHECKING:
+    from ..stores import Entry
+    from .safe import SafeStore
+
+# A miss waiting for another process's render reads the store after these pauses (seconds), the
+# first doubled up to the last; from _LEASE_POLL on, it also asks for the lease (see
+# Waiting._await_render).
+_FIRST_POLL = 100e-6
+_LEASE_POLL = 1e-3
+_LAST_POLL = 5e-3
+
+
+class Waiting:
+    """The waits of :class:`~actionkit.cache.PageCache`, on ``safe``, ``clock``, ``lease`` and
+    ``wait`` of the cache."""
+
+    safe: SafeStore
+    clock: t.Callable[[], float]
+    lease: float
+    wait: float
+
+    def _await_render(self, key: str, deadline: float) -> tuple[Entry | None, bool]:
+        """Wait for the page of the render of ``key`` another process holds the lease for:
+        ``(entry, False)`` once it is stored, or ``(None, True)`` once the lease was let go
+        without it (that render's page was refused, or it failed) and this request took it;
+        ``(None, False)`` at ``deadline`` (:func:`time.monotonic`).
+
+        What is read here is what any later read of the store would give: a page the store
+        took, which no revalidation completed before its render began concerns.
+        """
+        delay = _FIRST_POLL
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, False
+            time.sleep(min(delay, left))
+            entry = self.safe.get(key)
+            if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
+                return entry, False
+            if delay >= _LEASE_POLL and self.safe.acquire(key, self.lease):
+                # (Asked only once a render had time to end: each ask is a write.)
+                entry = self.safe.get(key)
+                if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
+                    self.safe.release(key)
+                    return entry, False
+                return None, True
+            delay = min(delay * 2, _LAST_POLL)
+
+    def _await_fresh(self, key: str) -> Entry | None:
+        """Wait for another request's regeneration of ``key``; ``None`` if it did not come."""
+        deadline = time.monotonic() + self.wait
+        delay = 0.002
+        while time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            entry = self.safe.get(key)
+            if entry is not None and self.clock() < entry.expires:
+                return entry
+            if self.safe.acquire(key, self.lease):  # the regenerating request is done, or gave up
+                self.safe.release(key)
+                entry = self.safe.get(key)
+                if entry is not None and self.clock() < entry.expires:
+                    return entry
+                return None
+        return None
+
+
+class RenderUnderWay:
+    """A render of a page under way in this process: its thread, and an event set when it is
+    over."""
+
+    __slots__ = ("done", "thread")
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+        self.done = threading.Event()
