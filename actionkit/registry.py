@@ -76,6 +76,8 @@ class Action(t.Generic[P, R]):
         #: The path the action runs at or below (``@action(under="/admin/")``), or ``None``.
         self.under = under
         self._name_html = str(escape(ACTION_FIELD_PREFIX + id))
+        # The copies bind() made, by key and arguments (shared with the copies; bounded).
+        self._copies: dict[tuple[t.Any, ...], Action[..., R]] = {}
         functools.update_wrapper(self, fn)
 
     @property
@@ -102,8 +104,19 @@ class Action(t.Generic[P, R]):
 
         :raises ValueError: a value that is not of its ``Bound`` parameter's type.
         """
-        bound, sealed = self.parameters.seal(self.bound_args + args)
-        token = security.encrypt_args(self.id, sealed, _current_key())
+        arguments = self.bound_args + args
+        key = _current_key()
+        memo: tuple[t.Any, ...] | None = None
+        if all(type(arg) in security.SCALARS for arg in arguments):
+            # A page binds the same IDs on every render: the same arguments, of the same types
+            # (1, 1.0 and True are equal keys), with the same key give the same copy.
+            sealing = key if key is None or isinstance(key, str | bytes) else tuple(key)
+            memo = (sealing, arguments, tuple(map(type, arguments)))
+            found = self._copies.get(memo)
+            if found is not None:
+                return found
+        bound, sealed = self.parameters.seal(arguments)
+        token = security.encrypt_args(self.id, sealed, key)
         # A page binds an action per item it lists: copy the wrapper's attributes rather than
         # running functools.update_wrapper again.
         copy: Action[..., R] = Action.__new__(Action)
@@ -111,6 +124,10 @@ class Action(t.Generic[P, R]):
         copy.under = self.under
         copy._name_html = self._name_html
         copy.__dict__.update(self.__dict__)
+        if memo is not None:
+            if len(self._copies) >= _MARKUP_CACHE_SIZE:
+                self._copies.clear()
+            self._copies[memo] = copy
         return copy
 
     def field(self) -> Markup:

@@ -56,7 +56,8 @@ _NONCE_SIZE = 12
 # Tokens kept per process for the arguments sealed most recently (see encrypt_args).
 _SEALED_CACHE_SIZE = 8192
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-_SCALARS = frozenset((str, int, float, bool, type(None)))
+#: The types of bound arguments whose tokens and bound copies are kept by value.
+SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 # The key set by the most recently created middleware, used outside requests (``bind()`` at
@@ -140,7 +141,7 @@ def encrypt_args(action_id: str, args: tuple[t.Any, ...], key: SecretKey | None)
         raise SecretKeyMissing()
     # Sealed with the first key only, so the caches below are keyed by it alone.
     sealing = key if isinstance(key, str | bytes) else _keys(key)[0]
-    if all(type(arg) in _SCALARS for arg in args):
+    if all(type(arg) in SCALARS for arg in args):
         # The common case, an ID or two: found by the values and their types (1, 1.0 and True
         # are equal keys in a dict, and different JSON).
         return _seal_scalars(sealing, action_id, args, tuple(map(type, args)))

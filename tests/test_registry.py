@@ -155,6 +155,35 @@ def test_bind_seals_arguments_and_prepends_them() -> None:
     assert delete.token == ""
 
 
+def test_bind_gives_the_same_copy_for_the_same_arguments_key_and_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page binds the same IDs on every render: bind() keeps its copies by the arguments,
+    their types and the key, so equal arguments of other types, other keys and Bound
+    validation still get their own; the memory is bounded."""
+    from actionkit import registry as registry_module
+    from actionkit import security
+
+    registry = Registry()
+
+    @registry.action
+    def like(post_id: t.Any, form: t.Any = None) -> t.Any:
+        return post_id
+
+    one = like.bind(1)
+    assert like.bind(1) is one and one.bind("x") is like.bind(1, "x")
+    assert like.bind(True) is not one and like.bind(True).bound_args == (True,)
+    assert like.bind(1.0).token != one.token
+    assert like.bind([1]) is not like.bind([1])  # lists are not kept
+    monkeypatch.setattr(security, "_process_key", "another-key-of-16-chars")
+    other = like.bind(1)
+    assert other is not one and other.token != one.token
+    monkeypatch.setattr(registry_module, "_MARKUP_CACHE_SIZE", 3)
+    for n in range(10):
+        assert like.bind(n).bound_args == (n,)
+    assert len(like._copies) <= 3
+
+
 def test_bind_without_a_key_says_how_to_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without any secret key, bind() fails with an error naming the ways to set one."""
     from actionkit import security

@@ -17,7 +17,7 @@ from .. import context
 from ..protocol import CACHE_STATUS_HEADER
 from ..rendering import Rendered, render_app
 from ..stores import Entry, Store, default_store
-from ..stores.base import INFINITY, mark_name, marks
+from ..stores.base import INFINITY, is_below, mark_name, marks
 from . import policy
 from .recording import BYPASS, HIT, MISS, STALE, Capture, Recorder, answer_entry, both
 from .safe import SafeStore
@@ -163,6 +163,10 @@ class PageCache(Waiting):
         drops (else it is read as usual, once they are sent)."""
         if not self.safe.folds or "HTTP_AUTHORIZATION" in environ:
             return False
+        path = policy.page_path(environ)
+        for kind, name, layout in pending:
+            if kind == "path" and (is_below(path, name) if layout else path == name):
+                return True  # known without reading the page
         entry = self.safe.get(policy.page_key(environ))
         if entry is None:
             return True
