@@ -4,6 +4,7 @@ import logging
 import random
 import sqlite3
 import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -494,6 +495,41 @@ def test_the_page_after_an_action_is_not_stored_over_a_revalidation_made_meanwhi
     site.gate = None
     assert answers[0].json["html"] == "/tagged? v2 render 2"
     assert other.get("/tagged") == ("MISS", "/tagged? v3 render 1")
+
+
+def test_the_page_after_an_action_is_stored_over_a_revalidation_of_data_it_shows(
+    store: Store,
+) -> None:
+    """Another process's action that was over before this page's render began, and sent its
+    revalidation during it: the page shows its writes, so it is stored (where the store
+    keeps when data was written: MemoryStore, SQLiteStore)."""
+    site = Site(store)
+    other = Site(store)
+    other.data = site.data
+
+    @site.registry.action
+    def like() -> None:
+        site.data["version"] += 1
+        revalidate_path("/tagged")
+
+    site.get("/tagged")
+    site.data["version"] += 1  # the other action's write, in before the render below
+    written = time.monotonic()
+    site.gate = threading.Event()
+    site.started.clear()
+    answers: list[t.Any] = []
+    thread = threading.Thread(target=lambda: answers.append(site.client.call(like, page="/tagged")))
+    thread.start()
+    assert site.started.wait(10)
+    other.cache.flush([("tag", "posts", False)], written)
+    site.gate.set()
+    thread.join(10)
+    site.gate = None
+    assert answers[0].json["html"] == "/tagged? v3 render 2"
+    expected = ("HIT", "/tagged? v3 render 2")
+    if not hasattr(store, "revalidate_and_set"):
+        expected = ("MISS", "/tagged? v3 render 1")
+    assert other.get("/tagged") == expected
 
 
 def test_an_action_reading_cached_data_after_revalidating_it_gets_it_anew(store: Store) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import multiprocessing
 import os
 import random
@@ -266,6 +267,60 @@ def test_revalidate_and_set_refuses_an_entry_an_earlier_revalidation_concerns(
     assert result is stored
     assert (store.get("new") is not None) is stored
     assert store.get("page") is None
+
+
+def test_revalidate_and_set_stores_past_a_revalidation_of_data_written_before_it_began(
+    folding_store: t.Any,
+) -> None:
+    """With `started` (when the computation began, read after `since`): a revalidation made
+    since `since` keeps the entry out only if its data may have been written after that
+    (another worker's action that ended before this render began does not)."""
+    store = folding_store
+    entry = functools.partial(_entry, b"v", tags=["posts"], path="/posts")
+    since = store.generation()
+    started = time.monotonic()
+    store.revalidate_and_set([("tag", "posts", False)], written=started - 1)
+    assert store.revalidate_and_set([], "k", entry(), since, started=started)
+    assert store.get("k") is not None
+    # Written after the start, or with no time of its own (now): kept out.
+    since, started = store.generation(), time.monotonic()
+    store.revalidate_and_set([("tag", "posts", False)], written=started + 0.5)
+    assert not store.revalidate_and_set([], "k", entry(), since, started=started)
+    since, started = store.generation(), time.monotonic()
+    store.revalidate_tag("posts")
+    assert not store.revalidate_and_set([], "k", entry(), since, started=started)
+    # Any one of the revalidations since `since` may keep it out, in whichever order.
+    since, started = store.generation(), time.monotonic()
+    store.revalidate_and_set([("path", "/posts", False)], written=started + 0.5)
+    store.revalidate_and_set([("path", "/posts", False)], written=started - 1)
+    assert not store.revalidate_and_set([], "k", entry(), since, started=started)
+    # Without `started`, any revalidation since `since` does.
+    since = store.generation()
+    store.revalidate_and_set([("tag", "posts", False)], written=0.0)
+    assert not store.revalidate_and_set([], "k", entry(), since)
+
+
+def test_sqlite_marks_of_an_earlier_version_keep_values_out(tmp_path: Path) -> None:
+    """A mark made by a process of a version without the `written` table has no time: it
+    counts as data written just now; a file of that version gets the table."""
+    path = tmp_path / "old.sqlite3"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE written")
+    db.commit()
+    store = SQLiteStore(path)  # makes the table again
+    since, started = store.generation(), time.monotonic()
+    db.execute("UPDATE touched SET generation = generation + 1 WHERE name = ''")
+    count = split_generation(since)[1]
+    db.execute("INSERT OR REPLACE INTO touched VALUES ('tag:posts', ?)", (count + 1,))
+    db.commit()
+    entry = _entry(tags=["posts"], path="/posts")
+    assert not store.revalidate_and_set([], "k", entry, since, started=started)
+    # The next revalidation of the name counts the old one as made by now.
+    store.revalidate_and_set([("tag", "posts", False)], written=started - 1)
+    assert not store.revalidate_and_set([], "k", entry, since, started=started)
+    db.close()
+    store.close()
 
 
 def test_revalidate_and_set_without_an_entry_only_revalidates(folding_store: t.Any) -> None:

@@ -137,25 +137,30 @@ class PageCache(Waiting):
         has been told of its writes while the old page is served.)
         """
         if pending:
+            # Called once the action is over: its writes are in by now.
+            written = time.monotonic()
             try:
                 if use_cache and self._folds_into(environ, pending):
-                    fold = functools.partial(self._pass, app, lease=None, fold=pending)
+                    fold = functools.partial(
+                        self._pass, app, lease=None, fold=_Fold(pending, written)
+                    )
                     return render_app(fold, environ)
             finally:
-                self.flush(pending)  # what the render did not store them with
+                self.flush(pending, written)  # what the render did not store them with
         if not use_cache:
             return render_app(app, environ)
         # After an action: another request's render may predate the action's writes, so do not
         # wait for one (those that start later may wait for this one).
         return render_app(functools.partial(self.serve, app, join=False), environ)
 
-    def flush(self, pending: list[tuple[str, str, bool]]) -> None:
+    def flush(self, pending: list[tuple[str, str, bool]], written: float | None = None) -> None:
         """Send the revalidations in ``pending``, in order and in one write where the store
-        can, and empty it."""
+        can, and empty it. ``written``: the :func:`time.monotonic` time by which the data they
+        are about was written (``None``: now)."""
         if pending:
             revalidations = pending[:]
             pending.clear()
-            self.safe.revalidate_and_set(revalidations)
+            self.safe.revalidate_and_set(revalidations, written=written)
 
     def _folds_into(self, environ: WSGIEnvironment, pending: list[tuple[str, str, bool]]) -> bool:
         """Whether the render of ``environ`` after an action should store its page with the
@@ -245,7 +250,7 @@ class PageCache(Waiting):
         start_response: StartResponse,
         lease: str | None,
         done: t.Callable[[], None] | None = None,
-        fold: list[tuple[str, str, bool]] | None = None,
+        fold: _Fold | None = None,
     ) -> t.Iterable[bytes]:
         """Call ``app``; store its answer if it opts in (with the revalidations in ``fold``,
         see :meth:`render`); release ``lease`` and call ``done`` when that is over."""
@@ -253,6 +258,9 @@ class PageCache(Waiting):
         if environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" not in environ:
             # Taken before the render starts: a revalidation during the render is newer.
             since = self.safe.generation()
+            if fold is None:
+                fold = _Fold([], 0.0)
+            fold.started = time.monotonic()  # read after since (see stores)
         capture = Capture()
 
         def intercept(
@@ -313,7 +321,7 @@ class PageCache(Waiting):
         capture: Capture,
         plan: policy.Plan,
         body: bytes,
-        fold: list[tuple[str, str, bool]] | None = None,
+        fold: _Fold | None = None,
     ) -> None:
         hints = capture.hints
         now = self.clock()
@@ -333,8 +341,8 @@ class PageCache(Waiting):
         key = policy.page_key(environ)
         meta = {"status": plan.status, "headers": plan.headers}
         if plan.vary:
-            if fold:
-                self.flush(fold)
+            if fold is not None:
+                self.flush(fold.pending, fold.written)
             self._shared.pop(key, None)
             marker = Entry(b"", {"vary": plan.vary}, tags=tags, path=path)
             self.safe.set(key, marker, plan.since)
@@ -344,10 +352,20 @@ class PageCache(Waiting):
                 self._shared.clear()
             self._shared[key] = None
         entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
-        if fold:
-            revalidations = fold[:]
-            fold.clear()
-            self.safe.revalidate_and_set(revalidations, key, entry, plan.since)
+        if fold is not None and (fold.pending or self.safe.folds):
+            # Stored by the rule for values whose computation's start is known (see stores):
+            # a revalidation made during the render about data written before it began does
+            # not keep the page out.
+            revalidations = fold.pending[:]
+            fold.pending.clear()
+            self.safe.revalidate_and_set(
+                revalidations,
+                key,
+                entry,
+                plan.since,
+                started=fold.started,
+                written=fold.written,
+            )
         else:
             self.safe.set(key, entry, plan.since)
 
@@ -389,3 +407,16 @@ def _plan(
             logger.debug("%s BYPASS: not stored because %s.", path, decided)
         return None
     return decided
+
+
+class _Fold:
+    """What a page is stored with: the revalidations of the action it follows (if any) and
+    when that action's writes were in (``written``), and when its render began (``started``,
+    read after the generation), both :func:`time.monotonic`."""
+
+    __slots__ = ("pending", "started", "written")
+
+    def __init__(self, pending: list[tuple[str, str, bool]], written: float) -> None:
+        self.pending = pending
+        self.written = written
+        self.started: float | None = None

@@ -204,11 +204,14 @@ class SafeStore:
         key: str | None = None,
         entry: Entry | None = None,
         since: int = -1,
+        *,
+        started: float | None = None,
+        written: float | None = None,
     ) -> bool:
         """Deliver ``revalidations``, in order, and store ``entry`` under ``key`` unless a
-        revalidation before them since ``since`` concerns it: in one step where the store can
-        (see :meth:`folds`), else one revalidation at a time and nothing stored. Whether
-        ``entry`` was stored; revalidations that cannot be delivered are kept, as
+        revalidation before them concerns it (see :mod:`actionkit.stores`): in one step where
+        the store can (see :meth:`folds`), else one revalidation at a time and nothing stored.
+        Whether ``entry`` was stored; revalidations that cannot be delivered are kept, as
         :meth:`revalidate_path` keeps them."""
         combined = getattr(self.store, "revalidate_and_set", None)
         if combined is None or (not self._health.up and not self._usable()):
@@ -216,7 +219,9 @@ class SafeStore:
                 self._revalidate(revalidation)
             return False
         try:
-            return bool(combined(revalidations, key, entry, since))
+            return bool(
+                combined(revalidations, key, entry, since, started=started, written=written)
+            )
         except Exception as e:
             self.failed(e, *revalidations)
             return False

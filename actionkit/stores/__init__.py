@@ -47,14 +47,23 @@ implementing :class:`Store`; these are the rules the cache relies on:
     record the mark and let ``get`` check an entry's marks when the generation has moved since
     it last did (``MemoryStore``: constant-time revalidation).
 
-``revalidate_and_set(revalidations, key=None, entry=None, since=-1) -> bool`` (optional)
+``revalidate_and_set(revalidations, key, entry, since, *, started, written) -> bool`` (optional)
     Apply ``revalidations`` (``("path", path, layout)`` or ``("tag", tag, False)``), in order,
-    and store ``entry`` under ``key`` unless a revalidation *before* them since ``since``
-    concerns it, as one atomic step: no reader ever sees the revalidations without the entry.
-    The page after an action is stored with the action's revalidations this way: a process
-    reading meanwhile gets the old page, then the new one, never a miss. ``MemoryStore`` and
-    ``SQLiteStore`` have it; without it the revalidations are sent first, one by one, and the
-    page is then rendered and stored as any other.
+    and store ``entry`` under ``key`` unless a revalidation *before* them concerns it, as one
+    atomic step: no reader ever sees the revalidations without the entry. The page after an
+    action is stored with the action's revalidations this way: a process reading meanwhile
+    gets the old page, then the new one, never a miss.
+
+    ``written`` is the :func:`time.monotonic` time by which the data the revalidations are
+    about had been written (``None``: now). ``started`` is when the computation of ``entry``
+    began, read after ``since``: with it, a revalidation since ``since`` keeps the entry out
+    only if its data may have been written after ``started`` (the entry shows the data of an
+    action in another worker that was over before the render began, even when that action's
+    revalidation came during the render); without it, as ``set``. A revalidation with no
+    ``written`` counts as written when it was made. The clock is the host's: a store shared
+    by several hosts cannot compare these times and should not have this method.
+    ``MemoryStore`` and ``SQLiteStore`` have it; without it the revalidations are sent first,
+    one by one, and the page is then rendered and stored as any other.
 
 ``acquire(key, ttl) -> bool``, ``release(key)``
     A lease: exactly one caller at a time gets ``True`` for a key until it releases it or ``ttl``

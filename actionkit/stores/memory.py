@@ -17,7 +17,7 @@ import time
 import typing as t
 from collections import OrderedDict
 
-from .base import MAX_MARKS, Entry, mark_name, marks
+from .base import INFINITY, MAX_MARKS, Entry, mark_name, marks
 
 
 class MemoryStore:
@@ -42,6 +42,9 @@ class MemoryStore:
         # The generation of the last revalidation of each "tag:", "path:" and "layout:" name,
         # oldest first; at most max_marks of them, the forgotten ones summed up by _floor.
         self._touched: dict[str, int] = {}
+        # By the same names: the latest time.monotonic() by which the data any of its
+        # revalidations was about had been written (see revalidate_and_set).
+        self._written: dict[str, float] = {}
         self._floor = 0
         self._leases: dict[str, float] = {}
         self._bytes = 0
@@ -91,24 +94,38 @@ class MemoryStore:
         key: str | None = None,
         entry: Entry | None = None,
         since: int = -1,
+        *,
+        started: float | None = None,
+        written: float | None = None,
     ) -> bool:
-        """Apply ``revalidations`` (``("path", path, layout)``, ``("tag", tag, False)``) and
-        store ``entry`` unless a revalidation *before* them since ``since`` concerns it, in one
-        step: no reader sees the revalidations without the entry."""
+        """See :mod:`actionkit.stores` (in one step under the lock)."""
         names = [mark_name(*revalidation) for revalidation in revalidations]
+        now = time.monotonic()
+        written = now if written is None else min(written, now)
         with self._lock:
-            storing = key is not None and entry is not None and self._may_store(entry, since)
+            storing = (
+                key is not None and entry is not None and self._may_store(entry, since, started)
+            )
             for name in names:
-                self._mark(name)
+                self._mark(name, written)
             if not storing:
                 return False
             assert key is not None and entry is not None
             return self._put(key, entry)
 
-    def _may_store(self, entry: Entry, since: int) -> bool:
-        """Whether no revalidation since ``since`` concerns ``entry`` (under the lock)."""
-        return self._generation == since or not (
-            since < self._floor or self._touched_since(entry, since)
+    def _may_store(self, entry: Entry, since: int, started: float | None = None) -> bool:
+        """Whether no revalidation since ``since`` concerns ``entry`` (under the lock); with
+        ``started``, none whose data may have been written after that (see the module)."""
+        if self._generation == since:
+            return True
+        if since < self._floor:
+            return False
+        if started is None:
+            return not self._touched_since(entry, since)
+        touched, written = self._touched, self._written
+        return not any(
+            touched.get(name, 0) > since and written.get(name, INFINITY) >= started
+            for name in marks(entry)
         )
 
     def _put(self, key: str, entry: Entry) -> bool:
@@ -129,16 +146,19 @@ class MemoryStore:
         touched = self._touched
         return any(touched.get(name, 0) > since for name in marks(entry))
 
-    def _mark(self, name: str) -> None:
-        """Record a revalidation of ``name`` (under the lock)."""
+    def _mark(self, name: str, written: float) -> None:
+        """Record a revalidation of ``name`` about data written by ``written`` (under the
+        lock)."""
         generation = self._generation + 1
         self._touched.pop(name, None)  # re-inserted last: the dict stays ordered by generation
         self._touched[name] = generation
+        self._written[name] = max(written, self._written.get(name, written))
         if len(self._touched) > self.max_marks:
             forget = list(self._touched)[: max(1, self.max_marks // 2)]
             self._floor = self._touched[forget[-1]]
             for old in forget:
                 del self._touched[old]
+                del self._written[old]
         # Last: a reader that sees the new generation also sees the mark.
         self._generation = generation
 
@@ -152,12 +172,12 @@ class MemoryStore:
 
     def revalidate_tag(self, tag: str) -> None:
         with self._lock:
-            self._mark(f"tag:{tag}")
+            self._mark(f"tag:{tag}", time.monotonic())
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
         name = mark_name("path", path, layout)
         with self._lock:
-            self._mark(name)
+            self._mark(name, time.monotonic())
 
     def acquire(self, key: str, ttl: float) -> bool:
         now = time.monotonic()

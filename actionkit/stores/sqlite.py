@@ -152,29 +152,33 @@ class SQLiteStore(SQLiteFile):
         key: str | None = None,
         entry: Entry | None = None,
         since: int = -1,
+        *,
+        started: float | None = None,
+        written: float | None = None,
     ) -> bool:
-        """Apply ``revalidations`` (``("path", path, layout)``, ``("tag", tag, False)``) and
-        store ``entry`` unless a revalidation *before* them since ``since`` concerns it, in one
-        transaction: no process reads the revalidations without the entry."""
+        """See :mod:`actionkit.stores` (in one transaction)."""
         for revalidation in revalidations:
             mark_name(*revalidation)  # a bad one fails before anything is written
         with self._transaction() as db:
             storing = False
             if key is not None and entry is not None:
                 db.execute("DELETE FROM leases WHERE key = ?", (key,))
-                storing = self._may_store(db, entry, since)
+                storing = self._may_store(db, entry, since, started)
             for kind, name, layout in revalidations:
                 if kind == "tag":
-                    self._revalidate_tag(db, name)
+                    self._revalidate_tag(db, name, written)
                 else:
-                    self._revalidate_path(db, name, layout)
+                    self._revalidate_path(db, name, layout, written)
             if not storing:
                 return False
             assert key is not None and entry is not None
             return self._put(db, key, entry)
 
-    def _may_store(self, db: sqlite3.Connection, entry: Entry, since: int) -> bool:
-        """Whether no revalidation since ``since`` concerns ``entry`` (in a transaction)."""
+    def _may_store(
+        self, db: sqlite3.Connection, entry: Entry, since: int, started: float | None = None
+    ) -> bool:
+        """Whether no revalidation since ``since`` concerns ``entry`` (in a transaction); with
+        ``started``, none whose data may have been written after that."""
         incarnation, since = split_generation(since)
         if incarnation != self._incarnation(db, self._local):
             # Computed from another making of the file, whose count of revalidations
@@ -187,6 +191,16 @@ class SQLiteStore(SQLiteFile):
         if since < floor:
             return False
         names = marks(entry)
+        if names and started is not None:
+            placeholders = ",".join("?" * len(names))
+            found = db.execute(
+                "SELECT 1 FROM touched LEFT JOIN written ON written.name = touched.name"
+                " AND written.generation = touched.generation"
+                f" WHERE touched.name IN ({placeholders}) AND touched.generation > ?"
+                " AND (written.at IS NULL OR written.at >= ?) LIMIT 1",
+                (*names, since, started),
+            ).fetchone()
+            return found is None
         if names:
             placeholders = ",".join("?" * len(names))
             (latest,) = db.execute(
@@ -259,10 +273,24 @@ class SQLiteStore(SQLiteFile):
             freed += sum(size for (size,) in sizes)
         return freed
 
-    def _bump(self, db: sqlite3.Connection, name: str) -> None:
+    def _bump(self, db: sqlite3.Connection, name: str, written: float | None = None) -> None:
+        """Record a revalidation of ``name``, about data written by ``written`` (a
+        :func:`time.monotonic` time; ``None``: now)."""
+        now = time.monotonic()
+        written = now if written is None else min(written, now)
         (generation,) = db.execute(
             "UPDATE touched SET generation = generation + 1 WHERE name = '' RETURNING generation"
         ).fetchone()
+        # The latest time by which the data of any revalidation of the name was written. When
+        # the last one has no time of its own (a process of an earlier version made it), it
+        # was made before now: now stands for it.
+        db.execute(
+            "INSERT OR REPLACE INTO written VALUES (?1, ?2, max(?3, coalesce((SELECT CASE"
+            " WHEN written.generation = touched.generation THEN written.at ELSE ?4 END"
+            " FROM touched LEFT JOIN written ON written.name = touched.name"
+            " WHERE touched.name = ?1), ?3)))",
+            (name, generation, written, now),
+        )
         db.execute("INSERT OR REPLACE INTO touched VALUES (?, ?)", (name, generation))
         if generation % max(1, self.max_marks // 10) == 0:
             # Now and then, forget the oldest half of the marks once there are too many.
@@ -277,6 +305,7 @@ class SQLiteStore(SQLiteFile):
                     "DELETE FROM touched WHERE generation <= ? AND name NOT IN (?, ?, ?)",
                     (cutoff, *_SPECIAL),
                 )
+                db.execute("DELETE FROM written WHERE generation <= ?", (cutoff,))
                 db.execute("UPDATE touched SET generation = ? WHERE name = ' floor'", (cutoff,))
 
     def _forget(self, db: sqlite3.Connection, keys: list[str]) -> None:
@@ -301,13 +330,17 @@ class SQLiteStore(SQLiteFile):
         with self._transaction() as db:
             self._revalidate_path(db, path, layout)
 
-    def _revalidate_tag(self, db: sqlite3.Connection, tag: str) -> None:
-        self._bump(db, mark_name("tag", tag))
+    def _revalidate_tag(
+        self, db: sqlite3.Connection, tag: str, written: float | None = None
+    ) -> None:
+        self._bump(db, mark_name("tag", tag), written)
         keys = [k for (k,) in db.execute("SELECT key FROM tags WHERE tag = ?", (tag,))]
         self._forget(db, keys)
 
-    def _revalidate_path(self, db: sqlite3.Connection, path: str, layout: bool) -> None:
-        self._bump(db, mark_name("path", path, layout))
+    def _revalidate_path(
+        self, db: sqlite3.Connection, path: str, layout: bool, written: float | None = None
+    ) -> None:
+        self._bump(db, mark_name("path", path, layout), written)
         if layout:
             path = layout_root(path)
             # "Below /posts" is the index range ["/posts/", "/posts0"): '0' follows '/'.

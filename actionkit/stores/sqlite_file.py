@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, key TEXT NOT NULL, PRIMARY K
 CREATE INDEX IF NOT EXISTS tags_key ON tags (key);
 CREATE TABLE IF NOT EXISTS touched (name TEXT PRIMARY KEY, generation INTEGER NOT NULL)
     WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS written (
+    name TEXT PRIMARY KEY, generation INTEGER NOT NULL, at REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO touched VALUES ('', 0);
@@ -36,6 +39,9 @@ INSERT OR IGNORE INTO touched VALUES (' floor', 0);
 """
 # In `touched`, the row '' holds the generation, ' bytes' the bytes held, ' floor' the highest
 # generation of the revalidation marks forgotten (see base.MAX_MARKS); the other rows are marks.
+# `written` holds, by mark, the time.monotonic() by which the data of its revalidations had been
+# written, and the generation it is of (a mark made by a version without the table has none):
+# the clock is the host's, as the file is.
 _SPECIAL = ("", " bytes", " floor")
 
 # Connections inherited through fork() must never be used, nor closed (closing one runs SQLite's
@@ -256,8 +262,8 @@ class SQLiteFile:
             settings = {}  # a new file, or one made by another program: checked below
         if self._boot is not None and settings.get("boot") != self._boot:
             return False
-        if "incarnation" not in settings:
-            # A new file, or one made before files had an incarnation.
+        if "incarnation" not in settings or not _has_written_table(db):
+            # A new file, or one made by an earlier version (no incarnation, or no `written`).
             db.executescript(_SCHEMA)
             db.execute(
                 "INSERT OR IGNORE INTO settings VALUES ('incarnation', ?)", (_new_incarnation(),)
@@ -384,3 +390,8 @@ class SQLiteFile:
             _forget_reads(local)
             local.version = version
         return db, local
+
+
+def _has_written_table(db: sqlite3.Connection) -> bool:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'written'").fetchone()
+    return found is not None
