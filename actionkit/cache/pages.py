@@ -155,7 +155,7 @@ class PageCache(Waiting):
 
     def flush(self, pending: list[tuple[str, str, bool]], written: float | None = None) -> None:
         """Send the revalidations in ``pending``, in order and in one write where the store
-        can, and empty it. ``written``: the :func:`time.monotonic` time by which the data they
+        can, and empty it. ``written``: the ``time.monotonic()`` time by which the data they
         are about was written (``None``: now)."""
         if pending:
             revalidations = pending[:]
@@ -412,7 +412,7 @@ def _plan(
 class _Fold:
     """What a page is stored with: the revalidations of the action it follows (if any) and
     when that action's writes were in (``written``), and when its render began (``started``,
-    read after the generation), both :func:`time.monotonic`."""
+    read after the generation), both ``time.monotonic()``."""
 
     __slots__ = ("pending", "started", "written")
 

@@ -32,7 +32,7 @@ class Waiting:
         """Wait for the page of the render of ``key`` another process holds the lease for:
         ``(entry, False)`` once it is stored, or ``(None, True)`` once the lease was let go
         without it (that render's page was refused, or it failed) and this request took it;
-        ``(None, False)`` at ``deadline`` (:func:`time.monotonic`).
+        ``(None, False)`` at ``deadline`` (``time.monotonic()``).
 
         What is read here is what any later read of the store would give: a page the store
         took, which no revalidation completed before its render began concerns.

@@ -54,7 +54,7 @@ implementing :class:`Store`; these are the rules the cache relies on:
     action is stored with the action's revalidations this way: a process reading meanwhile
     gets the old page, then the new one, never a miss.
 
-    ``written`` is the :func:`time.monotonic` time by which the data the revalidations are
+    ``written`` is the ``time.monotonic()`` time by which the data the revalidations are
     about had been written (``None``: now). ``started`` is when the computation of ``entry``
     began, read after ``since``: with it, a revalidation since ``since`` keeps the entry out
     only if its data may have been written after ``started`` (the entry shows the data of an

@@ -98,7 +98,8 @@ class SQLiteStore(SQLiteFile):
         if key in misses:
             return None  # a page that does not opt in is looked for on every request
         row = db.execute(
-            "SELECT body, meta, path, tags, expires, stale_until, used FROM entries WHERE key = ?",
+            "SELECT body, meta, path, tags, expires, stale_until, used, size FROM entries"
+            " WHERE key = ?",
             (key,),
         ).fetchone()
         if row is None:
@@ -106,7 +107,7 @@ class SQLiteStore(SQLiteFile):
                 misses.clear()
             misses[key] = None
             return None
-        body, meta, path, tags, expires, stale_until, used = row
+        body, meta, path, tags, expires, stale_until, used, size = row
         if now - used > _TOUCH_EVERY:
             # Best effort: when busy, a later read tries again.
             with contextlib.suppress(sqlite3.OperationalError):
@@ -120,7 +121,7 @@ class SQLiteStore(SQLiteFile):
             expires=expires,
             stale_until=stale_until,
         )
-        size = entry.size
+        entry._size = size  # as counted when it was stored (Entry.size)
         if size <= _FRONT_BYTES // 4:
             if local.front_bytes + size > _FRONT_BYTES or len(front) >= _FRONT_ENTRIES:
                 front.clear()
@@ -275,7 +276,7 @@ class SQLiteStore(SQLiteFile):
 
     def _bump(self, db: sqlite3.Connection, name: str, written: float | None = None) -> None:
         """Record a revalidation of ``name``, about data written by ``written`` (a
-        :func:`time.monotonic` time; ``None``: now)."""
+        ``time.monotonic()`` time; ``None``: now)."""
         now = time.monotonic()
         written = now if written is None else min(written, now)
         (generation,) = db.execute(
