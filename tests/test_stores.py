@@ -323,6 +323,32 @@ def test_sqlite_marks_of_an_earlier_version_keep_values_out(tmp_path: Path) -> N
     store.close()
 
 
+@pytest.mark.parametrize("new_tags", [["posts"], ["users"]])
+def test_revalidate_and_set_replacing_its_own_key_keeps_its_tags_right(
+    folding_store: t.Any, new_tags: list[str]
+) -> None:
+    """The entry a step replaces is not dropped first: the new one's tags (the same or not)
+    are the ones later revalidations find, and the bytes held count it once."""
+    store = folding_store
+    store.set("page", _entry(b"v1", tags=["posts"], path="/posts"), store.generation())
+    held = getattr(store, "_bytes", None)
+    since = store.generation()
+    new = _entry(b"v2", tags=new_tags, path="/posts")
+    assert store.revalidate_and_set([("path", "/posts", False)], "page", new, since)
+    assert store.get("page").body == b"v2"
+    if held is not None:
+        assert store._bytes == new.size
+    if isinstance(store, SQLiteStore):
+        (total,) = (
+            store._db().execute("SELECT generation FROM touched WHERE name = ' bytes'").fetchone()
+        )
+        assert total == new.size
+    store.revalidate_tag("posts" if new_tags == ["users"] else "users")
+    assert store.get("page") is not None
+    store.revalidate_tag(new_tags[0])
+    assert store.get("page") is None
+
+
 def test_revalidate_and_set_without_an_entry_only_revalidates(folding_store: t.Any) -> None:
     store = folding_store
     since = store.generation()

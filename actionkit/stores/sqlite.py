@@ -62,6 +62,11 @@ from .sqlite_file import (
 __all__ = ["SQLiteStore", "boot_id"]
 
 
+def _row(entry: Entry) -> tuple[str, str, int]:
+    """The tags and meta of ``entry`` as stored (JSON), and its size."""
+    return json.dumps(entry.tags), json.dumps(entry.meta), entry.size
+
+
 class SQLiteStore(SQLiteFile):
     """Keeps entries in the SQLite database at ``path`` (created if missing).
 
@@ -139,13 +144,14 @@ class SQLiteStore(SQLiteFile):
         return int(local.incarnation)
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
+        row = _row(entry)  # made before the write lock is taken
         with self._transaction() as db:
             # Storing the key ends the render that held its lease (stored or refused): let it
             # go in this transaction, so that release() then has nothing to write.
             db.execute("DELETE FROM leases WHERE key = ?", (key,))
             if not self._may_store(db, entry, since):
                 return False
-            return self._put(db, key, entry)
+            return self._put(db, key, entry, row)
 
     def revalidate_and_set(
         self,
@@ -160,20 +166,24 @@ class SQLiteStore(SQLiteFile):
         """See :mod:`actionkit.stores` (in one transaction)."""
         for revalidation in revalidations:
             mark_name(*revalidation)  # a bad one fails before anything is written
+        row = None if entry is None else _row(entry)
         with self._transaction() as db:
             storing = False
             if key is not None and entry is not None:
                 db.execute("DELETE FROM leases WHERE key = ?", (key,))
                 storing = self._may_store(db, entry, since, started)
             for kind, name, layout in revalidations:
+                # The entry under `key` is replaced below: not dropped first (its tag rows and
+                # its pages stay where they are when it keeps its tags).
+                keep = key if storing else None
                 if kind == "tag":
-                    self._revalidate_tag(db, name, written)
+                    self._revalidate_tag(db, name, written, keep)
                 else:
-                    self._revalidate_path(db, name, layout, written)
+                    self._revalidate_path(db, name, layout, written, keep)
             if not storing:
                 return False
-            assert key is not None and entry is not None
-            return self._put(db, key, entry)
+            assert key is not None and entry is not None and row is not None
+            return self._put(db, key, entry, row)
 
     def _may_store(
         self, db: sqlite3.Connection, entry: Entry, since: int, started: float | None = None
@@ -211,14 +221,16 @@ class SQLiteStore(SQLiteFile):
                 return False
         return True
 
-    def _put(self, db: sqlite3.Connection, key: str, entry: Entry) -> bool:
-        """Store ``entry`` (in a transaction); whether it is held."""
-        size = entry.size
+    def _put(
+        self, db: sqlite3.Connection, key: str, entry: Entry, row: tuple[str, str, int]
+    ) -> bool:
+        """Store ``entry``, whose ``row`` is ``_row(entry)`` (in a transaction); whether it is
+        held."""
+        tags, meta, size = row
         if size > self.max_bytes:
             # It would push out everything else, and then itself.
             self._forget(db, [key])
             return False
-        tags = json.dumps(entry.tags)
         old = db.execute("SELECT size, tags FROM entries WHERE key = ?", (key,)).fetchone()
         db.execute(
             "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -227,7 +239,7 @@ class SQLiteStore(SQLiteFile):
                 entry.path,
                 tags,
                 entry.body,
-                json.dumps(entry.meta),
+                meta,
                 entry.expires,
                 entry.stale_until,
                 size,
@@ -332,14 +344,23 @@ class SQLiteStore(SQLiteFile):
             self._revalidate_path(db, path, layout)
 
     def _revalidate_tag(
-        self, db: sqlite3.Connection, tag: str, written: float | None = None
+        self,
+        db: sqlite3.Connection,
+        tag: str,
+        written: float | None = None,
+        keep: str | None = None,
     ) -> None:
         self._bump(db, mark_name("tag", tag), written)
-        keys = [k for (k,) in db.execute("SELECT key FROM tags WHERE tag = ?", (tag,))]
-        self._forget(db, keys)
+        rows = db.execute("SELECT key FROM tags WHERE tag = ?", (tag,))
+        self._forget(db, [k for (k,) in rows if k != keep])
 
     def _revalidate_path(
-        self, db: sqlite3.Connection, path: str, layout: bool, written: float | None = None
+        self,
+        db: sqlite3.Connection,
+        path: str,
+        layout: bool,
+        written: float | None = None,
+        keep: str | None = None,
     ) -> None:
         self._bump(db, mark_name("path", path, layout), written)
         if layout:
@@ -353,7 +374,7 @@ class SQLiteStore(SQLiteFile):
             )
         else:
             rows = db.execute("SELECT key FROM entries WHERE path = ?", (path,))
-        self._forget(db, [k for (k,) in rows])
+        self._forget(db, [k for (k,) in rows if k != keep])
 
     def acquire(self, key: str, ttl: float) -> bool:
         now = time.time()

@@ -329,15 +329,22 @@ class SQLiteFile:
             db.execute("PRAGMA busy_timeout = 0")
             try:
                 _begin(db, self.timeout)
-            finally:
-                # Every other statement keeps SQLite's handler (a read may meet a recovery).
-                db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            except BaseException:
+                db.execute(self._handler)
+                raise
             return db
+
+        @property
+        def _handler(self) -> str:
+            # Every statement outside the write transactions keeps SQLite's handler (a read may
+            # meet a recovery); set again once the write lock is let go.
+            return f"PRAGMA busy_timeout = {int(self.timeout * 1000)}"
 
         def __exit__(self, exc_type: t.Any, *rest: t.Any) -> None:
             try:
                 self.db.execute("ROLLBACK" if exc_type else "COMMIT")
             finally:
+                self.db.execute(self._handler)
                 # PRAGMA data_version does not count a connection's own commits.
                 _forget_reads(self.local)
 
