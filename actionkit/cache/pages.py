@@ -255,12 +255,11 @@ class PageCache(Waiting):
         """Call ``app``; store its answer if it opts in (with the revalidations in ``fold``,
         see :meth:`render`); release ``lease`` and call ``done`` when that is over."""
         since: int | None = None
+        began = 0.0
         if environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" not in environ:
             # Taken before the render starts: a revalidation during the render is newer.
             since = self.safe.generation()
-            if fold is None:
-                fold = _Fold([], 0.0)
-            fold.started = time.monotonic()  # read after since (see stores)
+            began = time.monotonic()  # read after since (see stores)
         capture = Capture()
 
         def intercept(
@@ -305,6 +304,9 @@ class PageCache(Waiting):
             on_close = functools.partial(self.safe.release, lease)
         if done is not None:
             on_close = done if on_close is None else both(on_close, done)
+        if fold is None:
+            fold = _Fold([], 0.0)
+        fold.started = began
         store = functools.partial(self._store, environ, capture, fold=fold)
         return Recorder(iterable, capture, store, on_close)
 
