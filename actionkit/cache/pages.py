@@ -19,9 +19,9 @@ from ..rendering import Rendered, render_app
 from ..stores import Entry, Store, default_store
 from ..stores.base import INFINITY, is_below, mark_name, marks
 from . import policy
-from .recording import BYPASS, HIT, MISS, STALE, Capture, Recorder, answer_entry, both
+from .recording import BYPASS, HIT, MISS, STALE, Capture, Fold, Recorder, answer_entry, both
 from .safe import SafeStore
-from .waiting import RenderUnderWay, Waiting
+from .waiting import RenderUnderWay, Turn, Waiting
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -64,6 +64,8 @@ class PageCache(Waiting):
         self._lock = threading.Lock()
         self._rendering: dict[str, RenderUnderWay] = {}
         self._shared: dict[str, None] = {}
+        # The renders after actions take turns by page (see render).
+        self._turns: dict[str, Turn] = {}
 
     def __repr__(self) -> str:
         return f"<PageCache {self.store!r}>"
@@ -135,6 +137,11 @@ class PageCache(Waiting):
         misses the page after the action, the old page is served until the new one replaces
         it, and nobody renders it but this request. (The action has not answered yet: nobody
         has been told of its writes while the old page is served.)
+
+        Two such renders of one page in this process take turns: the second begins once the
+        first is stored, so it shows the first action's writes and neither page is refused for
+        the other's revalidation (see :mod:`actionkit.stores`); across processes the times of
+        the writes tell.
         """
         if pending:
             # Called once the action is over: its writes are in by now.
@@ -142,9 +149,10 @@ class PageCache(Waiting):
             try:
                 if use_cache and self._folds_into(environ, pending):
                     fold = functools.partial(
-                        self._pass, app, lease=None, fold=_Fold(pending, written)
+                        self._pass, app, lease=None, fold=Fold(pending, written)
                     )
-                    return render_app(fold, environ)
+                    with self._turn(policy.page_key(environ)):
+                        return render_app(fold, environ)
             finally:
                 self.flush(pending, written)  # what the render did not store them with
         if not use_cache:
@@ -250,7 +258,7 @@ class PageCache(Waiting):
         start_response: StartResponse,
         lease: str | None,
         done: t.Callable[[], None] | None = None,
-        fold: _Fold | None = None,
+        fold: Fold | None = None,
     ) -> t.Iterable[bytes]:
         """Call ``app``; store its answer if it opts in (with the revalidations in ``fold``,
         see :meth:`render`); release ``lease`` and call ``done`` when that is over."""
@@ -305,7 +313,7 @@ class PageCache(Waiting):
         if done is not None:
             on_close = done if on_close is None else both(on_close, done)
         if fold is None:
-            fold = _Fold([], 0.0)
+            fold = Fold([], 0.0)
         fold.started = began
         store = functools.partial(self._store, environ, capture, fold=fold)
         return Recorder(iterable, capture, store, on_close)
@@ -323,7 +331,7 @@ class PageCache(Waiting):
         capture: Capture,
         plan: policy.Plan,
         body: bytes,
-        fold: _Fold | None = None,
+        fold: Fold | None = None,
     ) -> None:
         hints = capture.hints
         now = self.clock()
@@ -409,16 +417,3 @@ def _plan(
             logger.debug("%s BYPASS: not stored because %s.", path, decided)
         return None
     return decided
-
-
-class _Fold:
-    """What a page is stored with: the revalidations of the action it follows (if any) and
-    when that action's writes were in (``written``), and when its render began (``started``,
-    read after the generation), both ``time.monotonic()``."""
-
-    __slots__ = ("pending", "started", "written")
-
-    def __init__(self, pending: list[tuple[str, str, bool]], written: float) -> None:
-        self.pending = pending
-        self.written = written
-        self.started: float | None = None
