@@ -50,9 +50,11 @@ The data cache is :func:`cached`, for values rather than pages: the same store, 
 A cached page that used cached values carries their tags too.
 
 The package, by job: :mod:`.policy` (what is stored, and the keys), :mod:`.pages`
-(:class:`PageCache`), :mod:`.recording` (streaming an answer through while recording it),
-:mod:`.safe` (a failing store never fails a request), :mod:`.data` (:func:`cached`) and
-:mod:`.api` (the hints and revalidation functions, and which cache they use).
+(:class:`PageCache`), :mod:`.waiting` (waiting for a render under way elsewhere),
+:mod:`.folding` (an action's revalidations stored with the page rendered for its answer),
+:mod:`.recording` (streaming an answer through while recording it), :mod:`.safe` (a failing
+store never fails a request), :mod:`.data` (:func:`cached`) and :mod:`.api` (the hints and
+revalidation functions, and which cache they use).
 
 Inside a request, :func:`revalidate_path`, :func:`revalidate_tag` and :func:`cached` use the
 store of the middleware handling it; elsewhere see :mod:`actionkit.cache.api`.

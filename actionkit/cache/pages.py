@@ -17,11 +17,12 @@ from .. import context
 from ..protocol import CACHE_STATUS_HEADER
 from ..rendering import Rendered, render_app
 from ..stores import Entry, Store, default_store
-from ..stores.base import INFINITY, is_below, mark_name, marks
+from ..stores.base import INFINITY
 from . import policy
-from .recording import BYPASS, HIT, MISS, STALE, Capture, Fold, Recorder, answer_entry, both
+from .folding import Fold, Folding, Turn
+from .recording import BYPASS, HIT, MISS, STALE, Capture, Recorder, answer_entry, both
 from .safe import SafeStore
-from .waiting import RenderUnderWay, Turn, Waiting
+from .waiting import RenderUnderWay, Waiting
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -34,7 +35,7 @@ logger = logging.getLogger("actionkit")
 _SHARED_KEYS = 10_000
 
 
-class PageCache(Waiting):
+class PageCache(Waiting, Folding):
     """Caches the pages of a WSGI application that opted in, in a store.
 
     :param store: see :mod:`actionkit.stores`; ``None`` is the process-wide
@@ -160,33 +161,6 @@ class PageCache(Waiting):
         # After an action: another request's render may predate the action's writes, so do not
         # wait for one (those that start later may wait for this one).
         return render_app(functools.partial(self.serve, app, join=False), environ)
-
-    def flush(self, pending: list[tuple[str, str, bool]], written: float | None = None) -> None:
-        """Send the revalidations in ``pending``, in order and in one write where the store
-        can, and empty it. ``written``: the ``time.monotonic()`` time by which the data they
-        are about was written (``None``: now)."""
-        if pending:
-            revalidations = pending[:]
-            pending.clear()
-            self.safe.revalidate_and_set(revalidations, written=written)
-
-    def _folds_into(self, environ: WSGIEnvironment, pending: list[tuple[str, str, bool]]) -> bool:
-        """Whether the render of ``environ`` after an action should store its page with the
-        action's revalidations: the store can, and the cached page, if any, is one of them
-        drops (else it is read as usual, once they are sent)."""
-        if not self.safe.folds or "HTTP_AUTHORIZATION" in environ:
-            return False
-        path = policy.page_path(environ)
-        for kind, name, layout in pending:
-            if kind == "path" and (is_below(path, name) if layout else path == name):
-                return True  # known without reading the page
-        entry = self.safe.get(policy.page_key(environ))
-        if entry is None:
-            return True
-        if "vary" in entry.meta:
-            return False
-        names = {mark_name(*revalidation) for revalidation in pending}
-        return not names.isdisjoint(marks(entry))
 
     def _miss(
         self,
@@ -331,7 +305,7 @@ class PageCache(Waiting):
         capture: Capture,
         plan: policy.Plan,
         body: bytes,
-        fold: Fold | None = None,
+        fold: Fold,
     ) -> None:
         hints = capture.hints
         now = self.clock()
@@ -351,8 +325,7 @@ class PageCache(Waiting):
         key = policy.page_key(environ)
         meta = {"status": plan.status, "headers": plan.headers}
         if plan.vary:
-            if fold is not None:
-                self.flush(fold.pending, fold.written)
+            self.flush(fold.pending, fold.written)
             self._shared.pop(key, None)
             marker = Entry(b"", {"vary": plan.vary}, tags=tags, path=path)
             self.safe.set(key, marker, plan.since)
@@ -362,7 +335,7 @@ class PageCache(Waiting):
                 self._shared.clear()
             self._shared[key] = None
         entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
-        if fold is not None and (fold.pending or self.safe.folds):
+        if fold.pending or self.safe.folds:
             # Stored by the rule for values whose computation's start is known (see stores):
             # a revalidation made during the render about data written before it began does
             # not keep the page out.

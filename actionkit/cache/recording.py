@@ -115,16 +115,3 @@ def answer_entry(
     if environ["REQUEST_METHOD"] == "HEAD":
         return []
     return [entry.body]
-
-
-class Fold:
-    """What a page is stored with: the revalidations of the action it follows (if any) and
-    when that action's writes were in (``written``), and when its render began (``started``,
-    read after the generation), both ``time.monotonic()``."""
-
-    __slots__ = ("pending", "started", "written")
-
-    def __init__(self, pending: list[tuple[str, str, bool]], written: float) -> None:
-        self.pending = pending
-        self.written = written
-        self.started: float | None = None

@@ -1,11 +1,8 @@
 """Waiting for a page another request renders (see :meth:`PageCache._miss
-<actionkit.cache.PageCache>`): polling the store for its page, and its lease; and the turns
-the renders after actions take by page in a process (see :meth:`PageCache.render
-<actionkit.cache.PageCache.render>`)."""
+<actionkit.cache.PageCache>`): polling the store for its page, and its lease."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import typing as t
@@ -30,8 +27,6 @@ class Waiting:
     clock: t.Callable[[], float]
     lease: float
     wait: float
-    _lock: threading.Lock
-    _turns: dict[str, Turn]
 
     def _await_render(self, key: str, deadline: float) -> tuple[Entry | None, bool]:
         """Wait for the page of the render of ``key`` another process holds the lease for:
@@ -78,26 +73,6 @@ class Waiting:
                 return None
         return None
 
-    @contextlib.contextmanager
-    def _turn(self, key: str) -> t.Iterator[None]:
-        """Wait (at most ``wait`` seconds) for the render after an action of page ``key`` under
-        way in another thread of this process, and hold the turn while rendering."""
-        with self._lock:
-            turn = self._turns.get(key)
-            if turn is None:
-                turn = self._turns[key] = Turn()
-            turn.users += 1
-        held = turn.lock.acquire(timeout=self.wait)
-        try:
-            yield
-        finally:
-            if held:
-                turn.lock.release()
-            with self._lock:
-                turn.users -= 1
-                if not turn.users:
-                    del self._turns[key]
-
 
 class RenderUnderWay:
     """A render of a page under way in this process: its thread, and an event set when it is
@@ -108,14 +83,3 @@ class RenderUnderWay:
     def __init__(self, thread: int) -> None:
         self.thread = thread
         self.done = threading.Event()
-
-
-class Turn:
-    """The turn of the renders after actions of one page (see PageCache.render): a re-entrant
-    lock, so that a render of the page inside its own render does not wait for itself."""
-
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.users = 0
