@@ -262,7 +262,8 @@ class SQLiteFile:
             settings = {}  # a new file, or one made by another program: checked below
         if self._boot is not None and settings.get("boot") != self._boot:
             return False
-        if "incarnation" not in settings or not _has_written_table(db):
+        written = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'written'").fetchone()
+        if "incarnation" not in settings or written is None:
             # A new file, or one made by an earlier version (no incarnation, or no `written`).
             db.executescript(_SCHEMA)
             db.execute(
@@ -397,8 +398,3 @@ class SQLiteFile:
             _forget_reads(local)
             local.version = version
         return db, local
-
-
-def _has_written_table(db: sqlite3.Connection) -> bool:
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'written'").fetchone()
-    return found is not None
