@@ -8,7 +8,9 @@ environ (never through a test client, whose own ~100 µs would drown the figures
 - typed dispatch: the same form submitting an action whose parameters are annotated (validated
   with pydantic), against the same action taking the raw form;
 - memory: RSS of a process holding 10,000 cached 4 KB pages in a ``MemoryStore``, against the bytes
-  of those pages (measured in a fresh subprocess).
+  of those pages (measured in a fresh subprocess);
+- like: the JS like with the page in the answer, through the HTTP benchmark's apps, against
+  Flask-Caching's like route (the write path without HTTP).
 
 The cache hit against a bare app and ``revalidate_tag`` scaling are in ``bench_cache.py``.
 """
@@ -19,8 +21,11 @@ import functools
 import gc
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import typing as t
 from pathlib import Path
@@ -343,5 +348,64 @@ def memory() -> list[Row]:
     ]
 
 
+def like(quick: bool) -> list[Row]:
+    """The JS like with the page in the answer, through the HTTP benchmark's own apps
+    (``bench/apps``: actionkit with its ``SQLiteStore``, Flask + Flask-Caching with its
+    ``FileSystemCache``) over one SQLite database, in-process: the write path without HTTP."""
+    folder = Path(tempfile.mkdtemp(prefix="actionkit-bench-like-"))
+    os.environ["BENCH_CACHE"] = str(folder / "cache.sqlite3")
+    os.environ["BENCH_FLASK_CACHE"] = str(folder / "flask-cache")
+    from bench.apps import common
+
+    common.DB = str(folder / "posts.sqlite3")
+    common.reset(common.DB)
+    from bench.apps import actionkit_app, flask_app  # they read the variables above
+
+    json_body = {"CONTENT_TYPE": "application/json", "HTTP_ORIGIN": "http://127.0.0.1:8000"}
+    ours = environ(
+        "POST",
+        body=b"[1]",
+        HTTP_ACTION_ID="increment_like",
+        HTTP_ACTION_PAGE="/posts",
+        **json_body,
+    )
+    route = environ("POST", "/posts/1/like")
+    for app, base, body in ((actionkit_app.app, ours, b"[1]"), (flask_app.app, route, b"")):
+        answer = _answer(app, base, body)
+        assert answer[0].startswith("200") and b"Post number 20" in answer[1], answer[0]
+    try:
+        times = per_call(
+            {
+                "actionkit": lambda: call(actionkit_app.app, ours, b"[1]"),
+                "flask": lambda: call(flask_app.app, route),
+            },
+            quick,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return [
+        (
+            "JS like, page in the answer (in-process, the HTTP apps), against Flask-Caching's"
+            " like route",
+            f"{times['actionkit'] * 1e6:.0f} µs vs {times['flask'] * 1e6:.0f} µs",
+            f"{times['flask'] / times['actionkit']:.2f}× as fast as the route",
+            "",
+            None,
+        )
+    ]
+
+
+def _answer(app: t.Callable, base: dict, body: bytes) -> tuple[str, bytes]:
+    env = base.copy()
+    env["wsgi.input"] = _Body(body)
+    status: list[str] = []
+    chunks = app(env, lambda s, h, e=None: status.append(s) or _discard)
+    try:
+        return status[0] if status else "", b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+
+
 def run(quick: bool = False) -> list[Row]:
-    return [*fall_through(quick), *dispatch(quick), *typed_dispatch(quick), *memory()]
+    # The like last: its apps set the process's secret key.
+    return [*fall_through(quick), *dispatch(quick), *typed_dispatch(quick), *memory(), *like(quick)]
