@@ -115,7 +115,8 @@ class MemoryStore:
 
     def _may_store(self, entry: Entry, since: int, started: float | None = None) -> bool:
         """Whether no revalidation since ``since`` concerns ``entry`` (under the lock); with
-        ``started``, none whose data may have been written after that (see the module)."""
+        ``started``, none whose data may have been written after that (see
+        :mod:`actionkit.stores`)."""
         if self._generation == since:
             return True
         if since < self._floor:
