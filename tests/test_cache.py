@@ -414,6 +414,42 @@ class Recording:
         return noted
 
 
+def _liking_site(store: Store, *revalidate: t.Callable[[], None]) -> tuple[Site, t.Any]:
+    """A site whose ``like`` action writes (version + 1) and revalidates ``/tagged`` (or
+    calls ``revalidate``), with ``/tagged`` cached."""
+    site = Site(store)
+
+    @site.registry.action
+    def like() -> None:
+        site.data["version"] += 1
+        for call in revalidate or (lambda: revalidate_path("/tagged"),):
+            call()
+
+    site.get("/tagged")
+    return site, like
+
+
+def _other_process(site: Site, store: Store) -> Site:
+    """A second page cache on the store and the data of ``site``, as another worker."""
+    other = Site(store)
+    other.data = site.data
+    return other
+
+
+def _held_call(site: Site, action: t.Any) -> tuple[threading.Thread, list[t.Any]]:
+    """Call ``action`` from JS in a thread, and return once its page's render has begun and is
+    held at ``site.gate`` (set it to go on)."""
+    site.gate = threading.Event()
+    site.started.clear()
+    answers: list[t.Any] = []
+    thread = threading.Thread(
+        target=lambda: answers.append(site.client.call(action, page="/tagged"))
+    )
+    thread.start()
+    assert site.started.wait(10)
+    return thread, answers
+
+
 @pytest.mark.parametrize(
     "revalidate",
     [
@@ -429,25 +465,13 @@ def test_the_page_after_an_action_is_stored_with_its_revalidation(
     page, and until then every other process is served the old page (none misses it, none
     renders it)."""
     recording = Recording(store)
-    site = Site(t.cast(Store, recording))
-    other = Site(store)
-    other.data = site.data
-
-    @site.registry.action
-    def like() -> None:
-        site.data["version"] += 1
-        revalidate()
-        revalidate_tag("unrelated")
-
-    site.get("/tagged")
+    site, like = _liking_site(
+        t.cast(Store, recording), revalidate, lambda: revalidate_tag("unrelated")
+    )
+    other = _other_process(site, store)
     other.get("/tagged")
     recording.writes.clear()
-    site.gate = threading.Event()
-    site.started.clear()
-    answers: list[t.Any] = []
-    thread = threading.Thread(target=lambda: answers.append(site.client.call(like, page="/tagged")))
-    thread.start()
-    assert site.started.wait(10)
+    thread, answers = _held_call(site, like)
     folds = hasattr(store, "revalidate_and_set")
     if folds:
         # The action has written its data and is rendering: not answered yet.
@@ -472,22 +496,9 @@ def test_the_page_after_an_action_is_not_stored_over_a_revalidation_made_meanwhi
     """Another process revalidating the page while the action's page renders (its like came
     in between): the action's page may not show it, so it is not stored, and the action's
     own revalidation still drops the old page."""
-    site = Site(store)
-    other = Site(store)
-    other.data = site.data
-
-    @site.registry.action
-    def like() -> None:
-        site.data["version"] += 1
-        revalidate_path("/tagged")
-
-    site.get("/tagged")
-    site.gate = threading.Event()
-    site.started.clear()
-    answers: list[t.Any] = []
-    thread = threading.Thread(target=lambda: answers.append(site.client.call(like, page="/tagged")))
-    thread.start()
-    assert site.started.wait(10)
+    site, like = _liking_site(store)
+    other = _other_process(site, store)
+    thread, answers = _held_call(site, like)
     site.data["version"] += 1
     other.cache.revalidate_tag("posts")
     site.gate.set()
@@ -503,24 +514,11 @@ def test_the_page_after_an_action_is_stored_over_a_revalidation_of_data_it_shows
     """Another process's action that was over before this page's render began, and sent its
     revalidation during it: the page shows its writes, so it is stored (where the store
     keeps when data was written: MemoryStore, SQLiteStore)."""
-    site = Site(store)
-    other = Site(store)
-    other.data = site.data
-
-    @site.registry.action
-    def like() -> None:
-        site.data["version"] += 1
-        revalidate_path("/tagged")
-
-    site.get("/tagged")
+    site, like = _liking_site(store)
+    other = _other_process(site, store)
     site.data["version"] += 1  # the other action's write, in before the render below
     written = time.monotonic()
-    site.gate = threading.Event()
-    site.started.clear()
-    answers: list[t.Any] = []
-    thread = threading.Thread(target=lambda: answers.append(site.client.call(like, page="/tagged")))
-    thread.start()
-    assert site.started.wait(10)
+    thread, answers = _held_call(site, like)
     other.cache.flush([("tag", "posts", False)], written)
     site.gate.set()
     thread.join(10)
@@ -535,25 +533,11 @@ def test_the_page_after_an_action_is_stored_over_a_revalidation_of_data_it_shows
 def test_the_pages_after_two_actions_of_one_process_take_turns(store: Store) -> None:
     """Two threads liking at once: the second page is rendered once the first is stored, so
     it shows both likes and is stored; no reader has to render the page again."""
-    site = Site(store)
-
-    @site.registry.action
-    def like() -> None:
-        site.data["version"] += 1
-        revalidate_path("/tagged")
-
-    site.get("/tagged")
-    site.gate = threading.Event()
-    site.started.clear()
-    answers: list[t.Any] = []
-
-    def call() -> None:
-        answers.append(site.client.call(like, page="/tagged").json["html"])
-
-    first = threading.Thread(target=call)
-    first.start()
-    assert site.started.wait(10)
-    second = threading.Thread(target=call)
+    site, like = _liking_site(store)
+    first, answered = _held_call(site, like)
+    second = threading.Thread(
+        target=lambda: answered.append(site.client.call(like, page="/tagged"))
+    )
     second.start()
     time.sleep(0.3)
     folds = hasattr(store, "revalidate_and_set")
@@ -563,6 +547,7 @@ def test_the_pages_after_two_actions_of_one_process_take_turns(store: Store) -> 
     first.join(10)
     second.join(10)
     site.gate = None
+    answers = [answer.json["html"] for answer in answered]
     assert sorted(answers)[-1] == "/tagged? v3 render 3"
     if folds:
         assert answers == ["/tagged? v2 render 2", "/tagged? v3 render 3"]
