@@ -333,7 +333,14 @@ def next_system() -> System:
 def python_server(system: str, mode: str, data: Path) -> Server:
     """A Python system under gunicorn; its workers count renders, actions and store writes in
     ``data/counts`` (see :func:`bench.apps.common.read_counts`)."""
-    worker = ["-k", "gthread", "--threads", "4"] if mode == "gthread" else ["-k", "sync"]
+    # gthread keeps connections open, each served by the worker that accepted it: on one shared
+    # socket the first worker to wake may accept all of wrk's connections and leave the other
+    # idle for a whole run. With --reuse-port each worker listens on a socket of its own and the
+    # kernel spreads the connections over them. (sync workers close each connection; a shared
+    # socket gives each request to whichever worker is free.)
+    worker = (
+        ["-k", "gthread", "--threads", "4", "--reuse-port"] if mode == "gthread" else ["-k", "sync"]
+    )
     (data / "counts").mkdir(exist_ok=True)
     command = [sys.executable, "-m", "gunicorn", "-w", "2", *worker, "-b", "127.0.0.1:{port}"]
     return Server(
@@ -748,7 +755,7 @@ def _need(value: T | None) -> T:
 def _setup() -> str:
     """The versions and settings behind the HTTP rows."""
     parts = [
-        f"gunicorn {version('gunicorn')} -w 2 (gthread: 4 threads)",
+        f"gunicorn {version('gunicorn')} -w 2 (gthread: 4 threads, --reuse-port)",
         f"Flask-Caching {version('flask-caching')} FileSystemCache",
     ]
     with contextlib.suppress(OSError, ValueError, KeyError):
