@@ -449,9 +449,11 @@ def test_forgotten_marks_make_older_values_unstorable(store: Store) -> None:
     assert not store.set("new", _entry(tags=["mine"]), since)
 
 
-def _child_uses_inherited_store(store: SQLiteStore, queue: t.Any) -> None:
+def _child_uses_inherited_store(store: SQLiteStore, queue: t.Any, parents: int) -> None:
+    # The child runs in the thread that forked, which holds the parent's connection.
+    fresh = id(store._db()) != parents
     store.revalidate_tag("t")
-    queue.put(store.get("k") is None)
+    queue.put((fresh, store.get("k") is None))
     store.close()
 
 
@@ -463,9 +465,9 @@ def test_sqlite_store_made_before_fork_works_in_the_child(tmp_path: Path) -> Non
     assert store.get("k") is not None
     fork = multiprocessing.get_context("fork")
     queue = fork.Queue()
-    child = fork.Process(target=_child_uses_inherited_store, args=(store, queue))
+    child = fork.Process(target=_child_uses_inherited_store, args=(store, queue, id(store._db())))
     child.start()
-    assert queue.get(timeout=30) is True
+    assert queue.get(timeout=30) == (True, True)
     child.join(timeout=30)
     assert child.exitcode == 0
     queue.close()
@@ -1182,6 +1184,62 @@ def test_sqlite_writer_waits_for_the_lock_then_writes(
     (busy_timeout,) = store._db().execute("PRAGMA busy_timeout").fetchone()
     assert busy_timeout == 30_000
     store.close()
+
+
+def test_sqlite_threads_of_a_process_take_turns_to_write(tmp_path: Path) -> None:
+    """A thread whose process is writing waits for its turn without asking SQLite for the
+    lock (it asks once, when the other is done), and gives up after the store's timeout."""
+    store = SQLiteStore(tmp_path / "cache.sqlite3", timeout=30.0)
+    store.generation()
+    holding, done = threading.Event(), threading.Event()
+    asked: list[str] = []
+
+    def hold() -> None:
+        with store._transaction():
+            holding.set()
+            done.wait(30)
+
+    def write() -> None:
+        store._db().set_trace_callback(
+            lambda sql: asked.append(sql) if sql.startswith("BEGIN") else None
+        )
+        store.revalidate_tag("t")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(30)
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(0.2)  # asking SQLite all along, it would have asked several times by now
+    assert writer.is_alive() and asked == []
+    done.set()
+    holder.join()
+    writer.join()
+    assert asked == ["BEGIN IMMEDIATE"]
+    assert split_generation(store.generation())[1] == 1
+
+    impatient = SQLiteStore(tmp_path / "cache.sqlite3", timeout=0.05)
+    holding.clear()
+    done.clear()
+    holder = threading.Thread(target=lambda: _hold_until(impatient, holding, done))
+    holder.start()
+    assert holding.wait(30)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            impatient.revalidate_tag("t")
+    finally:
+        done.set()
+        holder.join()
+    impatient.revalidate_tag("t")  # the turn was let go
+    assert split_generation(store.generation())[1] == 2
+    impatient.close()
+    store.close()
+
+
+def _hold_until(store: SQLiteStore, holding: threading.Event, done: threading.Event) -> None:
+    with store._transaction():
+        holding.set()
+        done.wait(30)
 
 
 @pytest.mark.parametrize("write", ["revalidate_path", "set", "acquire", "release", "delete"])

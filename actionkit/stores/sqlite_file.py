@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 import typing as t
+import weakref
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -47,6 +48,18 @@ _SPECIAL = ("", " bytes", " floor")
 # Connections inherited through fork() must never be used, nor closed (closing one runs SQLite's
 # cleanup on state shared with the parent); a child keeps them referenced here instead.
 _inherited: list[sqlite3.Connection] = []
+
+# Every file of the process: a forked child leaves their parent's connections at once, even in
+# the thread that forked, which still holds one (gunicorn --preload forks its main thread).
+_files: weakref.WeakSet[SQLiteFile] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for file in list(_files):
+        file._after_fork()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 # The last use of an entry is written back at most this often (seconds): a write on every read
 # would make readers queue behind each other.
@@ -212,10 +225,13 @@ class SQLiteFile:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Held by the thread of this process that writes (see _Tx).
+        self._writing = threading.Lock()
         self._boot = boot_id()
         # The mapped WAL index header (see the module): None until mapped, False when unusable.
         self._shm: mmap.mmap | t.Literal[False] | None = None
         self._shm_key: tuple[int, int, int] | None = None
+        _files.add(self)
         self._open()
 
     def _open(self) -> None:
@@ -290,6 +306,7 @@ class SQLiteFile:
             self._local = threading.local()
             self._connections = []
             self._lock = threading.Lock()
+            self._writing = threading.Lock()
             # Mapped again once a connection of this process holds the file open: only then
             # can it not be truncated under the mapping.
             self._shm, self._shm_key = None, None  # the parent's: kept in _wal_index_maps
@@ -317,21 +334,41 @@ class SQLiteFile:
         return db
 
     class _Tx:
-        def __init__(self, db: sqlite3.Connection, local: threading.local, timeout: float) -> None:
+        """A write transaction. The threads of a process take turns on ``writing`` before they
+        ask SQLite for its write lock: a thread waiting for another of its process sleeps
+        until that one is done, rather than asking SQLite again and again (each asking takes
+        the GIL, which the writer needs after each of its statements)."""
+
+        def __init__(
+            self,
+            db: sqlite3.Connection,
+            local: threading.local,
+            timeout: float,
+            writing: threading.Lock,
+        ) -> None:
             self.db = db
             self.local = local
             self.timeout = timeout
+            self.writing = writing
 
         def __enter__(self) -> sqlite3.Connection:
             db = self.db
-            # SQLite's own busy handler sleeps a millisecond or more at its first retry, longer
-            # than most of the writes it waits for; the write lock is asked for here without it
-            # and again after short, growing pauses, for at most ``timeout`` (see _begin).
-            db.execute("PRAGMA busy_timeout = 0")
+            started = time.monotonic()
+            if not self.writing.acquire(timeout=self.timeout):
+                raise sqlite3.OperationalError("database is locked")
             try:
-                _begin(db, self.timeout)
+                # SQLite's own busy handler sleeps a millisecond or more at its first retry,
+                # longer than most of the writes it waits for; the write lock is asked for here
+                # without it and again after short, growing pauses (see _begin), for what is
+                # left of ``timeout``.
+                db.execute("PRAGMA busy_timeout = 0")
+                try:
+                    _begin(db, self.timeout - (time.monotonic() - started))
+                except BaseException:
+                    db.execute(self._handler)
+                    raise
             except BaseException:
-                db.execute(self._handler)
+                self.writing.release()
                 raise
             return db
 
@@ -345,13 +382,14 @@ class SQLiteFile:
             try:
                 self.db.execute("ROLLBACK" if exc_type else "COMMIT")
             finally:
+                self.writing.release()
                 self.db.execute(self._handler)
                 # PRAGMA data_version does not count a connection's own commits.
                 _forget_reads(self.local)
 
     def _transaction(self) -> SQLiteFile._Tx:
-        db = self._db()
-        return self._Tx(db, self._local, self.timeout)
+        db = self._db()  # first: in a forked child, it makes the locks of this process
+        return self._Tx(db, self._local, self.timeout, self._writing)
 
     def _map_wal_index(self, db: sqlite3.Connection) -> None:
         """Map the header of the WAL index, once ``db`` holds the file open: SQLite truncates the
