@@ -107,11 +107,12 @@ class Action(t.Generic[P, R]):
         arguments = self.bound_args + args
         key = _current_key()
         memo: tuple[t.Any, ...] | None = None
-        if all(type(arg) in security.SCALARS for arg in arguments):
+        types = tuple(map(type, arguments))
+        if security.SCALARS.issuperset(types):
             # A page binds the same IDs on every render: the same arguments, of the same types
             # (1, 1.0 and True are equal keys), with the same key give the same copy.
-            sealing = key if key is None or isinstance(key, str | bytes) else tuple(key)
-            memo = (sealing, arguments, tuple(map(type, arguments)))
+            sealing = key if key is None or type(key) in _KEY_TYPES else tuple(key)
+            memo = (sealing, arguments, types)
             found = self._copies.get(memo)
             if found is not None:
                 return found
@@ -187,10 +188,13 @@ def _remember(cache: dict[tuple[str, str], Markup], key: tuple[str, str], markup
     cache[key] = markup
 
 
+_KEY_TYPES = frozenset((str, bytes))
+
+
 def _current_key() -> security.SecretKey | None:
     ctx = _current_context()
-    key = ctx.secret_key if ctx is not None else None
-    return security.resolve_key(key)
+    key = None if ctx is None else ctx.secret_key
+    return key if key is not None else security.resolve_key()
 
 
 class Registry:
