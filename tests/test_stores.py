@@ -390,6 +390,24 @@ def test_max_bytes_evicts_least_recently_used(make_store: t.Callable[..., Store]
     assert all(store.get(k) is None for k in "abcd")
 
 
+def test_sqlite_bytes_held_follow_entries_replaced_by_ones_of_the_same_size(
+    tmp_path: Path,
+) -> None:
+    """The count of bytes held, which eviction goes by, stays the sum of the entries' sizes
+    when an entry is replaced by one of the same size (not written then), a bigger or a
+    smaller one, and a replacement of the same size still evicts nothing."""
+    store = SQLiteStore(tmp_path / "cache.sqlite3", max_bytes=3000)
+    db = store._db()
+    bodies = [b"a" * 900, b"b" * 900, b"c" * 400, b"d" * 400, b"e" * 1000, b"f" * 1000]
+    for body in bodies:
+        assert store.set("k", _entry(body), store.generation())
+        assert store.set("other", _entry(b"o" * 900), store.generation())
+        (held,) = db.execute("SELECT generation FROM touched WHERE name = ' bytes'").fetchone()
+        (total,) = db.execute("SELECT sum(size) FROM entries").fetchone()
+        assert held == total
+    assert store.get("k") is not None and store.get("other") is not None
+
+
 def test_an_entry_bigger_than_max_bytes_is_refused_and_evicts_nothing(
     make_store: t.Callable[..., Store],
 ) -> None:

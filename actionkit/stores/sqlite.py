@@ -200,6 +200,10 @@ class SQLiteStore(SQLiteMarks):
                 "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(tag, key) for tag in entry.tags]
             )
         grown = size - (old[0] if old else 0)
+        if not grown:
+            # The total is as the last write left it, within max_bytes (a page replaced by
+            # itself after an action is mostly the same size).
+            return True
         (total,) = db.execute(
             "UPDATE touched SET generation = generation + ? WHERE name = ' bytes'"
             " RETURNING generation",
