@@ -3,7 +3,10 @@
 WAL mode lets readers proceed while one process writes; revalidation and storing each run in one
 ``BEGIN IMMEDIATE`` transaction, so once ``revalidate_*`` has returned, every process reads the
 new state. Each thread of each process opens its own connection, lazily: a store made before
-gunicorn forks its workers (``--preload``) is safe to use in each of them.
+gunicorn forks its workers (``--preload``) is safe to use in each of them, the forking thread
+included. The threads of a process take turns to write; a writer that finds another process
+writing asks SQLite for the lock again after 20 µs, then twice as long each time up to 1 ms
+(SQLite's own busy handler would first wait a whole millisecond, longer than the writes here).
 
 .. code-block:: python
 
