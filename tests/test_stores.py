@@ -21,6 +21,7 @@ from actionkit.stores import (
     Store,
     ancestors,
     sqlite_file,
+    sqlite_writes,
 )
 from actionkit.stores.base import is_below, layout_root, split_generation
 
@@ -1174,7 +1175,7 @@ def test_sqlite_writer_waits_for_the_lock_then_writes(
     holder.execute("BEGIN IMMEDIATE")
     asking = threading.Event()
     errors: list[BaseException] = []
-    busy = sqlite_file._busy
+    busy = sqlite_writes._busy
 
     def found_busy(error: sqlite3.OperationalError) -> bool:
         if busy(error):
@@ -1182,7 +1183,7 @@ def test_sqlite_writer_waits_for_the_lock_then_writes(
             return True
         return False
 
-    monkeypatch.setattr(sqlite_file, "_busy", found_busy)
+    monkeypatch.setattr(sqlite_writes, "_busy", found_busy)
 
     def write() -> None:
         try:
@@ -1251,6 +1252,51 @@ def test_sqlite_threads_of_a_process_take_turns_to_write(tmp_path: Path) -> None
     impatient.revalidate_tag("t")  # the turn was let go
     assert split_generation(store.generation())[1] == 2
     impatient.close()
+    store.close()
+
+
+class _FailingCommit:
+    """A connection whose ``COMMIT`` fails, as one on a full disk would: the transaction stays
+    open (SQLite keeps it after a failed commit)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def execute(self, sql: str, *args: t.Any) -> t.Any:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self.db, name)
+
+
+def test_sqlite_failed_commit_lets_go_of_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write whose commit fails raises, writes nothing, and leaves neither SQLite's write
+    lock nor the process's turn taken: the next write, from another process too, goes in."""
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path, timeout=0.5)
+    before = store.generation()
+    made = store._transaction
+
+    def failing() -> t.Any:
+        tx = made()
+        tx.db = _FailingCommit(tx.db)  # type: ignore[assignment]
+        return tx
+
+    monkeypatch.setattr(store, "_transaction", failing)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        store.revalidate_tag("t")
+    monkeypatch.undo()
+    assert not store._db().in_transaction
+    assert store.generation() == before
+    other = SQLiteStore(path, timeout=0.5)
+    other.revalidate_tag("t")  # would wait for the lock, then fail, had it been kept
+    store.revalidate_tag("t")
+    assert split_generation(store.generation())[1] == 2
+    other.close()
     store.close()
 
 

@@ -1,6 +1,7 @@
 """The SQLite file under :class:`~actionkit.stores.SQLiteStore`: its schema, when it is made
 again (a reboot, damage), the connections of each thread and process, and the mapped header of
-its WAL index. See :mod:`actionkit.stores.sqlite` for why each is done as it is.
+its WAL index (its write transactions: :mod:`actionkit.stores.sqlite_writes`). See
+:mod:`actionkit.stores.sqlite` for why each is done as it is.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import os
 import secrets
 import sqlite3
 import threading
-import time
 import typing as t
 import weakref
+
+from .sqlite_writes import WriteTransaction, forget_reads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -71,11 +73,6 @@ _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 # changes (see _reads), up to:
 _FRONT_ENTRIES = 256
 _FRONT_BYTES = 8 * 1024 * 1024
-
-# A writer waiting for another one asks for the lock again after these pauses (seconds), the
-# first doubled up to the last (see _begin).
-_FIRST_PAUSE = 20e-6
-_LAST_PAUSE = 1e-3
 
 # The WAL index header in <path>-shm: two copies of 48 bytes (the first written last at each
 # commit, with a change counter), then the checkpoint information.
@@ -145,56 +142,10 @@ class _WalIndexMaps:
 _wal_index_maps = _WalIndexMaps()
 
 
-def _forget_reads(local: threading.local) -> None:
-    """Empty a thread's memory of reads: entries, keys found missing and the generation (the
-    incarnation of the file its connection has open never changes)."""
-    local.front = {}
-    local.front_bytes = 0
-    local.misses = {}
-    local.generation = None
-
-
 def _damaged(error: sqlite3.DatabaseError) -> bool:
     """Whether ``error`` says the file cannot be read as a database (not that it is busy)."""
     code = getattr(error, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def _busy(error: sqlite3.OperationalError) -> bool:
-    """Whether ``error`` says another connection holds the lock asked for."""
-    code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _begin(db: sqlite3.Connection, timeout: float) -> None:
-    """``BEGIN IMMEDIATE`` on ``db`` (whose busy handler is off), asked again while another
-    connection writes: after 20 µs, then twice as long each time up to 1 ms, until ``timeout``
-    seconds have passed; then the last ``database is locked`` error is raised.
-
-    The writes of this store hold the lock for tens of microseconds: SQLite's handler, whose
-    first pause is a millisecond, would make a waiting writer lose most of that millisecond.
-    """
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        return
-    except sqlite3.OperationalError as e:
-        if not _busy(e):
-            raise
-    deadline = time.monotonic() + timeout
-    delay = _FIRST_PAUSE
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            db.execute("BEGIN IMMEDIATE")  # raises, unless the lock was just let go
-            return
-        time.sleep(min(delay, left))
-        delay = min(delay * 2, _LAST_PAUSE)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as e:
-            if not _busy(e):
-                raise
 
 
 def _new_incarnation() -> str:
@@ -326,70 +277,16 @@ class SQLiteFile:
         local.db, local.pid = db, pid
         local.version = None
         local.incarnation = None
-        _forget_reads(local)
+        forget_reads(local)
         if self._shm is None:
             self._map_wal_index(db)
         with self._lock:
             self._connections.append(db)
         return db
 
-    class _Tx:
-        """A write transaction. The threads of a process take turns on ``writing`` before they
-        ask SQLite for its write lock: a thread waiting for another of its process sleeps
-        until that one is done, rather than asking SQLite again and again (each asking takes
-        the GIL, which the writer needs after each of its statements)."""
-
-        def __init__(
-            self,
-            db: sqlite3.Connection,
-            local: threading.local,
-            timeout: float,
-            writing: threading.Lock,
-        ) -> None:
-            self.db = db
-            self.local = local
-            self.timeout = timeout
-            self.writing = writing
-
-        def __enter__(self) -> sqlite3.Connection:
-            db = self.db
-            started = time.monotonic()
-            if not self.writing.acquire(timeout=self.timeout):
-                raise sqlite3.OperationalError("database is locked")
-            try:
-                # SQLite's own busy handler sleeps a millisecond or more at its first retry,
-                # longer than most of the writes it waits for; the write lock is asked for here
-                # without it and again after short, growing pauses (see _begin), for what is
-                # left of ``timeout``.
-                db.execute("PRAGMA busy_timeout = 0")
-                try:
-                    _begin(db, self.timeout - (time.monotonic() - started))
-                except BaseException:
-                    db.execute(self._handler)
-                    raise
-            except BaseException:
-                self.writing.release()
-                raise
-            return db
-
-        @property
-        def _handler(self) -> str:
-            # Every statement outside the write transactions keeps SQLite's handler (a read may
-            # meet a recovery); set again once the write lock is let go.
-            return f"PRAGMA busy_timeout = {int(self.timeout * 1000)}"
-
-        def __exit__(self, exc_type: t.Any, *rest: t.Any) -> None:
-            try:
-                self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-            finally:
-                self.writing.release()
-                self.db.execute(self._handler)
-                # PRAGMA data_version does not count a connection's own commits.
-                _forget_reads(self.local)
-
-    def _transaction(self) -> SQLiteFile._Tx:
+    def _transaction(self) -> WriteTransaction:
         db = self._db()  # first: in a forked child, it makes the locks of this process
-        return self._Tx(db, self._local, self.timeout, self._writing)
+        return WriteTransaction(db, self._local, self.timeout, self._writing)
 
     def _map_wal_index(self, db: sqlite3.Connection) -> None:
         """Map the header of the WAL index, once ``db`` holds the file open: SQLite truncates the
@@ -433,6 +330,6 @@ class SQLiteFile:
         else:
             (version,) = db.execute("PRAGMA data_version").fetchone()
         if version != local.version:
-            _forget_reads(local)
+            forget_reads(local)
             local.version = version
         return db, local
