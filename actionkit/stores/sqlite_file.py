@@ -176,7 +176,7 @@ class SQLiteFile:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        # Held by the thread of this process that writes (see _Tx).
+        # Held by the thread of this process that writes (see sqlite_writes.WriteTransaction).
         self._writing = threading.Lock()
         self._boot = boot_id()
         # The mapped WAL index header (see the module): None until mapped, False when unusable.

@@ -126,6 +126,6 @@ class WriteTransaction:
                     raise
         finally:
             self.writing.release()
-            self.db.execute(self._handler)
+            db.execute(self._handler)
             # PRAGMA data_version does not count a connection's own commits.
             forget_reads(self.local)
