@@ -38,27 +38,21 @@ def _begin(db: sqlite3.Connection, timeout: float) -> None:
     The writes of this store hold the lock for tens of microseconds: SQLite's handler, whose
     first pause is a millisecond, would make a waiting writer lose most of that millisecond.
     """
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        return
-    except sqlite3.OperationalError as e:
-        if not _busy(e):
-            raise
-    deadline = time.monotonic() + timeout
+    deadline = None
     delay = _FIRST_PAUSE
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            db.execute("BEGIN IMMEDIATE")  # raises, unless the lock was just let go
-            return
-        time.sleep(min(delay, left))
-        delay = min(delay * 2, _LAST_PAUSE)
         try:
             db.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as e:
             if not _busy(e):
                 raise
+            now = time.monotonic()
+            deadline = now + timeout if deadline is None else deadline
+            if now >= deadline:
+                raise
+        time.sleep(min(delay, deadline - now))
+        delay = min(delay * 2, _LAST_PAUSE)
 
 
 class WriteTransaction:
