@@ -319,7 +319,8 @@ class SQLiteFile:
 
         The WAL index header, or else PRAGMA data_version, changes with every commit of another
         connection, of this process or another (this connection's own writes forget the reads,
-        see _Tx). Either is read before the rows, so a commit after it shows at the next read.
+        see sqlite_writes.WriteTransaction). Either is read before the rows, so a commit after
+        it shows at the next read.
         """
         db = self._db()
         local = self._local
