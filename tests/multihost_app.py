@@ -8,6 +8,7 @@ before starting the servers.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import typing as t
@@ -16,6 +17,9 @@ from flask import Flask, g
 
 from actionkit import action, cache_tag, revalidate_tag
 from actionkit.flask import ActionKit
+
+# The store's outages and returns, in the server's log (the test counts them).
+logging.basicConfig(level=logging.INFO, format="%(process)d %(name)s %(levelname)s %(message)s")
 
 app = Flask(__name__)
 app.config["ACTIONKIT_CACHE"] = os.environ.get("ACTIONKIT_CACHE", "memory")

@@ -29,6 +29,8 @@ class FlakyStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
         self.down = False
+        #: Each call is carried out, then raises (its answer lost on the way back).
+        self.mute = False
         self.calls: list[tuple[str, str]] = []
 
     def _check(self, name: str, arg: str = "") -> None:
@@ -50,7 +52,14 @@ class FlakyStore(MemoryStore):
 
     def acquire(self, key: str, ttl: float) -> bool:
         self._check("acquire", key)
-        return super().acquire(key, ttl)
+        taken = super().acquire(key, ttl)
+        if self.mute:
+            raise TimeoutError("no answer from the store")
+        return taken
+
+    def release(self, key: str) -> None:
+        self._check("release", key)
+        super().release(key)
 
     def revalidate_tag(self, tag: str) -> None:
         self._check("revalidate_tag", tag)
@@ -219,6 +228,60 @@ def test_wrappers_of_one_store_share_its_state() -> None:
     assert second.get("k") is None
     _settled(first)
     assert first.pending == [] and first.up
+
+
+def test_leases_an_outage_left_in_the_store_are_let_go_when_it_is_back() -> None:
+    """A lease whose release was skipped while the store was down, or whose acquire was
+    carried out without its answer arriving, is let go before the store is used again;
+    otherwise every other process's miss of that page would wait for a render that is over,
+    until the lease ran out."""
+    store, clock = FlakyStore(), Clock()
+    safe = SafeStore(store, clock=clock)
+    assert safe.acquire("rendered", 30) is True  # a render holds it...
+    store.mute = True
+    assert safe.acquire("unanswered", 30) is True  # taken, but this process cannot know it
+    assert not safe.up
+    store.mute = False
+    store.down = True
+    safe.release("rendered")  # ...and ends while the store is down
+    store.down = False
+    assert not MemoryStore.acquire(store, "rendered", 30)  # both still held in the store
+    assert not MemoryStore.acquire(store, "unanswered", 30)
+    assert safe.generation() == -1  # not due for a try yet
+    clock.now += SafeStore.retry_every
+    _settled(safe)  # tried by the thread that waits for the store, without any request
+    assert safe.up
+    assert ("release", "rendered") in store.calls and ("release", "unanswered") in store.calls
+    assert MemoryStore.acquire(store, "rendered", 30)  # free for another process's render
+    assert MemoryStore.acquire(store, "unanswered", 30)
+
+
+def test_a_lease_taken_as_redis_pauses_is_let_go_when_it_is_back(
+    redis_server: RedisServer,
+) -> None:
+    """Redis paused with a lease's ``SET`` on its way carries it out once it resumes, after
+    the client gave up waiting for the answer: the process lets it go before using the store
+    again."""
+    store = RedisStore(redis_server.url, prefix="lease:")
+    clock = Clock()
+    safe = SafeStore(store, clock=clock)
+    try:
+        assert safe.generation() != -1  # a connection in the pool, on which the SET goes out
+        redis_server.pause()
+        assert safe.acquire("k", 30) is True  # no answer: rendered without the store
+        assert not safe.up
+        redis_server.resume()
+        deadline = time.monotonic() + 5
+        while not store._redis.exists("lease:l:k"):
+            assert time.monotonic() < deadline, "the paused SET never ran"
+            time.sleep(0.01)
+        clock.now += SafeStore.retry_every
+        _settled(safe)
+        assert safe.up
+        assert store.acquire("k", 30)  # the lease the outage left is gone
+    finally:
+        redis_server.resume()
+        store.close()
 
 
 def test_a_paused_redis_keeps_revalidations_and_fails_nothing(redis_server: RedisServer) -> None:

@@ -213,6 +213,11 @@ class Load:
             ends = [end for start, end, _, cache in self.reads if start >= after and cache == "HIT"]
         return min(ends) - after if ends else None
 
+    def slowest(self, start: float, end: float) -> float:
+        """Seconds taken by the slowest read begun from ``start`` to ``end``."""
+        with self.lock:
+            return max((e - s for s, e, _, _ in self.reads if start <= s < end), default=0.0)
+
     def count(self, start: float, end: float) -> dict[str, int]:
         with self.lock:
             counts: dict[str, int] = {}
@@ -292,13 +297,15 @@ def test_two_hosts_share_redis_through_an_outage(tmp_path: Path, redis_server: R
         "after pause": load.first_hit(marks["resumed"]),
         "after restart": load.first_hit(marks["restarted"]),
     }
-    phases = {
-        "before": load.count(marks["start"], marks["pause"]),
-        "paused": load.count(marks["pause"], marks["resumed"]),
-        "after pause": load.count(marks["resumed"], marks["kill"]),
-        "killed": load.count(marks["kill"], marks["restarted"]),
-        "after restart": load.count(marks["restarted"], marks["end"]),
+    bounds = {
+        "before": (marks["start"], marks["pause"]),
+        "paused": (marks["pause"], marks["resumed"]),
+        "after pause": (marks["resumed"], marks["kill"]),
+        "killed": (marks["kill"], marks["restarted"]),
+        "after restart": (marks["restarted"], marks["end"]),
     }
+    phases = {phase: load.count(*bound) for phase, bound in bounds.items()}
+    slowest = {phase: load.slowest(*bound) for phase, bound in bounds.items()}
     print(
         f"\nmulti-host: {load.tried} requests tried in {marks['end'] - marks['start']:.1f} s;"
         f" likes acknowledged {load.acked_likes}, failed {len(load.failed_likes)};"
@@ -306,7 +313,13 @@ def test_two_hosts_share_redis_through_an_outage(tmp_path: Path, redis_server: R
         f" stale {len(load.stale)}; likes stored {sum(stored.values())}"
     )
     for phase, counts in phases.items():
-        print(f"  reads {phase}: {counts}")
+        print(f"  reads {phase}: {counts}, the slowest {slowest[phase]:.3f} s")
+    for port in ports:
+        said = (tmp_path / f"gunicorn-{port}.log").read_text(errors="replace")
+        print(
+            f"  port {port}: store failed {said.count('failed; serving uncached')} times,"
+            f" back {said.count('answers again;')} times"
+        )
     for event, seconds in recovered.items():
         shown = "never" if seconds is None else f"{seconds:.3f} s"
         print(f"  first HIT {event}: {shown}")
@@ -316,5 +329,8 @@ def test_two_hosts_share_redis_through_an_outage(tmp_path: Path, redis_server: R
     assert load.failed_likes == []
     assert sum(stored.values()) == load.acked_likes
     assert load.failed_reads == []
+    # A read waits at most one store timeout or one try of the store (0.5 s each), and never
+    # for a render that is over (a lease the outage left in the store: up to 10 s).
+    assert max(slowest.values()) < 2.0, slowest
     for event, seconds in recovered.items():
         assert seconds is not None and seconds < 1.0, f"no cache hit within 1 s {event}"

@@ -15,6 +15,10 @@ had succeeded. From its first failure, the process counts the store as *down*:
   started while revalidations are waiting, so that they go out even if no request comes) tries
   the store again: it delivers the waiting revalidations in order, and only when all of them
   are delivered is the store *up* again;
+- a lease it may have left in the store (one released while the store was down, or one
+  whose acquire got no answer: a server paused or far away carries it out later) is let go
+  with them, before the store is used again: otherwise every other process's miss of that
+  page would wait for a render that is over until the lease ran out;
 - back up, the process still reads nothing from the store for :attr:`SafeStore.settle`
   seconds (it writes to it): the other processes that saw the outage deliver their own waiting
   revalidations meanwhile, so none of them reads a page that one of those would have dropped.
@@ -64,6 +68,8 @@ class _Health:
         self.pending: OrderedDict[_Revalidation, int] = OrderedDict()
         self.requests = 0
         self.delivered = 0
+        #: Leases to let go once the store answers (see the module).
+        self.leases: set[str] = set()
         self.thread: threading.Thread | None = None
 
     def after_fork(self) -> None:
@@ -174,16 +180,20 @@ class SafeStore:
         try:
             return self.store.acquire(key, ttl)
         except Exception as e:
-            self.failed(e)
+            self.failed(e, lease=key)  # it may have been taken all the same
             return True
 
     def release(self, key: str) -> None:
-        if not self._health.up:
-            return  # the lease runs out by itself
+        health = self._health
+        if not health.up:
+            with health.lock:
+                if not health.up:  # (what _try decides under the lock)
+                    self._owe(key)  # in the store if taken before it went down
+                    return
         try:
             self.store.release(key)
         except Exception as e:
-            self.failed(e)
+            self.failed(e, lease=key)
 
     # -- revalidations: delivered, or kept until they can be -----------------------------------
 
@@ -264,6 +274,16 @@ class SafeStore:
             # delivered, it goes out again (a render may have read the data in between).
             pending.pop(revalidation, None)
             pending[revalidation] = health.requests
+        self._start_delivering()
+
+    def _owe(self, lease: str) -> None:
+        """Let ``lease`` go once the store answers (under the lock)."""
+        self._health.leases.add(lease)
+        self._start_delivering()
+
+    def _start_delivering(self) -> None:
+        """Start the thread that tries the store while anything waits for it (under the lock)."""
+        health = self._health
         if health.thread is None or not health.thread.is_alive():
             health.thread = threading.Thread(
                 target=self._deliver_pending, name="actionkit-revalidations", daemon=True
@@ -272,8 +292,11 @@ class SafeStore:
 
     # -- going down and coming back ------------------------------------------------------------
 
-    def failed(self, error: Exception, *revalidations: _Revalidation) -> None:
-        """Count the store as down after ``error``; keep ``revalidations`` for later."""
+    def failed(
+        self, error: Exception, *revalidations: _Revalidation, lease: str | None = None
+    ) -> None:
+        """Count the store as down after ``error``; keep ``revalidations`` for later, and
+        ``lease`` to let go."""
         health = self._health
         with health.lock:
             went_down = health.up
@@ -282,6 +305,8 @@ class SafeStore:
             health.retry_at = self._clock() + self.retry_every
             for revalidation in revalidations:
                 self._keep(revalidation)
+            if lease is not None:
+                self._owe(lease)
         if went_down:
             logger.warning(
                 "The cache store %r failed; serving uncached, and keeping revalidations for"
@@ -313,18 +338,29 @@ class SafeStore:
         return back and not reading
 
     def _try(self) -> bool:
-        """Try the store: a generation, then every waiting revalidation, oldest first."""
+        """Try the store: a generation, the leases to let go, then every waiting revalidation,
+        oldest first."""
         health = self._health
         try:
             self.store.generation()
             while True:
                 with health.lock:
-                    if not health.pending:
+                    lease = health.leases.pop() if health.leases else None
+                    if lease is None and not health.pending:
                         health.up = True
                         health.read_after = self._clock() + self.settle
                         delivered, health.delivered = health.delivered, 0
                         break
-                    revalidation, request = next(iter(health.pending.items()))
+                    if lease is None:
+                        revalidation, request = next(iter(health.pending.items()))
+                if lease is not None:
+                    try:
+                        self.store.release(lease)
+                    except BaseException:
+                        with health.lock:
+                            health.leases.add(lease)
+                        raise
+                    continue
                 self._deliver(revalidation)
                 with health.lock:
                     if health.pending.get(revalidation) == request:  # not asked for again
@@ -342,12 +378,12 @@ class SafeStore:
         return True
 
     def _deliver_pending(self) -> None:
-        """While revalidations wait, try the store now and then (a thread, so that they go
-        out even when no request comes)."""
+        """While revalidations or leases wait, try the store now and then (a thread, so that
+        they go out even when no request comes)."""
         health = self._health
         while True:
             with health.lock:
-                if not health.pending and health.up:
+                if not health.pending and not health.leases and health.up:
                     health.thread = None
                     return
                 wait = max(0.0, health.retry_at - self._clock())
