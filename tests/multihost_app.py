@@ -3,7 +3,8 @@ database of record, its pages cached in the store that ``ACTIONKIT_CACHE`` names
 shared by every instance).
 
 ``MULTIHOST_DB`` is the database's path: a table ``likes (post, n)`` that the test creates
-before starting the servers.
+before starting the servers. A request's ``X-Render-Seconds`` header makes its render of a
+post's page (or the one after its like) take that long.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 import typing as t
 
-from flask import Flask, g
+from flask import Flask, g, request
 
 from actionkit import action, cache_tag, revalidate_tag
 from actionkit.flask import ActionKit
@@ -60,4 +62,6 @@ def like(post: t.Any) -> int:
 def show(post: int) -> str:
     cache_tag(f"post:{post}")
     (count,) = db().execute("SELECT n FROM likes WHERE post = ?", (post,)).fetchone()
+    # A render that takes as long as a test needs (to kill its server meanwhile).
+    time.sleep(float(request.headers.get("X-Render-Seconds", "0")))
     return f"<!doctype html><title>post {post}</title><p>likes={count}</p>"

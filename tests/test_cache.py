@@ -878,6 +878,27 @@ def test_a_miss_waits_for_another_process_at_most_wait_seconds(store: Store) -> 
     assert two.get("/tagged") == ("HIT", "/tagged? v2 render 2")
 
 
+def test_a_lease_left_by_a_process_that_died_holds_a_miss_up_a_moment_once(store: Store) -> None:
+    """A render's lease outlives a process killed while rendering. A miss elsewhere waits for
+    that render no longer than four times as long as its own last render of the page took (at
+    least a second, instead of ``wait``), then renders and stores the page; the stores other
+    than ``MemoryStore`` (one process) then let the lease go, so the next miss does not wait."""
+    one, two = _two_processes(store)
+    one.data["version"] = 2
+    one.cache.revalidate_tag("posts")
+    assert store.acquire(TAGGED_KEY, 30)  # the render of a process that died
+    started = time.monotonic()
+    assert two.get("/tagged") == ("MISS", "/tagged? v2 render 2")
+    waited = time.monotonic() - started
+    assert 0.9 < waited < 5, waited  # it waited for the render, though not ``wait`` (10 s)
+    if isinstance(store, MemoryStore):
+        return
+    one.cache.revalidate_tag("posts")
+    started = time.monotonic()
+    assert one.get("/tagged") == ("MISS", "/tagged? v2 render 2")
+    assert time.monotonic() - started < 0.5  # no lease left to wait for
+
+
 def test_the_page_after_an_action_does_not_wait_for_another_process(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,11 +4,13 @@ and restarted under load."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import random
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from .conftest import RedisServer, _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTS = 3
+SITE = "site.test"
 
 # -- the sample app's store, from the environment --------------------------------------------------
 
@@ -92,25 +95,29 @@ def _request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
-    """One HTTP request to 127.0.0.1:port: (status, Actionkit-Cache header, body)."""
+    """One HTTP request to 127.0.0.1:port for the site every instance serves, as behind a
+    balancer (a page's key names its host): (status, Actionkit-Cache header, body)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
     try:
-        connection.request(method, path, body=body, headers=headers or {})
+        connection.request(method, path, body=body, headers={"Host": SITE, **(headers or {})})
         response = connection.getresponse()
         return response.status, response.getheader("Actionkit-Cache", ""), response.read().decode()
     finally:
         connection.close()
 
 
-def _gunicorn(port: int, env: dict[str, str], log: t.IO[bytes]) -> subprocess.Popen[bytes]:
-    """An instance: two sync workers of tests/multihost_app.py."""
+def _gunicorn(
+    port: int, env: dict[str, str], log: t.IO[bytes], workers: int = 2
+) -> subprocess.Popen[bytes]:
+    """An instance: sync workers of tests/multihost_app.py, in a process group of their own
+    (which os.killpg kills at once)."""
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
             "--workers",
-            "2",
+            str(workers),
             "--bind",
             f"127.0.0.1:{port}",
             "--graceful-timeout",
@@ -121,6 +128,7 @@ def _gunicorn(port: int, env: dict[str, str], log: t.IO[bytes]) -> subprocess.Po
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -334,3 +342,74 @@ def test_two_hosts_share_redis_through_an_outage(tmp_path: Path, redis_server: R
     assert max(slowest.values()) < 2.0, slowest
     for event, seconds in recovered.items():
         assert seconds is not None and seconds < 1.0, f"no cache hit within 1 s {event}"
+
+
+def test_a_host_killed_while_rendering_holds_the_others_up_a_moment_once(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A host killed while it renders a page after a like leaves the page's lease in Redis. A
+    miss of the page on another host waits for that render about a second (four times its own
+    last render, at least a second), not the cache's ``wait`` (10 s), then renders the like;
+    storing that page lets the lease go, so the next miss does not wait."""
+    database = str(tmp_path / "likes.sqlite3")
+    _create_database(database)
+    env = {
+        **os.environ,
+        "ACTIONKIT_CACHE": redis_server.url,
+        "ACTIONKIT_SECRET_KEY": "multihost-secret-key-0123456789",
+        "MULTIHOST_DB": database,
+        "PYTHONPATH": str(ROOT),
+    }
+    doomed_port, port = _free_port(), _free_port()
+    with open(tmp_path / "doomed.log", "wb") as doomed_log, open(tmp_path / "b.log", "wb") as log:
+        doomed = _gunicorn(doomed_port, env, doomed_log, workers=1)
+        server = _gunicorn(port, env, log, workers=1)
+        redis = RedisStore(redis_server.url)._redis
+        try:
+            _wait_until_serving(doomed_port, doomed)
+            _wait_until_serving(port, server)
+            headers = {"Action-Id": "like", "Content-Type": "application/json"}
+            # The page rendered and stored on each host once (so each waits for the other's
+            # render of it): a read here, then a like there.
+            assert _request(port, "GET", "/post/1")[:2] == (200, "MISS")
+            assert _request(doomed_port, "POST", "/post/1", b"[1]", headers)[0] == 200
+
+            def like_and_die() -> None:
+                with contextlib.suppress(OSError):  # the host dies before it answers
+                    _request(
+                        doomed_port,
+                        "POST",
+                        "/post/1",
+                        b"[1]",
+                        {**headers, "X-Render-Seconds": "60"},
+                    )
+
+            like = threading.Thread(target=like_and_die, daemon=True)
+            like.start()
+            deadline = time.monotonic() + 10
+            while not list(redis.scan_iter(match="actionkit:l:*")):  # the render holds it
+                assert time.monotonic() < deadline, "the render after the like never began"
+                time.sleep(0.01)
+            os.killpg(doomed.pid, signal.SIGKILL)
+            doomed.wait(timeout=10)
+
+            started = time.monotonic()
+            status, cache, body = _request(port, "GET", "/post/1")
+            waited = time.monotonic() - started
+            assert (status, cache) == (200, "MISS") and "likes=2" in body
+            assert 0.9 < waited < 5, f"the miss waited {waited:.2f} s for a dead render"
+            assert list(redis.scan_iter(match="actionkit:l:*")) == []  # let go by the store
+
+            started = time.monotonic()
+            assert _request(port, "GET", "/post/1")[1] == "HIT"
+            assert time.monotonic() - started < 1
+        finally:
+            for process in (doomed, server):
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+                    try:
+                        process.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait(timeout=10)
+            redis.close()

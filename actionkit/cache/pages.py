@@ -43,7 +43,9 @@ class PageCache(Waiting, Folding):
     :param clock: the time source for lifetimes (tests pass a fake one).
     :param lease: how long one request may take to regenerate a page before another may try.
     :param wait: how long a reader waits for a page being regenerated (``stale=0``), or being
-        rendered after a revalidation by another thread or process.
+        rendered after a revalidation by another thread or process (another process's render:
+        at most four times as long as this process's last render of the page took, at least a
+        second, as that process may have died with the page's lease).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class PageCache(Waiting, Folding):
         # page's last render was stored for everyone (no Vary): see _miss.
         self._lock = threading.Lock()
         self._rendering: dict[str, RenderUnderWay] = {}
-        self._shared: dict[str, None] = {}
+        self._shared: dict[str, float | None] = {}
         # The renders after actions take turns by page (see render).
         self._turns: dict[str, Turn] = {}
 
@@ -187,8 +189,10 @@ class PageCache(Waiting, Folding):
         Across processes and hosts, the one render of a process takes the page's lease in the
         store (as the regeneration of a stale page does) for as long as it runs, and a miss
         that finds the lease taken waits for that render's page instead of rendering too (see
-        _await_render), for at most ``wait`` seconds. The render after an action takes the
-        lease but never waits for one: the render holding it may predate the action's writes.
+        _await_render), for at most four times as long as its own last render of the page
+        took, at least a second, and never more than ``wait`` seconds: a lease outlives a
+        process killed while rendering. The render after an action takes the lease but never
+        waits for one: the render holding it may predate the action's writes.
         """
         if environ.get("REQUEST_METHOD") != "GET" or key not in self._shared:
             return self._pass(app, environ, start_response, lease=None)
@@ -205,7 +209,7 @@ class PageCache(Waiting, Folding):
             if not leased and join and not replaced:
                 # Another process renders it (a lease held in this thread is a render nobody
                 # iterates: not waited for).
-                entry, leased = self._await_render(key, time.monotonic() + self.wait)
+                entry, leased = self._await_render(key, self._render_deadline(key))
                 if entry is not None:
                     finish()
                     return answer_entry(entry, environ, start_response, HIT)
@@ -330,10 +334,11 @@ class PageCache(Waiting, Folding):
             marker = Entry(b"", {"vary": plan.vary}, tags=tags, path=path)
             self.safe.set(key, marker, plan.since)
             key = policy.vary_key(key, plan.vary, environ)
-        elif key not in self._shared:
-            if len(self._shared) >= _SHARED_KEYS:
+        else:
+            if len(self._shared) >= _SHARED_KEYS and key not in self._shared:
                 self._shared.clear()
-            self._shared[key] = None
+            # With how long its render took: how long a miss waits for one elsewhere (_miss).
+            self._shared[key] = time.monotonic() - fold.started if fold.started else None
         entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
         if fold.pending or self.safe.folds:
             # Stored by the rule for values whose computation's start is known (see stores):

@@ -18,6 +18,12 @@ _FIRST_POLL = 100e-6
 _LEASE_POLL = 1e-3
 _LAST_POLL = 5e-3
 
+# A miss waits for another process's render of a page at most _PATIENCE times as long as its
+# own last render of that page took, and at least _LEAST_WAIT seconds (never more than the
+# cache's ``wait``): the render may have died with its process, its lease left in the store.
+_PATIENCE = 4.0
+_LEAST_WAIT = 1.0
+
 
 class Waiting:
     """The waits of :class:`~actionkit.cache.PageCache`, on ``safe``, ``clock``, ``lease`` and
@@ -27,6 +33,16 @@ class Waiting:
     clock: t.Callable[[], float]
     lease: float
     wait: float
+    #: The pages this process stored for everyone, with how long their last render took here
+    #: (seconds; ``None``: not known).
+    _shared: dict[str, float | None]
+
+    def _render_deadline(self, key: str) -> float:
+        """When a miss of ``key`` stops waiting for another process's render of it
+        (``time.monotonic()``; see _PATIENCE)."""
+        took = self._shared.get(key)
+        wait = self.wait if took is None else min(self.wait, max(_LEAST_WAIT, _PATIENCE * took))
+        return time.monotonic() + wait
 
     def _await_render(self, key: str, deadline: float) -> tuple[Entry | None, bool]:
         """Wait for the page of the render of ``key`` another process holds the lease for:

@@ -67,7 +67,9 @@ implementing :class:`Store`; these are the rules the cache relies on:
 
 ``acquire(key, ttl) -> bool``, ``release(key)``
     A lease: exactly one caller at a time gets ``True`` for a key until it releases it or ``ttl``
-    seconds pass (so a crashed worker does not block regeneration forever).
+    seconds pass (so a crashed worker does not block regeneration forever). ``SQLiteStore``
+    and ``RedisStore`` also let a key's lease go when ``set`` or ``revalidate_and_set`` stores
+    or refuses an entry under it: the render that held it is over, or died with its process.
 
 ``delete(key)``, ``clear()``
     Drop one entry, or everything.

@@ -73,6 +73,9 @@ _SET = (
     + _INCARNATION
     + """
 local p, k, since, now, maxbytes = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+-- Storing the key ends the render that held its lease (stored or refused), or shows that the
+-- one holding it died with its process: let it go.
+redis.call('DEL', p .. 'l:' .. k)
 -- A value computed in another incarnation of the data (before a restart or flush) is refused:
 -- the count of revalidations started again, so comparing counts would prove nothing.
 if incarnation(p, nil) ~= ARGV[14] then return 0 end
