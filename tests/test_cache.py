@@ -1702,3 +1702,63 @@ def test_a_render_nobody_iterates_makes_no_request_of_its_thread_wait() -> None:
     assert again.data == b"page 3" and render.waiters == 0
     assert client.get("/p").headers["Actionkit-Cache"] == "HIT"
     unread.close()
+
+
+def test_a_page_that_read_cached_data_before_an_action_revalidated_it_is_not_stored(
+    store: Store,
+) -> None:
+    """A render that begins after an action's writes, but reads a ``cached()`` value before
+    the action's revalidation of it is delivered (with the page rendered for the action's
+    answer), shows the old value: it is not stored. (A render begun after the writes is
+    stored despite a revalidation made during it only when it read the data at its source.)"""
+    data = {"version": 1}
+    rendering, read, answered = threading.Event(), threading.Event(), threading.Event()
+
+    @cached(tags=["posts"])
+    def load() -> int:
+        return data["version"]
+
+    def page(environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
+        name = threading.current_thread().name
+        if environ["PATH_INFO"] == "/list":
+            cache_tag("list")  # and "posts", through load()
+            body = f"list v{load()}"
+            if name == "reader":
+                read.set()  # the old value, read from the data cache
+                assert answered.wait(10)
+        else:
+            body = "the form"
+            if name == "actor":
+                rendering.set()  # the action is over; its revalidation goes out after this
+                assert read.wait(10)
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [body.encode()]
+
+    registry = Registry()
+
+    @registry.action
+    def publish() -> None:
+        data["version"] = 2
+        revalidate_tag("posts")
+
+    cache = PageCache(store)
+    client = ActionClient(ActionMiddleware(page, cache=cache, registry=registry))
+    assert client.get("/list").text == "list v1"  # the page and the value stored
+    cache.revalidate_tag("list")  # the page dropped, the value kept
+    actor = threading.Thread(
+        target=lambda: client.call(publish, path="/form"), name="actor", daemon=True
+    )
+    actor.start()
+    assert rendering.wait(10)
+    results: list[str] = []
+    reader = threading.Thread(
+        target=lambda: results.append(client.get("/list").text), name="reader", daemon=True
+    )
+    reader.start()
+    actor.join(10)
+    answered.set()
+    reader.join(10)
+    # The reader's page began before the revalidation was delivered (RedisStore delivers it
+    # before the action's page is rendered: the reader read the new value).
+    assert results in (["list v1"], ["list v2"])
+    assert client.get("/list").text == "list v2"  # not the old page from the cache

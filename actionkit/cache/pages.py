@@ -315,10 +315,13 @@ class PageCache(Waiting, Folding):
         now = self.clock()
         tags = plan.tags
         expires = INFINITY if plan.ttl is None else now + plan.ttl
+        started = fold.started
         if hints is not None and hints.data_tags:
             # The page shows data from cached() functions: it carries their tags, and it is
-            # not fresh for longer than they are.
+            # not fresh for longer than they are. That data is new only once a revalidation
+            # of it is delivered, not once it was written: the render's start proves nothing.
             tags = sorted(hints.data_tags.union(tags))
+            started = None
         if hints is not None:
             expires = min(expires, hints.data_expires)
         if expires == INFINITY:
@@ -351,7 +354,7 @@ class PageCache(Waiting, Folding):
                 key,
                 entry,
                 plan.since,
-                started=fold.started,
+                started=started,
                 written=fold.written,
             )
         else:
