@@ -256,6 +256,28 @@ def test_leases_an_outage_left_in_the_store_are_let_go_when_it_is_back() -> None
     assert MemoryStore.acquire(store, "unanswered", 30)
 
 
+def test_only_leases_taken_in_the_store_are_let_go_in_it() -> None:
+    """A lease granted while the store is down (the request renders by itself) is never let go
+    in the store: an outage does not pile up releases to send, and one let go once the store
+    is back does not end another process's lease of the key."""
+    store, clock = FlakyStore(), Clock()
+    safe = SafeStore(store, clock=clock)
+    store.down = True
+    safe.revalidate_tag("t")  # found down
+    for n in range(100):
+        assert safe.acquire(f"page{n}", 30) is True
+        safe.release(f"page{n}")
+    assert safe.acquire("late", 30) is True  # a render still under way when the store is back
+    store.down = False
+    clock.now += SafeStore.retry_every
+    _settled(safe)
+    assert safe.up
+    assert [call for call in store.calls if call[0] in {"acquire", "release"}] == []
+    assert MemoryStore.acquire(store, "late", 30)  # another process's render of it
+    safe.release("late")
+    assert not MemoryStore.acquire(store, "late", 30)  # still that render's
+
+
 def test_a_lease_taken_as_redis_pauses_is_let_go_when_it_is_back(
     redis_server: RedisServer,
 ) -> None:

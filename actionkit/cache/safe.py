@@ -15,10 +15,11 @@ had succeeded. From its first failure, the process counts the store as *down*:
   started while revalidations are waiting, so that they go out even if no request comes) tries
   the store again: it delivers the waiting revalidations in order, and only when all of them
   are delivered is the store *up* again;
-- a lease it may have left in the store (one released while the store was down, or one
-  whose acquire got no answer: a server paused or far away carries it out later) is let go
-  with them, before the store is used again: otherwise every other process's miss of that
-  page would wait for a render that is over until the lease ran out;
+- a lease it may have left in the store (one taken there and released while the store was
+  down, or one whose acquire got no answer: a server paused or far away carries it out later)
+  is let go with them, before the store is used again: otherwise other processes' misses of
+  that page would wait for a render that is over. A lease granted while the store was down
+  was never in it, and is not let go in it;
 - back up, the process still reads nothing from the store for :attr:`SafeStore.settle`
   seconds (it writes to it): the other processes that saw the outage deliver their own waiting
   revalidations meanwhile, so none of them reads a page that one of those would have dropped.
@@ -68,6 +69,9 @@ class _Health:
         self.pending: OrderedDict[_Revalidation, int] = OrderedDict()
         self.requests = 0
         self.delivered = 0
+        #: The leases taken in the store and not let go yet, by key (how many times: a lease
+        #: granted without the store may share the key).
+        self.held: dict[str, int] = {}
         #: Leases to let go once the store answers (see the module).
         self.leases: set[str] = set()
         self.thread: threading.Thread | None = None
@@ -77,6 +81,8 @@ class _Health:
         self.lock = threading.Lock()
         self.trying = False
         self.thread = None
+        self.held = {}  # the parent's; it lets them go
+        self.leases = set()
 
 
 _healths: weakref.WeakKeyDictionary[t.Any, _Health] = weakref.WeakKeyDictionary()
@@ -178,18 +184,29 @@ class SafeStore:
         if not self._health.up and not self._usable():
             return True  # render it ourselves
         try:
-            return self.store.acquire(key, ttl)
+            taken = self.store.acquire(key, ttl)
         except Exception as e:
             self.failed(e, lease=key)  # it may have been taken all the same
             return True
+        if taken:
+            health = self._health
+            with health.lock:
+                health.held[key] = health.held.get(key, 0) + 1
+        return taken
 
     def release(self, key: str) -> None:
         health = self._health
-        if not health.up:
-            with health.lock:
-                if not health.up:  # (what _try decides under the lock)
-                    self._owe(key)  # in the store if taken before it went down
-                    return
+        with health.lock:
+            held = health.held.get(key, 0)
+            if not held:
+                return  # granted without the store (down), or owed already
+            if held == 1:
+                del health.held[key]
+            else:
+                health.held[key] = held - 1
+            if not health.up:  # (what _try decides under the lock)
+                self._owe(key)  # taken before the store went down: let go when it is back
+                return
         try:
             self.store.release(key)
         except Exception as e:
