@@ -88,6 +88,18 @@ def _create_database(path: str) -> None:
     connection.close()
 
 
+def _environment(database: str, redis_url: str) -> dict[str, str]:
+    """The environment of the instances: the database of record (created here) and Redis."""
+    _create_database(database)
+    return {
+        **os.environ,
+        "ACTIONKIT_CACHE": redis_url,
+        "ACTIONKIT_SECRET_KEY": "multihost-secret-key-0123456789",
+        "MULTIHOST_DB": database,
+        "PYTHONPATH": str(ROOT),
+    }
+
+
 def _request(
     port: int,
     method: str,
@@ -242,14 +254,7 @@ def test_two_hosts_share_redis_through_an_outage(tmp_path: Path, redis_server: R
     before it began, every like is answered 200 and kept, and pages are served from the cache
     again within a second of Redis's return."""
     database = str(tmp_path / "likes.sqlite3")
-    _create_database(database)
-    env = {
-        **os.environ,
-        "ACTIONKIT_CACHE": redis_server.url,
-        "ACTIONKIT_SECRET_KEY": "multihost-secret-key-0123456789",
-        "MULTIHOST_DB": database,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = _environment(database, redis_server.url)
     ports = [_free_port(), _free_port()]
     logs = [open(tmp_path / f"gunicorn-{port}.log", "wb") for port in ports]  # noqa: SIM115
     servers: list[subprocess.Popen[bytes]] = []
@@ -352,14 +357,7 @@ def test_a_host_killed_while_rendering_holds_the_others_up_a_moment_once(
     last render, at least a second), not the cache's ``wait`` (10 s), then renders the like;
     storing that page lets the lease go, so the next miss does not wait."""
     database = str(tmp_path / "likes.sqlite3")
-    _create_database(database)
-    env = {
-        **os.environ,
-        "ACTIONKIT_CACHE": redis_server.url,
-        "ACTIONKIT_SECRET_KEY": "multihost-secret-key-0123456789",
-        "MULTIHOST_DB": database,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = _environment(database, redis_server.url)
     doomed_port, port = _free_port(), _free_port()
     with open(tmp_path / "doomed.log", "wb") as doomed_log, open(tmp_path / "b.log", "wb") as log:
         doomed = _gunicorn(doomed_port, env, doomed_log, workers=1)

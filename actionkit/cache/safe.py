@@ -35,80 +35,16 @@ revalidation drops once it is delivered, within about ``retry_every`` of the sto
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import typing as t
-import weakref
-from collections import OrderedDict
+
+from .health import CLEAR, Revalidation, health_of
 
 if t.TYPE_CHECKING:
     from ..stores import Entry, Store
 
 logger = logging.getLogger("actionkit")
-
-# A waiting revalidation: ("tag", tag, False) or ("path", path, layout); or, when too many
-# waited, ("clear", "", False): everything is dropped instead.
-_Revalidation = tuple[str, str, bool]
-_CLEAR: _Revalidation = ("clear", "", False)
-
-
-class _Health:
-    """The state of one store in this process, shared by every :class:`SafeStore` of it."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        #: Whether the store answered its last use; read without the lock on the hot path.
-        self.up = True
-        #: clock() before which nothing is read from the store (back, settling).
-        self.read_after = 0.0
-        #: clock() before which nobody tries the store again (down).
-        self.retry_at = 0.0
-        self.trying = False
-        # Each waiting revalidation with the number of its latest request.
-        self.pending: OrderedDict[_Revalidation, int] = OrderedDict()
-        self.requests = 0
-        self.delivered = 0
-        #: The leases taken in the store and not let go yet, by key (how many times: a lease
-        #: granted without the store may share the key).
-        self.held: dict[str, int] = {}
-        #: Leases to let go once the store answers (see the module).
-        self.leases: set[str] = set()
-        self.thread: threading.Thread | None = None
-
-    def after_fork(self) -> None:
-        # Another thread may have held the lock at the fork; the deliverer did not follow.
-        self.lock = threading.Lock()
-        self.trying = False
-        self.thread = None
-        self.held = {}  # the parent's; it lets them go
-        self.leases = set()
-
-
-_healths: weakref.WeakKeyDictionary[t.Any, _Health] = weakref.WeakKeyDictionary()
-_healths_lock = threading.Lock()
-
-
-def _health_of(store: Store) -> _Health:
-    """The shared state of ``store`` (a wrapper's own where the store cannot be a weak key)."""
-    with _healths_lock:
-        try:
-            health = _healths.get(store)
-            if health is None:
-                health = _healths[store] = _Health()
-            return health
-        except TypeError:  # not hashable or not weakly referenceable
-            return _Health()
-
-
-def _after_fork_in_child() -> None:
-    global _healths_lock
-    _healths_lock = threading.Lock()
-    for health in list(_healths.values()):
-        health.after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SafeStore:
@@ -132,7 +68,7 @@ class SafeStore:
     def __init__(self, store: Store, *, clock: t.Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self._clock = clock
-        self._health = _health_of(store)
+        self._health = health_of(store)
 
     def __repr__(self) -> str:
         return f"<SafeStore {self.store!r}>"
@@ -143,7 +79,7 @@ class SafeStore:
         return self._health.up
 
     @property
-    def pending(self) -> list[_Revalidation]:
+    def pending(self) -> list[Revalidation]:
         """The revalidations waiting for the store, oldest first."""
         with self._health.lock:
             return list(self._health.pending)
@@ -227,7 +163,7 @@ class SafeStore:
 
     def revalidate_and_set(
         self,
-        revalidations: list[_Revalidation],
+        revalidations: list[Revalidation],
         key: str | None = None,
         entry: Entry | None = None,
         since: int = -1,
@@ -253,7 +189,7 @@ class SafeStore:
             self.failed(e, *revalidations)
             return False
 
-    def _revalidate(self, revalidation: _Revalidation) -> None:
+    def _revalidate(self, revalidation: Revalidation) -> None:
         health = self._health
         with health.lock:
             kept = not health.up
@@ -267,7 +203,7 @@ class SafeStore:
         except Exception as e:
             self.failed(e, revalidation)
 
-    def _deliver(self, revalidation: _Revalidation) -> None:
+    def _deliver(self, revalidation: Revalidation) -> None:
         kind, name, layout = revalidation
         if kind == "tag":
             self.store.revalidate_tag(name)
@@ -276,16 +212,16 @@ class SafeStore:
         else:
             self.store.clear()
 
-    def _keep(self, revalidation: _Revalidation) -> None:
+    def _keep(self, revalidation: Revalidation) -> None:
         """Keep ``revalidation`` until the store answers (under the lock)."""
         health = self._health
         pending = health.pending
         health.requests += 1
-        if _CLEAR in pending:
+        if CLEAR in pending:
             pass  # everything is dropped anyway
         elif len(pending) >= self.max_pending:
             pending.clear()
-            pending[_CLEAR] = health.requests
+            pending[CLEAR] = health.requests
         else:
             # Kept once, in the place of its latest request: asked again while it was being
             # delivered, it goes out again (a render may have read the data in between).
@@ -310,7 +246,7 @@ class SafeStore:
     # -- going down and coming back ------------------------------------------------------------
 
     def failed(
-        self, error: Exception, *revalidations: _Revalidation, lease: str | None = None
+        self, error: Exception, *revalidations: Revalidation, lease: str | None = None
     ) -> None:
         """Count the store as down after ``error``; keep ``revalidations`` for later, and
         ``lease`` to let go."""
