@@ -53,8 +53,9 @@ The package, by job: :mod:`.policy` (what is stored, and the keys), :mod:`.pages
 (:class:`PageCache`), :mod:`.waiting` (waiting for a render under way elsewhere),
 :mod:`.folding` (an action's revalidations stored with the page rendered for its answer),
 :mod:`.recording` (streaming an answer through while recording it), :mod:`.safe` (a failing
-store never fails a request), :mod:`.data` (:func:`cached`) and :mod:`.api` (the hints and
-revalidation functions, and which cache they use).
+store never fails a request) with :mod:`.health` (the store's state in the process),
+:mod:`.data` (:func:`cached`) and :mod:`.api` (the hints and revalidation functions, and
+which cache they use).
 
 Inside a request, :func:`revalidate_path`, :func:`revalidate_tag` and :func:`cached` use the
 store of the middleware handling it; elsewhere see :mod:`actionkit.cache.api`.

@@ -26,8 +26,8 @@ _LEAST_WAIT = 1.0
 
 
 class Waiting:
-    """The waits of :class:`~actionkit.cache.PageCache`, on ``safe``, ``clock``, ``lease`` and
-    ``wait`` of the cache."""
+    """The waits of :class:`~actionkit.cache.PageCache`, on ``safe``, ``clock``, ``lease``,
+    ``wait`` and ``_shared`` of the cache."""
 
     safe: SafeStore
     clock: t.Callable[[], float]
