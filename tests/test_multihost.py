@@ -349,58 +349,22 @@ def test_two_hosts_share_redis_through_an_outage(tmp_path: Path, redis_server: R
         assert seconds is not None and seconds < 1.0, f"no cache hit within 1 s {event}"
 
 
-def test_a_host_killed_while_rendering_holds_the_others_up_a_moment_once(
-    tmp_path: Path, redis_server: RedisServer
-) -> None:
-    """A host killed while it renders a page after a like leaves the page's lease in Redis. A
-    miss of the page on another host waits for that render about a second (four times its own
-    last render, at least a second), not the cache's ``wait`` (10 s), then renders the like;
-    storing that page lets the lease go, so the next miss does not wait."""
+@contextlib.contextmanager
+def _two_hosts(
+    tmp_path: Path, redis_url: str
+) -> t.Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """Two instances (one worker each) on one Redis server: the one to kill (its process,
+    its port) and the other one's port."""
     database = str(tmp_path / "likes.sqlite3")
-    env = _environment(database, redis_server.url)
+    env = _environment(database, redis_url)
     doomed_port, port = _free_port(), _free_port()
     with open(tmp_path / "doomed.log", "wb") as doomed_log, open(tmp_path / "b.log", "wb") as log:
         doomed = _gunicorn(doomed_port, env, doomed_log, workers=1)
         server = _gunicorn(port, env, log, workers=1)
-        redis = RedisStore(redis_server.url)._redis
         try:
             _wait_until_serving(doomed_port, doomed)
             _wait_until_serving(port, server)
-            headers = {"Action-Id": "like", "Content-Type": "application/json"}
-            # The page rendered and stored on each host once (so each waits for the other's
-            # render of it): a read here, then a like there.
-            assert _request(port, "GET", "/post/1")[:2] == (200, "MISS")
-            assert _request(doomed_port, "POST", "/post/1", b"[1]", headers)[0] == 200
-
-            def like_and_die() -> None:
-                with contextlib.suppress(OSError):  # the host dies before it answers
-                    _request(
-                        doomed_port,
-                        "POST",
-                        "/post/1",
-                        b"[1]",
-                        {**headers, "X-Render-Seconds": "60"},
-                    )
-
-            like = threading.Thread(target=like_and_die, daemon=True)
-            like.start()
-            deadline = time.monotonic() + 10
-            while not list(redis.scan_iter(match="actionkit:l:*")):  # the render holds it
-                assert time.monotonic() < deadline, "the render after the like never began"
-                time.sleep(0.01)
-            os.killpg(doomed.pid, signal.SIGKILL)
-            doomed.wait(timeout=10)
-
-            started = time.monotonic()
-            status, cache, body = _request(port, "GET", "/post/1")
-            waited = time.monotonic() - started
-            assert (status, cache) == (200, "MISS") and "likes=2" in body
-            assert 0.9 < waited < 5, f"the miss waited {waited:.2f} s for a dead render"
-            assert list(redis.scan_iter(match="actionkit:l:*")) == []  # let go by the store
-
-            started = time.monotonic()
-            assert _request(port, "GET", "/post/1")[1] == "HIT"
-            assert time.monotonic() - started < 1
+            yield doomed, doomed_port, port
         finally:
             for process in (doomed, server):
                 if process.poll() is None:
@@ -410,4 +374,85 @@ def test_a_host_killed_while_rendering_holds_the_others_up_a_moment_once(
                     except subprocess.TimeoutExpired:
                         os.killpg(process.pid, signal.SIGKILL)
                         process.wait(timeout=10)
-            redis.close()
+
+
+def _in_background(port: int, method: str, body: bytes, headers: dict[str, str]) -> None:
+    """Send a request whose server is killed before it answers."""
+
+    def send() -> None:
+        with contextlib.suppress(OSError):
+            _request(port, method, "/post/1", body, {**headers, "X-Render-Seconds": "60"})
+
+    threading.Thread(target=send, daemon=True).start()
+
+
+def _until(condition: t.Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_a_host_killed_while_rendering_holds_the_others_up_a_moment_once(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A host killed while it renders a page that was missing leaves the page's lease in
+    Redis. A miss of the page on another host waits for that render about a second (four
+    times its own last render, at least a second), not the cache's ``wait`` (10 s); storing
+    its page lets the lease go, so the next miss does not wait."""
+    store = RedisStore(redis_server.url)
+    redis = store._redis
+    try:
+        with _two_hosts(tmp_path, redis_server.url) as (doomed, doomed_port, port):
+            # The page rendered and stored on each host once: a host takes the lease of (and
+            # waits for another's render of) a page its last render stored for everyone.
+            for each in (doomed_port, port):
+                assert _request(each, "GET", "/post/1")[:2] == (200, "MISS")
+                store.revalidate_tag("post:1")  # as an action elsewhere would
+            _in_background(doomed_port, "GET", b"", {})
+            _until(
+                lambda: bool(list(redis.scan_iter(match="actionkit:l:*"))),
+                "the render of the missing page never began",
+            )
+            os.killpg(doomed.pid, signal.SIGKILL)
+            doomed.wait(timeout=10)
+
+            started = time.monotonic()
+            status, cache, body = _request(port, "GET", "/post/1")
+            waited = time.monotonic() - started
+            assert (status, cache) == (200, "MISS") and "likes=0" in body
+            assert 0.9 < waited < 5, f"the miss waited {waited:.2f} s for a dead render"
+            assert list(redis.scan_iter(match="actionkit:l:*")) == []  # let go by the store
+            started = time.monotonic()
+            assert _request(port, "GET", "/post/1")[1] == "HIT"
+            assert time.monotonic() - started < 1
+    finally:
+        store.close()
+
+
+def test_a_host_killed_while_rendering_after_a_like_loses_none_of_its_revalidations(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The revalidations of a like wait for the page rendered after it, to be stored with it,
+    at most ``FOLD_PATIENCE`` (0.05 s): a host killed during a longer render has sent them,
+    so the other hosts never serve the page from before the like again."""
+    store = RedisStore(redis_server.url)
+    redis = store._redis
+    try:
+        with _two_hosts(tmp_path, redis_server.url) as (doomed, doomed_port, port):
+            assert _request(port, "GET", "/post/1")[:2] == (200, "MISS")
+            assert _request(port, "GET", "/post/1")[:2] == (200, "HIT")
+            generation = int(redis.get("actionkit:gen") or 0)
+            headers = {"Action-Id": "like", "Content-Type": "application/json"}
+            _in_background(doomed_port, "POST", b"[1]", headers)
+            _until(
+                lambda: int(redis.get("actionkit:gen") or 0) > generation,
+                "the like's revalidation was not sent while its page rendered",
+            )
+            os.killpg(doomed.pid, signal.SIGKILL)
+            doomed.wait(timeout=10)
+            status, cache, body = _request(port, "GET", "/post/1")
+            assert (status, cache) == (200, "MISS") and "likes=1" in body
+            assert _request(port, "GET", "/post/1")[1:] == ("HIT", body)
+    finally:
+        store.close()

@@ -210,15 +210,32 @@ def test_a_value_computed_before_a_revalidation_is_not_stored(
     assert (store.get("k") is not None) is stored
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def folding_store(request: pytest.FixtureRequest, tmp_path: Path) -> t.Iterator[t.Any]:
-    """A store that can revalidate and store in one step."""
+def _folding(request: pytest.FixtureRequest, tmp_path: Path) -> t.Iterator[t.Any]:
     if request.param == "memory":
         yield MemoryStore()
         return
-    store = SQLiteStore(tmp_path / "fold.sqlite3")
+    if request.param == "sqlite":
+        store: t.Any = SQLiteStore(tmp_path / "fold.sqlite3")
+    else:
+        url = request.getfixturevalue("redis_url")
+        store = RedisStore(url, prefix=f"fold{random.getrandbits(32)}:")
     yield store
+    if isinstance(store, RedisStore):
+        store.clear()
     store.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def folding_store(request: pytest.FixtureRequest, tmp_path: Path) -> t.Iterator[t.Any]:
+    """A store that can revalidate and store in one step."""
+    yield from _folding(request, tmp_path)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def clock_folding_store(request: pytest.FixtureRequest, tmp_path: Path) -> t.Iterator[t.Any]:
+    """One that also compares the times of writes and renders (of one host's clock; RedisStore
+    stores by set's rule: test_redis_revalidate_and_set_stores_by_the_rule_of_set)."""
+    yield from _folding(request, tmp_path)
 
 
 def test_revalidate_and_set_applies_the_revalidations_and_stores_the_entry(
@@ -271,12 +288,12 @@ def test_revalidate_and_set_refuses_an_entry_an_earlier_revalidation_concerns(
 
 
 def test_revalidate_and_set_stores_past_a_revalidation_of_data_written_before_it_began(
-    folding_store: t.Any,
+    clock_folding_store: t.Any,
 ) -> None:
     """With `started` (when the computation began, read after `since`): a revalidation made
     since `since` keeps the entry out only if its data may have been written after that
     (another worker's action that ended before this render began does not)."""
-    store = folding_store
+    store = clock_folding_store
     entry = functools.partial(_entry, b"v", tags=["posts"], path="/posts")
     since = store.generation()
     started = time.monotonic()
@@ -299,6 +316,29 @@ def test_revalidate_and_set_stores_past_a_revalidation_of_data_written_before_it
     since = store.generation()
     store.revalidate_and_set([("tag", "posts", False)], written=0.0)
     assert not store.revalidate_and_set([], "k", entry(), since)
+
+
+def test_redis_revalidate_and_set_stores_by_the_rule_of_set(redis_url: str) -> None:
+    """Hosts sharing a Redis server have clocks of their own: `started` and `written` do not
+    let an entry past a revalidation since `since` that concerns it; the step's own
+    revalidations never keep it out, and it takes them and the entry in one script."""
+    store = RedisStore(redis_url, prefix=f"rule{random.getrandbits(32)}:")
+    try:
+        entry = functools.partial(_entry, b"v", tags=["posts"], path="/posts")
+        since, started = store.generation(), time.monotonic()
+        store.revalidate_and_set([("tag", "posts", False)], written=started - 1)
+        assert not store.revalidate_and_set([], "k", entry(), since, started=started)
+        since = store.generation()
+        store.revalidate_tag("users")  # concerns other entries only
+        assert store.revalidate_and_set([("tag", "posts", False)], "k", entry(), since)
+        assert store.get("k") is not None
+        # Its lease goes with the step, stored or not.
+        assert store.acquire("k", 30)
+        store.revalidate_and_set([("path", "/posts", True)], "k", entry(), since)
+        assert store.get("k") is None and store.acquire("k", 30)
+    finally:
+        store.clear()
+        store.close()
 
 
 def test_sqlite_marks_of_an_earlier_version_keep_values_out(tmp_path: Path) -> None:

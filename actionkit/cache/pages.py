@@ -19,7 +19,7 @@ from ..rendering import Rendered, render_app
 from ..stores import Entry, Store, default_store
 from ..stores.base import INFINITY
 from . import policy
-from .folding import Fold, Folding, Turn
+from .folding import Fold, Folding, Turn, take
 from .recording import BYPASS, HIT, MISS, STALE, Capture, Recorder, answer_entry, both
 from .safe import SafeStore
 from .waiting import RenderUnderWay, Waiting
@@ -151,11 +151,10 @@ class PageCache(Waiting, Folding):
             written = time.monotonic()
             try:
                 if use_cache and self._folds_into(environ, pending):
-                    fold = functools.partial(
-                        self._pass, app, lease=None, fold=Fold(pending, written)
-                    )
-                    with self._turn(policy.page_key(environ)):
-                        return render_app(fold, environ)
+                    fold = Fold(pending, written)
+                    with self._turn(policy.page_key(environ), fold):
+                        pass_ = functools.partial(self._pass, app, lease=None, fold=fold)
+                        return render_app(pass_, environ)
             finally:
                 self.flush(pending, written)  # what the render did not store them with
         if not use_cache:
@@ -347,10 +346,8 @@ class PageCache(Waiting, Folding):
             # Stored by the rule for values whose computation's start is known (see stores):
             # a revalidation made during the render about data written before it began does
             # not keep the page out.
-            revalidations = fold.pending[:]
-            fold.pending.clear()
             self.safe.revalidate_and_set(
-                revalidations,
+                take(fold.pending),
                 key,
                 entry,
                 plan.since,

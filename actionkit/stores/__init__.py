@@ -60,10 +60,11 @@ implementing :class:`Store`; these are the rules the cache relies on:
     only if its data may have been written after ``started`` (the entry shows the data of an
     action in another worker that was over before the render began, even when that action's
     revalidation came during the render); without it, as ``set``. A revalidation with no
-    ``written`` counts as written when it was made. The clock is the host's: a store shared
-    by several hosts cannot compare these times and should not have this method.
-    ``MemoryStore`` and ``SQLiteStore`` have it; without it the revalidations are sent first,
-    one by one, and the page is then rendered and stored as any other.
+    ``written`` counts as written when it was made. The clock is the host's, which the other
+    hosts sharing a store cannot compare with theirs: ``RedisStore`` ignores both times and
+    stores by the rule of ``set``; ``MemoryStore`` and ``SQLiteStore`` follow them. Without
+    the method, the revalidations are sent first, one by one, and the page is then rendered
+    and stored as any other.
 
 ``acquire(key, ttl) -> bool``, ``release(key)``
     A lease: exactly one caller at a time gets ``True`` for a key until it releases it or ``ttl``

@@ -22,7 +22,15 @@ import secrets
 import time
 import typing as t
 
-from .base import MAX_MARKS, Entry, layout_root, make_generation, marks, split_generation
+from .base import (
+    MAX_MARKS,
+    Entry,
+    layout_root,
+    make_generation,
+    mark_name,
+    marks,
+    split_generation,
+)
 
 # Drop the entries whose keys are in KEYS-like list `victims`; shared by the scripts below.
 _DROP = """
@@ -68,83 +76,127 @@ return {incarnation(ARGV[1], ARGV[2]), redis.call('GET', ARGV[1] .. 'gen') or '0
 """
 )
 
+# Whether a value computed at generation `since` (of incarnation `inc`, hex) may be stored
+# with marks `names`: the incarnation is the same and no revalidation since concerns it.
+_MAY_STORE = """
+local function may_store(p, since, names, inc)
+  -- A value computed in another incarnation of the data (before a restart or flush) is refused:
+  -- the count of revalidations started again, so comparing counts would prove nothing.
+  if incarnation(p, nil) ~= inc then return false end
+  local gen = tonumber(redis.call('GET', p .. 'gen') or '0')
+  if gen == since then return true end
+  if since < tonumber(redis.call('GET', p .. 'floor') or '0') then return false end
+  if #names > 0 then
+    for _, v in ipairs(redis.call('HMGET', p .. 'touched', unpack(names))) do
+      if v and tonumber(v) > since then return false end
+    end
+  end
+  return true
+end
+"""
+
+# Store an entry under `k` (replacing any), evicting the least recently used entries past
+# `maxbytes`; whether it is held. `e`: tags (JSON), body, meta, path, expires, stale_until, size.
+_PUT = """
+local function put(p, k, now, maxbytes, e)
+  drop(p, {k})
+  -- An entry over max_bytes would push out everything else, and then itself.
+  if tonumber(e[7]) > maxbytes then return 0 end
+  redis.call('HSET', p .. 'e:' .. k, 'body', e[2], 'meta', e[3], 'path', e[4],
+    'tags', e[1], 'expires', e[5], 'stale_until', e[6], 'size', e[7])
+  for _, tag in ipairs(cjson.decode(e[1])) do redis.call('SADD', p .. 't:' .. tag, k) end
+  redis.call('SADD', p .. 'p:' .. e[4], k)
+  redis.call('SADD', p .. 'paths', e[4])
+  redis.call('ZADD', p .. 'lru', now, k)
+  local total = redis.call('INCRBY', p .. 'bytes', tonumber(e[7]))
+  while total > maxbytes do
+    local victims = redis.call('ZRANGE', p .. 'lru', 0, 0)
+    if #victims == 0 then break end
+    drop(p, victims)
+    total = tonumber(redis.call('GET', p .. 'bytes'))
+  end
+  return redis.call('EXISTS', p .. 'e:' .. k)
+end
+"""
+
+# Record a revalidation (mark `name`; `mode` 'tag', 'path' or 'layout' of `arg`) and drop the
+# entries it concerns; returns the new generation.
+_REVALIDATE_ONE = """
+local function revalidate(p, name, mode, arg, maxmarks, every)
+  local gen = redis.call('INCR', p .. 'gen')
+  redis.call('HSET', p .. 'touched', name, gen)
+  if gen % every == 0 and redis.call('HLEN', p .. 'touched') > maxmarks then
+    -- Forget the oldest half of the marks; 'floor' sums them up (see base.MAX_MARKS).
+    local all = redis.call('HGETALL', p .. 'touched')
+    local gens = {}
+    for i = 2, #all, 2 do table.insert(gens, tonumber(all[i])) end
+    table.sort(gens)
+    local cutoff = gens[math.max(1, math.floor(maxmarks / 2))]
+    for i = 1, #all, 2 do
+      if tonumber(all[i + 1]) <= cutoff then redis.call('HDEL', p .. 'touched', all[i]) end
+    end
+    redis.call('SET', p .. 'floor', cutoff)
+  end
+  local victims = {}
+  if mode == 'tag' then
+    victims = redis.call('SMEMBERS', p .. 't:' .. arg)
+  elseif mode == 'path' then
+    victims = redis.call('SMEMBERS', p .. 'p:' .. arg)
+  else
+    local prefix = arg
+    if string.sub(prefix, -1) ~= '/' then prefix = prefix .. '/' end
+    for _, path in ipairs(redis.call('SMEMBERS', p .. 'paths')) do
+      if path == arg or string.sub(path, 1, #prefix) == prefix then
+        for _, k in ipairs(redis.call('SMEMBERS', p .. 'p:' .. path)) do
+          table.insert(victims, k)
+        end
+      end
+    end
+  end
+  drop(p, victims)
+  return gen
+end
+"""
+
+_STORING = _DROP + _INCARNATION + _MAY_STORE + _PUT
+
+# ARGV: prefix, key, since, now, max_bytes, marks (JSON), the entry (7, see _PUT), incarnation.
 _SET = (
-    _DROP
-    + _INCARNATION
+    _STORING
     + """
-local p, k, since, now, maxbytes = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local p, k = ARGV[1], ARGV[2]
 -- Storing the key ends the render that held its lease (stored or refused), or shows that the
 -- one holding it died with its process: let it go.
 redis.call('DEL', p .. 'l:' .. k)
--- A value computed in another incarnation of the data (before a restart or flush) is refused:
--- the count of revalidations started again, so comparing counts would prove nothing.
-if incarnation(p, nil) ~= ARGV[14] then return 0 end
-local gen = tonumber(redis.call('GET', p .. 'gen') or '0')
-local names = cjson.decode(ARGV[6])
-if gen ~= since then
-  if since < tonumber(redis.call('GET', p .. 'floor') or '0') then return 0 end
-  if #names > 0 then
-    for _, v in ipairs(redis.call('HMGET', p .. 'touched', unpack(names))) do
-      if v and tonumber(v) > since then return 0 end
-    end
-  end
-end
-drop(p, {k})
--- An entry over max_bytes would push out everything else, and then itself.
-if tonumber(ARGV[13]) > maxbytes then return 0 end
-local tags = cjson.decode(ARGV[7])
-redis.call('HSET', p .. 'e:' .. k, 'body', ARGV[8], 'meta', ARGV[9], 'path', ARGV[10],
-  'tags', ARGV[7], 'expires', ARGV[11], 'stale_until', ARGV[12], 'size', ARGV[13])
-for _, tag in ipairs(tags) do redis.call('SADD', p .. 't:' .. tag, k) end
-redis.call('SADD', p .. 'p:' .. ARGV[10], k)
-redis.call('SADD', p .. 'paths', ARGV[10])
-redis.call('ZADD', p .. 'lru', now, k)
-local total = redis.call('INCRBY', p .. 'bytes', tonumber(ARGV[13]))
-while total > maxbytes do
-  local victims = redis.call('ZRANGE', p .. 'lru', 0, 0)
-  if #victims == 0 then break end
-  drop(p, victims)
-  total = tonumber(redis.call('GET', p .. 'bytes'))
-end
-return redis.call('EXISTS', p .. 'e:' .. k)
+if not may_store(p, tonumber(ARGV[3]), cjson.decode(ARGV[6]), ARGV[14]) then return 0 end
+return put(p, k, ARGV[4], tonumber(ARGV[5]), {unpack(ARGV, 7, 13)})
 """
 )
 
+# ARGV: prefix, mark name, mode, path or tag, max marks, how often to forget some.
 _REVALIDATE = (
     _DROP
+    + _REVALIDATE_ONE
+    + "return revalidate(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]))"
+)
+
+# ARGV: prefix, max marks, how often, count n, n × (name, mode, path or tag), then for an entry
+# the arguments of _SET from the key on.
+_REVALIDATE_AND_SET = (
+    _STORING
+    + _REVALIDATE_ONE
     + """
-local p, name, mode, arg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local maxmarks, every = tonumber(ARGV[5]), tonumber(ARGV[6])
-local gen = redis.call('INCR', p .. 'gen')
-redis.call('HSET', p .. 'touched', name, gen)
-if gen % every == 0 and redis.call('HLEN', p .. 'touched') > maxmarks then
-  -- Forget the oldest half of the marks; 'floor' sums them up (see base.MAX_MARKS).
-  local all = redis.call('HGETALL', p .. 'touched')
-  local gens = {}
-  for i = 2, #all, 2 do table.insert(gens, tonumber(all[i])) end
-  table.sort(gens)
-  local cutoff = gens[math.max(1, math.floor(maxmarks / 2))]
-  for i = 1, #all, 2 do
-    if tonumber(all[i + 1]) <= cutoff then redis.call('HDEL', p .. 'touched', all[i]) end
-  end
-  redis.call('SET', p .. 'floor', cutoff)
+local p, maxmarks, every, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local at = 5 + 3 * n
+local k = ARGV[at]
+local storing = false
+if k then
+  redis.call('DEL', p .. 'l:' .. k)
+  storing = may_store(p, tonumber(ARGV[at + 1]), cjson.decode(ARGV[at + 4]), ARGV[at + 12])
 end
-local victims = {}
-if mode == 'tag' then
-  victims = redis.call('SMEMBERS', p .. 't:' .. arg)
-elseif mode == 'path' then
-  victims = redis.call('SMEMBERS', p .. 'p:' .. arg)
-else
-  local prefix = arg
-  if string.sub(prefix, -1) ~= '/' then prefix = prefix .. '/' end
-  for _, path in ipairs(redis.call('SMEMBERS', p .. 'paths')) do
-    if path == arg or string.sub(path, 1, #prefix) == prefix then
-      for _, k in ipairs(redis.call('SMEMBERS', p .. 'p:' .. path)) do table.insert(victims, k) end
-    end
-  end
-end
-drop(p, victims)
-return gen
+for i = 5, at - 1, 3 do revalidate(p, ARGV[i], ARGV[i + 1], ARGV[i + 2], maxmarks, every) end
+if not storing then return 0 end
+return put(p, k, ARGV[at + 2], tonumber(ARGV[at + 3]), {unpack(ARGV, at + 5, at + 11)})
 """
 )
 
@@ -215,6 +267,7 @@ class RedisStore:
         self._generation = self._redis.register_script(_GENERATION)
         self._set = self._redis.register_script(_SET)
         self._revalidate = self._redis.register_script(_REVALIDATE)
+        self._revalidate_and_set = self._redis.register_script(_REVALIDATE_AND_SET)
         self._delete = self._redis.register_script(_DELETE)
 
     def get(self, key: str) -> Entry | None:
@@ -239,41 +292,67 @@ class RedisStore:
         )
 
     def set(self, key: str, entry: Entry, since: int) -> bool:
-        names = marks(entry)
+        return bool(self._set(args=[self.prefix, *self._storing(key, entry, since)]))
+
+    def revalidate_and_set(
+        self,
+        revalidations: t.Sequence[tuple[str, str, bool]],
+        key: str | None = None,
+        entry: Entry | None = None,
+        since: int = -1,
+        *,
+        started: float | None = None,
+        written: float | None = None,
+    ) -> bool:
+        """See :mod:`actionkit.stores`: one script, so one round trip and one step on the
+        server. ``started`` and ``written`` are times of one host's clock, which the other
+        hosts sharing the server cannot compare with theirs: they are not used, and the entry
+        is stored by the rule of ``set`` (kept out by any revalidation since ``since``
+        that concerns it, other than the ones given here)."""
+        args: list[t.Any] = [self.prefix, *self._marks(), len(revalidations)]
+        for kind, name, layout in revalidations:
+            args += self._revalidation(kind, name, layout)  # a bad one fails before any write
+        if key is not None and entry is not None:
+            args += self._storing(key, entry, since)
+        return bool(self._revalidate_and_set(args=args))
+
+    def _storing(self, key: str, entry: Entry, since: int) -> list[t.Any]:
+        """The arguments of the scripts that store ``entry`` under ``key`` (see _SET)."""
         incarnation, count = split_generation(since)
-        stored = self._set(
-            args=[
-                self.prefix,
-                key,
-                count,
-                time.time(),
-                self.max_bytes,
-                json.dumps(names),
-                json.dumps(list(entry.tags)),
-                entry.body,
-                json.dumps(entry.meta),
-                entry.path,
-                repr(entry.expires),
-                repr(entry.stale_until),
-                entry.size,
-                f"{incarnation:015x}",
-            ]
-        )
-        return bool(stored)
+        return [
+            key,
+            count,
+            time.time(),
+            self.max_bytes,
+            json.dumps(marks(entry)),
+            json.dumps(list(entry.tags)),
+            entry.body,
+            json.dumps(entry.meta),
+            entry.path,
+            repr(entry.expires),
+            repr(entry.stale_until),
+            entry.size,
+            f"{incarnation:015x}",
+        ]
+
+    @staticmethod
+    def _revalidation(kind: str, name: str, layout: bool) -> tuple[str, str, str]:
+        """A revalidation as the scripts take it: its mark, its mode and its tag or path."""
+        mark = mark_name(kind, name, layout)  # raises for anything but a tag or a path
+        if kind == "tag":
+            return mark, "tag", name
+        return mark, "layout" if layout else "path", layout_root(name) if layout else name
 
     def generation(self) -> int:
         incarnation, count = self._generation(args=[self.prefix, secrets.token_hex(16)])
         return make_generation(int(incarnation, 16), int(count))
 
     def revalidate_tag(self, tag: str) -> None:
-        self._revalidate(args=[self.prefix, f"tag:{tag}", "tag", tag, *self._marks()])
+        self._revalidate(args=[self.prefix, *self._revalidation("tag", tag, False), *self._marks()])
 
     def revalidate_path(self, path: str, layout: bool = False) -> None:
-        if layout:
-            path = layout_root(path)
-        name = f"{'layout' if layout else 'path'}:{path}"
-        mode = "layout" if layout else "path"
-        self._revalidate(args=[self.prefix, name, mode, path, *self._marks()])
+        revalidation = self._revalidation("path", path, layout)
+        self._revalidate(args=[self.prefix, *revalidation, *self._marks()])
 
     def _marks(self) -> tuple[int, int]:
         return self.max_marks, max(1, self.max_marks // 10)
