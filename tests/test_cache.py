@@ -526,6 +526,43 @@ def test_the_revalidations_of_an_action_whose_page_renders_long_are_sent_on_thei
     assert cache == "HIT" and page.startswith("/tagged? v2 render ")
 
 
+def test_an_action_whose_revalidations_are_being_sent_on_their_own_answers_once_they_are(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render after an action ends while the watch is still sending the action's
+    revalidations: the action answers only once they are in the store (read your writes)."""
+    monkeypatch.setattr(folding, "FOLD_PATIENCE", 0.05)
+    sending, go_on = threading.Event(), threading.Event()
+
+    class Slow(Recording):
+        def __getattr__(self, name: str) -> t.Any:
+            method = super().__getattr__(name)
+            if name != "revalidate_and_set":
+                return method
+
+            def slowly(*args: t.Any, **kwargs: t.Any) -> t.Any:
+                if threading.current_thread().name == "actionkit-fold-watch":
+                    sending.set()
+                    assert go_on.wait(10)
+                return method(*args, **kwargs)
+
+            return slowly
+
+    site, like = _liking_site(t.cast(Store, Slow(store)))
+    other = _other_process(site, store)
+    thread, answers = _held_call(site, like)
+    assert sending.wait(10)
+    site.gate.set()  # the render ends; its page is stored (or not) without the revalidations
+    thread.join(0.3)
+    assert thread.is_alive() and not answers
+    go_on.set()
+    thread.join(10)
+    site.gate = None
+    assert answers[0].json["html"] == "/tagged? v2 render 2"
+    cache, page = other.get("/tagged")
+    assert page.startswith("/tagged? v2 render ")
+
+
 def test_the_page_after_an_action_is_not_stored_over_a_revalidation_made_meanwhile(
     store: Store,
 ) -> None:

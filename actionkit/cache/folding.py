@@ -151,6 +151,8 @@ class Watch:
         # Another thread may have held the lock at the fork; the thread did not follow.
         self.cond = threading.Condition(threading.Lock())
         self.folds: dict[int, tuple[float, Fold, t.Callable[..., None]]] = {}
+        # The folds whose revalidations the thread is sending, with what it sets once sent.
+        self.sending: dict[int, threading.Event] = {}
         self.thread: threading.Thread | None = None
         self.wake_at = 0.0
         self.count = 0
@@ -171,8 +173,13 @@ class Watch:
             return self.count
 
     def discard(self, number: int) -> None:
+        """Stop watching fold ``number`` (its render is over), once the thread is done sending
+        its revalidations if it is at it: the action may not answer before they are sent."""
         with self.cond:
             self.folds.pop(number, None)
+            sent = self.sending.get(number)
+        if sent is not None:
+            sent.wait()
 
     def _run(self) -> None:
         quiet_since = time.monotonic()
@@ -181,7 +188,8 @@ class Watch:
                 now = time.monotonic()
                 due = [number for number, (at, _, _) in self.folds.items() if at <= now]
                 if due:
-                    sending = [self.folds.pop(number) for number in due]
+                    sending = [(number, *self.folds.pop(number)) for number in due]
+                    self.sending.update((number, threading.Event()) for number in due)
                     self.cond.release()
                     try:
                         self._send(sending)
@@ -197,13 +205,16 @@ class Watch:
                     self.wake_at = now + FOLD_PATIENCE / 2
                 self.cond.wait(None if self.wake_at == INFINITY else self.wake_at - now)
 
-    @staticmethod
-    def _send(sending: list[tuple[float, Fold, t.Callable[..., None]]]) -> None:
-        for _, fold, flush in sending:
+    def _send(self, sending: list[tuple[int, float, Fold, t.Callable[..., None]]]) -> None:
+        for number, _, fold, flush in sending:
             try:
                 flush(fold.pending, fold.written)
             except Exception:  # the store's own failures are handled in flush
                 logger.exception("actionkit: sending an action's revalidations failed")
+            finally:
+                with self.cond:
+                    sent = self.sending.pop(number)
+                sent.set()
 
 
 _watch = Watch()
