@@ -1,6 +1,7 @@
 """Several hosts sharing one Redis store, as a deployment runs them: two gunicorn instances of
 one Flask app, one SQLite database of record and a private redis-server that is paused, killed
-and restarted under load."""
+and restarted under load; and hosts or workers killed while they render (the workers of one
+host sharing an SQLiteStore too)."""
 
 from __future__ import annotations
 
@@ -456,3 +457,40 @@ def test_a_host_killed_while_rendering_after_a_like_loses_none_of_its_revalidati
             assert _request(port, "GET", "/post/1")[1:] == ("HIT", body)
     finally:
         store.close()
+
+
+def test_a_worker_killed_while_rendering_after_a_like_leaves_no_stale_page_in_sqlite(
+    tmp_path: Path,
+) -> None:
+    """One host, its workers sharing an ``SQLiteStore``: a worker killed (as the kernel's
+    out-of-memory killer would) while it renders the page after a like has sent the like's
+    revalidation, so the worker that replaces it does not serve the page from before."""
+    cache = str(tmp_path / "cache.sqlite3")
+    env = {**_environment(str(tmp_path / "likes.sqlite3"), ""), "ACTIONKIT_CACHE": cache}
+    port = _free_port()
+    with open(tmp_path / "gunicorn.log", "wb") as log:
+        server = _gunicorn(port, env, log, workers=1)
+        try:
+            _wait_until_serving(port, server)
+            assert _request(port, "GET", "/post/1")[:2] == (200, "MISS")
+            assert _request(port, "GET", "/post/1")[:2] == (200, "HIT")
+            store = SQLiteStore(cache)
+            generation = store.generation()
+            (worker,) = (
+                int(pid)
+                for pid in subprocess.check_output(["pgrep", "-P", str(server.pid)]).split()
+            )
+            headers = {"Action-Id": "like", "Content-Type": "application/json"}
+            _in_background(port, "POST", b"[1]", headers)
+            _until(
+                lambda: store.generation() > generation,
+                "the like's revalidation was not sent while its page rendered",
+            )
+            store.close()
+            os.kill(worker, signal.SIGKILL)
+            _wait_until_serving(port, server)  # gunicorn starts another worker
+            status, cache_status, body = _request(port, "GET", "/post/1")
+            assert (status, cache_status) == (200, "MISS") and "likes=1" in body
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=10)
