@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import sqlite3
@@ -627,6 +628,144 @@ def test_the_pages_after_two_actions_of_one_process_take_turns(store: Store) -> 
     if folds:
         assert answers == ["/tagged? v2 render 2", "/tagged? v3 render 3"]
         assert site.get("/tagged") == ("HIT", "/tagged? v3 render 3")
+
+
+def _calls_waiting_for_the_turn(
+    site: Site, calls: list[t.Callable[[], t.Any]], answered: list[t.Any]
+) -> list[threading.Thread]:
+    """Start ``calls`` in threads (the page after one action is held at ``site.gate``), and
+    return once each waits for the turn of the page's renders after actions."""
+    threads = [threading.Thread(target=lambda c=call: answered.append(c())) for call in calls]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while sum(len(turn.waiting) for turn in site.cache._turns.values()) < len(calls):
+        assert time.monotonic() < deadline, "the calls never waited for the turn"
+        time.sleep(0.005)
+    return threads
+
+
+def test_the_render_that_takes_the_turn_is_the_page_of_every_action_waiting_for_it(
+    store: Store,
+) -> None:
+    """Three likes at once in one process: while the first page renders, the other two wait
+    for the turn. The one that takes it renders once for both (it begins after both likes),
+    stores both revalidations with its page in one write, and both answers show that page."""
+    recording = Recording(store)
+    site, like = _liking_site(t.cast(Store, recording))
+    other = _other_process(site, store)
+    first, answered = _held_call(site, like)
+    recording.writes.clear()
+    call = functools.partial(site.client.call, like, page="/tagged")
+    others = _calls_waiting_for_the_turn(site, [call, call], answered)
+    assert site.data["version"] == 4 and site.renders["/tagged"] == 2
+    site.gate.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    site.gate = None
+    assert [answer.json["html"] for answer in answered] == [
+        "/tagged? v2 render 2",
+        "/tagged? v4 render 3",
+        "/tagged? v4 render 3",
+    ]
+    assert site.renders["/tagged"] == 3
+    assert recording.writes == ["revalidate_and_set", "revalidate_and_set"]
+    # Stored with every revalidation it answers for: no process renders it again.
+    assert other.get("/tagged") == ("HIT", "/tagged? v4 render 3")
+    assert site.get("/tagged") == ("HIT", "/tagged? v4 render 3")
+    assert not site.cache._turns
+
+
+@pytest.mark.parametrize("path", ["/private", "/vary"])
+def test_actions_waiting_for_the_turn_of_a_page_for_somebody_render_their_own(
+    store: Store, path: str
+) -> None:
+    """A page that is not one for everyone (private, or varying with a request header) is
+    never the page of another action's answer: the actions that waited for the render that
+    took the turn render their own once it is over (their revalidations were sent with it)."""
+    site, like = _liking_site(store, lambda: revalidate_path(path))
+    site.gate = threading.Event()
+    site.started.clear()
+    answered: list[t.Any] = []
+    call = functools.partial(site.client.call, like, page=path)
+    first = threading.Thread(target=lambda: answered.append(call()))
+    first.start()
+    assert site.started.wait(10)
+    others = _calls_waiting_for_the_turn(site, [call, call], answered)
+    site.gate.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    site.gate = None
+    pages = sorted(answer.json["html"] for answer in answered)
+    assert site.renders[path] == 3
+    assert pages[0] == f"{path}? v2 render 1"
+    assert {page.split(" render ")[0] for page in pages[1:]} == {f"{path}? v4"}
+    assert len(set(pages)) == 3
+
+
+def test_an_answer_showing_its_action_state_is_rendered_for_it_alone(store: Store) -> None:
+    """A form re-rendered with its action's state (no JavaScript, no redirect) while a JS
+    like waits for the turn of the page's renders after actions: the form's page is neither
+    read from nor stored in the cache, so it takes no turn, neither takes over the like's
+    revalidations nor gives it its page; the like renders its own."""
+    site, like = _liking_site(store)
+
+    @site.registry.action
+    def like_form(form: t.Any) -> None:
+        site.data["version"] += 1
+        revalidate_path("/tagged")
+
+    first, answered = _held_call(site, like)
+    call = functools.partial(site.client.call, like, page="/tagged")
+    threads = _calls_waiting_for_the_turn(site, [call], answered)
+    form_thread = threading.Thread(
+        target=lambda: answered.append(site.client.submit(like_form, {}, path="/tagged"))
+    )
+    form_thread.start()
+    deadline = time.monotonic() + 10
+    while site.data["version"] < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(0.1)  # the form's render would have reached the turn
+    assert sum(len(turn.waiting) for turn in site.cache._turns.values()) == 1
+    site.gate.set()
+    for thread in [first, *threads, form_thread]:
+        thread.join(10)
+    site.gate = None
+    form = next(a for a in answered if not a.headers["Content-Type"].startswith("application"))
+    likes = [a.json["html"] for a in answered if a is not form]
+    assert site.renders["/tagged"] == 4  # the first like's, the form's, the second like's
+    assert form.text.startswith("/tagged? v") and form.text not in likes
+    assert likes[0] == "/tagged? v2 render 2" and likes[1].startswith("/tagged? v4 render ")
+
+
+def test_the_revalidations_a_render_took_over_are_sent_when_it_renders_long(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render that took over the revalidations of an action waiting for the turn renders
+    longer than FOLD_PATIENCE: the watch sends them all; that action answers only after."""
+    monkeypatch.setattr(folding, "FOLD_PATIENCE", 0.05)
+    site, like = _liking_site(store)
+    other = _other_process(site, store)
+    first, answered = _held_call(site, like)
+    call = functools.partial(site.client.call, like, page="/tagged")
+    others = _calls_waiting_for_the_turn(site, [call, call], answered)
+    held, site.gate = site.gate, threading.Event()  # the next render is held too
+    site.started.clear()
+    held.set()
+    first.join(10)
+    assert site.started.wait(10)  # the render that took the turn, for both waiting likes
+    deadline = time.monotonic() + 10
+    while (answer := other.get("/tagged"))[1].startswith("/tagged? v2 "):
+        assert time.monotonic() < deadline, "the revalidations taken over were never sent"
+        time.sleep(0.01)
+    assert answer == ("MISS", "/tagged? v4 render 1")
+    assert len(answered) == 1
+    site.gate.set()
+    for thread in others:
+        thread.join(10)
+    site.gate = None
+    assert [answer.json["html"] for answer in answered[1:]] == ["/tagged? v4 render 3"] * 2
 
 
 def test_an_action_reading_cached_data_after_revalidating_it_gets_it_anew(store: Store) -> None:

@@ -12,11 +12,12 @@ import threading
 import time
 import typing as t
 
+from ..rendering import Rendered, render_app
 from ..stores.base import INFINITY, is_below, mark_name, marks
 from . import policy
 
 if t.TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
     from .safe import SafeStore
 
@@ -62,6 +63,16 @@ class Folding:
         if revalidations:
             self.safe.revalidate_and_set(revalidations, written=written)
 
+    def _send(self, fold: Fold) -> None:
+        """Send the revalidations ``fold`` holds, with the time by which their data was written
+        read in the same step (a render taking over others' revalidations moves it on)."""
+        with _taking:
+            revalidations = fold.pending[:]
+            fold.pending.clear()
+            written = fold.written
+        if revalidations:
+            self.safe.revalidate_and_set(revalidations, written=written)
+
     def _folds_into(self, environ: WSGIEnvironment, pending: list[tuple[str, str, bool]]) -> bool:
         """Whether the render of ``environ`` after an action should store its page with the
         action's revalidations: the store can, and the cached page, if any, is one of them
@@ -80,60 +91,136 @@ class Folding:
         names = {mark_name(*revalidation) for revalidation in pending}
         return not names.isdisjoint(marks(entry))
 
-    @contextlib.contextmanager
-    def _turn(self, key: str, fold: Fold) -> t.Iterator[None]:
-        """Wait (at most ``wait`` seconds) for the render after an action of page ``key`` under
-        way in another thread of this process, and hold the turn while rendering; meanwhile,
-        ``fold``'s revalidations are sent on their own once they have waited ``FOLD_PATIENCE``
-        seconds."""
-        watched = _watch.add(fold, self.flush)
-        try:
-            with self._take_turn(key):
-                yield
-        finally:
-            _watch.discard(watched)
+    def _render_in_turn(
+        self, app: WSGIApplication, environ: WSGIEnvironment, fold: Fold
+    ) -> Rendered:
+        """Render ``environ`` after an action, storing its page with the revalidations of
+        ``fold``, in the turn of the page's renders after actions (see _turn)."""
+        with self._turn(policy.page_key(environ), fold) as page:
+            if page is not None:
+                return Rendered(page.status, page.headers[:], page.body)
+            try:
+                rendered = render_app(app, environ)
+            finally:
+                self._send(fold)  # with those it took over, before they answer
+            if fold.shared:
+                fold.page = rendered
+            return rendered
 
     @contextlib.contextmanager
-    def _take_turn(self, key: str) -> t.Iterator[None]:
+    def _turn(self, key: str, fold: Fold) -> t.Iterator[Rendered | None]:
+        """Take the turn of the renders after actions of page ``key`` in this process, waiting
+        (at most ``wait`` seconds) for the render that holds it: the next render begins once
+        the page before is stored, so it shows that action's writes and neither page is
+        refused for the other's revalidation (see :mod:`actionkit.stores`). Meanwhile,
+        ``fold``'s revalidations are sent on their own once they have waited
+        ``FOLD_PATIENCE`` seconds.
+
+        The render that takes the turn takes over the revalidations of the renders waiting for
+        it and stores them with its page: their actions are over, so it begins after their
+        writes. When that page is one for everyone (stored without ``Vary``; a page showing
+        an action's state never takes turns: it is neither read from nor stored in the
+        cache), it is their page too, as a ``GET`` that hits the cache would be: this
+        yields it to them once their revalidations are sent (they neither render it nor run
+        its ``after()`` callbacks), and ``None`` to a render that is to render.
+        """
         with self._lock:
             turn = self._turns.get(key)
             if turn is None:
                 turn = self._turns[key] = Turn()
             turn.users += 1
-        held = turn.lock.acquire(timeout=self.wait)
+        watched = _watch.add(fold, self._send)
+        held = False
         try:
-            yield
+            held = self._wait_turn(turn, fold)
+            yield None if fold.by is None else fold.by.page
         finally:
-            if held:
-                turn.lock.release()
+            _watch.discard(watched)  # what the watch is sending of it (the taken over too)
+            with turn.cond:
+                fold.over = True
+                if held:
+                    turn.depth -= 1
+                    if not turn.depth:
+                        turn.holder = None
+                turn.cond.notify_all()
             with self._lock:
                 turn.users -= 1
                 if not turn.users:
                     del self._turns[key]
 
+    def _wait_turn(self, turn: Turn, fold: Fold) -> bool:
+        """Wait for ``turn`` and take it (``True``), unless a render that took it meanwhile took
+        over ``fold``'s revalidations (then wait for that render to be over) or ``wait``
+        seconds passed. The thread that holds the turn takes it again: a render of the page
+        inside its own render does not wait for itself."""
+        me = threading.get_ident()
+        deadline = time.monotonic() + self.wait
+        with turn.cond:
+            turn.waiting.append(fold)
+            while fold.by is None:
+                if turn.holder is None or turn.holder == me:
+                    turn.holder = me
+                    turn.depth += 1
+                    turn.waiting.remove(fold)
+                    fold.take_over(turn.waiting)
+                    turn.waiting.clear()
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    turn.waiting.remove(fold)
+                    return False
+                turn.cond.wait(left)
+            while not fold.by.over:  # it sends what it took over before it is over
+                turn.cond.wait()
+        return False
+
 
 class Fold:
     """What a page is stored with: the revalidations of the action it follows (if any) and
     when that action's writes were in (``written``), and when its render began (``started``,
-    read after the generation), both ``time.monotonic()``."""
+    read after the generation), both ``time.monotonic()``.
 
-    __slots__ = ("pending", "started", "written")
+    For the renders after actions that take turns (see Folding._turn): ``shared``, set once
+    the page opted into the store for everyone; ``page``, that page;
+    ``by``, the render that took over these revalidations; ``over``, once this render is
+    done and its revalidations are sent.
+    """
+
+    __slots__ = ("by", "over", "page", "pending", "shared", "started", "written")
 
     def __init__(self, pending: list[tuple[str, str, bool]], written: float) -> None:
         self.pending = pending
         self.written = written
         self.started: float | None = None
+        self.shared = False
+        self.page: Rendered | None = None
+        self.by: Fold | None = None
+        self.over = False
+
+    def take_over(self, others: list[Fold]) -> None:
+        """Take the revalidations of ``others`` (renders after actions that are over) into
+        this one's, to send with its page; their writes are in by ``written``'s new value."""
+        with _taking:
+            for other in others:
+                self.pending.extend(other.pending)
+                other.pending.clear()
+                self.written = max(self.written, other.written)
+                other.by = self
 
 
 class Turn:
-    """The turn of the renders after actions of one page (see PageCache.render): a re-entrant
-    lock, so that a render of the page inside its own render does not wait for itself."""
+    """The turn of the renders after actions of one page in this process (see
+    Folding._turn): the thread that holds it and how many times (``depth``), the renders
+    waiting for it, and how many requests use it."""
 
-    __slots__ = ("lock", "users")
+    __slots__ = ("cond", "depth", "holder", "users", "waiting")
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.cond = threading.Condition(threading.Lock())
+        self.holder: int | None = None
+        self.depth = 0
         self.users = 0
+        self.waiting: list[Fold] = []
 
 
 class Watch:
@@ -150,19 +237,19 @@ class Watch:
     def after_fork(self) -> None:
         # Another thread may have held the lock at the fork; the thread did not follow.
         self.cond = threading.Condition(threading.Lock())
-        self.folds: dict[int, tuple[float, Fold, t.Callable[..., None]]] = {}
+        self.folds: dict[int, tuple[float, Fold, t.Callable[[Fold], None]]] = {}
         # The folds whose revalidations the thread is sending, with what it sets once sent.
         self.sending: dict[int, threading.Event] = {}
         self.thread: threading.Thread | None = None
         self.wake_at = 0.0
         self.count = 0
 
-    def add(self, fold: Fold, flush: t.Callable[..., None]) -> int:
-        """Watch ``fold``, whose revalidations ``flush(pending, written)`` sends."""
+    def add(self, fold: Fold, send: t.Callable[[Fold], None]) -> int:
+        """Watch ``fold``, whose revalidations ``send(fold)`` sends."""
         due = time.monotonic() + FOLD_PATIENCE
         with self.cond:
             self.count += 1
-            self.folds[self.count] = (due, fold, flush)
+            self.folds[self.count] = (due, fold, send)
             if self.thread is None:
                 self.thread = threading.Thread(
                     target=self._run, name="actionkit-fold-watch", daemon=True
@@ -205,10 +292,10 @@ class Watch:
                     self.wake_at = now + FOLD_PATIENCE / 2
                 self.cond.wait(None if self.wake_at == INFINITY else self.wake_at - now)
 
-    def _send(self, sending: list[tuple[int, float, Fold, t.Callable[..., None]]]) -> None:
-        for number, _, fold, flush in sending:
+    def _send(self, sending: list[tuple[int, float, Fold, t.Callable[[Fold], None]]]) -> None:
+        for number, _, fold, send in sending:
             try:
-                flush(fold.pending, fold.written)
+                send(fold)
             except Exception:  # the store's own failures are handled in flush
                 logger.exception("actionkit: sending an action's revalidations failed")
             finally:

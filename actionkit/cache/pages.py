@@ -141,10 +141,9 @@ class PageCache(Waiting, Folding):
         it, and nobody renders it but this request. (The action has not answered yet: nobody
         has been told of its writes while the old page is served.)
 
-        Two such renders of one page in this process take turns: the second begins once the
-        first is stored, so it shows the first action's writes and neither page is refused for
-        the other's revalidation (see :mod:`actionkit.stores`); across processes the times of
-        the writes tell.
+        Such renders of one page in this process take turns, each one for every action
+        waiting for it (see :meth:`Folding._turn`); across processes the times of the writes
+        tell.
         """
         if pending:
             # Called once the action is over: its writes are in by now.
@@ -152,9 +151,8 @@ class PageCache(Waiting, Folding):
             try:
                 if use_cache and self._folds_into(environ, pending):
                     fold = Fold(pending, written)
-                    with self._turn(policy.page_key(environ), fold):
-                        pass_ = functools.partial(self._pass, app, lease=None, fold=fold)
-                        return render_app(pass_, environ)
+                    pass_ = functools.partial(self._pass, app, lease=None, fold=fold)
+                    return self._render_in_turn(pass_, environ, fold)
             finally:
                 self.flush(pending, written)  # what the render did not store them with
         if not use_cache:
@@ -337,6 +335,7 @@ class PageCache(Waiting, Folding):
             self.safe.set(key, marker, plan.since)
             key = policy.vary_key(key, plan.vary, environ)
         else:
+            fold.shared = True
             if len(self._shared) >= _SHARED_KEYS and key not in self._shared:
                 self._shared.clear()
             # With how long its render took: how long a miss waits for one elsewhere (_miss).
