@@ -120,15 +120,21 @@ def _request(
 
 
 def _gunicorn(
-    port: int, env: dict[str, str], log: t.IO[bytes], workers: int = 2
+    port: int,
+    env: dict[str, str],
+    log: t.IO[bytes],
+    workers: int = 2,
+    threads: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """An instance: sync workers of tests/multihost_app.py, in a process group of their own
-    (which os.killpg kills at once)."""
+    """An instance: sync workers of tests/multihost_app.py (gthread workers of ``threads``
+    threads), in a process group of their own (which os.killpg kills at once)."""
+    gthread = [] if threads is None else ["--worker-class", "gthread", "--threads", str(threads)]
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
+            *gthread,
             "--workers",
             str(workers),
             "--bind",
@@ -496,6 +502,60 @@ def test_a_worker_killed_while_rendering_after_a_like_leaves_no_stale_page_in_sq
             _wait_until_serving(port, server)  # gunicorn starts another worker
             status, cache_status, body = _request(port, "GET", "/post/1")
             assert (status, cache_status) == (200, "MISS") and "likes=1" in body
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=10)
+
+
+def test_likes_in_the_threads_of_gthread_workers_each_answer_with_their_own_writes(
+    tmp_path: Path,
+) -> None:
+    """Two gthread workers of four threads sharing an ``SQLiteStore``, eight clients liking
+    one post at once, each render after a like taking 10 ms (so that likes wait for the render
+    of the page under way in their worker, and the next render is the page of them all):
+    every answer shows its own like, no read after an answer shows fewer likes, and the page
+    is stored with the last of them."""
+    cache = str(tmp_path / "cache.sqlite3")
+    env = {**_environment(str(tmp_path / "likes.sqlite3"), ""), "ACTIONKIT_CACHE": cache}
+    port = _free_port()
+    answers: list[tuple[int, int]] = []  # (the like's count, the count its page shows)
+    stale: list[str] = []
+    lock = threading.Lock()
+    headers = {
+        "Action-Id": "like",
+        "Content-Type": "application/json",
+        "X-Render-Seconds": "0.01",
+    }
+
+    def liker() -> None:
+        for _ in range(15):
+            status, _, body = _request(port, "POST", "/post/1", b"[1]", headers)
+            assert status == 200, body
+            answer = json.loads(body)
+            shown = int(re.search(r"likes=(\d+)", answer["html"]).group(1))  # type: ignore[union-attr]
+            with lock:
+                answers.append((answer["result"], shown))
+                floor = max(count for count, _ in answers)
+            page = _request(port, "GET", "/post/1")[2]
+            read = int(re.search(r"likes=(\d+)", page).group(1))  # type: ignore[union-attr]
+            if read < floor:
+                with lock:
+                    stale.append(f"read {read} after {floor} was acknowledged")
+
+    with open(tmp_path / "gunicorn.log", "wb") as log:
+        server = _gunicorn(port, env, log, workers=2, threads=4)
+        try:
+            _wait_until_serving(port, server)
+            threads = [threading.Thread(target=liker) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            assert len(answers) == 120
+            assert all(shown >= count for count, shown in answers), answers
+            assert stale == []
+            status, cache_status, body = _request(port, "GET", "/post/1")
+            assert (status, cache_status) == (200, "HIT") and "likes=120" in body
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=10)
