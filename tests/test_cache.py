@@ -635,11 +635,16 @@ def _calls_waiting_for_the_turn(
 ) -> list[threading.Thread]:
     """Start ``calls`` in threads (the page after one action is held at ``site.gate``), and
     return once each waits for the turn of the page's renders after actions."""
+
+    def waiting() -> int:
+        return sum(len(turn.waiting) for turn in list(site.cache._turns.values()))
+
+    already = waiting()
     threads = [threading.Thread(target=lambda c=call: answered.append(c())) for call in calls]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 10
-    while sum(len(turn.waiting) for turn in site.cache._turns.values()) < len(calls):
+    while waiting() < already + len(calls):
         assert time.monotonic() < deadline, "the calls never waited for the turn"
         time.sleep(0.005)
     return threads
@@ -766,6 +771,48 @@ def test_the_revalidations_a_render_took_over_are_sent_when_it_renders_long(
         thread.join(10)
     site.gate = None
     assert [answer.json["html"] for answer in answered[1:]] == ["/tagged? v4 render 3"] * 2
+
+
+def test_a_render_that_takes_over_revalidations_sends_them_as_of_the_latest_write(
+    store: Store,
+) -> None:
+    """The revalidations a render takes over are sent with the time of the latest write among
+    their actions, not its own action's: a render elsewhere that began between the two writes
+    shows only the first, and is not stored once they are sent."""
+    site, like = _liking_site(store, lambda: revalidate_tag("posts"))
+    other = _other_process(site, store)
+    first, answered = _held_call(site, like)
+    call = functools.partial(site.client.call, like, page="/tagged")
+    threads = _calls_waiting_for_the_turn(site, [call], answered)  # v3, its write in
+    other.gate, other.started = threading.Event(), threading.Event()
+    elsewhere: list[tuple[str, str]] = []
+    reader = threading.Thread(target=lambda: elsewhere.append(other.get("/tagged-too")))
+    reader.start()
+    assert other.started.wait(10)  # it shows v3
+    threads += _calls_waiting_for_the_turn(site, [call], answered)  # v4, written after
+    site.gate.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    site.gate = None
+    other.gate.set()
+    reader.join(10)
+    other.gate = None
+    assert elsewhere == [("MISS", "/tagged-too? v3 render 1")]
+    assert [answer.json["html"] for answer in answered[1:]] == ["/tagged? v4 render 3"] * 2
+    assert other.get("/tagged-too") == ("MISS", "/tagged-too? v4 render 2")
+
+
+def test_a_render_taking_over_others_revalidations_keeps_the_latest_write_time() -> None:
+    """Fold.take_over: the revalidations in order, the latest of the writes' times, and the
+    render they are now sent with."""
+    mine = folding.Fold([("tag", "a", False)], 2.0)
+    earlier = folding.Fold([("path", "/x", False)], 1.0)
+    later = folding.Fold([("tag", "b", False)], 3.0)
+    mine.take_over([earlier, later])
+    assert mine.pending == [("tag", "a", False), ("path", "/x", False), ("tag", "b", False)]
+    assert mine.written == 3.0
+    assert earlier.pending == later.pending == []
+    assert earlier.by is mine and later.by is mine
 
 
 def test_an_action_reading_cached_data_after_revalidating_it_gets_it_anew(store: Store) -> None:
