@@ -138,21 +138,40 @@ class BrowserApp:
         self.later = threading.Event()
         #: Cleared by a test to hold the reference page's actions pending; set to let them run.
         self.hold = threading.Event()
-        self.wsgi = ActionMiddleware(
+        self.middleware = ActionMiddleware(
             self.app, registry=self.registry, cache=self.store, secret_key="browser-tests"
         )
+        #: The requests under way (see reset).
+        self.in_flight = 0
+        self.flight = threading.Condition()
         self.reset()
 
+    def wsgi(self, environ: t.Any, start_response: t.Any) -> t.Iterator[bytes]:
+        """The middleware, counting the requests under way until their answer is sent."""
+        with self.flight:
+            self.in_flight += 1
+        try:
+            yield from self.middleware(environ, start_response)
+        finally:
+            with self.flight:
+                self.in_flight -= 1
+                self.flight.notify_all()
+
     def reset(self) -> None:
+        """Empty data and cache, gates open, once the requests of an earlier test are over:
+        one that a test held at a gate (a view counted on load) goes on when the gate opens,
+        and would count in the next test."""
+        self.gate.set()
+        self.later.set()
+        self.hold.set()
+        with self.flight:
+            assert self.flight.wait_for(lambda: not self.in_flight, timeout=15)
         self.posts: dict[int, dict[str, t.Any]] = {}
         self.next_id = 1
         self.views = 0
         self.done: list[str] = []
         self.uploaded = ""
         self.seen = 0
-        self.gate.set()
-        self.later.set()
-        self.hold.set()
         self.lock = threading.Lock()
         self.store.clear()
 
