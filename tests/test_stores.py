@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import json
 import multiprocessing
 import os
 import random
@@ -696,6 +697,56 @@ def test_sqlite_front_cache_is_bounded_and_still_marks_use(
     assert store.get("k5") is not None
     (used,) = store._db().execute("SELECT used FROM entries WHERE key = 'k5'").fetchone()
     assert used == clock[0]
+    store.close()
+
+
+def test_sqlite_an_entry_stored_again_is_written_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key stored again keeps its row (its rowid: the indexes of its key and path are not
+    written again) with every field of the new entry; its last use is written again only once
+    it is older than half the touch interval, and then counts for eviction."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    store = SQLiteStore(tmp_path / "cache.sqlite3", max_bytes=2500)
+    db = store._db()
+    clock = [time.time()]
+    monkeypatch.setattr(sqlite_store.time, "time", lambda: clock[0])
+
+    def row(key: str) -> tuple[t.Any, ...]:
+        return tuple(
+            db.execute(
+                "SELECT rowid, path, tags, body, used FROM entries WHERE key = ?", (key,)
+            ).fetchone()
+        )
+
+    assert store.set("a", Entry(b"x" * 1000, {}, tags=["one"], path="/a"), store.generation())
+    first = row("a")
+    clock[0] += 1
+    assert store.set("a", Entry(b"y" * 1000, {}, tags=["two"], path="/b"), store.generation())
+    rowid, path, tags, body, used = row("a")
+    assert (rowid, path, json.loads(tags), body, used) == (
+        first[0],
+        "/b",
+        ["two"],
+        b"y" * 1000,
+        first[4],
+    )
+    store.revalidate_tag("one")
+    assert store.get("a") is not None  # its old tag went with the old entry
+    store.revalidate_path("/b")
+    assert store.get("a") is None
+
+    assert store.set("a", _entry(b"a" * 1000), store.generation())
+    clock[0] += 1
+    assert store.set("b", _entry(b"b" * 1000), store.generation())
+    clock[0] += sqlite_store._TOUCH_EVERY / 2 + 1
+    assert store.set("a", _entry(b"A" * 1000), store.generation())  # used now
+    assert row("a")[4] == clock[0]
+    clock[0] += 1
+    assert store.set("c", _entry(b"c" * 1000), store.generation())  # over max_bytes
+    assert store.get("a") is not None and store.get("c") is not None
+    assert store.get("b") is None
     store.close()
 
 

@@ -180,21 +180,32 @@ class SQLiteStore(SQLiteMarks):
             # It would push out everything else, and then itself.
             self._forget(db, [key])
             return False
-        old = db.execute("SELECT size, tags FROM entries WHERE key = ?", (key,)).fetchone()
-        db.execute(
-            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                key,
-                entry.path,
-                tags,
-                entry.body,
-                meta,
-                entry.expires,
-                entry.stale_until,
-                size,
-                time.time(),
-            ),
-        )
+        old = db.execute("SELECT size, tags, used FROM entries WHERE key = ?", (key,)).fetchone()
+        now = time.time()
+        values = (entry.path, tags, entry.body, meta, entry.expires, entry.stale_until, size)
+        if old is None:
+            db.execute(
+                "INSERT INTO entries (path, tags, body, meta, expires, stale_until, size, key,"
+                " used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, key, now),
+            )
+        elif now - old[2] > _TOUCH_EVERY / 2:
+            # In place: the row keeps its rowid, so the indexes of its key and path are not
+            # written again (a page stored after each action costs half as much to commit).
+            db.execute(
+                "UPDATE entries SET path = ?, tags = ?, body = ?, meta = ?, expires = ?,"
+                " stale_until = ?, size = ?, used = ? WHERE key = ?",
+                (*values, now, key),
+            )
+        else:
+            # Its last use is recent enough for the eviction order, which reads also update
+            # only every _TOUCH_EVERY seconds: the index of last uses is left alone too (a
+            # page stored again and again keeps a last use readers need not write).
+            db.execute(
+                "UPDATE entries SET path = ?, tags = ?, body = ?, meta = ?, expires = ?,"
+                " stale_until = ?, size = ? WHERE key = ?",
+                (*values, key),
+            )
         if old is None or old[1] != tags:
             # An entry's tag rows go with it (_drop), so a new entry only adds its own.
             if old is not None:
