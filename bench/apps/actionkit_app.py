@@ -7,7 +7,6 @@ import threading
 import typing as t
 
 from flask import Flask
-from markupsafe import Markup
 
 from actionkit import action, cache_tag, redirect, revalidate_path
 from actionkit.flask import ActionKit
@@ -69,5 +68,5 @@ def posts() -> str:
         create_url="/posts",
         create_field=create_post.field(),
         like_url=lambda post_id: "/posts",
-        like_field=lambda post_id: Markup(increment_like.bind(post_id).field()),
+        like_field=lambda post_id: increment_like.bind(post_id).field(),  # Markup already
     )
