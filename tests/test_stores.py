@@ -749,6 +749,19 @@ def test_sqlite_an_entry_stored_again_is_written_in_place(
     assert store.get("b") is None
     store.close()
 
+    # Stored again within the interval, and grown past max_bytes: it pushes out an entry used
+    # after its last written use, not itself.
+    store = SQLiteStore(tmp_path / "other.sqlite3", max_bytes=2500)
+    assert store.set("x", _entry(b"x" * 1000), store.generation())
+    clock[0] += 3
+    assert store.set("y", _entry(b"y" * 1000), store.generation())
+    clock[0] += 2.5  # x's last use is 5.5 s old: written again
+    assert store.set("x", _entry(b"X" * 1000), store.generation())
+    clock[0] += 1.5  # y's is 4 s old: not written with its row
+    assert store.set("y", _entry(b"Y" * 1600), store.generation())
+    assert store.get("y") is not None and store.get("x") is None
+    store.close()
+
 
 def test_sqlite_stores_of_one_file_share_one_map(tmp_path: Path) -> None:
     """Two stores of a process on one file share the map of its WAL index; it is unmapped when

@@ -225,6 +225,9 @@ class SQLiteStore(SQLiteMarks):
         ).fetchone()
         if total <= self.max_bytes:
             return True
+        if old is not None and now - old[2] <= _TOUCH_EVERY / 2:
+            # Stored without its last use above: it is the most recent use, the last to go.
+            db.execute("UPDATE entries SET used = ? WHERE key = ?", (now, key))
         while total > self.max_bytes:
             victims = db.execute("SELECT key, size FROM entries ORDER BY used LIMIT 32").fetchall()
             if not victims:
