@@ -54,6 +54,20 @@ from .sqlite_marks import SQLiteMarks
 
 __all__ = ["SQLiteStore", "boot_id"]
 
+# Storing an entry: a new key, or one stored before, whose row is updated in place (see _put).
+_INSERT = (
+    "INSERT INTO entries (path, tags, body, meta, expires, stale_until, size, used, key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_KEEPING_USE = (
+    "UPDATE entries SET path = ?, tags = ?, body = ?, meta = ?, expires = ?, stale_until = ?,"
+    " size = ? WHERE key = ?"
+)
+_UPDATE = (
+    "UPDATE entries SET path = ?, tags = ?, body = ?, meta = ?, expires = ?, stale_until = ?,"
+    " size = ?, used = ? WHERE key = ?"
+)
+
 
 def _row(entry: Entry) -> tuple[str, str, int]:
     """The tags and meta of ``entry`` as stored (JSON), and its size."""
@@ -183,29 +197,18 @@ class SQLiteStore(SQLiteMarks):
         old = db.execute("SELECT size, tags, used FROM entries WHERE key = ?", (key,)).fetchone()
         now = time.time()
         values = (entry.path, tags, entry.body, meta, entry.expires, entry.stale_until, size)
+        # A key stored before is updated in place: its row keeps its rowid, so the indexes of
+        # its key and path are not written again (a page stored after each action costs half
+        # as much to commit). Its last use (the eviction order) is written again only once it
+        # is older than half the interval at which reads write it: a page stored again and
+        # again leaves the index of last uses alone, and readers need not write it either.
+        recent = old is not None and now - old[2] <= _TOUCH_EVERY / 2
         if old is None:
-            db.execute(
-                "INSERT INTO entries (path, tags, body, meta, expires, stale_until, size, key,"
-                " used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, key, now),
-            )
-        elif now - old[2] > _TOUCH_EVERY / 2:
-            # In place: the row keeps its rowid, so the indexes of its key and path are not
-            # written again (a page stored after each action costs half as much to commit).
-            db.execute(
-                "UPDATE entries SET path = ?, tags = ?, body = ?, meta = ?, expires = ?,"
-                " stale_until = ?, size = ?, used = ? WHERE key = ?",
-                (*values, now, key),
-            )
+            db.execute(_INSERT, (*values, now, key))
+        elif recent:
+            db.execute(_UPDATE_KEEPING_USE, (*values, key))
         else:
-            # Its last use is recent enough for the eviction order, which reads also update
-            # only every _TOUCH_EVERY seconds: the index of last uses is left alone too (a
-            # page stored again and again keeps a last use readers need not write).
-            db.execute(
-                "UPDATE entries SET path = ?, tags = ?, body = ?, meta = ?, expires = ?,"
-                " stale_until = ?, size = ? WHERE key = ?",
-                (*values, key),
-            )
+            db.execute(_UPDATE, (*values, now, key))
         if old is None or old[1] != tags:
             # An entry's tag rows go with it (_drop), so a new entry only adds its own.
             if old is not None:
@@ -225,7 +228,7 @@ class SQLiteStore(SQLiteMarks):
         ).fetchone()
         if total <= self.max_bytes:
             return True
-        if old is not None and now - old[2] <= _TOUCH_EVERY / 2:
+        if recent:
             # Stored without its last use above: it is the most recent use, the last to go.
             db.execute("UPDATE entries SET used = ? WHERE key = ?", (now, key))
         while total > self.max_bytes:
