@@ -97,9 +97,13 @@ def page(rendered: Rendered | None, result: t.Any) -> Answer:
         status = result.status if failed else 200
         return Answer(status, [("Cache-Control", "no-store")], b"")
     status = rendered.status_code
-    if failed and status == 200:
-        status = result.status
     headers = [(k, v) for k, v in rendered.headers if k.lower() not in _PAGE_ONLY]
+    if 300 <= status < 400 and any(k.lower() == "location" for k, _ in headers):
+        # The page is elsewhere (a route that adds a trailing slash, a login page): the browser
+        # goes there with a GET, as after redirect(); a 307 or 308 would post the form again.
+        status = 303
+    elif failed and status == 200:
+        status = result.status
     headers.append(("Cache-Control", "no-store"))
     return Answer(status, headers, rendered.body)
 

@@ -11,7 +11,7 @@ import io
 import re
 import typing as t
 from dataclasses import dataclass
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from . import security
 
@@ -93,10 +93,31 @@ def page_environ(
     return page
 
 
+# What a path keeps as it is when written as in a URL (quote() keeps letters, digits and "_.-~").
+_PATH_SAFE = "/!$&'()*+,;=:@"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-~/!$&'()*+,;=:@]*")
+
+
+def url_path(path: str) -> str:
+    """A WSGI path (its bytes as latin-1 characters) written as in a URL: ``/tag/café`` is
+    ``/tag/caf%C3%A9``, and a ``%`` of the path is ``%25``."""
+    if _PLAIN_PATH.fullmatch(path):
+        return path
+    return quote(path.encode("latin-1"), safe=_PATH_SAFE)
+
+
+def canonical_path(path: str) -> str:
+    """A path given by the application (``/tag/café``, ``url_for()``'s ``/tag/caf%C3%A9``)
+    as :func:`url_path` writes the path of a request for it: escapes read, then written
+    again the one way."""
+    if _PLAIN_PATH.fullmatch(path):
+        return path
+    return quote(unquote_to_bytes(path), safe=_PATH_SAFE)
+
+
 def request_page(environ: WSGIEnvironment) -> str:
-    """The path and query of the request, as the browser sent it."""
-    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
-    path = path.encode("latin-1").decode("utf-8", "replace")
+    """The path and query of the request, as in its URL."""
+    path = url_path((environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/")
     query = environ.get("QUERY_STRING", "")
     return f"{path}?{query}" if query else path
 

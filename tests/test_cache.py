@@ -180,6 +180,36 @@ def test_query_is_part_of_the_key_and_path_revalidation_drops_all(store: Store) 
     assert site.get("/tagged?a=1")[0] == "MISS" and site.get("/tagged?a=2")[0] == "MISS"
 
 
+@pytest.mark.parametrize(
+    ("url", "spellings"),
+    [
+        ("/tagged/caf%C3%A9", ["/tagged/café", "/tagged/caf%C3%A9", "/tagged/caf%c3%a9"]),
+        ("/tagged/a%20b", ["/tagged/a b", "/tagged/a%20b"]),
+        ("/tagged/100%25", ["/tagged/100%", "/tagged/100%25"]),
+    ],
+)
+def test_a_path_is_revalidated_however_it_is_spelled(
+    store: Store, url: str, spellings: list[str]
+) -> None:
+    """A path is named as in its URL or as its text (``url_for()``'s ``/tag/caf%C3%A9`` or
+    ``/tag/café``): either drops the page, from an action, from the cache and as a layout."""
+    site = Site(store)
+
+    @site.registry.action
+    def drop(path: str, layout: bool) -> None:
+        revalidate_path(path, "layout" if layout else "page")
+
+    for spelling in spellings:
+        for how in ("action", "cache", "layout"):
+            site.get(url)
+            assert site.get(url)[0] == "HIT"
+            if how == "cache":
+                site.cache.revalidate_path(spelling)
+            else:
+                site.client.call(drop, spelling, how == "layout", path="/")
+            assert site.get(url)[0] == "MISS", (spelling, how)
+
+
 def test_layout_revalidation(store: Store) -> None:
     """type='layout' drops the path and every path below it, not its siblings."""
     site = Site(store)

@@ -578,6 +578,15 @@ def test_error_pages_come_from_flask_handlers(site: Site, action_id: str) -> Non
     assert answer.status_code == 404 and answer.json["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("action_id", ["missing", "aborting"])
+def test_an_error_page_ends_the_request_once(site: Site, action_id: str) -> None:
+    """The app's error page for not_found() is made in the action's own request context: the
+    teardown functions run once, as for a view that aborts."""
+    response = site.client.submit(site.registry[action_id], {}, path="/posts")
+    assert response.status_code == 404
+    assert teardowns(site.seen) == [None]
+
+
 @pytest.mark.parametrize(("action_id", "status"), [("denied", 403), ("teapot", 418)])
 def test_error_without_handler_uses_flask_default_page(
     site: Site, action_id: str, status: int
@@ -899,13 +908,35 @@ def test_a_scoped_action_runs_nowhere_else(path: str) -> None:
     assert ran == []
 
 
-@pytest.mark.parametrize(("path", "status"), [("/admin/", 403), ("/admin/nope", 404)])
+@pytest.mark.parametrize(
+    ("path", "status"), [("/admin/", 403), ("/admin/nope", 404), ("/admin", 404)]
+)
 def test_a_scoped_action_meets_the_guards_of_its_pages(path: str, status: int) -> None:
     """Posted under /admin/, the blueprint's guard runs first; posted to a path there that
-    Flask does not route (no guard would run), it is refused with 404."""
+    Flask does not route (no guard would run), it is refused with 404: ``/admin`` too, which
+    Flask answers by redirecting to ``/admin/`` (no rule, so no blueprint, matches it)."""
     app, actions, ran = _guarded_site()
     assert app.test_client().submit(actions["wipe"], path=path).status_code == status
     assert ran == []
+
+
+def test_a_form_posted_where_flask_adds_a_slash_is_answered_with_303() -> None:
+    """Posted to ``/posts`` when the route is ``/posts/``, the page after the action is Flask's
+    redirect to ``/posts/``: the browser is sent there with ``303`` (a ``308`` would make it post
+    the form again, and the action run twice)."""
+    registry = Registry()
+    ran: list[object] = []
+
+    @registry.action
+    def like(form: object) -> None:
+        ran.append(form)
+
+    app = Flask(__name__)
+    ActionKit(app, registry=registry, secret_key="test-secret-key-0123456789")
+    app.add_url_rule("/posts/", "posts", lambda: "posts")
+    response = ActionClient(app).submit(like, {}, path="/posts")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/posts/")
+    assert len(ran) == 1
 
 
 def test_decorators_taking_kwargs_only_wrap_actions() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 from werkzeug.http import dump_cookie
 from werkzeug.sansio.http import parse_cookie
@@ -9,6 +11,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from actionkit import ActionMiddleware, Registry, cookies, revalidate_path
 from actionkit.rendering import cookie_header
+from actionkit.testing import ActionClient
 
 
 @pytest.mark.parametrize(
@@ -46,3 +49,25 @@ def test_a_cookie_header_that_is_not_utf8_does_not_fail_the_answer() -> None:
     body, status, _ = run_wsgi_app(app, environ, buffered=True)
     assert status == "200 OK" and b'"html":"page"' in b"".join(body)
     assert seen == ["\ufffdé"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"), [("/tag/a%2541", "/tag/a%41"), ("/tag/caf%C3%A9", "/tag/café")]
+)
+def test_the_page_after_a_form_is_the_page_it_was_posted_to(url: str, shown: str) -> None:
+    """Without JavaScript, the page rendered after the action is the one at the URL posted to,
+    its escapes read once: ``%2541`` is the text ``%41``, not ``A``."""
+    registry = Registry()
+
+    @registry.action
+    def noop(form: object) -> None:
+        pass
+
+    def page(environ: dict[str, str], start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+        return [environ["PATH_INFO"].encode("latin-1")]
+
+    client = ActionClient(ActionMiddleware(page, registry=registry, cache=False))
+    assert client.get(url).text == shown
+    response = client.submit(noop, {}, path=url)
+    assert (response.status_code, response.text) == (200, shown)

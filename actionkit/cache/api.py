@@ -20,6 +20,7 @@ import typing as t
 import weakref
 
 from .. import context
+from ..rendering import canonical_path
 from .pages import PageCache
 
 _default: PageCache | None = None
@@ -94,6 +95,10 @@ def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> No
     ``revalidate_path("/posts/", "layout")`` and ``revalidate_path("/posts", "layout")`` both
     drop ``/posts``, ``/posts/``, ``/posts/1`` and everything else below, never ``/postsx``.
 
+    The path is the one in the page's URL, the application's mount point (``SCRIPT_NAME``)
+    included, as ``url_for()`` gives it; escapes are read as such: ``/tag/café`` and
+    ``/tag/caf%C3%A9`` are the same page.
+
     Works inside actions and anywhere else (a webhook view, a CLI command, a job): see
     :mod:`actionkit.cache.api` for which store it uses.
     """
@@ -101,6 +106,7 @@ def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> No
         raise ValueError(f"Unknown revalidate type {type!r}; use 'page' or 'layout'.")
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"revalidate_path() takes a path starting with '/', not {path!r}.")
+    path = canonical_path(path)
     ctx = context.current()
     if ctx is not None and ctx.pending is not None and ctx.in_action:
         # Sent when the action is over, with the page rendered after it (see RequestContext).

@@ -12,6 +12,8 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
+from ..rendering import url_path
+
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
@@ -137,8 +139,9 @@ def page_key(environ: WSGIEnvironment) -> str:
 
 
 def page_path(environ: WSGIEnvironment) -> str:
-    """The path a page is stored under, for ``revalidate_path``."""
-    return str(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
+    """The path a page is stored under, for ``revalidate_path``: as in its URL (see
+    :func:`~actionkit.rendering.url_path`)."""
+    return url_path(str(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/")
 
 
 def vary_key(key: str, names: list[str], environ: WSGIEnvironment) -> str:

@@ -11,11 +11,12 @@ import typing as t
 from flask import Flask, abort, got_request_exception
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
 from werkzeug.sansio.response import Response as BaseResponse
 
 from .. import context
 from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
+from ..protocol import ENVIRON_ACTION_ID
 from ..rendering import Rendered, render_app
 
 if t.TYPE_CHECKING:
@@ -67,6 +68,10 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
             result = _dispatch(app, functools.partial(call, request=ctx.request))
         except ActionSignal as signal:
             _after_request(app, ctx, functools.partial(_stand_in, app, signal))
+            if isinstance(signal, HTTPSignal) and signal.page is None:
+                # The app's error page, made in this context: another one would run the
+                # teardown functions again.
+                signal.page = _error_response(app, signal.status, environ)
             raise
         except HTTPException as e:
             _after_request(app, ctx, functools.partial(app.response_class, status=e.code or 500))
@@ -89,12 +94,14 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
 
 
 def _check_scope(flask_ctx: RequestContext) -> None:
-    """A scoped action (``under=``) runs only at a page Flask routes: where no route matches,
-    no blueprint's guards would run before it."""
+    """A scoped action (``under=``) runs only at a page Flask routes: where no route matches
+    (``/admin`` when the route is ``/admin/``, which Flask answers with a redirect), no
+    blueprint's guards would run before it."""
     ctx = context.current()
     action = None if ctx is None else ctx.action
-    if getattr(action, "under", None) is not None and isinstance(
-        flask_ctx.request.routing_exception, NotFound
+    if (
+        getattr(action, "under", None) is not None
+        and flask_ctx.request.routing_exception is not None
     ):
         raise HTTPSignal(404)
 
@@ -188,8 +195,20 @@ def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
     )
 
 
+def _error_response(app: Flask, status: int, environ: WSGIEnvironment) -> WSGIApplication | None:
+    """The answer of the app's error handler for ``status`` to a browser without JavaScript;
+    ``None`` for the script (which shows no page) and for a status Werkzeug has no exception
+    for (the middleware's own page)."""
+    error = default_exceptions.get(status)
+    if ENVIRON_ACTION_ID in environ or error is None:
+        return None
+    return _handled(app, error())
+
+
 def error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered | None:
-    """The page of the app's error handler for ``status``."""
+    """The page of the app's error handler for ``status``, in a request context of its own."""
+    if status not in default_exceptions:
+        return None  # the middleware's own page
     ctx = _request_context(app, environ)
     try:
         try:
@@ -202,8 +221,6 @@ def error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered | 
         # Not app.process_response(): the session loaded here predates the action's changes,
         # which are already in the answer.
         return render_app(response, environ)
-    except LookupError:
-        return None  # a status Werkzeug has no exception for: the middleware's own page
     except Exception:
         # A failing error handler must not turn a 404 into a crash of the whole answer.
         app.logger.exception("The error handler for status %s raised", status)
