@@ -82,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         metavar="N",
-        help="how many worker processes will serve (default: WEB_CONCURRENCY, else 1)",
+        help=(
+            "how many worker processes will serve (default: -w/--workers in"
+            " GUNICORN_CMD_ARGS, else WEB_CONCURRENCY, else 1)"
+        ),
     )
     checks.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser

@@ -678,14 +678,15 @@ def test_jinja_globals_are_installed() -> None:
 def test_cache_named_by_a_string(tmp_path: t.Any, spec: str, kind: type) -> None:
     """ACTIONKIT_CACHE may name a store (from the environment): 'memory' or an SQLite file in
     the instance folder."""
-    app = Flask(__name__, instance_path=str(tmp_path))
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))  # created if missing
     app.config["ACTIONKIT_CACHE"] = spec
     middleware = ActionKit(app, registry=Registry(), secret_key="k")
     assert middleware is not None
     cache = get_middleware(app).cache
     assert cache is not None and isinstance(cache.store, kind)
     if kind is SQLiteStore:
-        assert t.cast(SQLiteStore, cache.store).path == os.path.join(str(tmp_path), spec)
+        assert t.cast(SQLiteStore, cache.store).path == os.path.join(app.instance_path, spec)
+        assert os.path.isdir(app.instance_path)
     with pytest.raises(ValueError, match="memory"):
         ActionKit(Flask("other"), cache="")
 

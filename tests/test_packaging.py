@@ -86,9 +86,13 @@ def test_sdist_contents(dist: dict[str, str]) -> None:
         "sample_app/templates/posts.html",
         "docs/conf.py",
         "docs/index.rst",
+        "examples/django/manage.py",
+        "examples/django/posts/actions.py",
+        "bench/mutation.md",
     ):
         assert name in names, name
     assert not [n for n in names if "__pycache__" in n or n.startswith("sample_app/instance")]
+    assert not [n for n in names if ".sqlite3" in n]
     assert not [n for n in names if n.startswith("docs/_build")]
 
 

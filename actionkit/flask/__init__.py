@@ -242,4 +242,7 @@ def _store(app: Flask, spec: str | os.PathLike[str]) -> Store:
         from ..stores.redis import RedisStore
 
         return RedisStore(text)
+    if not os.path.isabs(text):
+        # Relative to the instance folder, which Flask does not create.
+        os.makedirs(app.instance_path, exist_ok=True)
     return SQLiteStore(os.path.join(app.instance_path, text))
