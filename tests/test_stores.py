@@ -700,6 +700,33 @@ def test_sqlite_front_cache_is_bounded_and_still_marks_use(
     store.close()
 
 
+def test_sqlite_a_read_does_not_wait_for_a_writer_to_mark_its_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read due to write an entry's last use, while another connection holds the write lock
+    (a worker stopped inside its transaction), skips that write rather than wait for the lock
+    for the store's whole timeout; the store's handler is back for what follows."""
+    from actionkit.stores import sqlite as sqlite_store
+
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path, timeout=30)
+    store.set("k", _entry(), store.generation())
+    clock = [time.time() + sqlite_store._TOUCH_EVERY + 1]
+    monkeypatch.setattr(sqlite_store.time, "time", lambda: clock[0])
+    store._local.front.clear()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert store.get("k") is not None
+        assert time.monotonic() - started < 10  # not the 30 s of the timeout
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store._db().execute("PRAGMA busy_timeout").fetchone() == (30_000,)
+    store.close()
+
+
 def test_sqlite_an_entry_stored_again_is_written_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -121,9 +121,14 @@ class SQLiteStore(SQLiteMarks):
             return None
         body, meta, path, tags, expires, stale_until, used, size = row
         if now - used > _TOUCH_EVERY:
-            # Best effort: when busy, a later read tries again.
-            with contextlib.suppress(sqlite3.OperationalError):
-                db.execute("UPDATE entries SET used = ? WHERE key = ?", (now, key))
+            # Best effort, never waiting for a writer (one stopped in its transaction would
+            # hold every read for the whole timeout): when busy, a later read tries again.
+            db.execute("PRAGMA busy_timeout = 0")
+            try:
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute("UPDATE entries SET used = ? WHERE key = ?", (now, key))
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             used = now
         entry = Entry(
             bytes(body),
