@@ -103,7 +103,11 @@ def url_path(path: str) -> str:
     ``/tag/caf%C3%A9``, and a ``%`` of the path is ``%25``."""
     if _PLAIN_PATH.fullmatch(path):
         return path
-    return quote(path.encode("latin-1"), safe=_PATH_SAFE)
+    try:
+        raw = path.encode("latin-1")
+    except UnicodeEncodeError:  # a server that put text past latin-1 in the environ
+        raw = path.encode("utf-8", "surrogatepass")
+    return quote(raw, safe=_PATH_SAFE)
 
 
 def canonical_path(path: str) -> str:

@@ -10,7 +10,7 @@ from werkzeug.sansio.http import parse_cookie
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from actionkit import ActionMiddleware, Registry, cookies, revalidate_path
-from actionkit.rendering import cookie_header
+from actionkit.rendering import cookie_header, url_path
 from actionkit.testing import ActionClient
 
 
@@ -71,3 +71,12 @@ def test_the_page_after_a_form_is_the_page_it_was_posted_to(url: str, shown: str
     assert client.get(url).text == shown
     response = client.submit(noop, {}, path=url)
     assert (response.status_code, response.text) == (200, shown)
+
+
+def test_a_path_is_written_as_in_its_url() -> None:
+    """A WSGI path (latin-1 characters standing for its bytes) as in its URL; a server that
+    put text past latin-1 in the environ gets that text's UTF-8."""
+    assert url_path("/plain/a-b_c.~") == "/plain/a-b_c.~"
+    assert url_path("/tag/caf\u00c3\u00a9") == "/tag/caf%C3%A9"
+    assert url_path("/100%") == "/100%25"
+    assert url_path("/x/\u540d") == "/x/%E5%90%8D"
