@@ -114,9 +114,7 @@ def canonical_path(path: str) -> str:
     """A path given by the application (``/tag/café``, ``url_for()``'s ``/tag/caf%C3%A9``)
     as :func:`url_path` writes the path of a request for it: escapes read, then written
     again the one way."""
-    if _PLAIN_PATH.fullmatch(path):
-        return path
-    return quote(unquote_to_bytes(path), safe=_PATH_SAFE)
+    return url_path(unquote_to_bytes(path).decode("latin-1"))
 
 
 def request_page(environ: WSGIEnvironment) -> str:
