@@ -210,6 +210,35 @@ def test_a_path_is_revalidated_however_it_is_spelled(
             assert site.get(url)[0] == "MISS", (spelling, how)
 
 
+def test_a_page_another_process_rendered_is_rendered_once_after_a_revalidation(
+    tmp_path: Path,
+) -> None:
+    """A process that only ever served a page from the shared store still makes its misses of
+    it, after a revalidation, wait for the one render under way rather than all render."""
+    path = tmp_path / "cache.sqlite3"
+    a, b = Site(SQLiteStore(path)), Site(SQLiteStore(path))
+    assert a.get("/tagged")[0] == "MISS" and b.get("/tagged")[0] == "HIT"
+    a.cache.revalidate_path("/tagged")
+    b.gate = threading.Event()
+    answers: list[tuple[str, str]] = []
+
+    def get() -> None:
+        answers.append(b.get("/tagged"))
+
+    threads = [threading.Thread(target=get) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    assert b.started.wait(5)
+    time.sleep(0.2)  # the other misses reach their wait
+    b.gate.set()
+    for thread in threads:
+        thread.join()
+    assert b.renders == {"/tagged": 1}
+    assert sorted(answers) == [("HIT", "/tagged? v1 render 1")] * 3 + [
+        ("MISS", "/tagged? v1 render 1")
+    ]
+
+
 def test_layout_revalidation(store: Store) -> None:
     """type='layout' drops the path and every path below it, not its siblings."""
     site = Site(store)

@@ -107,6 +107,12 @@ class PageCache(Waiting, Folding):
             entry = self.safe.get(key)
             if entry is None:
                 return self._pass(app, environ, start_response, lease=None)
+        elif key not in self._shared:
+            # A page stored for everyone, rendered elsewhere: once revalidated, its misses
+            # here wait for the one render too (see _miss).
+            if len(self._shared) >= _SHARED_KEYS:
+                self._shared.clear()
+            self._shared[key] = None
         if now < entry.expires:
             return answer_entry(entry, environ, start_response, HIT)
         if self.safe.acquire(key, self.lease):
