@@ -107,9 +107,7 @@ class PageCache(Waiting, Folding):
             entry = self.safe.get(key)
             if entry is None:
                 return self._pass(app, environ, start_response, lease=None)
-        elif key not in self._shared:
-            # A page stored for everyone, rendered elsewhere: once revalidated, its misses
-            # here wait for the one render too (see _miss).
+        elif key not in self._shared:  # for everyone, rendered elsewhere: misses wait too
             if len(self._shared) >= _SHARED_KEYS:
                 self._shared.clear()
             self._shared[key] = None
