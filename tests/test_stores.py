@@ -1168,6 +1168,31 @@ def test_redis_restarted_from_a_snapshot_refuses_values_from_before(
         store.close()
 
 
+def test_redis_restarted_from_a_snapshot_serves_nothing_a_revalidation_since_dropped(
+    redis_server: RedisServer,
+) -> None:
+    """A server that crashes and reloads a snapshot taken before a revalidation holds again the
+    entry that revalidation dropped: it is never read back, nor any entry of the snapshot."""
+    store = RedisStore(redis_server.url, prefix="resurrect:")
+    try:
+        assert store.set("page", _entry(tags=["posts"]), store.generation())
+        assert store.set("other", _entry(tags=["other"]), store.generation())
+        store._redis.save()  # a periodic snapshot runs now
+        store.revalidate_tag("posts")
+        assert store.get("page") is None
+        redis_server.kill()
+        redis_server.start()
+        assert store._redis.exists("resurrect:e:page")  # the snapshot brought it back
+        assert store.get("page") is None
+        assert store.get("other") is None  # nothing tells it from a dropped one
+        assert not store._redis.exists("resurrect:e:page")  # and it is gone for good
+        assert len(store) == 0
+        assert store.set("page", _entry(tags=["posts"]), store.generation())
+        assert store.get("page") is not None
+    finally:
+        store.close()
+
+
 def test_redis_flushed_refuses_values_from_before(redis_url: str) -> None:
     """Emptying the store (clear(), FLUSHDB) begins a new incarnation as a restart does."""
     store = RedisStore(redis_url, prefix=f"flush{random.getrandbits(32)}:")

@@ -10,7 +10,9 @@ again, and a render that began before could then be stored as fresh after a late
 So the generation also names the server's *incarnation*: a digest of the server's ``run_id``
 (new at every start, even one that loads a snapshot) and of an epoch key set at first contact
 (gone with a flush), and ``set`` refuses a value computed in another incarnation, in the same
-step as it stores. The server must not evict the store's keys (its ``maxmemory-policy`` should
+step as it stores. ``get`` likewise ignores an entry stored in another incarnation: a server
+that crashed and reloaded an older snapshot holds again the entries that revalidations since
+had dropped. The server must not evict the store's keys (its ``maxmemory-policy`` should
 be ``noeviction`` or a ``volatile-*`` one; ``max_bytes`` bounds the store itself), nor rename
 ``INFO``.
 """
@@ -96,14 +98,15 @@ end
 """
 
 # Store an entry under `k` (replacing any), evicting the least recently used entries past
-# `maxbytes`; whether it is held. `e`: tags (JSON), body, meta, path, expires, stale_until, size.
+# `maxbytes`; whether it is held. `e`: tags (JSON), body, meta, path, expires, stale_until, size,
+# and the incarnation it is stored in (which `get` checks).
 _PUT = """
 local function put(p, k, now, maxbytes, e)
   drop(p, {k})
   -- An entry over max_bytes would push out everything else, and then itself.
   if tonumber(e[7]) > maxbytes then return 0 end
   redis.call('HSET', p .. 'e:' .. k, 'body', e[2], 'meta', e[3], 'path', e[4],
-    'tags', e[1], 'expires', e[5], 'stale_until', e[6], 'size', e[7])
+    'tags', e[1], 'expires', e[5], 'stale_until', e[6], 'size', e[7], 'inc', e[8])
   for _, tag in ipairs(cjson.decode(e[1])) do redis.call('SADD', p .. 't:' .. tag, k) end
   redis.call('SADD', p .. 'p:' .. e[4], k)
   redis.call('SADD', p .. 'paths', e[4])
@@ -169,7 +172,23 @@ local p, k = ARGV[1], ARGV[2]
 -- one holding it died with its process: let it go.
 redis.call('DEL', p .. 'l:' .. k)
 if not may_store(p, tonumber(ARGV[3]), cjson.decode(ARGV[6]), ARGV[14]) then return 0 end
-return put(p, k, ARGV[4], tonumber(ARGV[5]), {unpack(ARGV, 7, 13)})
+return put(p, k, ARGV[4], tonumber(ARGV[5]), {unpack(ARGV, 7, 14)})
+"""
+)
+
+# ARGV: prefix, key, now. The entry's fields, made the most recently used; nil for a missing
+# entry or one stored in another incarnation of the data (see the module).
+_GET = (
+    _DROP
+    + _INCARNATION
+    + """
+local p, k = ARGV[1], ARGV[2]
+local f = redis.call('HMGET', p .. 'e:' .. k, 'body', 'meta', 'path', 'tags', 'expires',
+  'stale_until', 'inc')
+if not f[1] then return nil end
+if f[7] ~= incarnation(p, nil) then drop(p, {k}) return nil end
+redis.call('ZADD', p .. 'lru', 'XX', ARGV[3], k)
+return {f[1], f[2], f[3], f[4], f[5], f[6]}
 """
 )
 
@@ -196,7 +215,7 @@ if k then
 end
 for i = 5, at - 1, 3 do revalidate(p, ARGV[i], ARGV[i + 1], ARGV[i + 2], maxmarks, every) end
 if not storing then return 0 end
-return put(p, k, ARGV[at + 2], tonumber(ARGV[at + 3]), {unpack(ARGV, at + 5, at + 11)})
+return put(p, k, ARGV[at + 2], tonumber(ARGV[at + 3]), {unpack(ARGV, at + 5, at + 12)})
 """
 )
 
@@ -264,6 +283,7 @@ class RedisStore:
             socket_connect_timeout=socket_connect_timeout,
             retry=retry,
         )
+        self._get = self._redis.register_script(_GET)
         self._generation = self._redis.register_script(_GENERATION)
         self._set = self._redis.register_script(_SET)
         self._revalidate = self._redis.register_script(_REVALIDATE)
@@ -271,15 +291,10 @@ class RedisStore:
         self._delete = self._redis.register_script(_DELETE)
 
     def get(self, key: str) -> Entry | None:
-        # One round trip: read the entry and make it the most recently used (XX: never
-        # bring back an entry that was dropped meanwhile).
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hmget(
-            f"{self.prefix}e:{key}", "body", "meta", "path", "tags", "expires", "stale_until"
-        )
-        pipe.zadd(f"{self.prefix}lru", {key: time.time()}, xx=True)
-        fields, _ = pipe.execute()
-        if fields[0] is None:
+        # One script, so one round trip: read the entry, check its incarnation and make it
+        # the most recently used.
+        fields = self._get(args=[self.prefix, key, time.time()])
+        if fields is None:
             return None
         body, meta, path, tags, expires, stale_until = fields
         return Entry(
