@@ -1072,10 +1072,13 @@ def test_a_waiting_miss_never_gets_a_render_older_than_a_revalidation(store: Sto
     assert site.get("/tagged") == ("HIT", "/tagged? v2 render 3")
 
 
-@pytest.mark.parametrize("path", ["/vary", "/plain"])
+@pytest.mark.parametrize("path", ["/vary", "/plain", "/tagged/too-big"])
 def test_pages_not_stored_for_everyone_never_wait(store: Store, path: str) -> None:
-    """Misses of a page that varies with a header, or is not stored, render at once: waiting
-    for another request's render would be waiting for nothing."""
+    """Misses of a page that varies with a header, or is not stored (not opted in, or bigger
+    than the store's max_bytes), render at once: waiting for another request's render would be
+    waiting for nothing."""
+    if path == "/tagged/too-big":
+        store.max_bytes = 100  # type: ignore[attr-defined]  # each of the three has it
     site = Site(store)
     site.cache.wait = 60  # a miss that waited would outlast the gate's 10 s
     site.get(path)

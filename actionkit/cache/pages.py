@@ -63,7 +63,7 @@ class PageCache(Waiting, Folding):
         self.lease = lease
         self.wait = wait
         # Misses of one page in this process wait for the render already under way, when the
-        # page's last render was stored for everyone (no Vary): see _miss.
+        # page's last render was stored for everyone (no Vary), with how long it took: _miss.
         self._lock = threading.Lock()
         self._rendering: dict[str, RenderUnderWay] = {}
         self._shared: dict[str, float | None] = {}
@@ -145,9 +145,8 @@ class PageCache(Waiting, Folding):
         it, and nobody renders it but this request. (The action has not answered yet: nobody
         has been told of its writes while the old page is served.)
 
-        Such renders of one page in this process take turns, each one for every action
-        waiting for it (see :meth:`Folding._turn`); across processes the times of the writes
-        tell.
+        Such renders of one page in this process take turns, each for every action waiting for
+        it (see :meth:`Folding._turn`); across processes the times of the writes tell.
         """
         if pending:
             # Called once the action is over: its writes are in by now.
@@ -179,8 +178,8 @@ class PageCache(Waiting, Folding):
         process, one renders and the others wait for it, then read the cache again. That read
         is as fresh as any: the store refuses the render's page if a revalidation touching it
         completed after the render began, and the waiting request then renders itself.
-        Only pages whose last render was stored for everyone take part (a page that is not
-        cached, or varies with a header, would make requests wait for nothing).
+        Only pages whose last render was stored for everyone take part (one not cached, too big
+        for the store or varying with a header would make requests wait for nothing).
 
         A render is over when its answer has been iterated whole (it is stored then), closed,
         or has failed. A request never waits for a render started in its own thread: that one
@@ -332,19 +331,20 @@ class PageCache(Waiting, Folding):
         path = policy.page_path(environ)
         key = policy.page_key(environ)
         meta = {"status": plan.status, "headers": plan.headers}
+        entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
+        fold.shared = not plan.vary
         if plan.vary:
             self.flush(fold.pending, fold.written)
             self._shared.pop(key, None)
             marker = Entry(b"", {"vary": plan.vary}, tags=tags, path=path)
             self.safe.set(key, marker, plan.since)
             key = policy.vary_key(key, plan.vary, environ)
+        elif entry.size > getattr(self.safe.store, "max_bytes", entry.size):
+            self._shared.pop(key, None)  # never held: its misses must not wait for it
         else:
-            fold.shared = True
             if len(self._shared) >= _SHARED_KEYS and key not in self._shared:
                 self._shared.clear()
-            # With how long its render took: how long a miss waits for one elsewhere (_miss).
             self._shared[key] = time.monotonic() - fold.started if fold.started else None
-        entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
         if fold.pending or self.safe.folds:
             # Stored by the rule for values whose computation's start is known (see stores):
             # a revalidation made during the render about data written before it began does
