@@ -14,12 +14,13 @@ The functions that end an action live in :mod:`actionkit.navigation`, the cache 
 
 from __future__ import annotations
 
+import time
 import typing as t
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.http import dump_cookie
+from werkzeug.http import dump_cookie, parse_date
 from werkzeug.sansio.http import parse_cookie
 
 if t.TYPE_CHECKING:
@@ -66,6 +67,8 @@ class RequestContext:
     _cookies: dict[str, str] | None = None
     #: ``Set-Cookie`` header values the action produced, by cookie name (last one wins).
     set_cookies: dict[str, str] = field(default_factory=dict)
+    #: The ``Path`` of each cookie in :attr:`set_cookies`: where a browser sends it back.
+    cookie_paths: dict[str, str] = field(default_factory=dict)
     revalidated_paths: list[str] = field(default_factory=list)
     revalidated_tags: list[str] = field(default_factory=list)
     #: What the page being rendered said about caching itself.
@@ -81,26 +84,58 @@ class RequestContext:
     @property
     def cookie_values(self) -> dict[str, str]:
         if self._cookies is None:
-            # The header's bytes (a WSGI string holds them as latin-1) are UTF-8; a byte that
-            # is not (a client's junk) is replaced rather than failing the request.
-            raw = self.environ.get("HTTP_COOKIE", "")
-            text = raw.encode("latin-1", "replace").decode("utf-8", "replace")
-            self._cookies = dict(parse_cookie(text))
+            self._cookies = self._sent_cookies()
         return self._cookies
+
+    def _sent_cookies(self) -> dict[str, str]:
+        # The header's bytes (a WSGI string holds them as latin-1) are UTF-8; a byte that is
+        # not (a client's junk) is replaced rather than failing the request.
+        raw = self.environ.get("HTTP_COOKIE", "")
+        return dict(parse_cookie(raw.encode("latin-1", "replace").decode("utf-8", "replace")))
 
     def add_set_cookie(self, header: str) -> None:
         """Send a ``Set-Cookie`` header made elsewhere (a framework's session) with the answer;
-        the page rendered after the action sees the cookie as changed.
+        the page rendered after the action sees the cookie as changed, as a browser would send
+        it back (its value unquoted; sent only below its ``Path``).
         """
-        name, _, rest = header.partition("=")
+        pair, *attributes = header.split(";")
+        name, _, value = pair.partition("=")
         name = name.strip()
-        value, _, attributes = rest.partition(";")
+        value = parse_cookie(pair.strip()).get(name, value.strip())  # "a\073b" is a;b
         self.set_cookies[name] = header
-        lowered = attributes.lower().replace(" ", "")
-        if "max-age=0" in lowered or "expires=thu,01jan197000:00:00" in lowered:
+        attrs = {}
+        for attribute in attributes:
+            key, _, text = attribute.partition("=")
+            attrs[key.strip().lower()] = text.strip()
+        scope = attrs.get("path", "")
+        if not scope.startswith("/"):  # the default (RFC 6265, 5.1.4): the page's directory
+            page = self.environ.get("SCRIPT_NAME", "") + self.environ.get("PATH_INFO", "")
+            scope = (page[: page.rindex("/")] or "/") if page.startswith("/") else "/"
+        self.cookie_paths[name] = scope
+        if attrs.get("max-age", "").lstrip("-").isdigit():
+            gone = int(attrs["max-age"]) <= 0  # Max-Age wins over Expires
+        else:
+            expires = parse_date(attrs.get("expires"))
+            gone = expires is not None and expires.timestamp() <= time.time()
+        if gone:
             self.cookie_values.pop(name, None)
         else:
-            self.cookie_values[name] = value.strip().strip('"')
+            self.cookie_values[name] = value
+
+    def cookies_at(self, path: str) -> dict[str, str]:
+        """The cookies a browser would send to ``path`` (as in the URL) after the action: the
+        action's changes of cookies whose ``Path`` does not cover it are not among them."""
+        values = self.cookie_values
+        if all(scope == "/" for scope in self.cookie_paths.values()):
+            return values
+        values, sent = dict(values), self._sent_cookies()
+        for name, scope in self.cookie_paths.items():
+            if not path_matches(path, scope):
+                if name in sent:
+                    values[name] = sent[name]
+                else:
+                    values.pop(name, None)
+        return values
 
     @property
     def revalidated(self) -> bool:
@@ -187,6 +222,7 @@ class Cookies:
         if not isinstance(value, str):
             raise TypeError(f"Cookie values are strings, not {type(value).__name__} ({value!r}).")
         ctx.set_cookies[name] = _dump_cookie(ctx, name, value, options)
+        ctx.cookie_paths[name] = options.get("path") or "/"
         ctx.cookie_values[name] = value
 
     def delete(self, name: str, **options: t.Any) -> None:
@@ -194,6 +230,7 @@ class Cookies:
         ctx = require_action("cookies().delete()")
         options = {**options, "max_age": 0, "expires": 0}
         ctx.set_cookies[name] = _dump_cookie(ctx, name, "", options)
+        ctx.cookie_paths[name] = options.get("path") or "/"
         ctx.cookie_values.pop(name, None)
 
     def __repr__(self) -> str:
@@ -219,6 +256,13 @@ def _dump_cookie(ctx: RequestContext, name: str, value: str, options: dict[str, 
         **options,
     }
     return dump_cookie(name, value, **settings)
+
+
+def path_matches(path: str, scope: str) -> bool:
+    """Whether a browser sends a cookie of ``Path=scope`` to ``path`` (RFC 6265, 5.1.4)."""
+    if path == scope:
+        return True
+    return path.startswith(scope) and (scope.endswith("/") or path[len(scope)] == "/")
 
 
 def cookies() -> Cookies:

@@ -314,7 +314,7 @@ class ActionMiddleware:
         use_cache: bool,
     ) -> Rendered | None:
         """Render ``url`` as a ``GET`` with the action's cookies; ``None`` if it is elsewhere."""
-        page = page_environ(environ, url, ctx.cookie_values, self.trust_forwarded)
+        page = page_environ(environ, url, ctx.cookies_at, self.trust_forwarded)
         if page is None:
             return None
         app = functools.partial(self.call_app, state=state, parent=ctx)

@@ -55,11 +55,12 @@ def render_app(app: WSGIApplication, environ: WSGIEnvironment) -> Rendered:
 def page_environ(
     environ: WSGIEnvironment,
     url: str,
-    cookies: dict[str, str],
+    cookies: t.Callable[[str], dict[str, str]],
     trust_forwarded: bool,
 ) -> WSGIEnvironment | None:
     """The environ of a ``GET`` of ``url`` made from the action request ``environ``, with the
-    cookies as the action left them; ``None`` when ``url`` is not a page of this application.
+    cookies as the action left them (``cookies(path)``: those sent to the URL path ``path``);
+    ``None`` when ``url`` is not a page of this application.
     """
     path = local_path(url, environ, trust_forwarded)
     if path is None:
@@ -85,7 +86,7 @@ def page_environ(
             "HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8",
         }
     )
-    header = cookie_header(cookies)
+    header = cookie_header(cookies(path.partition("?")[0]))
     if header:
         page["HTTP_COOKIE"] = header
     else:

@@ -15,7 +15,7 @@ from actionkit import (
     headers,
     redirect,
 )
-from actionkit.context import RequestContext
+from actionkit.context import RequestContext, path_matches
 
 
 @pytest.fixture
@@ -79,6 +79,87 @@ def test_add_set_cookie(ctx: RequestContext) -> None:
     ctx.add_set_cookie("theme=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/")
     assert "theme" not in ctx.cookie_values
     assert set(ctx.set_cookies) == {"session", "theme"}
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ('city="Z\\303\\274rich"; Path=/', "Zürich"),
+        ('city="say \\"hi\\""; Path=/', 'say "hi"'),
+        ('city="a\\073b"; Path=/', "a;b"),
+        ('city="a b"', "a b"),
+        ("city=plain", "plain"),
+        ("city=", ""),
+    ],
+)
+def test_add_set_cookie_reads_the_value_as_a_browser_sends_it_back(
+    ctx: RequestContext, header: str, value: str
+) -> None:
+    """A value quoted and escaped in its header (Werkzeug quotes what a cookie cannot hold as
+    is) is seen unquoted by the re-render, as in the next request."""
+    ctx.add_set_cookie(header)
+    assert ctx.cookie_values["city"] == value
+    assert ctx.set_cookies["city"] == header
+
+
+@pytest.mark.parametrize(
+    ("attributes", "kept"),
+    [
+        ("Max-Age=0", False),
+        ("Max-Age=-1", False),
+        ("Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),  # Max-Age wins
+        ("Max-Age=0; Expires=Fri, 01 Jan 2100 00:00:00 GMT", False),
+        ("Expires=Wed, 21 Oct 2015 07:28:00 GMT", False),
+        ("Expires=Fri, 01 Jan 2100 00:00:00 GMT", True),
+        ("Max-Age=soon; Expires=Wed, 21 Oct 2015 07:28:00 GMT", False),  # a bad one is ignored
+        ("HttpOnly", True),
+    ],
+)
+def test_add_set_cookie_deletes_by_max_age_then_expires(
+    ctx: RequestContext, attributes: str, kept: bool
+) -> None:
+    ctx.add_set_cookie(f"theme=new; Path=/; {attributes}")
+    assert ("theme" in ctx.cookie_values) is kept
+
+
+def test_cookies_at_leaves_out_changes_of_cookies_for_other_paths(ctx: RequestContext) -> None:
+    """The re-render of a page is sent the cookies a browser would send to it: a cookie set or
+    deleted for another path does not change what it sees there."""
+    cookies().set("admin_pref", "dark", path="/admin")
+    cookies().delete("theme", path="/admin")  # deletes only the /admin copy
+    ctx.add_set_cookie("name=Grace; Path=/ad")
+    assert ctx.cookies_at("/") == {"theme": "dark", "name": "Ada"}
+    assert ctx.cookies_at("/admin/users") == {"admin_pref": "dark", "name": "Ada"}
+    assert ctx.cookies_at("/admin") == {"admin_pref": "dark", "name": "Ada"}
+    assert ctx.cookies_at("/administrators") == {"theme": "dark", "name": "Ada"}
+    assert ctx.cookies_at("/ad/x") == {"theme": "dark", "name": "Grace"}
+    assert cookies().all() == {"admin_pref": "dark", "name": "Grace"}  # the action reads its own
+
+
+def test_a_set_cookie_without_a_path_is_sent_below_the_page_directory() -> None:
+    environ = EnvironBuilder("/shop/cart/checkout", headers={"Cookie": "a=1"}).get_environ()
+    ctx = RequestContext(environ, in_action=True)
+    ctx.add_set_cookie("a=2")
+    assert ctx.cookie_paths["a"] == "/shop/cart"
+    assert ctx.cookies_at("/shop/cart/view") == {"a": "2"}
+    assert ctx.cookies_at("/shop") == {"a": "1"}
+
+
+@pytest.mark.parametrize(
+    ("path", "scope", "sent"),
+    [
+        ("/", "/", True),
+        ("/a", "/", True),
+        ("/admin", "/admin", True),
+        ("/admin/", "/admin", True),
+        ("/admin/x", "/admin/", True),
+        ("/administrators", "/admin", False),
+        ("/", "/admin", False),
+        ("/admin", "/admin/", False),
+    ],
+)
+def test_path_matches(path: str, scope: str, sent: bool) -> None:
+    assert path_matches(path, scope) is sent
 
 
 def test_headers_are_read_only(ctx: RequestContext) -> None:

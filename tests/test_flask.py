@@ -301,6 +301,35 @@ def test_after_request_cookies_join_the_answer(site: Site) -> None:
     assert teardowns(site.seen) == [None, None]  # the action, then the page after it
 
 
+@pytest.mark.parametrize("city", ["Zürich", 'say "hi"', "a;b", "a b", "plain"])
+def test_a_cookie_flask_quotes_reaches_the_page_after_the_action_as_its_value(
+    city: str,
+) -> None:
+    """A cookie set through Flask's response in an action, whose value Werkzeug must quote and
+    escape, is seen by the page after the action as the next request sees it."""
+    registry = Registry()
+
+    @registry.action
+    def move(form: t.Any) -> None:
+        @after_this_request
+        def remember(response: t.Any) -> t.Any:
+            response.set_cookie("city", form["city"])
+            return response
+
+    app = Flask(__name__)
+    app.secret_key = "k" * 32
+    ActionKit(app, registry=registry, cache=False)
+
+    @app.get("/")
+    def home() -> str:
+        return repr(request.cookies.get("city"))
+
+    client = ActionClient(app)
+    assert client.submit(move, {"city": city}).text == repr(city)
+    assert client.submit(move, {"city": city}, js=True).json["html"] == repr(city)
+    assert client.get("/").text == repr(city)
+
+
 def test_session_cleared_by_an_action_deletes_its_cookie(site: Site) -> None:
     """session.clear() in an action removes the session cookie, in the answer and the page."""
     site.client.submit(site.registry["inspect"], {}, path="/posts")

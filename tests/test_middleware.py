@@ -311,6 +311,31 @@ def test_cookies_secure_on_https_and_overridable(posts: t.Any) -> None:
     assert "HttpOnly" not in b and "SameSite=Strict" in b and "Max-Age=60" in b
 
 
+def test_the_page_after_an_action_sees_the_cookies_a_browser_would_send_it() -> None:
+    """A cookie the action sets or deletes for another path is not what the browser sends to
+    this page, so the page rendered in the answer does not see that change either."""
+    registry = Registry()
+
+    @registry.action
+    def prefer(form: MultiDict[str, str]) -> None:
+        cookies().set("admin_pref", "dark", path="/admin")
+        cookies().delete("theme", path="/admin")  # only the /admin copy
+        cookies().set("seen", "yes")
+
+    def page(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [repr(sorted(cookies().all().items())).encode()]
+
+    client = ActionClient(ActionMiddleware(page, registry=registry, cache=False))
+    client.set_cookie("theme", "light")
+    for path, seen in [
+        ("/posts", "[('seen', 'yes'), ('theme', 'light')]"),
+        ("/admin/users", "[('admin_pref', 'dark'), ('seen', 'yes')]"),
+    ]:
+        assert client.submit(prefer, {}, path=path).text == seen
+        assert client.submit(prefer, {}, path=path, js=True).json["html"] == seen
+
+
 def test_two_threads_keep_their_own_cookies() -> None:
     """Two actions interleaved in two threads never see each other's cookies or instructions."""
     registry = Registry()
