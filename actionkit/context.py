@@ -144,10 +144,24 @@ class RequestContext:
 
 _current: ContextVar[RequestContext | None] = ContextVar("actionkit.request", default=None)
 
+#: The key of the WSGI environ under which a middleware that is asked to (a framework's
+#: extension) leaves the context of the request, for :data:`lookups`.
+ENVIRON_KEY = "actionkit.context"
+
+#: Where :func:`current` looks when no context is set: a framework whose request outlives the
+#: middleware's call of the app (a response streamed by Flask) finds the context there.
+lookups: list[t.Callable[[], RequestContext | None]] = []
+
 
 def current() -> RequestContext | None:
     """The context of the request being handled in this thread, or ``None``."""
-    return _current.get()
+    ctx = _current.get()
+    if ctx is None and lookups:
+        for lookup in lookups:
+            ctx = lookup()
+            if ctx is not None:
+                break
+    return ctx
 
 
 def push(ctx: RequestContext) -> t.Any:
@@ -160,7 +174,7 @@ def pop(token: t.Any) -> None:
 
 
 def require(what: str) -> RequestContext:
-    ctx = _current.get()
+    ctx = current()
     if ctx is None:
         raise RuntimeError(
             f"{what} needs a request: call it from an action or a page rendered through"

@@ -118,12 +118,29 @@ class ActionMiddleware:
         self.trust_forwarded = trust_forwarded
         self.body_limit = body_limit
         self.debug = debug
+        #: Set by a framework's extension when ``debug`` was not given: says it when asked.
+        self._debug_source: t.Callable[[], bool] | None = None
+        # Set by a framework's extension: leave each request's context in its environ
+        # (context.ENVIRON_KEY), where the framework finds it after call_app has returned.
+        self._context_in_environ = False
         self.error_page = error_page
         self.action_wrapper = action_wrapper
         self.assets = assets()
         # Bound once: every GET goes through these two.
         self._serve = self.cache.serve if self.cache is not None else None
         self._call_app = self.call_app
+
+    @property
+    def debug(self) -> bool:
+        """Whether the answer of an action that raised shows its traceback: the ``debug`` given,
+        or, when a framework's extension set it up without one, the framework's own setting at
+        the time (Flask's ``app.debug``, which ``app.run(debug=True)`` sets late)."""
+        return self._debug if self._debug_source is None else self._debug_source()
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        self._debug = value
+        self._debug_source = None
 
     def __repr__(self) -> str:
         cache = "off" if self.cache is None else repr(self.cache.store)
@@ -155,6 +172,8 @@ class ActionMiddleware:
         ctx = RequestContext(environ, cache=self.cache, secret_key=self.secret_key, state=state)
         if parent is not None:
             ctx.pending = parent.pending  # the action's revalidations (see PageCache.render)
+        if self._context_in_environ:
+            environ[context.ENVIRON_KEY] = ctx
         token = context.push(ctx)
         try:
             iterable = self.app(environ, start_response)

@@ -10,6 +10,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from werkzeug.http import is_resource_modified
 from werkzeug.test import Client, EnvironBuilder
 
 from actionkit import (
@@ -129,6 +130,58 @@ def test_opted_in_page_is_stored_and_served(store: Store) -> None:
     assert response.headers["Actionkit-Cache"] == "HIT" and response.data == b""
     assert response.headers["Content-Length"] == str(len("/tagged? v1 render 1"))
     assert site.renders["/tagged"] == 1
+
+
+def _conditional_page(environ: t.Any, start_response: t.Any) -> list[bytes]:
+    """A page that answers conditional requests itself, as Flask's make_conditional does."""
+    cache_tag("posts")
+    etag, modified = '"v1"', "Tue, 14 Nov 2023 22:13:20 GMT"
+    if environ["PATH_INFO"] == "/weak":
+        etag = 'W/"v1"'
+    elif environ["PATH_INFO"] == "/dated":
+        etag = None
+    if not is_resource_modified(environ, etag, last_modified=modified):
+        start_response("304 Not Modified", [("ETag", str(etag))])
+        return []
+    headers = [("Content-Type", "text/html"), ("Last-Modified", modified)]
+    if etag is not None:
+        headers.append(("ETag", etag))
+    start_response("200 OK", headers)
+    return [b"<p>page</p>"]
+
+
+@pytest.mark.parametrize("path", ["/strong", "/weak", "/dated"])
+def test_a_stored_page_answers_conditional_requests_as_its_view_did(path: str) -> None:
+    """A stored page with an ETag or Last-Modified answers a request it satisfies with 304,
+    and any other with the page; a Range is answered whole."""
+    client = Client(ActionMiddleware(_conditional_page, cache=PageCache(MemoryStore())))
+    first = client.get(path)
+    assert first.headers["Actionkit-Cache"] == "MISS" and first.data == b"<p>page</p>"
+    etag = first.headers.get("ETag")
+    matching = [{"If-Modified-Since": "Wed, 15 Nov 2023 00:00:00 GMT"}]
+    other = [
+        {"If-Modified-Since": "Mon, 13 Nov 2023 00:00:00 GMT"},
+        {"If-None-Match": '"v0"'},
+        {"Range": "bytes=0-3"},
+        {},
+    ]
+    if etag is not None:
+        matching += [{"If-None-Match": etag}, {"If-None-Match": '"v0", "v1"'}]
+        matching += [{"If-None-Match": "*"}]
+        # If-None-Match wins over If-Modified-Since.
+        other += [{"If-None-Match": '"v0"', "If-Modified-Since": "Wed, 15 Nov 2023 00:00:00 GMT"}]
+    for headers in matching:
+        for method in ("GET", "HEAD"):
+            answer = client.open(path, method=method, headers=headers)
+            assert (answer.status_code, answer.data) == (304, b""), headers
+            assert answer.headers["Actionkit-Cache"] == "HIT"
+            assert answer.headers.get("ETag") == etag
+            assert "Content-Type" not in answer.headers and "Content-Length" not in answer.headers
+    for headers in other:
+        answer = client.get(path, headers=headers)
+        assert (answer.status_code, answer.data) == (200, b"<p>page</p>"), headers
+        assert answer.headers["Actionkit-Cache"] == "HIT"
+        assert answer.headers["Content-Length"] == "11"
 
 
 def test_pages_that_did_not_opt_in_stream_through(store: Store) -> None:

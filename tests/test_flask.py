@@ -674,6 +674,10 @@ def test_app_factory_and_config_keys() -> None:
     other = extension.init_app(second.app, body_limit=10, cache=False)
     assert (other.body_limit, other.cache, other.trust_forwarded) == (10, None, True)
     assert other.debug is False and other is not middleware
+    second.app.debug = True  # ACTIONKIT_DEBUG said False: it stays
+    assert other.debug is False
+    first.app.debug = False  # debug not given: it follows the app's
+    assert middleware.debug is False
     with pytest.raises(RuntimeError, match="already set up"):
         extension.init_app(first.app)
     with pytest.raises(RuntimeError, match="not set up"):
@@ -682,6 +686,65 @@ def test_app_factory_and_config_keys() -> None:
         ActionKit(bodylimit=3)
     with pytest.raises(TypeError, match="valid"):
         ActionKit().init_app(Flask("other"), cache_store=3)
+
+
+def test_debug_set_after_the_extension_shows_tracebacks() -> None:
+    """app.run(debug=True) sets app.debug after ActionKit(app): a failed action's answer shows
+    its traceback from then on, as Flask's own error pages do."""
+    registry = Registry()
+
+    @registry.action
+    def boom(form: t.Any) -> None:
+        raise ValueError("kaboom")
+
+    app = Flask(__name__)
+    app.secret_key = "k" * 32
+    ActionKit(app, registry=registry)
+    client = ActionClient(app)
+    assert client.submit(boom, {}, js=True).json["error"].get("traceback") is None
+    app.debug = True
+    assert "ValueError: kaboom" in client.submit(boom, {}, js=True).json["error"]["traceback"]
+    get_middleware(app).debug = False  # given: wins over the app's
+    assert client.submit(boom, {}, js=True).json["error"].get("traceback") is None
+
+
+def test_a_page_flask_streams_sees_the_request_of_actionkit() -> None:
+    """A page streamed with stream_template renders while Flask iterates it, after the app
+    was called: it sees the outcome of the action before it, the cookies and the mount point."""
+    from flask import stream_template_string
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    from actionkit import cookies, fail
+
+    registry = Registry()
+
+    @registry.action
+    def save(form: t.Any) -> t.Any:
+        return fail(422, {"errors": {"title": "Title is required"}})
+
+    app = Flask(__name__)
+    app.secret_key = "k" * 32
+    ActionKit(app, registry=registry)
+    page = (
+        "{{ action_state().error('title') }}|{{ 'script' in actionkit_script() }}"
+        "|{{ actionkit_script().split('\"')[1][:17] }}|{{ name() }}"
+    )
+
+    @app.get("/stream")
+    def streamed() -> t.Any:
+        return stream_template_string(page, name=lambda: cookies().get("name"))
+
+    def root(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("404 Not Found", [])
+        return [b""]
+
+    client = ActionClient(DispatcherMiddleware(root, {"/blog": app}))
+    client.set_cookie("name", "Ada")
+    no_js = client.submit(save, {"title": ""}, path="/blog/stream")
+    assert (no_js.status_code, no_js.text) == (422, "Title is required|True|/blog/_actionkit/|Ada")
+    js = client.submit(save, {"title": ""}, path="/blog/stream", js=True)
+    assert js.json["html"] == "Title is required|True|/blog/_actionkit/|Ada"
+    assert client.get("/blog/stream").text == "None|True|/blog/_actionkit/|Ada"
 
 
 def test_jinja_globals_are_installed() -> None:

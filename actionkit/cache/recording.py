@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as t
 
+from werkzeug.http import is_resource_modified
+
 from ..protocol import CACHE_STATUS_HEADER
 
 if t.TYPE_CHECKING:
@@ -103,15 +105,45 @@ class Recorder:
 def answer_entry(
     entry: Entry, environ: WSGIEnvironment, start_response: StartResponse, label: str
 ) -> t.Iterable[bytes]:
-    """Answer from a stored entry, saying ``label`` (:data:`HIT` or :data:`STALE`)."""
+    """Answer from a stored entry, saying ``label`` (:data:`HIT` or :data:`STALE`).
+
+    A ``200`` page stored with an ``ETag`` or ``Last-Modified`` answers a conditional request
+    (``If-None-Match``, ``If-Modified-Since``) that it satisfies with ``304 Not Modified``, as
+    the view that made it would. A ``Range`` is answered with the whole page (which HTTP
+    allows).
+    """
     headers = [(str(k), str(v)) for k, v in entry.meta["headers"]]
-    headers.append(("Content-Length", str(len(entry.body))))
     status = entry.meta["status"]
+    validators = status.startswith("200 ") and _validators(headers)
+    if validators and not is_resource_modified(environ, *validators):
+        kept = [(k, v) for k, v in headers if k.lower() not in _NOT_IN_304]
+        start_response("304 Not Modified", [*kept, (CACHE_STATUS_HEADER, label)])
+        return []
+    headers.append(("Content-Length", str(len(entry.body))))
     headers.append((CACHE_STATUS_HEADER, label))
-    if label == HIT:
+    if label == HIT and not validators:
         # Later hits on this (in-process) entry reuse the ready status and headers.
         entry.prepared = (status, headers[:])
     start_response(status, headers)
     if environ["REQUEST_METHOD"] == "HEAD":
         return []
     return [entry.body]
+
+
+# The headers of a page that a 304 does not repeat (RFC 9110, 15.4.5).
+_NOT_IN_304 = frozenset(
+    ("content-type", "content-length", "content-encoding", "content-language", "content-range")
+)
+
+
+def _validators(headers: list[tuple[str, str]]) -> tuple[str | None, None, str | None] | None:
+    """The ``ETag`` and ``Last-Modified`` of a page, as ``is_resource_modified`` takes them;
+    ``None`` when it has neither."""
+    etag = modified = None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "etag":
+            etag = value
+        elif lowered == "last-modified":
+            modified = value
+    return None if etag is None and modified is None else (etag, None, modified)

@@ -17,10 +17,10 @@
 template globals of :mod:`actionkit.jinja` to ``app.jinja_env``. Options come from keyword
 arguments, else from ``ACTIONKIT_*`` config keys (``ACTIONKIT_CACHE``, ``ACTIONKIT_REGISTRY``,
 ``ACTIONKIT_ALLOWED_ORIGINS``, ``ACTIONKIT_TRUST_FORWARDED``, ``ACTIONKIT_BODY_LIMIT``,
-``ACTIONKIT_DEBUG``, ``ACTIONKIT_SECRET_KEY``); the secret key defaults to ``app.secret_key`` and
-``debug`` to ``app.debug``. ``ACTIONKIT_CACHE`` may be a string, so that it can come from the
-environment: ``"memory"``, a ``redis://`` URL, or the path of an SQLite file (relative to the
-instance folder).
+``ACTIONKIT_DEBUG``, ``ACTIONKIT_SECRET_KEY``); the secret key defaults to
+``app.secret_key``, and ``debug`` follows ``app.debug`` (read when an action fails).
+``ACTIONKIT_CACHE`` may be a string, so that it can come from the environment: ``"memory"``,
+a ``redis://`` URL, or the path of an SQLite file (relative to the instance folder).
 
 An action runs as a view would
 ------------------------------
@@ -131,7 +131,7 @@ class ActionKit:
             if isinstance(fallbacks, str | bytes):
                 fallbacks = (fallbacks,)
             settings["secret_key"] = [app.secret_key, *fallbacks] if fallbacks else app.secret_key
-        settings.setdefault("debug", app.debug)
+        follow_debug = "debug" not in settings
         if isinstance(settings.get("cache"), str | os.PathLike):
             settings["cache"] = _store(app, settings["cache"])
         elif settings.get("cache") is None:
@@ -144,6 +144,9 @@ class ActionKit:
             error_page=functools.partial(error_page, app),
             action_wrapper=functools.partial(run_in_flask, app),
         )
+        middleware._context_in_environ = True  # for _streamed_context
+        if follow_debug:
+            middleware._debug_source = lambda: app.debug  # set late by app.run(debug=True)
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions["actionkit"] = middleware
         _install_template_globals(app)
@@ -206,6 +209,20 @@ def _app_cache() -> PageCache | None:
 
 
 add_finder(_app_cache)
+
+
+def _streamed_context() -> context.RequestContext | None:
+    """The context of the request whose response Flask streams (``stream_template``,
+    ``stream_with_context``): its generator runs once the middleware's call of the app has
+    returned, inside Flask's request context, whose environ holds it."""
+    flask_ctx = _cv_request.get(None)
+    if flask_ctx is None:
+        return None
+    found = flask_ctx.request.environ.get(context.ENVIRON_KEY)
+    return found if isinstance(found, context.RequestContext) else None
+
+
+context.lookups.append(_streamed_context)
 
 
 class FlaskActionClient(FlaskClient, ActionClient):
