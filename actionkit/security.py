@@ -225,17 +225,23 @@ def _normalize_host(host: str, scheme: str) -> str:
     return host
 
 
+def request_scheme(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
+    """The scheme the browser used (``X-Forwarded-Proto`` only when trusted)."""
+    if trust_forwarded:
+        proto = environ.get("HTTP_X_FORWARDED_PROTO")
+        if proto:
+            return str(proto).split(",", 1)[0].strip().lower()
+    return str(environ.get("wsgi.url_scheme", "http"))
+
+
 def request_host(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
     """The host the browser addressed (``X-Forwarded-Host`` only when trusted)."""
-    scheme = environ.get("wsgi.url_scheme", "http")
+    scheme = request_scheme(environ, trust_forwarded)
     host = None
     if trust_forwarded:
         forwarded = environ.get("HTTP_X_FORWARDED_HOST")
         if forwarded:
             host = forwarded.split(",", 1)[0]
-        proto = environ.get("HTTP_X_FORWARDED_PROTO")
-        if proto:
-            scheme = proto.split(",", 1)[0].strip().lower()
     if host is None:
         host = environ.get("HTTP_HOST")
     if host is None:
@@ -259,7 +265,7 @@ def is_same_origin(
     """Whether an action request may run: it comes from the page's own host or an allowed one.
 
     ``Origin`` decides, else ``Referer``; a request with neither (a program, not a browser) is
-    allowed. ``Sec-Fetch-Site: cross-site`` is always refused. ``allowed_origins`` holds origins
+    allowed. An ``https`` request from an ``http`` page of the same host is refused. ``Sec-Fetch-Site: cross-site`` is always refused. ``allowed_origins`` holds origins
     (``https://app.example.com``) or host patterns (``*.example.com``).
     """
     if environ.get("HTTP_SEC_FETCH_SITE") == "cross-site":
@@ -272,7 +278,8 @@ def is_same_origin(
         return False
     scheme, host = parsed
     if host == request_host(environ, trust_forwarded):
-        return True
+        # Not from a page on plain http, which anyone on the network can rewrite, to https.
+        return scheme == "https" or request_scheme(environ, trust_forwarded) != "https"
     for allowed in allowed_origins:
         if "://" in allowed:
             allowed_parsed = _origin_host(allowed)

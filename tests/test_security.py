@@ -506,3 +506,30 @@ def test_only_web_origins_are_compared(origin: str, allowed: list[str], same: bo
     page's host, no host, or "null" is refused, even when every host is allowed."""
     environ = {"HTTP_HOST": "localhost", "HTTP_ORIGIN": origin, "wsgi.url_scheme": "http"}
     assert security.is_same_origin(environ, allowed, False) is same
+
+
+@pytest.mark.parametrize(
+    ("origin", "request_scheme", "forwarded", "same"),
+    [
+        pytest.param("https://example.com", "https", None, True, id="https-https"),
+        pytest.param("http://example.com", "http", None, True, id="http-http"),
+        pytest.param("http://example.com", "https", None, False, id="http-page-to-https"),
+        # A proxy that ends TLS and is not trusted: the request looks like http.
+        pytest.param("https://example.com", "http", None, True, id="https-page-behind-proxy"),
+        pytest.param("http://example.com", "http", "https", False, id="http-page-forwarded"),
+        pytest.param("https://example.com", "http", "https", True, id="https-page-forwarded"),
+    ],
+)
+def test_a_page_on_plain_http_cannot_act_on_https(
+    origin: str, request_scheme: str, forwarded: str | None, same: bool
+) -> None:
+    """As Django's CSRF check for https requests: a page of the same host served over plain
+    http (which anyone on the network can rewrite) may not run an action over https."""
+    environ = {"HTTP_HOST": "example.com", "HTTP_ORIGIN": origin, "wsgi.url_scheme": request_scheme}
+    trusted = forwarded is not None
+    if trusted:
+        environ["HTTP_X_FORWARDED_PROTO"] = forwarded
+    assert security.is_same_origin(environ, [], trusted) is same
+    referer = {**environ, "HTTP_REFERER": origin + "/form"}
+    del referer["HTTP_ORIGIN"]
+    assert security.is_same_origin(referer, [], trusted) is same
