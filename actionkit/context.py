@@ -80,6 +80,10 @@ class RequestContext:
     #: after it where it can (see :meth:`actionkit.cache.PageCache.render`); the render shares
     #: the list, and a ``cached()`` value read meanwhile sends them first.
     pending: list[tuple[str, str, bool]] | None = None
+    #: Set when the action changed what the page after it shows in a way its request does not
+    #: carry (a framework's session, saved after the answer): that page is then neither read
+    #: from nor stored in the page cache.
+    page_uncached: bool = False
 
     @property
     def cookie_values(self) -> dict[str, str]:

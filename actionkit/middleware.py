@@ -272,7 +272,8 @@ class ActionMiddleware:
         if redirect is not None or ctx.revalidated or ctx.set_cookies or call.form is not None:
             state = _state(call, result) if call.form is not None and redirect is None else None
             # A page showing someone's submission is never read from nor stored in the cache.
-            rendered = self._render(environ, url, ctx, state, use_cache=state is None)
+            use_cache = state is None and not ctx.page_uncached
+            rendered = self._render(environ, url, ctx, state, use_cache=use_cache)
         self._flush(ctx)  # when nothing was rendered, or the page is elsewhere
         try:
             return answers.client(result, redirect, url, rendered, ctx)

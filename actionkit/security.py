@@ -265,7 +265,8 @@ def is_same_origin(
     """Whether an action request may run: it comes from the page's own host or an allowed one.
 
     ``Origin`` decides, else ``Referer``; a request with neither (a program, not a browser) is
-    allowed. An ``https`` request from an ``http`` page of the same host is refused. ``Sec-Fetch-Site: cross-site`` is always refused. ``allowed_origins`` holds origins
+    allowed. An ``https`` request from an ``http`` page of the same host is refused.
+    ``Sec-Fetch-Site: cross-site`` is always refused. ``allowed_origins`` holds origins
     (``https://app.example.com``) or host patterns (``*.example.com``).
     """
     if environ.get("HTTP_SEC_FETCH_SITE") == "cross-site":

@@ -53,6 +53,7 @@ from django.core.signals import got_request_exception
 from django.db import connections, transaction
 from django.http import Http404, HttpResponseBase
 
+from .. import context
 from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..middleware import ActionMiddleware
 from ..rendering import Rendered
@@ -67,6 +68,7 @@ if t.TYPE_CHECKING:
 REQUEST_KEY = "actionkit.django.request"
 _RESPONSE_KEY = "actionkit.django.response"
 _INPUT_KEY = "actionkit.django.input"
+_ERROR_KEY = "actionkit.django.error"
 # What middleware above this one may set on a request that the page after an action must see
 # too, although it starts with an underscore.
 _INHERITED_PRIVATE = ("_messages",)
@@ -149,15 +151,20 @@ class ActionKitMiddleware:
             result = _atomic_call(call, request)
         except ActionSignal:
             raise
-        except Http404:
-            raise HTTPSignal(404) from None
-        except PermissionDenied:
-            raise HTTPSignal(403) from None
-        except (BadRequest, SuspiciousOperation):
-            raise HTTPSignal(400) from None
+        except (Http404, PermissionDenied, BadRequest, SuspiciousOperation) as e:
+            request.environ[_ERROR_KEY] = e  # its message for the error page (_error_page)
+            raise HTTPSignal(
+                404 if isinstance(e, Http404) else 403 if isinstance(e, PermissionDenied) else 400
+            ) from None
         except Exception:
             got_request_exception.send(sender=None, request=request)
             raise
+        finally:
+            ctx = context.current()
+            if ctx is not None and responses.session_cookie_set(request):
+                # The page after it shows the new session, which its Cookie header does not
+                # name (SessionMiddleware saves it on the way out).
+                ctx.page_uncached = True
         if isinstance(result, HttpResponseBase):
             _end_with(result)
         return result
@@ -168,7 +175,8 @@ class ActionKitMiddleware:
         error = {404: Http404, 403: PermissionDenied, 400: BadRequest}.get(status)
         if not isinstance(request, WSGIRequest) or error is None:
             return None
-        response = response_for_exception(request, error())
+        raised = environ.pop(_ERROR_KEY, None)  # the exception the action raised, if any
+        response = response_for_exception(request, raised if raised is not None else error())
         try:
             return Rendered(
                 responses.status(response), responses.wsgi_headers(response), response.content
@@ -242,14 +250,25 @@ def _hand_back_csrf(page: WSGIRequest, request: WSGIRequest) -> None:
 
 def _atomic_call(call: ActionCall, request: WSGIRequest) -> t.Any:
     """Run the action in a transaction on each database with ``ATOMIC_REQUESTS``, as a view
-    runs; ending the action (``redirect()``) commits, an exception rolls back."""
+    runs: ending the action with ``redirect()`` commits; an exception, ``not_found()``,
+    ``forbidden()`` or ``unauthorized()`` rolls back (as ``Http404`` raised in a view); an
+    action decorated with ``transaction.non_atomic_requests`` opts out, as a view does."""
+    ctx = context.current()
+    action = None if ctx is None else ctx.action
+    opted_out = {
+        *getattr(action, "_non_atomic_requests", ()),
+        *getattr(getattr(action, "fn", None), "_non_atomic_requests", ()),
+    }
     signal: ActionSignal | None = None
     with contextlib.ExitStack() as stack:
         for connection in connections.all():
-            if connection.settings_dict.get("ATOMIC_REQUESTS"):
+            settings = connection.settings_dict
+            if settings.get("ATOMIC_REQUESTS") and connection.alias not in opted_out:
                 stack.enter_context(transaction.atomic(using=connection.alias))
         try:
             result = call(request=request)
+        except HTTPSignal:
+            raise
         except ActionSignal as e:
             signal = e
     if signal is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import typing as t
 
-from django.http import HttpResponse, HttpResponseBase
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
 from ..protocol import CACHE_STATUS_HEADER
@@ -30,16 +31,30 @@ def wsgi_headers(response: HttpResponseBase) -> list[tuple[str, str]]:
 def cache_headers(request: WSGIRequest, response: HttpResponseBase) -> list[tuple[str, str]]:
     """The headers the page cache decides by, with what the middleware above this one will
     add: ``Vary: Cookie`` for a page that touched the session; and, for the cache only, never
-    storing a page whose CSRF token or messages are somebody's."""
+    storing a page whose CSRF token, messages or session cookie are somebody's."""
     session = getattr(request, "session", None)
     if session is not None and getattr(session, "accessed", False):
         patch_vary_headers(response, ("Cookie",))
     headers = wsgi_headers(response)
     messages = getattr(request, "_messages", None)
     shown = messages is not None and messages.used and len(messages) > 0
-    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or shown:
+    if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or shown or session_cookie_set(request):
         headers.append(("Cache-Control", "private"))  # seen by the cache, never sent
     return headers
+
+
+def session_cookie_set(request: HttpRequest) -> bool:
+    """Whether SessionMiddleware will set (or delete) the session cookie on the answer to
+    ``request``: its session was changed, or is saved on every request, or was emptied. The
+    page then shows a session that the request's ``Cookie`` header does not name."""
+    session = getattr(request, "session", None)
+    try:
+        modified, empty = session.modified, session.is_empty()  # type: ignore[union-attr]
+    except AttributeError:  # no SessionMiddleware, or a session of another kind
+        return False
+    if empty:
+        return settings.SESSION_COOKIE_NAME in request.COOKIES
+    return bool(modified or settings.SESSION_SAVE_EVERY_REQUEST)
 
 
 class Body:

@@ -310,6 +310,142 @@ def test_a_page_that_touched_the_session_varies_on_cookie() -> None:
         clear_url_caches()
 
 
+def _route(name: str, view: t.Any) -> t.Any:
+    """A view added to the example's URLs for one test (``with _route(...)``)."""
+    import contextlib
+
+    import mysite.urls
+    from django.urls import clear_url_caches, path
+
+    @contextlib.contextmanager
+    def added() -> t.Iterator[None]:
+        mysite.urls.urlpatterns.append(path(name, view))
+        clear_url_caches()
+        try:
+            yield
+        finally:
+            mysite.urls.urlpatterns.pop()
+            clear_url_caches()
+
+    return added()
+
+
+def test_a_page_that_writes_the_session_is_never_stored() -> None:
+    """A cached page whose view writes the session (a new visitor's cart) answers with the
+    session cookie: it is somebody's, and the next visitor gets a page of their own."""
+    import uuid
+
+    from django.http import HttpResponse
+
+    from actionkit import cache_tag
+
+    def cart(request: t.Any) -> HttpResponse:
+        cache_tag("cart")
+        request.session.setdefault("cart", uuid.uuid4().hex)
+        return HttpResponse(f"cart={request.session['cart']}")
+
+    with _route("new-cart", cart):
+        first, second = client().get("/new-cart"), client().get("/new-cart")
+        assert "sessionid" in first.cookies and "sessionid" in second.cookies
+        assert first.text != second.text
+        assert second.headers["Actionkit-Cache"] != "HIT"
+
+
+def test_the_page_after_an_action_that_changed_the_session_is_the_visitors_own() -> None:
+    """The page in the client's answer to an action that changed the session shows the new
+    session: it is not read from the cache under the request's old Cookie header, nor stored
+    under it for the next visitor with that header (none, for new visitors)."""
+    from django.http import HttpResponse
+
+    from actionkit import action, cache_tag, redirect
+
+    def cart(request: t.Any) -> HttpResponse:
+        cache_tag("cart")
+        return HttpResponse(f"cart={request.session.get('cart', [])}")
+
+    @action(id="test-django-add-to-cart")
+    def add_to_cart(request: t.Any, item: str) -> None:
+        request.session["cart"] = [*request.session.get("cart", []), item]
+        redirect("/cart")
+
+    with _route("cart", cart):
+        assert client().get("/cart").text == "cart=[]"  # stored for visitors without cookies
+        alice = client()
+        answer = call(alice, add_to_cart, "tea", path="/cart")
+        assert answer.json()["html"] == "cart=['tea']"
+        assert "sessionid" in answer.cookies
+        bob = client().get("/cart")
+        assert bob.text == "cart=[]"
+        assert alice.get("/cart").text == "cart=['tea']"
+
+
+def test_not_found_and_forbidden_roll_back_as_http404_does() -> None:
+    """With ATOMIC_REQUESTS, an action ended by not_found() or forbidden() rolls back what it
+    wrote, as one raising Http404; transaction.non_atomic_requests opts an action out."""
+    from django.db import connection, transaction
+    from posts.models import Post
+
+    from actionkit import action, forbidden, not_found
+
+    @action(id="test-django-create-then-not-found")
+    def create_then_not_found(request: t.Any, title: str) -> None:
+        Post.objects.create(title=title)
+        not_found()
+
+    @action(id="test-django-create-then-forbidden")
+    def create_then_forbidden(request: t.Any, title: str) -> None:
+        Post.objects.create(title=title)
+        forbidden()
+
+    @action(id="test-django-non-atomic")
+    @transaction.non_atomic_requests
+    def non_atomic(request: t.Any) -> bool:
+        return transaction.get_autocommit()
+
+    atomic = connection.settings_dict["ATOMIC_REQUESTS"]
+    connection.settings_dict["ATOMIC_REQUESTS"] = True
+    try:
+        assert call(client(), create_then_not_found, "rolled back 1").status_code == 404
+        assert call(client(), create_then_forbidden, "rolled back 2").status_code == 403
+        assert not Post.objects.filter(title__startswith="rolled back").exists()
+        assert call(client(), non_atomic).json()["result"] is True
+    finally:
+        connection.settings_dict["ATOMIC_REQUESTS"] = atomic
+
+
+def test_the_error_page_shows_the_exception_the_action_raised() -> None:
+    """Without JavaScript, Http404 and PermissionDenied raised in an action reach Django's
+    error view with their message, as from a view."""
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+
+    from actionkit import action
+
+    @action(id="test-django-raise-404")
+    def gone(request: t.Any) -> None:
+        raise Http404("Post 7 was deleted.")
+
+    @action(id="test-django-raise-403")
+    def staff_only(request: t.Any) -> None:
+        raise PermissionDenied("Only staff may clear posts.")
+
+    import mysite.urls
+    from django.http import HttpResponse
+    from django.urls import clear_url_caches
+
+    def handler(status: int) -> t.Any:
+        return lambda request, exception: HttpResponse(f"[{exception}]", status=status)
+
+    mysite.urls.handler404, mysite.urls.handler403 = handler(404), handler(403)  # type: ignore[attr-defined]
+    clear_url_caches()
+    try:
+        assert submit(client(), gone).text == "[Post 7 was deleted.]"
+        assert submit(client(), staff_only).text == "[Only staff may clear posts.]"
+    finally:
+        del mysite.urls.handler404, mysite.urls.handler403  # type: ignore[attr-defined]
+        clear_url_caches()
+
+
 def test_uncached_pages_are_the_views_own_responses() -> None:
     """A page that did not opt in reaches the client as the view's own response object, only
     marked BYPASS."""
