@@ -17,6 +17,7 @@ import typing as t
 
 from pydantic import BaseModel
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.urls import iri_to_uri
 from werkzeug.wsgi import ClosingIterator
 
 from .navigation import Failure
@@ -85,7 +86,9 @@ def refused(error: RequestRefused, client: bool) -> Answer:
 
 def redirected(signal: RedirectSignal) -> Answer:
     """``redirect()`` without JavaScript: ``303`` (``permanent_redirect()``: ``308``)."""
-    headers = [("Location", signal.url), ("Content-Type", HTML)]
+    # A header holds latin-1 only: a URL with other text is sent as its URI, as Werkzeug's
+    # redirect() sends it (/tags/thé → /tags/th%C3%A9).
+    headers = [("Location", iri_to_uri(signal.url)), ("Content-Type", HTML)]
     return Answer(signal.status, headers, html_page(signal.status, f"Redirecting to {signal.url}."))
 
 

@@ -232,6 +232,38 @@ def test_each_answer_is_exactly(
 
 
 @pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        ("/tags/thé?q=x y", "/tags/th%C3%A9?q=x%20y"),
+        ("/tags/日本", "/tags/%E6%97%A5%E6%9C%AC"),
+        ("/plain?a=1", "/plain?a=1"),
+        ("https://例え.jp/パス", "https://xn--r8jz45g.jp/%E3%83%91%E3%82%B9"),
+    ],
+)
+def test_a_redirect_to_a_url_with_text_past_ascii_is_sent_as_its_uri(
+    url: str, location: str
+) -> None:
+    """Without JavaScript, redirect() to a URL written as text answers 303 to its URI (a
+    header holds latin-1 only), as Werkzeug's redirect() does; the client gets it as given."""
+    registry = Registry()
+
+    @registry.action
+    def go(form: t.Any) -> None:
+        from actionkit import redirect
+
+        redirect(url)
+
+    def page(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"page"]
+
+    client = ActionClient(ActionMiddleware(page, registry=registry, cache=False))
+    answer = client.submit(go, {})
+    assert (answer.status_code, answer.headers["Location"]) == (303, location)
+    assert client.submit(go, {}, js=True).json["redirect"]["url"] == url
+
+
+@pytest.mark.parametrize(
     ("status", "line"),
     [
         pytest.param(404, "404 Not Found", id="known"),
