@@ -2,7 +2,9 @@
  *
  * Forms that name an action (a `$ACTION_ID_<id>` field, or a submit button with such a name) are
  * sent in the background instead of navigating; the answer carries the action's result and the
- * page rendered after it, which is morphed into the document with idiomorph. Without this script
+ * page rendered after it, which is morphed into the document with idiomorph (what the user
+ * changed in the page's controls stays; a redirect's target with scripts of its own is loaded
+ * instead). Without this script
  * the same forms still work as plain HTML forms: the server answers with a 303 or the page.
  *
  * Loaded by `actionkit_script()` (actionkit.jinja) after idiomorph.js, and configured from its
@@ -46,6 +48,8 @@
   // Within this many milliseconds of that reload, do not reload again (no reload loops).
   const RELOAD_GUARD_MS = 10000;
   const CONCURRENCY_MODES = ["queue", "abort", "drop"];
+  // Inputs without a value the user types or picks.
+  const UNTYPED = ["file", "hidden", "submit", "button", "reset", "image"];
 
   // Loading the script twice must not submit every form twice. (An element with
   // id="actionkit" also shows up as window.actionkit: that one does not count.)
@@ -58,11 +62,16 @@
   }
 
   function start(config) {
-    let exposed = {};
-    try {
-      exposed = JSON.parse(config.actions || "{}");
-    } catch (error) {
-      console.error("actionkit: data-actions is not valid JSON", error);
+    let exposed = parseExposed(config.actions);
+
+    function parseExposed(json) {
+      try {
+        const table = JSON.parse(json || "{}");
+        if (table && typeof table === "object") return table;
+      } catch (error) {
+        console.error("actionkit: data-actions is not valid JSON", error);
+      }
+      return {};
     }
 
     // Per-form bookkeeping: {sent, applied, pending, controllers, queue}.
@@ -80,6 +89,17 @@
     // The path of the page the document shows; differs from location after a history move.
     let shownPath = pagePath();
     let navigated = false;
+    // This document was loaded onto a history entry that a redirect of actionkit made (a
+    // reload, or Forward into it): Back from it is a move to another page too.
+    const startedOnOurs = isOurs(history.state);
+    // Answers carrying a page, in the order their requests were sent, across every form and
+    // call: a page rendered before another action ran never replaces the page after it.
+    let sentAll = 0;
+    let shownAll = 0;
+    // <details> elements with whether the server rendered them open (what a user toggled
+    // differs from it, and is kept by a morph).
+    const served = new WeakMap();
+    noteServed();
 
     function pagePath() {
       return location.pathname + location.search;
@@ -168,8 +188,24 @@
     // -- applying an answer -------------------------------------------------------------------
 
     function morph(html, { navigation = false } = {}) {
-      const doc = new DOMParser().parseFromString(html, "text/html");
+      const doc =
+        typeof html === "string" ? new DOMParser().parseFromString(html, "text/html") : html;
       if (doc.querySelector("title")) document.title = doc.title;
+      // Named <meta> tags are the page's too: a CSRF token rotated by a sign-in, above all.
+      for (const meta of doc.head.querySelectorAll("meta[name]")) {
+        const name = meta.getAttribute("name");
+        const mine = [...document.head.querySelectorAll("meta[name]")].find(
+          (m) => m.getAttribute("name") === name,
+        );
+        if (!mine) document.head.append(document.importNode(meta, true));
+        else if (mine.getAttribute("content") !== meta.getAttribute("content")) {
+          mine.setAttribute("content", meta.getAttribute("content") || "");
+        }
+      }
+      // The actions the new page exposes (a redirect's target exposes its own).
+      const table = doc.querySelector("script[data-actions]");
+      if (table) exposed = parseExposed(table.dataset.actions);
+      const restoreChanged = keepChanged();
       // Attributes of <html> (a theme, the language) belong to the page too.
       const root = document.documentElement;
       for (const { name } of [...root.attributes]) {
@@ -192,34 +228,126 @@
         console.warn("actionkit: idiomorph is missing; replacing the page body instead");
         document.body.replaceWith(document.adoptNode(doc.body));
       }
+      noteServed();
+      restoreChanged();
       if (!navigation) window.scrollTo(x, y);
       // The morph set the server's attributes: show what is still pending as pending again.
       for (const [el, entry] of busy) if (el.isConnected) showBusy(el, entry);
       wireCalls(document);
     }
 
-    // Follows a redirect, or shows the page re-rendered after the action.
-    function apply(answer) {
-      if (answer.redirect) {
-        const target = new URL(answer.redirect.url, location.href);
-        if (target.origin !== location.origin || answer.html == null) {
-          location.assign(target.href);
-          return;
+    // Whether the document already has every script and style sheet of `doc`: a page that
+    // needs others (a redirect's target with scripts of its own) is loaded instead of morphed.
+    function sameAssets(doc) {
+      const assets = (root) =>
+        new Set(
+          [...root.querySelectorAll("script, link[rel~='stylesheet'], style")].map((el) =>
+            el.matches("script[data-actions]")
+              ? "actionkit"
+              : el.getAttribute("src") || el.getAttribute("href") || el.textContent.trim(),
+          ),
+        );
+      const mine = assets(document);
+      return [...assets(doc)].every((asset) => mine.has(asset));
+    }
+
+    // What the user changed in the page's controls and <details> (a value typed, a box ticked,
+    // an option chosen, a section opened) survives a morph, as React keeps the state of
+    // uncontrolled inputs: the server's HTML sets their defaults, the user their values.
+    function keepChanged() {
+      const kept = [];
+      const keep = (el, restore) => kept.push(() => el.isConnected && restore());
+      for (const el of document.querySelectorAll("input, textarea, select")) {
+        if (el instanceof HTMLSelectElement) {
+          const options = [...el.options];
+          // A single select without a selected option shows its first one.
+          const first = Math.max(0, options.findLastIndex((o) => o.defaultSelected));
+          const fallback = el.multiple ? -1 : first;
+          const changed = options.some(
+            (o, i) => o.selected !== (o.defaultSelected || (!el.multiple && i === fallback)),
+          );
+          if (!changed) continue;
+          const chosen = new Set(options.filter((o) => o.selected).map((o) => o.value));
+          keep(el, () => {
+            for (const o of el.options) o.selected = chosen.has(o.value);
+          });
+        } else if (el.type === "checkbox" || el.type === "radio") {
+          const checked = el.checked;
+          if (checked !== el.defaultChecked) keep(el, () => (el.checked = checked));
+        } else if (el instanceof HTMLTextAreaElement || !UNTYPED.includes(el.type)) {
+          const value = el.value;
+          if (value !== el.defaultValue) keep(el, () => (el.value = value));
         }
-        // A redirect to the page already shown adds no history entry.
-        const here = target.pathname + target.search === location.pathname + location.search;
-        const method = answer.redirect.type === "replace" || here ? "replaceState" : "pushState";
-        history[method](history.state, "", target.href);
-        navigated = true;
-        shownPath = pagePath();
-        morph(answer.html, { navigation: true });
-        const hash = decodeURIComponent(target.hash.slice(1));
-        const anchor = hash && document.getElementById(hash);
-        if (anchor) anchor.scrollIntoView();
-        else window.scrollTo(0, 0);
+      }
+      for (const el of document.querySelectorAll("details")) {
+        const open = el.open;
+        if (served.has(el) && open !== served.get(el)) keep(el, () => (el.open = open));
+      }
+      return () => kept.forEach((restore) => restore());
+    }
+
+    function noteServed() {
+      for (const el of document.querySelectorAll("details")) served.set(el, el.open);
+    }
+
+    // Follows a redirect, or shows the page re-rendered after the action. `order`: when its
+    // request was sent (see sentAll).
+    function apply(answer, order = ++sentAll) {
+      const target = answer.redirect ? new URL(answer.redirect.url, location.href) : null;
+      // A redirect to the page already shown adds no history entry.
+      const here = !target || target.pathname + target.search === pagePath();
+      if (target && (target.origin !== location.origin || answer.html == null)) {
+        location.assign(target.href);
         return;
       }
-      if (answer.html != null) morph(answer.html);
+      if (answer.html == null) return;
+      if (order < shownAll) {
+        // An action sent later was answered first: this page may have been rendered before
+        // that action ran. Show the page as it is now instead.
+        if (here) refreshPage();
+        else location.assign(target.href);
+        return;
+      }
+      shownAll = order;
+      if (here && !target) {
+        morph(answer.html);
+        return;
+      }
+      const doc = new DOMParser().parseFromString(answer.html, "text/html");
+      if (!here && !sameAssets(doc)) {
+        location.assign(target.href); // a page with scripts or styles of its own: load it
+        return;
+      }
+      const method = answer.redirect.type === "replace" || here ? "replaceState" : "pushState";
+      const state = history.state;
+      const ours =
+        state && typeof state === "object" ? { ...state, actionkit: true } : { actionkit: true };
+      history[method](ours, "", target.href);
+      navigated = true;
+      shownPath = pagePath();
+      morph(doc, { navigation: true });
+      const hash = decodeURIComponent(target.hash.slice(1));
+      const anchor = hash && document.getElementById(hash);
+      if (anchor) anchor.scrollIntoView();
+      else window.scrollTo(0, 0);
+    }
+
+    // Loads the page shown again and morphs it in (after answers that came out of order).
+    async function refreshPage() {
+      const order = ++sentAll;
+      try {
+        const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+        const html = await response.text();
+        if (!response.ok || order < shownAll) return;
+        shownAll = order;
+        morph(html);
+      } catch (error) {
+        console.error("actionkit: loading the page again failed", error);
+      }
+    }
+
+    function isOurs(state) {
+      return !!state && typeof state === "object" && state.actionkit === true;
     }
 
     // -- pending state ------------------------------------------------------------------------
@@ -319,7 +447,7 @@
           values.set(el, ["selected", [...el.options].map((o) => o.selected)]);
         } else if (
           (el instanceof HTMLInputElement &&
-            !["file", "hidden", "submit", "button", "reset", "image"].includes(el.type)) ||
+            !UNTYPED.includes(el.type)) ||
           el instanceof HTMLTextAreaElement
         ) {
           values.set(el, ["value", el.value]);
@@ -447,6 +575,7 @@
           }
         : null;
       const headers = { [ACTION_ID_HEADER]: id, [ACTION_PAGE_HEADER]: pagePath() };
+      const order = ++sentAll;
       let response = null;
       let failure = null;
       try {
@@ -486,10 +615,10 @@
         // A failed submission never loses what the user typed, even where the page rendered
         // after it does not echo the values back.
         const restore = snapshot(form);
-        apply(answer);
+        apply(answer, order);
         restore();
       } else {
-        apply(answer);
+        apply(answer, order);
         if (form.isConnected && form.dataset.reset !== "false") {
           HTMLFormElement.prototype.reset.call(form); // (a field named "reset" shadows it)
         }
@@ -522,9 +651,10 @@
         "Content-Type": "application/json",
       };
       if (spec.token) headers[ACTION_BOUND_HEADER] = spec.token;
+      const order = ++sentAll;
       const { status, answer } = await send(location.href, headers, JSON.stringify(args));
       if (!isAnswer(answer)) throw errorOf(status, answer);
-      apply(answer);
+      apply(answer, order);
       if (answer.failed) {
         throw new ActionError("The action failed.", { status, code: "failed", answer });
       }
@@ -610,8 +740,9 @@
 
     // Back or forward to an entry whose page the document does not show (a redirect's target,
     // or the page before it): load it. Moves between anchors of the same page stay as they are.
-    window.addEventListener("popstate", () => {
-      if (navigated && pagePath() !== shownPath) location.reload();
+    window.addEventListener("popstate", (event) => {
+      if (pagePath() === shownPath) return;
+      if (navigated || startedOnOurs || isOurs(event.state)) location.reload();
     });
 
     if (document.readyState === "loading") {

@@ -27,6 +27,7 @@ from actionkit.stores import MemoryStore
 TEMPLATES = {
     "base.html": """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title>
+{% if csrf %}<meta name="csrf-token" content="{{ csrf }}">{% endif %}
 {{ actionkit_script(expose=expose) }}
 <style>body{font:16px sans-serif;margin:2rem;min-height:3000px}
 [data-pending]{opacity:.6} .error{color:#b00}</style></head>
@@ -97,6 +98,16 @@ TEMPLATES = {
 {% block body %}
 {% set state = action_state() %}
 <p id="outcome">{{ state.result if state and state.result is not none else '' }}</p>
+<p id="query">{{ query }}</p>
+<form id="notes">
+  <input id="note" name="note" value=""><textarea id="long-note" name="long"></textarea>
+  <input type="checkbox" id="notify" name="notify"><input id="renders" value="{{ renders }}">
+  <select id="lang" name="lang"><option value="en">en</option><option value="fr">fr</option>
+  </select>
+  <label><input type="radio" name="size" id="size-s" value="s" checked> S</label>
+  <label><input type="radio" name="size" id="size-l" value="l"> L</label>
+</form>
+<details id="more"><summary>More</summary><p>Details</p></details>
 <form method="post" id="last-wins">{{ echo_form.field() }}
   <button id="own-action">Own action</button>
   <button id="button-action" {{ echo_button.button_attrs() }}>Button action</button>
@@ -105,7 +116,8 @@ TEMPLATES = {
   <input name="action" value="a"><input name="id" value="7"><input name="reset" value="r">
   <button id="clobber-button">Fields named like form properties</button>
 {% endcall %}
-{% for name in ['page_header', 'go_replace', 'go_push', 'go_away', 'go_here', 'boom'] %}
+{% for name in ['page_header', 'go_replace', 'go_push', 'go_away', 'go_here', 'go_other',
+  'boom'] %}
 {% call action_form(actions[name], id=name ~ '-form') %}
   <button id="{{ name }}">{{ name }}</button>
 {% endcall %}
@@ -120,6 +132,9 @@ TEMPLATES = {
 <p id="sentinel" data-action-call="{{ mark_seen.id }}" data-trigger="visible"
   data-target="#seen">The end</p>
 {% endblock %}""",
+    "other.html": """{% extends "base.html" %}{% block title %}Other{% endblock %}
+{% block body %}<h1 id="other">A page with a script of its own</h1>
+<script>window.otherLoaded = true;</script>{% endblock %}""",
 }
 
 
@@ -172,6 +187,7 @@ class BrowserApp:
         self.done: list[str] = []
         self.uploaded = ""
         self.seen = 0
+        self.lab_renders = 0
         self.lock = threading.Lock()
         self.store.clear()
 
@@ -277,6 +293,10 @@ class BrowserApp:
             redirect("/lab")
 
         @action
+        def go_other(form: MultiDict[str, str]) -> None:
+            redirect("/other")
+
+        @action
         def boom(form: MultiDict[str, str]) -> None:
             raise RuntimeError("boom")
 
@@ -322,7 +342,15 @@ class BrowserApp:
             )
         elif request.path == "/lab":
             expose = {"add": actions["add"], "greet_ada": actions["greet"].bind("Ada")}
-            html = self.env.get_template("lab.html").render(**{**context, "expose": expose})
+            self.lab_renders += 1
+            html = self.env.get_template("lab.html").render(
+                **{**context, "expose": expose},
+                query=request.query_string.decode(),
+                renders=self.lab_renders,
+                csrf=f"token-{self.lab_renders}",
+            )
+        elif request.path == "/other":
+            html = self.env.get_template("other.html").render(**context)
         else:
             return Response("Not found", status=404)(environ, start_response)
         return Response(html, content_type="text/html; charset=utf-8")(environ, start_response)

@@ -240,13 +240,87 @@ def test_an_error_answer_is_shown_in_the_form(site: BrowserApp, page: Page) -> N
 def test_the_csrf_meta_tag_is_sent_as_a_header(site: BrowserApp, page: Page) -> None:
     """A page's <meta name="csrf-token"> goes with every action request as X-CSRFToken (for a
     framework's CSRF protection that checks actions too, such as Flask-WTF's)."""
-    page.goto(site.base + "/lab")
+    page.goto(site.base + "/slow")  # a page without one of its own
     page.evaluate(
         """() => { const m = document.createElement('meta'); m.name = 'csrf-token';
         m.content = 'token-123'; document.head.append(m); }"""
     )
     header = page.evaluate(f"actionkit.call('{site.actions['csrf_header'].id}')")
     assert header == "token-123"
+
+
+def test_a_rotated_csrf_token_is_sent_after_the_morph(site: BrowserApp, page: Page) -> None:
+    """The page after an action brings its own <meta name="csrf-token"> (a sign-in rotates
+    it): the next action sends the new token."""
+    page.goto(site.base + "/lab")
+    call = f"actionkit.call('{site.actions['csrf_header'].id}')"
+    assert page.evaluate(call) == "token-1"
+    page.click("#own-action")
+    expect(page.locator("#renders")).to_have_value("2")
+    assert page.evaluate(call) == "token-2"
+
+
+def test_a_morph_keeps_what_the_user_changed_elsewhere(site: BrowserApp, page: Page) -> None:
+    """An action's page morphed in keeps what the user typed, ticked, chose and opened in the
+    rest of the page (as React keeps uncontrolled inputs); what the user did not change
+    follows the server."""
+    page.goto(site.base + "/lab")
+    page.fill("#note", "half a sentence")
+    page.fill("#long-note", "a longer\nnote")
+    page.check("#notify")
+    page.select_option("#lang", "fr")
+    page.check("#size-l")
+    page.click("#more summary")
+    page.click("#own-action")
+    expect(page.locator("#outcome")).to_have_text("form")
+    expect(page.locator("#renders")).to_have_value("2")  # not changed by the user
+    expect(page.locator("#note")).to_have_value("half a sentence")
+    expect(page.locator("#long-note")).to_have_value("a longer\nnote")
+    expect(page.locator("#notify")).to_be_checked()
+    expect(page.locator("#lang")).to_have_value("fr")
+    expect(page.locator("#size-l")).to_be_checked()
+    expect(page.locator("#size-s")).not_to_be_checked()
+    assert page.evaluate("document.getElementById('more').open") is True
+
+
+def test_data_reset_false_keeps_the_values_after_a_click(site: BrowserApp, page: Page) -> None:
+    """A form with data-reset="false" keeps what was typed after a successful submission,
+    submitted by a click (the focus on the button) as well as by Enter."""
+    page.goto(site.base + "/posts")
+    page.fill("#name", "Ada")
+    page.click("#save-name")
+    expect(page.locator("#hello")).to_have_text("Hello, Ada")
+    expect(page.locator("#name")).to_have_value("Ada")
+
+
+def test_an_answer_overtaken_by_a_later_one_shows_the_page_as_it_is_now(
+    site: BrowserApp, page: Page
+) -> None:
+    """Form A is sent, then form B; B's answer arrives first. A's page, rendered before B's
+    action ran, does not replace B's: the page is loaded again instead."""
+    held: list[t.Any] = []
+
+    def hold_a(route: Route) -> None:
+        if route.request.method == "POST" and "\r\n\r\na\r\n" in (route.request.post_data or ""):
+            held.append((route, route.fetch()))  # answered by the server, held in transit
+        else:
+            route.continue_()
+
+    page.goto(site.base + "/slow")
+    page.route("**/slow", hold_a)
+    submit(page, "form-queue", "a")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held and site.done == ["a"]
+    submit(page, "form-drop", "b")
+    expect(page.locator("#done")).to_have_text("a,b")
+    route, response = held[0]
+    route.fulfill(response=response)  # A's page shows only "a"
+    expect(page.locator("#form-queue")).not_to_have_attribute("aria-busy", "true")
+    page.wait_for_timeout(300)
+    expect(page.locator("#done")).to_have_text("a,b")
 
 
 # -- redirects --------------------------------------------------------------------------------
@@ -282,6 +356,32 @@ def test_redirect_pushes_history_and_back_shows_the_previous_page(
     page.go_back()
     expect(page).to_have_url(site.base + "/posts?from=elsewhere")
     page.wait_for_function("window.marker === undefined")  # loaded, not kept from /posts
+
+
+def test_back_then_forward_after_a_redirect_shows_its_page(site: BrowserApp, page: Page) -> None:
+    """After a redirect, Back loads the page before it; Forward then shows the redirect's
+    page again, as it does without JavaScript."""
+    page.goto(site.base + "/lab")
+    page.click("#go_push")
+    expect(page.locator("#query")).to_have_text("pushed=1")
+    page.go_back()
+    expect(page).to_have_url(site.base + "/lab")
+    expect(page.locator("#query")).to_have_text("")
+    page.go_forward()
+    expect(page).to_have_url(site.base + "/lab?pushed=1")
+    expect(page.locator("#query")).to_have_text("pushed=1")
+
+
+def test_a_redirect_to_a_page_with_scripts_of_its_own_loads_it(
+    site: BrowserApp, page: Page
+) -> None:
+    """A redirect's target that needs a script or style sheet the page shown lacks is loaded,
+    not morphed in: its scripts run."""
+    page.goto(site.base + "/lab")
+    page.click("#go_other")
+    expect(page).to_have_url(site.base + "/other")
+    expect(page.locator("#other")).to_be_visible()
+    page.wait_for_function("window.otherLoaded === true")
 
 
 def test_redirect_replace(site: BrowserApp, page: Page) -> None:
