@@ -164,6 +164,11 @@ def test_a_stored_page_answers_conditional_requests_as_its_view_did(path: str) -
         {"If-None-Match": '"v0"'},
         {"Range": "bytes=0-3"},
         {},
+        # A precondition: the whole page, never a 304 (a view not evaluating it answers so).
+        {"If-Match": '"nope"'},
+        {"If-Match": '"nope"', "If-None-Match": '"other"'},
+        {"If-Unmodified-Since": "Mon, 13 Nov 2023 00:00:00 GMT"},
+        {"If-Unmodified-Since": "Mon, 13 Nov 2023 00:00:00 GMT", "If-None-Match": "*"},
     ]
     if etag is not None:
         matching += [{"If-None-Match": etag}, {"If-None-Match": '"v0", "v1"'}]

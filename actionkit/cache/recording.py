@@ -109,13 +109,14 @@ def answer_entry(
 
     A ``200`` page stored with an ``ETag`` or ``Last-Modified`` answers a conditional request
     (``If-None-Match``, ``If-Modified-Since``) that it satisfies with ``304 Not Modified``, as
-    the view that made it would. A ``Range`` is answered with the whole page (which HTTP
-    allows).
+    the view that made it would. A ``Range`` is answered with the whole page, and so is a
+    request with a precondition (``If-Match``, ``If-Unmodified-Since``), as by a view that does
+    not evaluate them (which HTTP allows).
     """
     headers = [(str(k), str(v)) for k, v in entry.meta["headers"]]
     status = entry.meta["status"]
     validators = status.startswith("200 ") and _validators(headers)
-    if validators and not is_resource_modified(environ, *validators):
+    if validators and _conditional(environ) and not is_resource_modified(environ, *validators):
         kept = [(k, v) for k, v in headers if k.lower() not in _NOT_IN_304]
         start_response("304 Not Modified", [*kept, (CACHE_STATUS_HEADER, label)])
         return []
@@ -128,6 +129,13 @@ def answer_entry(
     if environ["REQUEST_METHOD"] == "HEAD":
         return []
     return [entry.body]
+
+
+def _conditional(environ: WSGIEnvironment) -> bool:
+    """Whether a request asks for ``304`` when it has the page, without a precondition (for
+    which werkzeug's ``is_resource_modified`` would say ``304`` rather than ``412``)."""
+    asks = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
+    return asks and "HTTP_IF_MATCH" not in environ and "HTTP_IF_UNMODIFIED_SINCE" not in environ
 
 
 # The headers of a page that a 304 does not repeat (RFC 9110, 15.4.5).
