@@ -667,10 +667,13 @@ class _Trickle(io.BytesIO):
         return super().read(7 if size is None or size < 0 else min(size, 7))
 
 
+@pytest.mark.parametrize("terminated", [False, True], ids=["length", "input-terminated"])
 @pytest.mark.parametrize("client_js", [True, False], ids=["js", "no-js"])
-def test_body_read_in_pieces_and_cut_short(posts: t.Any, client_js: bool) -> None:
+def test_body_read_in_pieces_and_cut_short(posts: t.Any, client_js: bool, terminated: bool) -> None:
     """A body that arrives a few bytes at a time is read whole; one that ends before its
-    Content-Length (the client went away) is a 400, and the action does not run."""
+    Content-Length (the client went away) is a 400, and the action does not run, also from a
+    server that marks every input terminated (gunicorn: its stream ends where the client
+    stopped)."""
     app, registry, db, client = posts
     action_id = _actions(registry)["create_post"].id
     body = f"%24ACTION_ID_{action_id}=&title=ada&content=hello".encode()
@@ -682,6 +685,7 @@ def test_body_read_in_pieces_and_cut_short(posts: t.Any, client_js: bool) -> Non
         environ.update(
             {
                 "wsgi.input": _Trickle(data),
+                "wsgi.input_terminated": terminated,
                 "CONTENT_LENGTH": str(len(body)),
                 "CONTENT_TYPE": "application/x-www-form-urlencoded",
             }
