@@ -1034,7 +1034,7 @@ def _watch_render(site: Site | PageCache, path: str) -> _Watched:
     """The render of ``path`` under way in this process (held by its test), made to count the
     misses that wait for it."""
     cache = site.cache if isinstance(site, Site) else site
-    render = cache._rendering[f"page:localhost{path}?"]
+    render = cache._rendering[f"page:http://localhost\0{path}?"]
     watched = render.done = _Watched()
     return watched
 
@@ -1188,7 +1188,7 @@ def _two_processes(store: Store) -> tuple[Site, Site]:
     return one, two
 
 
-TAGGED_KEY = "page:localhost/tagged?"
+TAGGED_KEY = "page:http://localhost\0/tagged?"
 
 
 def test_a_miss_waits_for_the_render_another_process_holds_the_lease_for(
@@ -1308,7 +1308,7 @@ def test_stale_while_revalidate(store: Store) -> None:
     site.clock.now += 30
     assert site.get("/life")[0] == "HIT"
     site.clock.now += 31  # past the 60 s lifetime, inside the 30 s of staleness
-    key = "page:localhost/life?"
+    key = "page:http://localhost\0/life?"
     assert site.cache.store.acquire(key, 30)  # another request is regenerating it
     assert site.get("/life") == ("STALE", "/life? v1 render 1")
     site.cache.store.release(key)

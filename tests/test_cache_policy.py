@@ -179,23 +179,37 @@ def test_a_quoted_lifetime_is_read(value: str) -> None:
                 "PATH_INFO": "/a",
                 "QUERY_STRING": "x=1",
             },
-            "page:h/app/a?x=1",
+            "page:http://h/app\0/a?x=1",
             "/app/a",
             id="all",
         ),
         pytest.param(
             {"HTTP_HOST": "h", "SCRIPT_NAME": "/other", "PATH_INFO": "/a"},
-            "page:h/other/a?",
+            "page:http://h/other\0/a?",
             "/other/a",
             id="another-mount",
         ),
-        pytest.param({"SCRIPT_NAME": "/app"}, "page:/app?", "/app", id="mount-root"),
-        pytest.param({"PATH_INFO": "/a"}, "page:/a?", "/a", id="no-script-name-no-host"),
-        pytest.param({}, "page:?", "/", id="nothing"),
+        pytest.param({"SCRIPT_NAME": "/app"}, "page:http:///app\0?", "/app", id="mount-root"),
+        pytest.param({"PATH_INFO": "/a"}, "page:http://\0/a?", "/a", id="no-script-name-no-host"),
+        pytest.param({}, "page:http://\0?", "/", id="nothing"),
     ],
 )
 def test_page_key_and_path(environ: dict[str, str], key: str, path: str) -> None:
-    """A page's key is its host, SCRIPT_NAME, PATH_INFO and query string, and its path the
-    two in the middle (apps mounted at other paths never share a page); a server may leave
+    """A page's key is its scheme, host, SCRIPT_NAME, PATH_INFO and query string, and its path
+    the two in the middle (apps mounted at other paths never share a page); a server may leave
     out any that is empty (PEP 3333; Host in HTTP/1.0), and it counts as empty."""
     assert (page_key(environ), page_path(environ)) == (key, path)
+
+
+def test_pages_of_other_schemes_and_mount_points_have_their_own_keys() -> None:
+    """A page rendered for https (absolute URLs in it) is not the http one; a path below a
+    mount point is not the same path without one (a proxy's SCRIPT_NAME header)."""
+    base = {"HTTP_HOST": "h", "PATH_INFO": "/p/x", "wsgi.url_scheme": "http"}
+    keys = {
+        page_key(base),
+        page_key({**base, "wsgi.url_scheme": "https"}),
+        page_key({**base, "SCRIPT_NAME": "/app"}),
+        page_key({**base, "SCRIPT_NAME": "/app/p", "PATH_INFO": "/x"}),
+        page_key({**base, "PATH_INFO": "/app/p/x"}),
+    }
+    assert len(keys) == 5

@@ -131,10 +131,13 @@ def seconds(value: str) -> float | None:
 
 
 def page_key(environ: WSGIEnvironment) -> str:
-    """The store key of the page a ``GET`` asks for: host, path and query string."""
+    """The store key of the page a ``GET`` asks for: scheme, host, mount point, path and query
+    string. An ``http`` and an ``https`` page differ (absolute URLs in them), and so do a path
+    below a mount point and the same path without one."""
     return (
-        f"page:{environ.get('HTTP_HOST', '')}{environ.get('SCRIPT_NAME', '')}"
-        f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
+        f"page:{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        f"{environ.get('SCRIPT_NAME', '')}\0{environ.get('PATH_INFO', '')}"
+        f"?{environ.get('QUERY_STRING', '')}"
     )
 
 
