@@ -69,6 +69,7 @@ REQUEST_KEY = "actionkit.django.request"
 _RESPONSE_KEY = "actionkit.django.response"
 _INPUT_KEY = "actionkit.django.input"
 _ERROR_KEY = "actionkit.django.error"
+_TEXT_KEY = "actionkit.django.paths"
 # What middleware above this one may set on a request that the page after an action must see
 # too, although it starts with an underscore.
 _INHERITED_PRIVATE = ("_messages",)
@@ -99,6 +100,7 @@ class ActionKitMiddleware:
                 f" {type(request).__name__} has no WSGI environ."
             )
         environ[REQUEST_KEY] = request
+        _to_wsgi(environ)
         if request.method == "POST":
             body = getattr(request, "_body", None)
             if body is not None:  # read by a middleware above: let decoding read it again
@@ -129,9 +131,20 @@ class ActionKitMiddleware:
         if own:
             page = t.cast(WSGIRequest, request)
             _sync_stream(page)
+            with _django_paths(environ):
+                response = self.get_response(page)
         else:
+            # WSGIRequest rewrites the paths of its environ as text: the cache keeps their
+            # WSGI form (see _to_wsgi).
+            environ.pop(_TEXT_KEY, None)
+            paths: dict[str, t.Any] = {
+                k: environ[k] for k in ("PATH_INFO", "SCRIPT_NAME") if k in environ
+            }
             page = page_request(environ, request)
-        response = self.get_response(page)
+            try:
+                response = self.get_response(page)
+            finally:
+                environ.update(paths)
         headers = responses.cache_headers(page, response)
         if not own and isinstance(request, WSGIRequest):
             _hand_back_csrf(page, request)
@@ -148,7 +161,8 @@ class ActionKitMiddleware:
         # Decoding passed the origin check before any action runs: the request is checked.
         request._dont_enforce_csrf_checks = True
         try:
-            result = _atomic_call(call, request)
+            with _django_paths(environ):
+                result = _atomic_call(call, request)
         except ActionSignal:
             raise
         except (Http404, PermissionDenied, BadRequest, SuspiciousOperation) as e:
@@ -226,6 +240,35 @@ def page_request(environ: WSGIEnvironment, parent: object) -> WSGIRequest:
             if name in _INHERITED_PRIVATE or not (name.startswith("_") or name in _own_names):
                 setattr(page, name, value)
     return page
+
+
+def _to_wsgi(environ: WSGIEnvironment) -> None:
+    """Give ``PATH_INFO`` and ``SCRIPT_NAME`` their WSGI form back (their UTF-8 bytes as
+    latin-1), which the page cache and ``revalidate_path`` read: Django's ``WSGIRequest``
+    replaced them in its ``META``, which is the environ, with their text. Django's code gets
+    the text again while it runs (:func:`_django_paths`). ASCII paths are the same either way.
+    """
+    path, script = environ.get("PATH_INFO", ""), environ.get("SCRIPT_NAME", "")
+    if path.isascii() and script.isascii():
+        return
+    environ[_TEXT_KEY] = (path, script)
+    environ["PATH_INFO"] = path.encode().decode("latin-1")
+    environ["SCRIPT_NAME"] = script.encode().decode("latin-1")
+
+
+@contextlib.contextmanager
+def _django_paths(environ: WSGIEnvironment) -> t.Iterator[None]:
+    """The paths as Django's ``WSGIRequest`` left them in ``META``, while Django code runs."""
+    texts = environ.get(_TEXT_KEY)
+    if texts is None:
+        yield
+        return
+    wsgi = environ["PATH_INFO"], environ["SCRIPT_NAME"]
+    environ["PATH_INFO"], environ["SCRIPT_NAME"] = texts
+    try:
+        yield
+    finally:
+        environ["PATH_INFO"], environ["SCRIPT_NAME"] = wsgi
 
 
 def _sync_stream(request: WSGIRequest) -> None:

@@ -379,6 +379,47 @@ def test_the_page_after_an_action_that_changed_the_session_is_the_visitors_own()
         assert alice.get("/cart").text == "cart=['tea']"
 
 
+@pytest.mark.parametrize("name", ["café", "日本"])
+def test_a_page_with_text_past_ascii_in_its_path(name: str) -> None:
+    """A page whose path holds text past ASCII (é is latin-1, 日 is not), which Django's
+    WSGIRequest writes into the environ as text: the page after an action is that page, and
+    revalidate_path() of it as text drops the cached page."""
+    import mysite.urls
+    from django.http import HttpResponse
+    from django.urls import clear_url_caches
+    from django.urls import path as route
+
+    from actionkit import action, cache_tag, revalidate_path
+
+    likes = {name: 0}
+
+    def tag(request: t.Any, tag_name: str) -> HttpResponse:
+        cache_tag("tags")
+        return HttpResponse(f"{tag_name}: {likes[tag_name]} likes|{request.META['PATH_INFO']}")
+
+    @action(id=f"test-django-like-tag-{len(name)}")
+    def like(request: t.Any) -> None:
+        assert request.META["PATH_INFO"] == f"/tag/{name}"  # as Django gives it to views
+        likes[name] += 1
+        revalidate_path(f"/tag/{name}")
+
+    mysite.urls.urlpatterns.append(route("tag/<str:tag_name>", tag))
+    clear_url_caches()
+    try:
+        c = client()
+        url = f"/tag/{name}"
+        assert c.get(url).text == f"{name}: 0 likes|/tag/{name}"
+        assert submit(c, like, path=url).text == f"{name}: 1 likes|/tag/{name}"
+        assert call(c, like, path=url).json()["html"] == f"{name}: 2 likes|/tag/{name}"
+        again = c.get(url)
+        assert again.text == f"{name}: 2 likes|/tag/{name}"
+        assert again.headers["Actionkit-Cache"] in ("MISS", "HIT")
+        assert c.get(url).headers["Actionkit-Cache"] == "HIT"
+    finally:
+        mysite.urls.urlpatterns.pop()
+        clear_url_caches()
+
+
 def test_not_found_and_forbidden_roll_back_as_http404_does() -> None:
     """With ATOMIC_REQUESTS, an action ended by not_found() or forbidden() rolls back what it
     wrote, as one raising Http404; transaction.non_atomic_requests opts an action out."""
