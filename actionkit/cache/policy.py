@@ -130,14 +130,19 @@ def seconds(value: str) -> float | None:
 # -- keys -------------------------------------------------------------------------------------
 
 
+#: The environ key of what else a page depends on, which a framework's adapter sets before the
+#: cache looks the page up (Django: the language LocaleMiddleware chose); part of its key.
+VARIANT_KEY = "actionkit.cache_variant"
+
+
 def page_key(environ: WSGIEnvironment) -> str:
     """The store key of the page a ``GET`` asks for: scheme, host, mount point, path and query
-    string. An ``http`` and an ``https`` page differ (absolute URLs in them), and so do a path
-    below a mount point and the same path without one."""
+    string (and :data:`VARIANT_KEY`). An ``http`` and an ``https`` page differ (absolute URLs
+    in them), and so do a path below a mount point and the same path without one."""
     return (
         f"page:{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
         f"{environ.get('SCRIPT_NAME', '')}\0{environ.get('PATH_INFO', '')}"
-        f"?{environ.get('QUERY_STRING', '')}"
+        f"?{environ.get('QUERY_STRING', '')}{environ.get(VARIANT_KEY, '')}"
     )
 
 

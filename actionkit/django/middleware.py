@@ -54,6 +54,7 @@ from django.db import connections, transaction
 from django.http import Http404, HttpResponseBase
 
 from .. import context
+from ..cache.policy import VARIANT_KEY
 from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..middleware import ActionMiddleware
 from ..rendering import Rendered
@@ -101,6 +102,9 @@ class ActionKitMiddleware:
             )
         environ[REQUEST_KEY] = request
         _to_wsgi(environ)
+        language = getattr(request, "LANGUAGE_CODE", None)
+        if language:  # LocaleMiddleware chose it: pages in other languages are other pages
+            environ[VARIANT_KEY] = f"\0{language}"
         if request.method == "POST":
             body = getattr(request, "_body", None)
             if body is not None:  # read by a middleware above: let decoding read it again

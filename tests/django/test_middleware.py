@@ -420,6 +420,30 @@ def test_a_page_with_text_past_ascii_in_its_path(name: str) -> None:
         clear_url_caches()
 
 
+def test_pages_in_the_language_localemiddleware_chose_are_stored_apart() -> None:
+    """With LocaleMiddleware above (where Django's docs put it), a page rendered in French is
+    never served from the cache to a visitor who gets English, nor the reverse."""
+    from django.conf import settings
+    from django.http import HttpResponse
+    from django.test import override_settings
+    from django.utils import translation
+
+    from actionkit import cache_tag
+
+    def hello(request: t.Any) -> HttpResponse:
+        cache_tag("hello")
+        return HttpResponse(f"language={translation.get_language()}")
+
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(2, "django.middleware.locale.LocaleMiddleware")
+    languages = [("en", "English"), ("fr", "French")]
+    with override_settings(MIDDLEWARE=middleware, LANGUAGES=languages), _route("hello", hello):
+        for accept, expected in [("fr", "fr"), ("en", "en"), ("fr-CA", "fr"), ("en-US", "en")]:
+            answer = client().get("/hello", headers={"Accept-Language": accept})
+            assert answer.text == f"language={expected}", accept
+        assert client().get("/hello", headers={"Accept-Language": "fr"})["Actionkit-Cache"] == "HIT"
+
+
 def test_not_found_and_forbidden_roll_back_as_http404_does() -> None:
     """With ATOMIC_REQUESTS, an action ended by not_found() or forbidden() rolls back what it
     wrote, as one raising Http404; transaction.non_atomic_requests opts an action out."""
