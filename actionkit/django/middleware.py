@@ -57,6 +57,7 @@ from .. import context
 from ..cache.policy import VARIANT_KEY
 from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..middleware import ActionMiddleware
+from ..protocol import ACTION_FIELD_PREFIX
 from ..rendering import Rendered
 from . import conf, responses
 
@@ -109,6 +110,8 @@ class ActionKitMiddleware:
             body = getattr(request, "_body", None)
             if body is not None:  # read by a middleware above: let decoding read it again
                 environ["wsgi.input"] = io.BytesIO(body)
+            elif request._read_started and "_files" in vars(request):
+                _refuse_a_body_parsed_above(request)
             environ[_INPUT_KEY] = environ["wsgi.input"]
         captured: list[t.Any] = []
 
@@ -244,6 +247,19 @@ def page_request(environ: WSGIEnvironment, parent: object) -> WSGIRequest:
             if name in _INHERITED_PRIVATE or not (name.startswith("_") or name in _own_names):
                 setattr(page, name, value)
     return page
+
+
+def _refuse_a_body_parsed_above(request: WSGIRequest) -> None:
+    """A middleware above this one read ``request.POST`` of a multipart body, which Django
+    parses from the stream without keeping it: an action in it cannot be read any more. Say
+    so, rather than let the request pass for a plain form (which CSRF then refuses)."""
+    names = request.POST.keys()
+    if "HTTP_ACTION_ID" in request.META or any(n.startswith(ACTION_FIELD_PREFIX) for n in names):
+        raise ImproperlyConfigured(
+            "A middleware above ActionKitMiddleware read request.POST of a multipart action"
+            " request, which consumes its body: put ActionKitMiddleware above that middleware,"
+            " or have it read request.body first (which Django keeps)."
+        )
 
 
 def _to_wsgi(environ: WSGIEnvironment) -> None:

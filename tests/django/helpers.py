@@ -43,3 +43,15 @@ def submit(
     return c.post(
         path, {act.field_name: act.token, **(data or {})}, headers={"Origin": ORIGIN, **h}
     )
+
+
+class ReadsPost:
+    """A middleware that reads ``request.POST`` (an audit log), for tests that put it above
+    ActionKitMiddleware."""
+
+    def __init__(self, get_response: t.Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: t.Any) -> t.Any:
+        request.POST  # noqa: B018  # read for its effect
+        return self.get_response(request)

@@ -444,6 +444,34 @@ def test_pages_in_the_language_localemiddleware_chose_are_stored_apart() -> None
         assert client().get("/hello", headers={"Accept-Language": "fr"})["Actionkit-Cache"] == "HIT"
 
 
+def test_a_multipart_action_whose_body_a_middleware_above_parsed_is_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A middleware above that read request.POST of a multipart action consumed its body
+    (Django keeps no copy): the answer is an error naming the cause, not a plain form that
+    CSRF refuses. A urlencoded one still runs (Django keeps its body)."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import override_settings
+    from posts import actions
+    from werkzeug.test import Client
+
+    middleware = ["tests.django.helpers.ReadsPost", *settings.MIDDLEWARE]
+    with override_settings(MIDDLEWARE=middleware):
+        wsgi = Client(WSGIHandler())
+        gone = actions.delete_post.bind(10_000_000)  # (a bound action: its field has a value)
+        form = {gone.field_name: gone.token}
+        sent = {"headers": {"Origin": ORIGIN}, "base_url": ORIGIN}
+        plain = wsgi.post("/posts", data=form, **sent)
+        assert plain.status_code == 404 and 'id="not-found"' in plain.text  # it ran
+        answer = wsgi.post("/posts", data=form, content_type="multipart/form-data", **sent)
+        assert answer.status_code == 500
+        (error,) = [r.exc_info[1] for r in caplog.records if r.exc_info]
+        assert isinstance(error, ImproperlyConfigured)
+        assert "read request.POST of a multipart action request" in str(error)
+
+
 def test_not_found_and_forbidden_roll_back_as_http404_does() -> None:
     """With ATOMIC_REQUESTS, an action ended by not_found() or forbidden() rolls back what it
     wrote, as one raising Http404; transaction.non_atomic_requests opts an action out."""
