@@ -1259,6 +1259,27 @@ def test_a_miss_waits_for_another_process_at_most_wait_seconds(store: Store) -> 
     assert two.get("/tagged") == ("HIT", "/tagged? v2 render 2")
 
 
+def test_misses_waiting_in_a_process_behind_a_hung_render_elsewhere_render_once(
+    store: Store,
+) -> None:
+    """The render another process holds the lease for never stores the page (a process that
+    hung). Of the misses of the page in this process, the one that waited for it renders the
+    page; the others, which waited as long for that one, get its page instead of rendering
+    too."""
+    one, two = _two_processes(store)
+    one.data["version"] = 2
+    one.cache.revalidate_tag("posts")
+    assert store.acquire(TAGGED_KEY, 30)  # held, and never let go
+    two.cache.wait = 0.3
+    results: list[tuple[str, str]] = []
+    for thread in _in_threads(lambda: two.get("/tagged"), 4, results):
+        thread.join()
+    assert two.renders["/tagged"] == 2  # the one of _two_processes, and one now
+    assert sorted(results) == [("HIT", "/tagged? v2 render 2")] * 3 + [
+        ("MISS", "/tagged? v2 render 2")
+    ]
+
+
 def test_a_lease_left_by_a_process_that_died_holds_a_miss_up_a_moment_once(store: Store) -> None:
     """A render's lease outlives a process killed while rendering. A miss elsewhere waits for
     that render no longer than four times as long as its own last render of the page took (at

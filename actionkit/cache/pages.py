@@ -215,7 +215,7 @@ class PageCache(Waiting, Folding):
                     return answer_entry(entry, environ, start_response, HIT)
             lease = key if leased else None
             return self._pass(app, environ, start_response, lease=lease, done=finish)
-        if join and underway.done.wait(self.wait):
+        if join and self._await_underway(key, underway):
             entry = self.safe.get(key)
             if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
                 return answer_entry(entry, environ, start_response, HIT)

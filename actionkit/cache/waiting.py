@@ -36,6 +36,22 @@ class Waiting:
     #: The pages this process stored for everyone, with how long their last render took here
     #: (seconds; ``None``: not known).
     _shared: dict[str, float | None]
+    _lock: threading.Lock
+    _rendering: dict[str, RenderUnderWay]
+
+    def _await_underway(self, key: str, underway: RenderUnderWay) -> bool:
+        """Wait for the render of ``key`` under way in this process: whether it ended within
+        ``wait`` seconds or, when it is still under way then, ``wait`` more. (The request
+        rendering it may have waited as long for another process's render, which never came:
+        it renders the page itself now, and its waiters get its page instead of rendering
+        too.)"""
+        if underway.done.wait(self.wait):
+            return True
+        with self._lock:
+            current = self._rendering.get(key)
+        if current is not None and current is not underway:
+            return underway.done.is_set()  # another render took its place: not waited for
+        return underway.done.wait(self.wait)  # (gone: it ends at once)
 
     def _render_deadline(self, key: str) -> float:
         """When a miss of ``key`` stops waiting for another process's render of it
