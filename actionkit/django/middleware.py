@@ -41,6 +41,7 @@ import contextlib
 import io
 import typing as t
 
+from django.conf import settings
 from django.core.exceptions import (
     BadRequest,
     ImproperlyConfigured,
@@ -51,7 +52,8 @@ from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import LimitedStream, WSGIRequest
 from django.core.signals import got_request_exception
 from django.db import connections, transaction
-from django.http import Http404, HttpResponseBase
+from django.http import Http404, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.middleware.common import CommonMiddleware
 
 from .. import context
 from ..cache.policy import VARIANT_KEY
@@ -150,6 +152,8 @@ class ActionKitMiddleware:
             page = page_request(environ, request)
             try:
                 response = self.get_response(page)
+                if response.status_code == 404:
+                    response = _slash_redirect(page) or response
             finally:
                 environ.update(paths)
         headers = responses.cache_headers(page, response)
@@ -249,6 +253,19 @@ def page_request(environ: WSGIEnvironment, parent: object) -> WSGIRequest:
     return page
 
 
+def _slash_redirect(page: WSGIRequest) -> HttpResponseBase | None:
+    """For the page after an action posted to a URL without its slash (``/posts`` for
+    ``/posts/``), the redirect CommonMiddleware above makes of its 404 (``APPEND_SLASH``),
+    which the core answers as a ``303``; above, it would meet the ``POST`` (an error with
+    ``DEBUG``) rather than this page's ``GET``."""
+    if "django.middleware.common.CommonMiddleware" not in settings.MIDDLEWARE:
+        return None
+    common = CommonMiddleware(lambda request: HttpResponse())
+    if not common.should_redirect_with_slash(page):
+        return None
+    return HttpResponseRedirect(common.get_full_path_with_slash(page))
+
+
 def _refuse_a_body_parsed_above(request: WSGIRequest) -> None:
     """A middleware above this one read ``request.POST`` of a multipart body, which Django
     parses from the stream without keeping it: an action in it cannot be read any more. Say
@@ -325,8 +342,8 @@ def _atomic_call(call: ActionCall, request: WSGIRequest) -> t.Any:
     signal: ActionSignal | None = None
     with contextlib.ExitStack() as stack:
         for connection in connections.all():
-            settings = connection.settings_dict
-            if settings.get("ATOMIC_REQUESTS") and connection.alias not in opted_out:
+            config = connection.settings_dict
+            if config.get("ATOMIC_REQUESTS") and connection.alias not in opted_out:
                 stack.enter_context(transaction.atomic(using=connection.alias))
         try:
             result = call(request=request)

@@ -472,6 +472,31 @@ def test_a_multipart_action_whose_body_a_middleware_above_parsed_is_an_error(
         assert "read request.POST of a multipart action request" in str(error)
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_form_posted_where_django_adds_a_slash_is_answered_with_303(debug: bool) -> None:
+    """Without JavaScript, an action posted to /slashed while the page is /slashed/
+    (APPEND_SLASH) runs, and its answer is a 303 to /slashed/: CommonMiddleware above never
+    meets a POST it would redirect (a 301, or an error with DEBUG)."""
+    from django.http import HttpResponse
+    from django.test import override_settings
+
+    from actionkit import action
+
+    ran: list[str] = []
+
+    @action(id=f"test-django-slashed-{debug}")
+    def note(request: t.Any, title: str = "") -> None:
+        ran.append(title)
+
+    def slashed(request: t.Any) -> HttpResponse:
+        return HttpResponse(f"ran={ran}")
+
+    with override_settings(DEBUG=debug), _route("slashed/", slashed):
+        answer = submit(client(), note, {"title": "hello"}, path="/slashed")
+        assert (answer.status_code, answer["Location"]) == (303, "/slashed/")
+        assert ran == ["hello"]
+
+
 def test_not_found_and_forbidden_roll_back_as_http404_does() -> None:
     """With ATOMIC_REQUESTS, an action ended by not_found() or forbidden() rolls back what it
     wrote, as one raising Http404; transaction.non_atomic_requests opts an action out."""
