@@ -574,7 +574,15 @@
             emit(form, "progress", { loaded, total });
           }
         : null;
-      const headers = { [ACTION_ID_HEADER]: id, [ACTION_PAGE_HEADER]: pagePath() };
+      // A form posted to another page (action="/elsewhere") shows that page after it, as
+      // without JavaScript: its answer is followed there like a redirect.
+      const posted = new URL(url);
+      const page = posted.pathname + posted.search;
+      const elsewhere = page !== pagePath();
+      const headers = {
+        [ACTION_ID_HEADER]: id,
+        [ACTION_PAGE_HEADER]: elsewhere ? page : pagePath(),
+      };
       const order = ++sentAll;
       let response = null;
       let failure = null;
@@ -610,15 +618,17 @@
         return;
       }
       clearError(form);
+      const followed = { ...answer, redirect: { url: page, type: "push" } };
+      const shown = elsewhere && !answer.redirect ? followed : answer;
       if (answer.failed) {
         rollback();
         // A failed submission never loses what the user typed, even where the page rendered
         // after it does not echo the values back.
         const restore = snapshot(form);
-        apply(answer, order);
+        apply(shown, order);
         restore();
       } else {
-        apply(answer, order);
+        apply(shown, order);
         if (form.isConnected && form.dataset.reset !== "false") {
           HTMLFormElement.prototype.reset.call(form); // (a field named "reset" shadows it)
         }

@@ -122,6 +122,9 @@ TEMPLATES = {
   <button id="{{ name }}">{{ name }}</button>
 {% endcall %}
 {% endfor %}
+{% call action_form(echo_form, id="elsewhere-form", action="/lab?posted=1") %}
+  <button id="post-elsewhere">Post to another page</button>
+{% endcall %}
 <p>Sum: <span id="sum"></span></p>
 <button type="button" id="add" data-action-call="add" data-args="[2, 3]"
   data-target="#sum">Add</button>

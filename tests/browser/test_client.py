@@ -384,6 +384,18 @@ def test_a_redirect_to_a_page_with_scripts_of_its_own_loads_it(
     page.wait_for_function("window.otherLoaded === true")
 
 
+def test_a_form_posted_to_another_page_shows_that_page(
+    site: BrowserApp, any_page: tuple[Page, bool]
+) -> None:
+    """A form with action="/elsewhere" ends on that page, with JavaScript as without."""
+    page, _ = any_page
+    page.goto(site.base + "/lab")
+    page.click("#post-elsewhere")
+    expect(page).to_have_url(site.base + "/lab?posted=1")
+    expect(page.locator("#query")).to_have_text("posted=1")
+    expect(page.locator("#outcome")).to_have_text("form")
+
+
 def test_redirect_replace(site: BrowserApp, page: Page) -> None:
     """redirect(..., type="replace") replaces the history entry."""
     page.goto(site.base + "/lab")
