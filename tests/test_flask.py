@@ -747,6 +747,36 @@ def test_a_page_flask_streams_sees_the_request_of_actionkit() -> None:
     assert client.get("/blog/stream").text == "None|True|/blog/_actionkit/|Ada"
 
 
+@pytest.mark.parametrize("read", ["cookies()", "request.cookies"])
+def test_a_streamed_page_that_reads_cookies_is_never_stored(read: str) -> None:
+    """A page streamed with stream_with_context reads the cookies only once its answer has
+    started (the cache planned to store it then): it is somebody's all the same, and the next
+    visitor gets a page of their own."""
+    from flask import Response, stream_with_context
+
+    from actionkit import cache_life, cookies
+
+    app = Flask(__name__)
+    app.secret_key = "k" * 32
+    ActionKit(app, registry=Registry())
+
+    @app.get("/hello")
+    def hello() -> t.Any:
+        cache_life(60)
+
+        def body() -> t.Iterator[str]:
+            yield "hello "
+            jar = cookies() if read == "cookies()" else request.cookies
+            yield jar.get("name", "guest")
+
+        return Response(stream_with_context(body()))
+
+    alice = app.test_client()
+    alice.set_cookie("name", "alice")
+    assert alice.get("/hello").text == "hello alice"
+    assert app.test_client().get("/hello").text == "hello guest"
+
+
 def test_jinja_globals_are_installed() -> None:
     """The template globals of actionkit.jinja are in app.jinja_env."""
     made = make_app()

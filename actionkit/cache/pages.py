@@ -8,7 +8,6 @@ store from failing a request.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import time
 import typing as t
@@ -27,9 +26,6 @@ from .waiting import RenderUnderWay, Waiting
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from ..context import RequestContext
-
-logger = logging.getLogger("actionkit")
 
 # How many pages PageCache remembers as stored for everyone (see PageCache._miss).
 _SHARED_KEYS = 10_000
@@ -254,7 +250,7 @@ class PageCache(Waiting, Folding):
             # Called again with exc_info when the app fails after starting: that answer is
             # an error page, never stored.
             ctx = context.current()  # the page's own: intercept runs inside the app
-            plan = None if exc_info is not None else _plan(ctx, status, headers, since)
+            plan = None if exc_info is not None else policy.plan_for(ctx, status, headers, since)
             capture.hints = None if ctx is None else ctx.hints
             capture.plan = plan
             capture.started = True
@@ -312,14 +308,17 @@ class PageCache(Waiting, Folding):
         fold: Fold,
     ) -> None:
         hints = capture.hints
+        if hints is not None and policy.read_cookies(hints, plan.vary):
+            capture.plan = None  # (streamed, it read them once its plan was made) see _rendered
+            return
         now = self.clock()
         tags = plan.tags
         expires = INFINITY if plan.ttl is None else now + plan.ttl
         started = fold.started
         if hints is not None and hints.data_tags:
-            # The page shows data from cached() functions: it carries their tags, and it is
-            # not fresh for longer than they are. That data is new only once a revalidation
-            # of it is delivered, not once it was written: the render's start proves nothing.
+            # The page shows data from cached() functions: it carries their tags, and is not
+            # fresh longer than they are. That data is new once a revalidation of it is
+            # delivered, not once it was written: the render's start proves nothing.
             tags = sorted(hints.data_tags.union(tags))
             started = None
         if hints is not None:
@@ -381,20 +380,3 @@ class PageCache(Waiting, Folding):
     def put(self, key: str, entry: Entry, since: int) -> bool:
         """Store ``entry`` unless a revalidation since generation ``since`` concerns it."""
         return since >= 0 and self.safe.set(key, entry, since)
-
-
-def _plan(
-    ctx: RequestContext | None, status: str, headers: list[tuple[str, str]], since: int | None
-) -> policy.Plan | None:
-    """Whether and how to store an answer, given the request context of the page; a page that
-    opted in but is not stored says why in the log (debug level)."""
-    if ctx is None:
-        decided = policy.plan(status, headers, None, since)
-    else:
-        decided = policy.plan(status, headers, ctx.hints, since, shows_state=ctx.state is not None)
-    if isinstance(decided, str):
-        if logger.isEnabledFor(logging.DEBUG):
-            path = None if ctx is None else policy.page_path(ctx.environ)
-            logger.debug("%s BYPASS: not stored because %s.", path, decided)
-        return None
-    return decided

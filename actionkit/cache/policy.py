@@ -9,6 +9,7 @@ read the request's cookies without varying on ``Cookie``. Also here: the keys of
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from dataclasses import dataclass
 
@@ -17,7 +18,9 @@ from ..rendering import url_path
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-    from ..context import RenderHints
+    from ..context import RenderHints, RequestContext
+
+logger = logging.getLogger("actionkit")
 
 # Response headers that are never stored with a page.
 UNSTORED_HEADERS = frozenset(("cache-tag", "content-length", "connection", "transfer-encoding"))
@@ -89,7 +92,7 @@ def plan(
         tags.update(hints.tags)
         if hints.ttl is not None:
             ttl, stale = hints.ttl, hints.stale
-        if hints.cookies_read and not any(part.lower() == "cookie" for part in vary):
+        if read_cookies(hints, vary):
             refusal = refusal or "it read the request's cookies without Vary: Cookie"
     if ttl is None and not tags:
         return None  # did not opt in
@@ -125,6 +128,29 @@ def seconds(value: str) -> float | None:
         return max(0.0, float(int(value)))
     except ValueError:
         return None
+
+
+def plan_for(
+    ctx: RequestContext | None, status: str, headers: list[tuple[str, str]], since: int | None
+) -> Plan | None:
+    """:func:`plan` for the answer of a page rendered with the request context ``ctx``; a page
+    that opted in but is not stored says why in the log (debug level)."""
+    if ctx is None:
+        decided = plan(status, headers, None, since)
+    else:
+        decided = plan(status, headers, ctx.hints, since, shows_state=ctx.state is not None)
+    if isinstance(decided, str):
+        if logger.isEnabledFor(logging.DEBUG):
+            path = None if ctx is None else page_path(ctx.environ)
+            logger.debug("%s BYPASS: not stored because %s.", path, decided)
+        return None
+    return decided
+
+
+def read_cookies(hints: RenderHints, vary: list[str]) -> bool:
+    """Whether a page read the request's cookies without varying on ``Cookie``: somebody's. (A
+    streamed page may read them after its plan was made: checked again when it is stored.)"""
+    return hints.cookies_read and not any(part.lower() == "cookie" for part in vary)
 
 
 # -- keys -------------------------------------------------------------------------------------
