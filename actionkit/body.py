@@ -69,7 +69,7 @@ def peek_body(environ: WSGIEnvironment, limit: int) -> Peek:
             chunks.append(chunk)
             size += len(chunk)
         body = b"".join(chunks)
-        if length.isdigit() and size < int(length) <= limit:
+        if length.isdigit() and size < int(length) and size <= limit:
             # Ended before its Content-Length: a server that marks every input terminated
             # (gunicorn) ends the stream where the client stopped sending.
             truncated = True

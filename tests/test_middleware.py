@@ -696,6 +696,30 @@ def test_body_read_in_pieces_and_cut_short(posts: t.Any, client_js: bool, termin
     assert [(p["title"], p["content"]) for p in db.posts.values()] == [("ada", "hello")]
 
 
+@pytest.mark.parametrize("terminated", [False, True], ids=["length", "input-terminated"])
+def test_a_form_cut_short_of_a_length_over_the_limit_never_runs(
+    posts: t.Any, terminated: bool
+) -> None:
+    """A form whose Content-Length is over body_limit, cut short below it (the client went
+    away), is refused without running the action, whatever the server says of its stream."""
+    app, registry, db, client = posts
+    action_id = _actions(registry)["create_post"].id
+    body = f"%24ACTION_ID_{action_id}=&title=ada&content=hello".encode()
+    environ = EnvironBuilder("/posts", method="POST").get_environ()
+    environ.update(
+        {
+            "wsgi.input": _Trickle(body),
+            "wsgi.input_terminated": terminated,
+            "CONTENT_LENGTH": str(10 * 1024 * 1024),
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        }
+    )
+    statuses: list[str] = []
+    b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    assert statuses[-1].startswith(("400", "413")), statuses
+    assert not db.posts
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
