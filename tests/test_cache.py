@@ -170,6 +170,9 @@ def test_a_stored_page_answers_conditional_requests_as_its_view_did(path: str) -
         {"If-Unmodified-Since": "Mon, 13 Nov 2023 00:00:00 GMT"},
         {"If-Unmodified-Since": "Mon, 13 Nov 2023 00:00:00 GMT", "If-None-Match": "*"},
     ]
+    if etag is None:
+        # If-None-Match decides alone, even against a page without an ETag (RFC 9110, 13.1.3).
+        other += [{"If-None-Match": '"v0"', "If-Modified-Since": "Wed, 15 Nov 2023 00:00:00 GMT"}]
     if etag is not None:
         matching += [{"If-None-Match": etag}, {"If-None-Match": '"v0", "v1"'}]
         matching += [{"If-None-Match": "*"}]

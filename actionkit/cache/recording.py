@@ -116,7 +116,7 @@ def answer_entry(
     headers = [(str(k), str(v)) for k, v in entry.meta["headers"]]
     status = entry.meta["status"]
     validators = status.startswith("200 ") and _validators(headers)
-    if validators and _conditional(environ) and not is_resource_modified(environ, *validators):
+    if validators and _conditional(environ) and _not_modified(environ, *validators):
         kept = [(k, v) for k, v in headers if k.lower() not in _NOT_IN_304]
         start_response("304 Not Modified", [*kept, (CACHE_STATUS_HEADER, label)])
         return []
@@ -138,15 +138,22 @@ def _conditional(environ: WSGIEnvironment) -> bool:
     return asks and "HTTP_IF_MATCH" not in environ and "HTTP_IF_UNMODIFIED_SINCE" not in environ
 
 
+def _not_modified(environ: WSGIEnvironment, etag: str | None, modified: str | None) -> bool:
+    """Whether the page is what the client has. If-None-Match, when sent, decides alone (RFC
+    9110, 13.1.3: If-Modified-Since is then ignored), so a page without an ETag is sent."""
+    if "HTTP_IF_NONE_MATCH" in environ:
+        return etag is not None and not is_resource_modified(environ, etag)
+    return not is_resource_modified(environ, last_modified=modified)
+
+
 # The headers of a page that a 304 does not repeat (RFC 9110, 15.4.5).
 _NOT_IN_304 = frozenset(
     ("content-type", "content-length", "content-encoding", "content-language", "content-range")
 )
 
 
-def _validators(headers: list[tuple[str, str]]) -> tuple[str | None, None, str | None] | None:
-    """The ``ETag`` and ``Last-Modified`` of a page, as ``is_resource_modified`` takes them;
-    ``None`` when it has neither."""
+def _validators(headers: list[tuple[str, str]]) -> tuple[str | None, str | None] | None:
+    """The ``ETag`` and ``Last-Modified`` of a page; ``None`` when it has neither."""
     etag = modified = None
     for name, value in headers:
         lowered = name.lower()
@@ -154,4 +161,4 @@ def _validators(headers: list[tuple[str, str]]) -> tuple[str | None, None, str |
             etag = value
         elif lowered == "last-modified":
             modified = value
-    return None if etag is None and modified is None else (etag, None, modified)
+    return None if etag is None and modified is None else (etag, modified)
