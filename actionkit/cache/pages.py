@@ -289,7 +289,9 @@ class PageCache(Waiting, Folding):
         if fold is None:
             fold = Fold([], 0.0)
         fold.started = began
-        store = functools.partial(self._store, environ, capture, fold=fold)
+        # The page's key and path now: a framework may give its environ other paths later.
+        where = policy.page_key(environ), policy.page_path(environ)
+        store = functools.partial(self._store, environ, where, capture, fold=fold)
         return Recorder(iterable, capture, store, on_close)
 
     def _rendered(
@@ -302,6 +304,7 @@ class PageCache(Waiting, Folding):
     def _store(
         self,
         environ: WSGIEnvironment,
+        where: tuple[str, str],
         capture: Capture,
         plan: policy.Plan,
         body: bytes,
@@ -327,8 +330,7 @@ class PageCache(Waiting, Folding):
             stale_until = INFINITY
         else:
             stale_until = expires + (expires - now if plan.stale is None else plan.stale)
-        path = policy.page_path(environ)
-        key = policy.page_key(environ)
+        key, path = where
         meta = {"status": plan.status, "headers": plan.headers}
         entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
         fold.shared = not plan.vary

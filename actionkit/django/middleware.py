@@ -123,7 +123,12 @@ class ActionKitMiddleware:
             captured[:] = [status, headers]
             return responses.no_write
 
-        iterable = self.core(environ, start_response)
+        try:
+            iterable = self.core(environ, start_response)
+        finally:
+            texts = environ.pop(_TEXT_KEY, None)
+            if texts is not None:  # Django's text again, for the middleware above (_to_wsgi)
+                environ["PATH_INFO"], environ["SCRIPT_NAME"] = texts
         answered = environ.pop(_RESPONSE_KEY, None)
         if answered is not None:
             response, body = answered

@@ -55,3 +55,18 @@ class ReadsPost:
     def __call__(self, request: t.Any) -> t.Any:
         request.POST  # noqa: B018  # read for its effect
         return self.get_response(request)
+
+
+class RecordsPath:
+    """A middleware that records ``request.META["PATH_INFO"]`` on the way out (a log line),
+    for tests that put it above ActionKitMiddleware."""
+
+    seen: t.ClassVar[list[str]] = []
+
+    def __init__(self, get_response: t.Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: t.Any) -> t.Any:
+        response = self.get_response(request)
+        RecordsPath.seen.append(request.META["PATH_INFO"])
+        return response

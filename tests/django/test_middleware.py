@@ -385,11 +385,15 @@ def test_a_page_with_text_past_ascii_in_its_path(name: str) -> None:
     WSGIRequest writes into the environ as text: the page after an action is that page, and
     revalidate_path() of it as text drops the cached page."""
     import mysite.urls
+    from django.conf import settings
     from django.http import HttpResponse
+    from django.test import override_settings
     from django.urls import clear_url_caches
     from django.urls import path as route
 
     from actionkit import action, cache_tag, revalidate_path
+
+    from .helpers import RecordsPath
 
     likes = {name: 0}
 
@@ -405,6 +409,8 @@ def test_a_page_with_text_past_ascii_in_its_path(name: str) -> None:
 
     mysite.urls.urlpatterns.append(route("tag/<str:tag_name>", tag))
     clear_url_caches()
+    middleware = ["tests.django.helpers.RecordsPath", *settings.MIDDLEWARE]
+    RecordsPath.seen.clear()
     try:
         c = client()
         url = f"/tag/{name}"
@@ -415,6 +421,10 @@ def test_a_page_with_text_past_ascii_in_its_path(name: str) -> None:
         assert again.text == f"{name}: 2 likes|/tag/{name}"
         assert again.headers["Actionkit-Cache"] in ("MISS", "HIT")
         assert c.get(url).headers["Actionkit-Cache"] == "HIT"
+        with override_settings(MIDDLEWARE=middleware):  # a middleware above sees Django's text
+            assert call(client(), like, path=url).status_code == 200
+            assert client().get(url).headers["Actionkit-Cache"] == "HIT"
+        assert RecordsPath.seen == [f"/tag/{name}"] * 2
     finally:
         mysite.urls.urlpatterns.pop()
         clear_url_caches()
