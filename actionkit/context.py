@@ -14,10 +14,12 @@ The functions that end an action live in :mod:`actionkit.navigation`, the cache 
 
 from __future__ import annotations
 
+import re
 import time
 import typing as t
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import dump_cookie, parse_date
@@ -27,6 +29,7 @@ if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 INFINITY = float("inf")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 @dataclass(slots=True)
@@ -114,9 +117,10 @@ class RequestContext:
         scope = attrs.get("path", "")
         if not scope.startswith("/"):  # the default (RFC 6265, 5.1.4): the page's directory
             page = self.environ.get("SCRIPT_NAME", "") + self.environ.get("PATH_INFO", "")
+            page = quote(page.encode("latin-1", "replace"), safe="/!$&'()*+,;=:@~")  # as in its URL
             scope = (page[: page.rindex("/")] or "/") if page.startswith("/") else "/"
         self.cookie_paths[name] = scope
-        if attrs.get("max-age", "").lstrip("-").isdigit():
+        if _INTEGER.fullmatch(attrs.get("max-age", "")):
             gone = int(attrs["max-age"]) <= 0  # Max-Age wins over Expires
         else:
             expires = parse_date(attrs.get("expires"))

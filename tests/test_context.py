@@ -112,6 +112,9 @@ def test_add_set_cookie_reads_the_value_as_a_browser_sends_it_back(
         ("Expires=Wed, 21 Oct 2015 07:28:00 GMT", False),
         ("Expires=Fri, 01 Jan 2100 00:00:00 GMT", True),
         ("Max-Age=soon; Expires=Wed, 21 Oct 2015 07:28:00 GMT", False),  # a bad one is ignored
+        ("Max-Age=--1; Expires=Fri, 01 Jan 2100 00:00:00 GMT", True),
+        ("Max-Age=²", True),
+        ("Expires=not a date", True),
         ("HttpOnly", True),
     ],
 )
@@ -143,6 +146,12 @@ def test_a_set_cookie_without_a_path_is_sent_below_the_page_directory() -> None:
     assert ctx.cookie_paths["a"] == "/shop/cart"
     assert ctx.cookies_at("/shop/cart/view") == {"a": "2"}
     assert ctx.cookies_at("/shop") == {"a": "1"}
+    # A directory past ASCII, as in its URL (the path the page after the action is sent).
+    environ = EnvironBuilder("/caf%C3%A9/order", headers={"Cookie": "a=1"}).get_environ()
+    ctx = RequestContext(environ, in_action=True)
+    ctx.add_set_cookie("a=2")
+    assert ctx.cookie_paths["a"] == "/caf%C3%A9"
+    assert ctx.cookies_at("/caf%C3%A9/show") == {"a": "2"}
 
 
 @pytest.mark.parametrize(
