@@ -89,17 +89,19 @@
     // The path of the page the document shows; differs from location after a history move.
     let shownPath = pagePath();
     let navigated = false;
-    // This document was loaded onto a history entry that a redirect of actionkit made (a
-    // reload, or Forward into it): Back from it is a move to another page too.
-    const startedOnOurs = isOurs(history.state);
+    // This document's history entries are marked as actionkit's ({actionkit: {doc, path}}):
+    // a move back or forward to one that shows another page loads it (see popstate).
+    const docId = Math.random().toString(36).slice(2);
+    if (history.state === null || typeof history.state === "object") {
+      history.replaceState(mark(history.state, shownPath), "");
+    }
     // Answers carrying a page, in the order their requests were sent, across every form and
     // call: a page rendered before another action ran never replaces the page after it.
     let sentAll = 0;
     let shownAll = 0;
-    // <details> elements with whether the server rendered them open (what a user toggled
-    // differs from it, and is kept by a morph).
+    // The state of each control and <details> as the server rendered it (on load, and after
+    // each morph): what the user changed differs from it, and is kept by a morph.
     const served = new WeakMap();
-    noteServed();
 
     function pagePath() {
       return location.pathname + location.search;
@@ -187,16 +189,17 @@
 
     // -- applying an answer -------------------------------------------------------------------
 
-    function morph(html, { navigation = false } = {}) {
+    function morph(html, { navigation = false, keep = true } = {}) {
       const doc =
         typeof html === "string" ? new DOMParser().parseFromString(html, "text/html") : html;
       if (doc.querySelector("title")) document.title = doc.title;
       // Named <meta> tags are the page's too: a CSRF token rotated by a sign-in, above all.
+      // (One per name and media: theme-color has one per color scheme.)
+      const metaKey = (m) => `${m.getAttribute("name")}\u0000${m.getAttribute("media") || ""}`;
+      const metas = new Map();
+      for (const m of document.head.querySelectorAll("meta[name]")) metas.set(metaKey(m), m);
       for (const meta of doc.head.querySelectorAll("meta[name]")) {
-        const name = meta.getAttribute("name");
-        const mine = [...document.head.querySelectorAll("meta[name]")].find(
-          (m) => m.getAttribute("name") === name,
-        );
+        const mine = metas.get(metaKey(meta));
         if (!mine) document.head.append(document.importNode(meta, true));
         else if (mine.getAttribute("content") !== meta.getAttribute("content")) {
           mine.setAttribute("content", meta.getAttribute("content") || "");
@@ -205,7 +208,8 @@
       // The actions the new page exposes (a redirect's target exposes its own).
       const table = doc.querySelector("script[data-actions]");
       if (table) exposed = parseExposed(table.dataset.actions);
-      const restoreChanged = keepChanged();
+      // What the user changed stays, on the page they changed it on (not on another page).
+      const restoreChanged = keep ? keepChanged() : () => {};
       // Attributes of <html> (a theme, the language) belong to the page too.
       const root = document.documentElement;
       for (const { name } of [...root.attributes]) {
@@ -253,46 +257,56 @@
 
     // What the user changed in the page's controls and <details> (a value typed, a box ticked,
     // an option chosen, a section opened) survives a morph, as React keeps the state of
-    // uncontrolled inputs: the server's HTML sets their defaults, the user their values.
+    // uncontrolled inputs; what they did not change follows the server.
     function keepChanged() {
       const kept = [];
-      const keep = (el, restore) => kept.push(() => el.isConnected && restore());
-      for (const el of document.querySelectorAll("input, textarea, select")) {
-        if (el instanceof HTMLSelectElement) {
-          const options = [...el.options];
-          // A single select without a selected option shows its first one.
-          const first = Math.max(0, options.findLastIndex((o) => o.defaultSelected));
-          const fallback = el.multiple ? -1 : first;
-          const changed = options.some(
-            (o, i) => o.selected !== (o.defaultSelected || (!el.multiple && i === fallback)),
-          );
-          if (!changed) continue;
-          const chosen = new Set(options.filter((o) => o.selected).map((o) => o.value));
-          keep(el, () => {
-            for (const o of el.options) o.selected = chosen.has(o.value);
-          });
-        } else if (el.type === "checkbox" || el.type === "radio") {
-          const checked = el.checked;
-          if (checked !== el.defaultChecked) keep(el, () => (el.checked = checked));
-        } else if (el instanceof HTMLTextAreaElement || !UNTYPED.includes(el.type)) {
-          const value = el.value;
-          if (value !== el.defaultValue) keep(el, () => (el.value = value));
-        }
-      }
-      for (const el of document.querySelectorAll("details")) {
-        const open = el.open;
-        if (served.has(el) && open !== served.get(el)) keep(el, () => (el.open = open));
+      for (const el of document.querySelectorAll(KEPT)) {
+        const state = stateOf(el);
+        if (state === null || !served.has(el) || served.get(el) === state) continue;
+        const { name, type, id } = el;
+        kept.push(() => {
+          // Only on the same control: a list morphed by position may put another row here.
+          if (el.isConnected && el.name === name && el.type === type && el.id === id) {
+            setState(el, state);
+          }
+        });
       }
       return () => kept.forEach((restore) => restore());
     }
 
+    const KEPT = "input, textarea, select, details";
+
+    // A control's state as a string (null: one the user does not set).
+    function stateOf(el) {
+      if (el instanceof HTMLDetailsElement) return el.open ? "open" : "";
+      if (el instanceof HTMLSelectElement) {
+        return JSON.stringify([...el.options].map((o) => o.selected));
+      }
+      if (el instanceof HTMLTextAreaElement) return el.value;
+      if (!(el instanceof HTMLInputElement) || UNTYPED.includes(el.type)) return null;
+      if (el.type === "checkbox" || el.type === "radio") return el.checked ? "checked" : "";
+      return el.value;
+    }
+
+    function setState(el, state) {
+      if (el instanceof HTMLDetailsElement) el.open = state === "open";
+      else if (el instanceof HTMLSelectElement) {
+        const selected = JSON.parse(state);
+        [...el.options].forEach((o, i) => (o.selected = !!selected[i]));
+      } else if (el.type === "checkbox" || el.type === "radio") el.checked = state === "checked";
+      else el.value = state;
+    }
+
     function noteServed() {
-      for (const el of document.querySelectorAll("details")) served.set(el, el.open);
+      for (const el of document.querySelectorAll(KEPT)) {
+        const state = stateOf(el);
+        if (state !== null) served.set(el, state);
+      }
     }
 
     // Follows a redirect, or shows the page re-rendered after the action. `order`: when its
-    // request was sent (see sentAll).
-    function apply(answer, order = ++sentAll) {
+    // request was sent (see sentAll); `form`: the form submitted, if any.
+    function apply(answer, order = ++sentAll, form = null) {
       const target = answer.redirect ? new URL(answer.redirect.url, location.href) : null;
       // A redirect to the page already shown adds no history entry.
       const here = !target || target.pathname + target.search === pagePath();
@@ -301,42 +315,57 @@
         return;
       }
       if (answer.html == null) return;
-      if (order < shownAll) {
-        // An action sent later was answered first: this page may have been rendered before
-        // that action ran. Show the page as it is now instead.
-        if (here) refreshPage();
+      const doc = new DOMParser().parseFromString(answer.html, "text/html");
+      if (order < shownAll || (!target && answer.url != null && answer.url !== pagePath())) {
+        // An action sent later was answered first, or the user has left the page the answer
+        // was rendered for: this page may predate what the page shown shows. A failed form
+        // still shows its errors; else the page shown is loaded again.
+        const fresh = form && form.id && doc.getElementById(form.id);
+        if (answer.failed && fresh && form.isConnected && window.Idiomorph) {
+          window.Idiomorph.morph(form, fresh, { morphStyle: "outerHTML", ignoreActiveValue: true });
+        } else if (here) refreshPage();
         else location.assign(target.href);
         return;
       }
       shownAll = order;
       if (here && !target) {
-        morph(answer.html);
+        morph(doc);
         return;
       }
-      const doc = new DOMParser().parseFromString(answer.html, "text/html");
-      if (!here && !sameAssets(doc)) {
-        location.assign(target.href); // a page with scripts or styles of its own: load it
+      // A page with scripts or style sheets of its own is loaded, as a redirect without
+      // JavaScript is (a form's answer followed to the page it posted to is shown as is).
+      if (!here && !answer.redirect.posted && !sameAssets(doc)) {
+        location.assign(target.href);
         return;
       }
       const method = answer.redirect.type === "replace" || here ? "replaceState" : "pushState";
-      const state = history.state;
-      const ours =
-        state && typeof state === "object" ? { ...state, actionkit: true } : { actionkit: true };
-      history[method](ours, "", target.href);
-      navigated = true;
+      const state = mark(method === "replaceState" ? history.state : null, pathOf(target));
+      history[method](state, "", target.href);
+      if (!here) navigated = true;
       shownPath = pagePath();
-      morph(doc, { navigation: true });
+      morph(doc, { navigation: true, keep: here });
       const hash = decodeURIComponent(target.hash.slice(1));
       const anchor = hash && document.getElementById(hash);
       if (anchor) anchor.scrollIntoView();
       else window.scrollTo(0, 0);
     }
 
+    function pathOf(url) {
+      return url.pathname + url.search;
+    }
+
     // Loads the page shown again and morphs it in (after answers that came out of order).
     async function refreshPage() {
       const order = ++sentAll;
       try {
-        const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+        const response = await fetch(location.href, {
+          headers: { Accept: "text/html" },
+          cache: "no-store",
+        });
+        if (response.redirected) {
+          location.assign(response.url); // the page moved: go where the server says
+          return;
+        }
         const html = await response.text();
         if (!response.ok || order < shownAll) return;
         shownAll = order;
@@ -346,8 +375,14 @@
       }
     }
 
+    // `state` (a history entry's) marked as made by this document for the page at `path`.
+    function mark(state, path) {
+      const own = state && typeof state === "object" ? state : {};
+      return { ...own, actionkit: { doc: docId, path } };
+    }
+
     function isOurs(state) {
-      return !!state && typeof state === "object" && state.actionkit === true;
+      return !!state && typeof state === "object" && !!state.actionkit;
     }
 
     // -- pending state ------------------------------------------------------------------------
@@ -618,17 +653,17 @@
         return;
       }
       clearError(form);
-      const followed = { ...answer, redirect: { url: page, type: "push" } };
+      const followed = { ...answer, redirect: { url: page, type: "push", posted: true } };
       const shown = elsewhere && !answer.redirect ? followed : answer;
       if (answer.failed) {
         rollback();
         // A failed submission never loses what the user typed, even where the page rendered
         // after it does not echo the values back.
         const restore = snapshot(form);
-        apply(shown, order);
+        apply(shown, order, form);
         restore();
       } else {
-        apply(shown, order);
+        apply(shown, order, form);
         if (form.isConnected && form.dataset.reset !== "false") {
           HTMLFormElement.prototype.reset.call(form); // (a field named "reset" shadows it)
         }
@@ -671,9 +706,20 @@
       return answer.result;
     }
 
-    const actions = {};
-    for (const name of Object.keys(exposed)) actions[name] = (...args) => call(name, ...args);
-    Object.freeze(actions);
+    // actionkit.actions.name(...): the actions the page shown exposes (a redirect's target
+    // exposes its own), read-only.
+    const own = (name) =>
+      typeof name === "string" && Object.prototype.hasOwnProperty.call(exposed, name);
+    const actions = new Proxy(Object.create(null), {
+      get: (_, name) => (own(name) ? (...args) => call(name, ...args) : undefined),
+      has: (_, name) => own(name),
+      ownKeys: () => Object.keys(exposed),
+      getOwnPropertyDescriptor: (_, name) =>
+        own(name) ? { value: actions[name], enumerable: true, configurable: true } : undefined,
+      set: () => false,
+      defineProperty: () => false,
+      deleteProperty: () => false,
+    });
 
     // Declarative calls: <span data-action-call="increment_views" data-trigger="load"
     // data-args="[3]" data-target="#views"> runs the action and writes its result into #views.
@@ -750,14 +796,20 @@
 
     // Back or forward to an entry whose page the document does not show (a redirect's target,
     // or the page before it): load it. Moves between anchors of the same page stay as they are.
+    // An entry marked as actionkit's shows its own page; an entry an app pushed itself is left
+    // to the app, unless a redirect of actionkit put another page in this document.
     window.addEventListener("popstate", (event) => {
       if (pagePath() === shownPath) return;
-      if (navigated || startedOnOurs || isOurs(event.state)) location.reload();
+      if (navigated || isOurs(event.state)) location.reload();
     });
 
     if (document.readyState === "loading") {
-      document.addEventListener("DOMContentLoaded", () => wireCalls(document));
+      document.addEventListener("DOMContentLoaded", () => {
+        noteServed();
+        wireCalls(document);
+      });
     } else {
+      noteServed();
       wireCalls(document);
     }
 

@@ -102,6 +102,7 @@ TEMPLATES = {
 <form id="notes">
   <input id="note" name="note" value=""><textarea id="long-note" name="long"></textarea>
   <input type="checkbox" id="notify" name="notify"><input id="renders" value="{{ renders }}">
+  <input type="color" id="tint" value="{{ '#FF0000' if renders % 2 else '#00FF00' }}">
   <select id="lang" name="lang"><option value="en">en</option><option value="fr">fr</option>
   </select>
   <label><input type="radio" name="size" id="size-s" value="s" checked> S</label>

@@ -274,6 +274,7 @@ def test_a_morph_keeps_what_the_user_changed_elsewhere(site: BrowserApp, page: P
     page.click("#own-action")
     expect(page.locator("#outcome")).to_have_text("form")
     expect(page.locator("#renders")).to_have_value("2")  # not changed by the user
+    expect(page.locator("#tint")).to_have_value("#00ff00")  # (its value differs from its HTML)
     expect(page.locator("#note")).to_have_value("half a sentence")
     expect(page.locator("#long-note")).to_have_value("a longer\nnote")
     expect(page.locator("#notify")).to_be_checked()
@@ -281,6 +282,18 @@ def test_a_morph_keeps_what_the_user_changed_elsewhere(site: BrowserApp, page: P
     expect(page.locator("#size-l")).to_be_checked()
     expect(page.locator("#size-s")).not_to_be_checked()
     assert page.evaluate("document.getElementById('more').open") is True
+
+
+def test_what_the_user_changed_stays_on_its_page(site: BrowserApp, page: Page) -> None:
+    """A redirect to another page shows that page as the server rendered it: a draft typed on
+    the page before is not carried into the same field of the next one."""
+    page.goto(site.base + "/lab")
+    page.fill("#note", "a draft about this page")
+    page.check("#notify")
+    page.click("#go_push")
+    expect(page.locator("#query")).to_have_text("pushed=1")
+    expect(page.locator("#note")).to_have_value("")
+    expect(page.locator("#notify")).not_to_be_checked()
 
 
 def test_data_reset_false_keeps_the_values_after_a_click(site: BrowserApp, page: Page) -> None:
