@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import re
 import typing as t
 from urllib.parse import parse_qsl
@@ -323,7 +324,7 @@ def parse_json_args(body: bytes) -> list[t.Any]:
     if not body.strip():
         return []
     try:
-        args = json.loads(body, parse_constant=_refuse_constant)
+        args = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as e:
         raise RequestRefused("bad_request", f"The JSON body could not be decoded: {e}") from None
     except RecursionError:
@@ -334,6 +335,14 @@ def parse_json_args(body: bytes) -> list[t.Any]:
             f"An action call's JSON body is an array of arguments, not {type(args).__name__}.",
         )
     return args
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refused when it overflows to an infinity (``1e309``)."""
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is too large for a number")
+    return number
 
 
 def _refuse_constant(name: str) -> t.NoReturn:

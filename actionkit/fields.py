@@ -22,7 +22,8 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 #: No value: a field not in the form, a parameter without a default.
 MISSING: t.Any = inspect.Parameter.empty
-_CONFIG = pydantic.ConfigDict(arbitrary_types_allowed=True)
+# Infinities and NaN are not numbers a form or JSON sends (nor can the answer hold them).
+_CONFIG = pydantic.ConfigDict(arbitrary_types_allowed=True, allow_inf_nan=False)
 #: Annotations that validate nothing.
 ANY = (t.Any, object)
 

@@ -214,13 +214,15 @@ class Parameters:
             if param is not None and param.bound and param.adapter is not None:
                 try:
                     value = param.adapter.validate_python(value)
-                except pydantic.ValidationError as e:
+                    dumped = param.adapter.dump_python(value, mode="json")
+                except ValueError as e:  # (a ValidationError, or bytes that JSON cannot hold)
+                    why = message(e.errors()[0]) if isinstance(e, pydantic.ValidationError) else e
                     raise ValueError(
                         f"bind() got {value!r} for the Bound parameter {param.name!r} of"
-                        f" {self.name}: {message(e.errors()[0])}; pass a value of its type."
+                        f" {self.name}: {why}; pass a value of its type."
                     ) from None
                 values.append(value)
-                sealed.append(param.adapter.dump_python(value, mode="json"))
+                sealed.append(dumped)
             else:
                 values.append(value)
                 sealed.append(value)
@@ -305,10 +307,13 @@ class Parameters:
                 if raw is not MISSING:
                     values[param.name] = raw
                     continue
-                if param.reader is not read_many:
+                if param.reader is read_many:
+                    raw = []
+                elif param.name in form and _takes_none(param):
+                    raw = None  # an empty field is a form's only "no value": Optional[int]
+                else:
                     errors[param.name] = "Field required"
                     continue
-                raw = []
             _validate(param, raw, values, errors)
 
     def _from_json(
@@ -369,6 +374,17 @@ class Parameters:
         else:
             args = []
         return Invocation(self.fn, args, values, environ, requests=bool(self.requests))
+
+
+def _takes_none(param: _Param) -> bool:
+    """Whether ``None`` is a value of the parameter's type (an ``Optional`` one)."""
+    if param.adapter is None or param.source == "model":
+        return False
+    try:
+        param.adapter.validate_python(None)
+    except pydantic.ValidationError:
+        return False
+    return True
 
 
 def _validate(param: _Param, raw: t.Any, values: dict[str, t.Any], errors: dict[str, str]) -> None:

@@ -129,6 +129,63 @@ def test_empty_field_is_missing_for_a_non_text_parameter(seen: list[t.Any]) -> N
     assert seen == [("", None, None)]
 
 
+def test_an_empty_field_is_none_for_an_optional_parameter_without_default(
+    seen: list[t.Any],
+) -> None:
+    """An empty field is the only "no value" a form can send: an Optional parameter without a
+    default gets None from it, as from JSON null; a missing field is still required."""
+    registry = Registry()
+
+    @registry.action
+    def limit(n: int | None) -> None:
+        seen.append(n)
+
+    client = _app(registry)
+    assert client.submit(limit, {"n": ""}).status_code == 200
+    assert client.submit(limit, {"n": "5"}).status_code == 200
+    assert client.call(limit, None).status_code == 200
+    assert seen == [None, 5, None]
+    assert client.submit(limit, {}, js=True).json["result"]["errors"] == {"n": "Field required"}
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e309", "-1e309", "Infinity"])
+def test_a_float_is_a_finite_number(text: str, seen: list[t.Any]) -> None:
+    """A float parameter refuses NaN and the infinities (a form's text, or a JSON number too
+    large for a float): a field error, never a value the answer's JSON could not hold."""
+    registry = Registry()
+
+    @registry.action
+    def price(x: float) -> float:
+        seen.append(x)
+        return x
+
+    client = _app(registry)
+    answer = client.submit(price, {"x": text}, js=True)
+    assert answer.status_code == 422
+    assert answer.json["result"]["errors"] == {"x": "Input should be a finite number"}
+    if text.lstrip("-")[0].isdigit():
+        called = client.post(
+            "/",
+            data=f"[{text}]",
+            content_type="application/json",
+            headers={"Action-Id": price.id},
+        )
+        assert called.status_code == 400 and "too large" in called.json["error"]["message"]
+    assert seen == []
+
+
+def test_binding_a_value_json_cannot_hold_is_a_value_error() -> None:
+    """bind() of bytes that are not UTF-8 to a Bound[bytes] parameter raises the documented
+    ValueError naming the parameter."""
+    registry = Registry()
+
+    @registry.action
+    def store(blob: Bound[bytes]) -> None: ...
+
+    with pytest.raises(ValueError, match="Bound parameter 'blob' of"):
+        store.bind(b"\xff\x00")
+
+
 def test_model_parameter_receives_the_whole_form(seen: list[t.Any]) -> None:
     """A parameter annotated with a pydantic model, a dataclass or a TypedDict receives the
     whole form validated into it; its errors are keyed by field."""
