@@ -11,6 +11,7 @@ import os
 import sys
 import typing as t
 
+from .exceptions import DuplicateActionError
 from .middleware import ActionMiddleware
 from .registry import Action
 
@@ -55,12 +56,16 @@ def load_app(spec: str) -> object:
     try:
         obj: object = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        if e.name is not None and module_name.startswith(e.name):
+        if e.name is not None and (module_name + ".").startswith(e.name + "."):
             raise AppLoadError(
                 f"No module named {e.name!r} (from {spec!r}); run the command from the folder"
                 " that holds it, or add that folder to PYTHONPATH."
             ) from None
+        raise _failed(f"Importing {module_name!r}", spec, e) from e
+    except DuplicateActionError:
         raise
+    except Exception as e:  # the app's own error: a missing dependency, a SyntaxError
+        raise _failed(f"Importing {module_name!r}", spec, e) from e
     for part in path:
         try:
             obj = getattr(obj, part)
@@ -79,10 +84,19 @@ def load_app(spec: str) -> object:
             ) from None
         if not callable(obj):
             raise AppLoadError(f"{expression!r} calls {obj!r}, which is not callable.")
-        obj = obj(*args, **kwargs)
+        try:
+            obj = obj(*args, **kwargs)
+        except DuplicateActionError:
+            raise
+        except Exception as e:
+            raise _failed(f"Calling {expression!r}", spec, e) from e
     if obj is None:
         raise AppLoadError(f"{spec!r} is None; a factory must return the application.")
     return obj
+
+
+def _failed(what: str, spec: str, error: Exception) -> AppLoadError:
+    return AppLoadError(f"{what} (from {spec!r}) failed: {type(error).__name__}: {error}")
 
 
 def _dotted(node: ast.expr | None) -> list[str] | None:

@@ -170,6 +170,18 @@ def test_check_reports_duplicate_ids() -> None:
         pytest.param("tests.cli_apps.flask_app:nothing", "no attribute 'nothing'", id="no-name"),
         pytest.param("tests.cli_apps.flask_app:app[0]", "Cannot read", id="bad-expression"),
         pytest.param(":app", "names no module", id="no-module-name"),
+        pytest.param(
+            "tests.cli_apps.needs_dependency_app:app",
+            "Importing 'tests.cli_apps.needs_dependency_app' (from"
+            " 'tests.cli_apps.needs_dependency_app:app') failed: ModuleNotFoundError: No module"
+            " named 'actionkit_tests_missing_dependency'",
+            id="missing-dependency",
+        ),
+        pytest.param(
+            "tests.cli_apps.factory_app:create_app_without_settings()",
+            "failed: KeyError: 'DATABASE_URL'",
+            id="factory-fails",
+        ),
     ],
 )
 def test_unloadable_app(spec: str, message: str) -> None:

@@ -38,3 +38,8 @@ def create_app(debug: bool = False) -> Logging:
 
 
 nothing = None
+
+
+def create_app_without_settings() -> t.Any:
+    """A factory that fails as one missing its configuration does."""
+    raise KeyError("DATABASE_URL")
