@@ -138,8 +138,8 @@ def _check_exposed(act: Action, report: _Report) -> None:
         obj = getattr(obj, part, None)
         if obj is None:
             return
-    if obj is act.fn or (isinstance(obj, Action) and obj.id == act.id):
-        return
+    if obj is act.fn or (isinstance(obj, Action) and (obj.id == act.id or obj.fn is act.fn)):
+        return  # (an Action of the same function: registered under a second, older ID)
     wrapped = obj
     while wrapped is not None and not isinstance(wrapped, Action):
         wrapped = getattr(wrapped, "__wrapped__", None)

@@ -256,6 +256,14 @@ def test_registered_twice_is_a_warning() -> None:
     assert [(p.code, p.level) for p in found] == [("registered_twice", "warning")]
 
 
+def test_an_action_stacked_under_an_older_id_is_only_a_warning() -> None:
+    """``@action(id="save-v1")`` stacked on ``@action``: the module attribute is an Action of
+    the registered function, not something else exposed in its place."""
+    middleware = find_middleware(load_app("tests.cli_apps.legacy_ids_app:app"))
+    found = check(middleware, workers=1)
+    assert [(p.code, p.level) for p in found] == [("registered_twice", "warning")]
+
+
 def test_worker_count() -> None:
     """The option wins over ``GUNICORN_CMD_ARGS``, which wins over ``WEB_CONCURRENCY``."""
     env = {"WEB_CONCURRENCY": "4", "GUNICORN_CMD_ARGS": "--workers=2"}
