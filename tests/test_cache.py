@@ -23,7 +23,7 @@ from actionkit import (
     revalidate_path,
     revalidate_tag,
 )
-from actionkit.cache import PageCache, folding
+from actionkit.cache import PageCache, folding, policy
 from actionkit.stores import MemoryStore, RedisStore, SQLiteStore, Store
 from actionkit.testing import ActionClient
 
@@ -1476,6 +1476,79 @@ def test_cached_ttl_and_callable_tags() -> None:
         assert profile("ada", lang="fr") == "ada/fr/3"
     finally:
         context.pop(token)
+
+
+def test_a_cached_function_carries_the_tags_and_lifetimes_of_those_it_calls(
+    store: Store,
+) -> None:
+    """A cached value computed from another cached function's: revalidating the inner one's
+    tag drops the outer value too (and the page that showed it), and it expires with it; a
+    value read from one that keeps nothing (ttl=0) is not kept either."""
+    clock = Clock()
+    cache = PageCache(store, clock=clock)
+    db = {"name": "Alice", "views": 0}
+
+    @cached(tags=["user"])
+    def user() -> str:
+        return db["name"]
+
+    @cached(ttl=10)
+    def greeting() -> str:
+        return f"hello {db['views']}"
+
+    @cached(ttl=0)
+    def now() -> int:
+        db["views"] += 1
+        return db["views"]
+
+    @cached(tags=["profile"])
+    def profile() -> str:
+        return f"Profile of {user()}, {greeting()}"
+
+    @cached()
+    def counter() -> str:
+        return f"seen {now()}"
+
+    from actionkit import context
+    from actionkit.context import RequestContext
+
+    ctx = RequestContext({}, cache=cache)
+    token = context.push(ctx)
+    try:
+        assert profile() == "Profile of Alice, hello 0"
+        assert sorted(ctx.hints.data_tags) == ["profile", "user"]
+        assert ctx.hints.data_expires == clock.now + 10  # the page no longer than greeting()
+        db["name"] = "Bob"
+        revalidate_tag("user")
+        assert profile() == "Profile of Bob, hello 0"
+        db["views"] = 5
+        clock.now += 11
+        assert profile() == "Profile of Bob, hello 5"
+        assert counter() == "seen 6" and counter() == "seen 7"  # never kept
+    finally:
+        context.pop(token)
+
+
+def test_a_page_showing_a_value_that_is_not_kept_is_not_kept(store: Store) -> None:
+    """A page that opted in but shows a cached(ttl=0) value is not stored (it would be stale
+    at once), nor remembered as stored: its misses render at once."""
+    seen: list[int] = []
+
+    @cached(ttl=0)
+    def live() -> int:
+        seen.append(1)
+        return len(seen)
+
+    def page(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        cache_tag("live")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(live()).encode()]
+
+    cache = PageCache(store)
+    client = Client(ActionMiddleware(page, cache=cache))
+    assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
+    assert cache.lookup(policy.page_key(EnvironBuilder("/").get_environ())) is None
+    assert "page:http://localhost\0/?" not in cache._shared
 
 
 def test_cached_refuses_what_is_not_json() -> None:

@@ -11,6 +11,7 @@ import inspect
 import json
 import string
 import typing as t
+from contextvars import ContextVar
 
 from .. import context
 from ..stores import Entry
@@ -79,7 +80,13 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
                 _record_use(entry.tags, entry.expires)
                 return json.loads(entry.body)
             since = cache.generation()
-            value = fn(*args, **kwargs)
+            # The cached values fn reads itself: their tags and lifetimes are this value's too.
+            inner = _Scope()
+            token = _scope.set(inner)
+            try:
+                value = fn(*args, **kwargs)
+            finally:
+                _scope.reset(token)
             try:
                 body = _json(value).encode()
             except (TypeError, ValueError):
@@ -87,10 +94,11 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
                     f"The cached function {name} must return a JSON value (str, int, float,"
                     f" bool, None, list, dict), not {value!r}."
                 ) from None
-            entry_tags = _tags(name, tags, args, kwargs, call)
-            expires = INFINITY if ttl is None else cache.clock() + ttl
+            entry_tags = sorted(inner.tags.union(_tags(name, tags, args, kwargs, call)))
+            now = cache.clock()
+            expires = min(INFINITY if ttl is None else now + ttl, inner.expires)
             _record_use(entry_tags, expires)
-            if ttl != 0:
+            if expires > now:  # (ttl=0, or a value it read that is not kept: not stored)
                 entry = Entry(body, {}, tags=entry_tags, expires=expires, stale_until=expires)
                 cache.put(key, entry, since)
             return json.loads(body)
@@ -188,8 +196,27 @@ def _tags(
     return [tag.format(*positional, **named) for tag in spec]
 
 
+class _Scope:
+    """The tags and earliest expiry of the cached values read while a cached function runs."""
+
+    __slots__ = ("expires", "tags")
+
+    def __init__(self) -> None:
+        self.tags: set[str] = set()
+        self.expires = INFINITY
+
+
+_scope: ContextVar[_Scope | None] = ContextVar("actionkit.cached", default=None)
+
+
 def _record_use(tags: t.Iterable[str], expires: float) -> None:
-    """Tell the page being rendered (if any) that it shows this cached value."""
+    """Tell the cached function being computed, else the page being rendered (if any), that
+    it shows this cached value."""
+    scope = _scope.get()
+    if scope is not None:
+        scope.tags.update(tags)
+        scope.expires = min(scope.expires, expires)
+        return
     ctx = context.current()
     if ctx is None or ctx.in_action:
         return

@@ -330,6 +330,9 @@ class PageCache(Waiting, Folding):
             stale_until = INFINITY
         else:
             stale_until = expires + (expires - now if plan.stale is None else plan.stale)
+        if stale_until <= now:  # it shows a cached() value that is not kept (ttl=0): nor is it
+            capture.plan = None  # (see _rendered)
+            return
         key, path = where
         meta = {"status": plan.status, "headers": plan.headers}
         entry = Entry(body, meta, tags=tags, path=path, expires=expires, stale_until=stale_until)
