@@ -1209,6 +1209,38 @@ def test_redis_flushed_refuses_values_from_before(redis_url: str) -> None:
         store.close()
 
 
+@pytest.mark.parametrize(
+    ("mine", "other"), [("shop:", "shop:admin:"), ("app", "app2"), ("site[1]:", "site1:")]
+)
+def test_redis_clear_empties_its_own_prefix_only(redis_url: str, mine: str, other: str) -> None:
+    """Two applications share a server with their own prefixes: clear() empties its store and
+    nothing of the other's, even when the other's prefix begins with its own, or its own holds
+    characters a key pattern reads as a pattern."""
+    run = f"{random.getrandbits(32)}-"
+    store, neighbour = (
+        RedisStore(redis_url, prefix=run + mine),
+        RedisStore(redis_url, prefix=run + other),
+    )
+    try:
+        for each in (store, neighbour):
+            each.revalidate_tag("t")
+            assert each.set("k", _entry(tags=["t"], path="/p"), each.generation())
+            assert each.acquire("lease", 30)
+        store.clear()
+        assert len(store) == 0 and store.get("k") is None
+        own = [run + mine + name for name in ("e:k", "t:t", "p:/p", "l:lease", "gen", "epoch")]
+        assert store._redis.exists(*own) == 0
+        assert len(neighbour) == 1 and neighbour.get("k") is not None
+        assert not neighbour.acquire("lease", 30)  # its lease is still held
+        since = neighbour.generation()
+        neighbour.revalidate_tag("other")
+        assert neighbour.set("k2", _entry(), since)  # its incarnation went on
+    finally:
+        neighbour.clear()
+        store.close()
+        neighbour.close()
+
+
 @pytest.mark.parametrize("since", [0, 3, (1 << 60) | 3])
 def test_redis_refuses_a_since_it_did_not_give(redis_url: str, since: int) -> None:
     """A since without this store's incarnation (a bare count, another store's) is refused."""

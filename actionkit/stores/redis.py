@@ -10,16 +10,16 @@ again, and a render that began before could then be stored as fresh after a late
 So the generation also names the server's *incarnation*: a digest of the server's ``run_id``
 (new at every start, even one that loads a snapshot) and of an epoch key set at first contact
 (gone with a flush), and ``set`` refuses a value computed in another incarnation, in the same
-step as it stores. ``get`` likewise ignores an entry stored in another incarnation: a server
-that crashed and reloaded an older snapshot holds again the entries that revalidations since
-had dropped. The server must not evict the store's keys (its ``maxmemory-policy`` should
-be ``noeviction`` or a ``volatile-*`` one; ``max_bytes`` bounds the store itself), nor rename
-``INFO``.
+step as it stores; ``get`` ignores an entry stored in another (a server that crashed and
+reloaded an older snapshot holds again the entries that revalidations since had dropped). The
+server must not evict the store's keys (its ``maxmemory-policy`` should be ``noeviction`` or a
+``volatile-*`` one; ``max_bytes`` bounds the store itself), nor rename ``INFO``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 import typing as t
@@ -176,8 +176,7 @@ return put(p, k, ARGV[4], tonumber(ARGV[5]), {unpack(ARGV, 7, 14)})
 """
 )
 
-# ARGV: prefix, key, now. The entry's fields, made the most recently used; nil for a missing
-# entry or one stored in another incarnation of the data (see the module).
+# ARGV: prefix, key, now. The entry, made the most recently used; nil: none of this incarnation.
 _GET = (
     _DROP
     + _INCARNATION
@@ -220,6 +219,7 @@ return put(p, k, ARGV[at + 2], tonumber(ARGV[at + 3]), {unpack(ARGV, at + 5, at 
 )
 
 _DELETE = _DROP + "drop(ARGV[1], {ARGV[2]}) return 1"
+_SINGLE_KEYS = ("paths", "lru", "bytes", "gen", "touched", "floor", "epoch")
 
 
 class RedisStore:
@@ -291,9 +291,7 @@ class RedisStore:
         self._delete = self._redis.register_script(_DELETE)
 
     def get(self, key: str) -> Entry | None:
-        # One script, so one round trip: read the entry, check its incarnation and make it
-        # the most recently used.
-        fields = self._get(args=[self.prefix, key, time.time()])
+        fields = self._get(args=[self.prefix, key, time.time()])  # one script, one round trip
         if fields is None:
             return None
         body, meta, path, tags, expires, stale_until = fields
@@ -384,7 +382,11 @@ class RedisStore:
         self._delete(args=[self.prefix, key])
 
     def clear(self) -> None:
-        names = list(self._redis.scan_iter(match=f"{self.prefix}*", count=1000))
+        # Only its own keys (another prefix may begin with this one: "shop:admin:").
+        glob = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix)
+        names = [self.prefix + name for name in _SINGLE_KEYS]
+        for family in ("e:", "t:", "p:", "l:"):
+            names += self._redis.scan_iter(match=f"{glob}{family}*", count=1000)
         for start in range(0, len(names), 500):
             self._redis.delete(*names[start : start + 500])
 
