@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections.abc
 import contextlib
 import dataclasses
+import enum
 import inspect
 import types
 import typing as t
@@ -170,6 +171,7 @@ def adapter(annotation: t.Any, where: str) -> pydantic.TypeAdapter[t.Any] | None
             f"The annotation {annotation!r} of {where} cannot be resolved; import what it names"
             " at run time, not only under TYPE_CHECKING."
         )
+    annotation = _text_choices(annotation)
     try:
         try:
             return pydantic.TypeAdapter(annotation, config=_CONFIG)
@@ -188,3 +190,36 @@ def message(error: t.Any) -> str:
     if error["type"] in ("value_error", "assertion_error") and "error" in error.get("ctx", {}):
         return str(error["ctx"]["error"])
     return str(error["msg"])
+
+
+def _text_choices(tp: t.Any) -> t.Any:
+    """``tp`` where a ``Literal`` or an ``Enum`` of values that are not text also takes the text
+    of one, as a form sends it (``"3"`` for ``Literal[1, 2, 3]``): pydantic would refuse it."""
+    origin = t.get_origin(tp)
+    if origin is t.Literal:
+        values = t.get_args(tp)
+        if all(isinstance(v, str) for v in values):
+            return tp
+        return t.Annotated[tp, pydantic.BeforeValidator(_by_text({str(v): v for v in values}))]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if all(isinstance(m.value, str) for m in tp):
+            return tp
+        return t.Annotated[tp, pydantic.BeforeValidator(_by_text({str(m.value): m for m in tp}))]
+    args = t.get_args(tp)
+    if origin is t.Annotated:
+        base = _text_choices(args[0])
+        return tp if base is args[0] else t.Annotated.__class_getitem__((base, *args[1:]))
+    if origin in (t.Union, types.UnionType, list):
+        new = tuple(_text_choices(arg) for arg in args)
+        if all(a is b for a, b in zip(new, args, strict=True)):
+            return tp
+        rebuilt: t.Any = list if origin is list else t.Union
+        return rebuilt[new[0] if origin is list else new]
+    return tp
+
+
+def _by_text(choices: dict[str, t.Any]) -> t.Callable[[t.Any], t.Any]:
+    def choose(value: t.Any) -> t.Any:
+        return choices.get(value, value) if isinstance(value, str) else value
+
+    return choose

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 import io
 import typing as t
 
+import pydantic
 import pytest
 from annotated_types import MinLen
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -87,3 +89,33 @@ def test_message_of_a_validator_is_its_own() -> None:
     assert message({"type": "int_type", "msg": "Input should be a valid integer"}) == (
         "Input should be a valid integer"
     )
+
+
+class _Priority(enum.Enum):
+    LOW = 1
+    HIGH = 2
+
+
+@pytest.mark.parametrize(
+    ("annotation", "text", "value"),
+    [
+        (t.Literal[1, 2, 3], "3", 3),
+        (t.Optional[t.Literal[1, 2, 3]], "2", 2),  # noqa: UP045
+        (list[t.Literal[1, 2, 3]], ["1", "3"], [1, 3]),
+        (t.Annotated[t.Literal[1, 2], "note"], "1", 1),
+        (_Priority, "2", _Priority.HIGH),
+        (t.Literal["a", "b"], "a", "a"),
+        (t.Literal[True, 7], "7", 7),
+    ],
+)
+def test_choices_that_are_not_text_take_the_text_a_form_sends(
+    annotation: t.Any, text: t.Any, value: t.Any
+) -> None:
+    """A Literal or an Enum of numbers validates the text of one of its values (all a form
+    can send, from a <select> of star ratings), as well as the value itself; anything else is
+    still refused."""
+    validate = adapter(annotation, "test").validate_python  # type: ignore[union-attr]
+    assert validate(text) == value
+    assert validate(value) == value
+    with pytest.raises(pydantic.ValidationError):
+        validate(["9"] if isinstance(text, list) else "9")
