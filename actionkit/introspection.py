@@ -191,12 +191,30 @@ def _bound_by_annotation(fn: t.Callable[..., t.Any], markers: tuple[object, ...]
     return names
 
 
+def _in_front_of_the_form(action: Action) -> set[str]:
+    """The parameters a form submission can fill only from the bound arguments: those in front
+    of the parameter that takes the raw form (named ``form`` without an annotation, or
+    annotated ``MultiDict``), as the action's compiled signature sees them. A parameter named
+    ``request`` (the framework's request) is not one of them."""
+    try:
+        params = action.parameters.params
+    except Exception:  # an annotation that does not resolve: check reports it
+        return set()
+    names: set[str] = set()
+    for param in params:
+        if param.source == "form":
+            return names
+        if param.positional and param.source in ("value", "model"):
+            names.add(param.name)
+    return set()
+
+
 def describe(action: Action) -> dict[str, t.Any]:
     """What ``actions --json`` says about one action.
 
     ``bound`` names the parameters that :meth:`~actionkit.Action.bind` fills: those annotated
-    ``Bound[...]`` where this version has it, and the positional parameters in front of a
-    parameter named ``form`` (a form submission calls ``fn(*bound_args, form)``).
+    ``Bound[...]`` where this version has it, and the positional parameters in front of the one
+    that takes the raw form (a form submission calls ``fn(*bound_args, form)``).
     """
     fn = action.fn
     try:
@@ -204,15 +222,9 @@ def describe(action: Action) -> dict[str, t.Any]:
     except (TypeError, ValueError):
         signature = None
     parameters: list[dict[str, t.Any]] = []
-    bound = _bound_by_annotation(fn, _bound_markers())
+    bound = _bound_by_annotation(fn, _bound_markers()) | _in_front_of_the_form(action)
     if signature is not None:
-        params = list(signature.parameters.values())
-        names = [p.name for p in params]
-        if "form" in names:
-            for p in params[: names.index("form")]:
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-                    bound.add(p.name)
-        for p in params:
+        for p in signature.parameters.values():
             parameters.append(
                 {
                     "name": p.name,

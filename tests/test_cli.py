@@ -8,7 +8,9 @@ import subprocess
 import sys
 import typing as t
 
+import pydantic
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from actionkit import ActionMiddleware
 from actionkit.cli import (
@@ -385,3 +387,35 @@ def test_check_broken_app_in_process() -> None:
     """A decorator above ``@action`` and a rebound name are found in process too."""
     found = check(find_middleware(load_app(BROKEN_APP)), workers=1)
     assert codes(found) == {"wrapped_action", "not_the_action"}
+
+
+class _Note(pydantic.BaseModel):
+    title: str
+
+
+def _with_request(request: t.Any, form: t.Any) -> None: ...
+
+
+def _raw_form_by_annotation(post_id: int, data: MultiDict[str, str]) -> None: ...
+
+
+def _model_named_form(post_id: int, form: _Note) -> None: ...
+
+
+def test_bound_in_front_of_the_raw_form() -> None:
+    """The parameters in front of the one taking the raw form are bound ones, as the action's
+    compiled signature sees them: not the framework's ``request``, the form's parameter found
+    by its ``MultiDict`` annotation, and a model named ``form`` is no raw form (``post_id`` may
+    come from the form's field of that name)."""
+    from actionkit import Registry
+
+    registry = Registry()
+    cases = {
+        _with_request: [False, False],
+        _raw_form_by_annotation: [True, False],
+        _model_named_form: [False, False],
+    }
+    for fn, expected in cases.items():
+        described = describe(registry.register(fn))
+        assert [p["bound"] for p in described["parameters"]] == expected, fn.__name__
+        assert described["takes_bound_arguments"] is any(expected), fn.__name__
