@@ -31,8 +31,9 @@ ANY = (t.Any, object)
 Form = MultiDict[str, t.Any]
 #: Reads a field's raw value from a form, or :data:`MISSING`.
 Reader = t.Callable[[Form, str], t.Any]
-#: A model's field: its key in the form, how it is read, whether the model requires it.
-ModelField = tuple[str, Reader, bool]
+#: A model's field: its key in the form, how it is read, whether the model requires it, and
+#: what makes its text a value of the field's type where pydantic would refuse the text.
+ModelField = tuple[str, Reader, bool, t.Callable[[t.Any], t.Any] | None]
 
 
 # -- reading a form -------------------------------------------------------------------------------
@@ -117,7 +118,12 @@ def model_fields(annotation: t.Any) -> tuple[ModelField, ...] | None:
         fields = [(k, v, k in required) for k, v in t.get_type_hints(base).items()]
     else:
         return None
-    return tuple((key, reader(ann), required) for key, ann, required in fields)
+    return tuple((key, reader(ann), required, _choose(ann)) for key, ann, required in fields)
+
+
+def _choose(annotation: t.Any) -> t.Callable[[t.Any], t.Any] | None:
+    choices = text_values(annotation)
+    return by_text(choices) if choices else None
 
 
 def _required_field(field: dataclasses.Field[t.Any]) -> bool:
@@ -126,12 +132,12 @@ def _required_field(field: dataclasses.Field[t.Any]) -> bool:
 
 def model_input(fields: tuple[ModelField, ...], form: Form) -> dict[str, t.Any]:
     data = {}
-    for key, reader, required in fields:
+    for key, reader, required, choose in fields:
         value = reader(form, key)
         if value is MISSING and reader is read_many and required:
             value = []
         if value is not MISSING:
-            data[key] = value
+            data[key] = value if choose is None else choose(value)
     return data
 
 
@@ -195,31 +201,39 @@ def message(error: t.Any) -> str:
 def _text_choices(tp: t.Any) -> t.Any:
     """``tp`` where a ``Literal`` or an ``Enum`` of values that are not text also takes the text
     of one, as a form sends it (``"3"`` for ``Literal[1, 2, 3]``): pydantic would refuse it."""
+    choices = text_values(tp)
+    return t.Annotated[tp, pydantic.BeforeValidator(by_text(choices))] if choices else tp
+
+
+def text_values(tp: t.Any) -> dict[str, t.Any]:
+    """The values of the ``Literal`` and ``Enum`` types in ``tp`` that are not text, by their
+    text: ``{"1": 1, "2": 2}`` for ``list[Literal[1, 2]] | None``."""
     origin = t.get_origin(tp)
     if origin is t.Literal:
-        values = t.get_args(tp)
-        if all(isinstance(v, str) for v in values):
-            return tp
-        return t.Annotated[tp, pydantic.BeforeValidator(_by_text({str(v): v for v in values}))]
+        return {str(v): v for v in t.get_args(tp) if not isinstance(v, str)}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        if all(isinstance(m.value, str) for m in tp):
-            return tp
-        return t.Annotated[tp, pydantic.BeforeValidator(_by_text({str(m.value): m for m in tp}))]
+        return {str(m.value): m for m in tp if not isinstance(m.value, str)}
     args = t.get_args(tp)
     if origin is t.Annotated:
-        base = _text_choices(args[0])
-        return tp if base is args[0] else t.Annotated.__class_getitem__((base, *args[1:]))
-    if origin in (t.Union, types.UnionType, list):
-        new = tuple(_text_choices(arg) for arg in args)
-        if all(a is b for a, b in zip(new, args, strict=True)):
-            return tp
-        rebuilt: t.Any = list if origin is list else t.Union
-        return rebuilt[new[0] if origin is list else new]
-    return tp
+        return text_values(args[0])
+    choices: dict[str, t.Any] = {}
+    if origin in (t.Union, types.UnionType) or (
+        inspect.isclass(origin) and issubclass(origin, collections.abc.Collection)
+    ):
+        for arg in args:
+            for text, value in text_values(arg).items():
+                choices.setdefault(text, value)
+    return choices
 
 
-def _by_text(choices: dict[str, t.Any]) -> t.Callable[[t.Any], t.Any]:
+def by_text(choices: dict[str, t.Any]) -> t.Callable[[t.Any], t.Any]:
+    """A form's text, or a list of them, with the text of a choice made that choice."""
+
     def choose(value: t.Any) -> t.Any:
-        return choices.get(value, value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return choices.get(value, value)
+        if isinstance(value, list):
+            return [choices.get(v, v) if isinstance(v, str) else v for v in value]
+        return value
 
     return choose

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import io
 import subprocess
@@ -213,6 +214,59 @@ def test_model_parameter_receives_the_whole_form(seen: list[t.Any]) -> None:
     answer = client.submit(post, {"title": ""}, js=True)
     assert answer.status_code == 422
     assert answer.json["result"] == {"errors": {"title": "String should have at least 1 character"}}
+    assert len(seen) == 3
+
+
+class _Size(enum.Enum):
+    SMALL = 1
+    LARGE = 2
+
+
+class Order(BaseModel):
+    stars: t.Literal[1, 2, 3]
+    size: _Size = _Size.SMALL
+    extras: list[_Size] = []
+    note: t.Literal[1, 2] | None = None
+
+
+@dataclasses.dataclass
+class Rating:
+    stars: t.Literal[1, 2, 3]
+
+
+class Pick(TypedDict):
+    size: _Size
+
+
+def test_model_fields_of_number_choices_take_the_text_a_form_sends(seen: list[t.Any]) -> None:
+    """A model's Literal or Enum field of numbers takes the text of one of its values, as a
+    form sends it (a <select> of star ratings), alone, in a list or Optional; other text is
+    still the model's error."""
+    registry = Registry()
+
+    @registry.action
+    def order(data: Order) -> None:
+        seen.append(data)
+
+    @registry.action
+    def rate(data: Rating) -> None:
+        seen.append(data)
+
+    @registry.action
+    def pick(data: Pick) -> None:
+        seen.append(data)
+
+    client = _app(registry)
+    fields = {"stars": "3", "size": "2", "extras": ["1", "2"], "note": "1"}
+    assert client.submit(order, fields).status_code == 200
+    assert seen[-1] == Order(stars=3, size=_Size.LARGE, extras=[_Size.SMALL, _Size.LARGE], note=1)
+    assert client.submit(rate, {"stars": "2"}).status_code == 200
+    assert seen[-1] == Rating(2)
+    assert client.submit(pick, {"size": "1"}).status_code == 200
+    assert seen[-1] == {"size": _Size.SMALL}
+    answer = client.submit(order, {"stars": "9"}, js=True)
+    assert answer.status_code == 422
+    assert set(answer.json["result"]["errors"]) == {"stars"}
     assert len(seen) == 3
 
 
