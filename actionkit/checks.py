@@ -1,6 +1,7 @@
 """Checking a configuration for the mistakes that pass silently (see :mod:`actionkit.cli`):
 no secret key, a per-process store under several workers, two functions claiming one ID, an
-action whose module shows a wrapper the registry does not run.
+action whose module shows a wrapper the registry does not run, an action whose parameters'
+annotations cannot be validated.
 """
 
 from __future__ import annotations
@@ -121,10 +122,20 @@ def _check_registry(registry: Registry, report: _Report) -> None:
             )
     for act in actions:
         _check_exposed(act, report)
+        _check_signature(act, report)
 
 
 def _where(fn: t.Callable[..., t.Any]) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _check_signature(act: Action, report: _Report) -> None:
+    """The parameters of an action compile (an annotation that names what only a type checker
+    imports, or that pydantic cannot validate, fails only at the action's first request)."""
+    try:
+        act.parameters  # noqa: B018
+    except TypeError as e:
+        report.error("signature", f"{_where(act.fn)}: {str(e).splitlines()[0]}")
 
 
 def _check_exposed(act: Action, report: _Report) -> None:

@@ -419,3 +419,35 @@ def test_bound_in_front_of_the_raw_form() -> None:
         described = describe(registry.register(fn))
         assert [p["bound"] for p in described["parameters"]] == expected, fn.__name__
         assert described["takes_bound_arguments"] is any(expected), fn.__name__
+
+
+class _PlainTypedDict(t.TypedDict):  # pydantic needs typing_extensions' before Python 3.12
+    q: str
+
+
+def _search(data: _PlainTypedDict) -> None: ...
+
+
+def _later(data: SomethingOnlyACheckerSees) -> None:  # type: ignore[name-defined]  # noqa: F821
+    ...
+
+
+def _fine(post_id: int, form: t.Any) -> None: ...
+
+
+def test_check_compiles_each_action_signature() -> None:
+    """An action whose parameters cannot be validated would answer its first request with a
+    500; check reports it, naming the function and the cause."""
+    from actionkit import Registry
+
+    registry = Registry()
+    for fn in (_search, _later, _fine):
+        registry.register(fn)
+    middleware = ActionMiddleware(lambda e, s: [], registry=registry, secret_key="k" * 32)
+    found = [p for p in check(middleware, workers=1) if p.code == "signature"]
+    messages = sorted(p.message for p in found)
+    assert all(p.level == "error" for p in found)
+    assert "tests.test_cli._later" in messages[0] and "cannot be resolved" in messages[0]
+    if sys.version_info < (3, 12):
+        assert "tests.test_cli._search" in messages[1] and "TypedDict" in messages[1]
+    assert len(messages) == (2 if sys.version_info < (3, 12) else 1)
