@@ -114,7 +114,9 @@ def url_path(path: str) -> str:
 def canonical_path(path: str) -> str:
     """A path given by the application (``/tag/café``, ``url_for()``'s ``/tag/caf%C3%A9``)
     as :func:`url_path` writes the path of a request for it: escapes read, then written
-    again the one way."""
+    again the one way. A query or fragment (``url_for("posts", page=2)``) is left out: a
+    path's pages are named with any query."""
+    path = path.partition("#")[0].partition("?")[0]
     return url_path(unquote_to_bytes(path).decode("latin-1"))
 
 

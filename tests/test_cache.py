@@ -241,6 +241,30 @@ def test_query_is_part_of_the_key_and_path_revalidation_drops_all(store: Store) 
     assert site.get("/tagged?a=1")[0] == "MISS" and site.get("/tagged?a=2")[0] == "MISS"
 
 
+def test_a_query_given_to_revalidate_path_is_left_out(store: Store) -> None:
+    """A path with a query (``url_for("posts", page=2)``) or a fragment drops the path's
+    pages with every query, from an action and from the cache; it was a path of no page."""
+    site = Site(store)
+
+    @site.registry.action
+    def drop(path: str) -> None:
+        revalidate_path(path)
+
+    for spelling in ("/tagged?a=1", "/tagged?b=2#top", "/tagged#top", "/tagged?"):
+        for how in ("action", "cache"):
+            site.get("/tagged?a=1")
+            site.get("/tagged")
+            if how == "cache":
+                site.cache.revalidate_path(spelling)
+            else:
+                assert site.client.call(drop, spelling, path="/").json["revalidated"] == {
+                    "paths": ["/tagged"],
+                    "tags": [],
+                }
+            assert site.get("/tagged?a=1")[0] == "MISS", (spelling, how)
+            assert site.get("/tagged")[0] == "MISS", (spelling, how)
+
+
 @pytest.mark.parametrize(
     ("url", "spellings"),
     [

@@ -97,7 +97,8 @@ def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> No
 
     The path is the one in the page's URL, the application's mount point (``SCRIPT_NAME``)
     included, as ``url_for()`` gives it; escapes are read as such: ``/tag/café`` and
-    ``/tag/caf%C3%A9`` are the same page.
+    ``/tag/caf%C3%A9`` are the same page. A query in it is left out, so
+    ``revalidate_path(url_for("posts", page=2))`` drops ``/posts`` with every query.
 
     Works inside actions and anywhere else (a webhook view, a CLI command, a job): see
     :mod:`actionkit.cache.api` for which store it uses.
