@@ -19,11 +19,12 @@ import time
 import typing as t
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import dump_cookie, parse_date
 from werkzeug.sansio.http import parse_cookie
+
+from .rendering import url_path
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -117,7 +118,7 @@ class RequestContext:
         scope = attrs.get("path", "")
         if not scope.startswith("/"):  # the default (RFC 6265, 5.1.4): the page's directory
             page = self.environ.get("SCRIPT_NAME", "") + self.environ.get("PATH_INFO", "")
-            page = quote(page.encode("latin-1", "replace"), safe="/!$&'()*+,;=:@~")  # as in its URL
+            page = url_path(page)  # as in its URL
             scope = (page[: page.rindex("/")] or "/") if page.startswith("/") else "/"
         self.cookie_paths[name] = scope
         if _INTEGER.fullmatch(attrs.get("max-age", "")):
