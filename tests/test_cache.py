@@ -1477,6 +1477,39 @@ def test_cached_memoizes_by_arguments_and_tags(store: Store) -> None:
         context.pop(token)
 
 
+def test_cached_key_parts_keep_functions_of_one_name_apart(store: Store) -> None:
+    """Closures made by one factory share a qualified name; ``key`` keeps the entries of
+    each apart (they would read one another's data), and the same key shares them."""
+    cache = PageCache(store)
+    tables = {"posts": 3, "users": 5}
+
+    def counter(table: str, key: str | list[str] | None = None) -> t.Callable[[], int]:
+        @cached(**({} if key is None else {"key": key}))
+        def count() -> int:
+            return tables[table]
+
+        return count
+
+    from actionkit import context
+    from actionkit.context import RequestContext
+
+    token = context.push(RequestContext({}, cache=cache))
+    try:
+        assert counter("posts")() == 3
+        assert counter("users")() == 3  # one name without key: the entry of posts
+        assert counter("users", "users")() == 5
+        assert counter("posts", "posts")() == 3
+        assert counter("posts", ["posts", "v2"])() == 3
+        tables["users"] = 6
+        assert counter("users", "users")() == 5  # kept under its key
+        assert counter("users", ["users"])() == 5  # one part is the string itself
+    finally:
+        context.pop(token)
+    for wrong in (5, ["a", 1], None):
+        with pytest.raises(ValueError, match="key is a string or a list of strings"):
+            cached(key=wrong)  # type: ignore[arg-type]
+
+
 def test_cached_ttl_and_callable_tags() -> None:
     """ttl expires a value by the cache's clock; tags may be computed from the arguments."""
     clock = Clock()

@@ -23,7 +23,9 @@ F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 TagSpec = str | t.Iterable[str] | t.Callable[..., str | t.Iterable[str]]
 
 
-def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
+def cached(
+    tags: TagSpec = (), ttl: float | None = None, key: str | t.Sequence[str] = ()
+) -> t.Callable[[F], F]:
     """Cache a function's result by its arguments (the data cache, like Next.js's
     ``unstable_cache``).
 
@@ -43,8 +45,19 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
 
     The function stays callable as before; ``fn.uncached`` calls it without the cache.
 
+    Entries are named by the function's module and qualified name, so functions of one name
+    share them: closures made by one factory, which may read different data, need ``key``::
+
+        def reader(table):
+            @cached(key=table)
+            def count():
+                return db.count(table)
+            return count
+
     :param tags: the tags of every entry (see above).
     :param ttl: seconds before the value is computed again; ``None``: until revalidated.
+    :param key: one string or several (Next.js's ``keyParts``) that name this function's
+        entries together with its module and qualified name.
     """
     if ttl is not None and (not isinstance(ttl, int | float) or ttl < 0):
         raise ValueError(f"ttl must be a number of seconds >= 0 or None, not {ttl!r}.")
@@ -54,8 +67,13 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
             if not isinstance(spec, str) or not spec:
                 raise ValueError(f"Cache tags are non-empty strings, not {spec!r}.")
 
+    parts = [key] if isinstance(key, str) else list(key) if isinstance(key, list | tuple) else None
+    if parts is None or not all(isinstance(part, str) for part in parts):
+        raise ValueError(f"key is a string or a list of strings, not {key!r}.")
+
     def decorator(fn: F) -> F:
         name = f"{fn.__module__}.{fn.__qualname__}"
+        prefix = "data:" + name + (_json(parts) if parts else "") + ":"
         try:
             signature: inspect.Signature | None = inspect.signature(fn)
         except (TypeError, ValueError):  # some builtins
@@ -68,14 +86,14 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
             call = _bind(signature, args, kwargs)
             if call is None:
                 return fn(*args, **kwargs)  # raises the usual TypeError for a bad call
-            key = "data:" + name + ":" + _json_arguments(name, call[2])
+            entry_key = prefix + _json_arguments(name, call[2])
             cache = current_cache()
             ctx = context.current()
             if ctx is not None and ctx.pending:
                 # The action's revalidations first: they may concern this value.
                 cache.flush(ctx.pending)
             now = cache.clock()
-            entry = cache.lookup(key)
+            entry = cache.lookup(entry_key)
             if entry is not None and now < entry.expires:
                 _record_use(entry.tags, entry.expires)
                 return json.loads(entry.body)
@@ -100,7 +118,7 @@ def cached(tags: TagSpec = (), ttl: float | None = None) -> t.Callable[[F], F]:
             _record_use(entry_tags, expires)
             if expires > now:  # (ttl=0, or a value it read that is not kept: not stored)
                 entry = Entry(body, {}, tags=entry_tags, expires=expires, stale_until=expires)
-                cache.put(key, entry, since)
+                cache.put(entry_key, entry, since)
             return json.loads(body)
 
         wrapper.uncached = fn  # type: ignore[attr-defined]
