@@ -19,12 +19,11 @@ import time
 import typing as t
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import dump_cookie, parse_date
 from werkzeug.sansio.http import parse_cookie
-
-from .rendering import url_path
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -279,6 +278,23 @@ def _dump_cookie(ctx: RequestContext, name: str, value: str, options: dict[str, 
         **options,
     }
     return dump_cookie(name, value, **settings)
+
+
+# What a path keeps as it is when written as in a URL (quote() keeps letters, digits and "_.-~").
+_PATH_SAFE = "/!$&'()*+,;=:@"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-~/!$&'()*+,;=:@]*")
+
+
+def url_path(path: str) -> str:
+    """A WSGI path (its bytes as latin-1 characters) written as in a URL: ``/tag/café`` is
+    ``/tag/caf%C3%A9``, and a ``%`` of the path is ``%25``."""
+    if _PLAIN_PATH.fullmatch(path):
+        return path
+    try:
+        raw = path.encode("latin-1")
+    except UnicodeEncodeError:  # a server that put text past latin-1 in the environ
+        raw = path.encode("utf-8", "surrogatepass")
+    return quote(raw, safe=_PATH_SAFE)
 
 
 def path_matches(path: str, scope: str) -> bool:

@@ -11,9 +11,10 @@ import io
 import re
 import typing as t
 from dataclasses import dataclass
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from . import security
+from .context import url_path
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -92,23 +93,6 @@ def page_environ(
     else:
         page.pop("HTTP_COOKIE", None)
     return page
-
-
-# What a path keeps as it is when written as in a URL (quote() keeps letters, digits and "_.-~").
-_PATH_SAFE = "/!$&'()*+,;=:@"
-_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-~/!$&'()*+,;=:@]*")
-
-
-def url_path(path: str) -> str:
-    """A WSGI path (its bytes as latin-1 characters) written as in a URL: ``/tag/café`` is
-    ``/tag/caf%C3%A9``, and a ``%`` of the path is ``%25``."""
-    if _PLAIN_PATH.fullmatch(path):
-        return path
-    try:
-        raw = path.encode("latin-1")
-    except UnicodeEncodeError:  # a server that put text past latin-1 in the environ
-        raw = path.encode("utf-8", "surrogatepass")
-    return quote(raw, safe=_PATH_SAFE)
 
 
 def canonical_path(path: str) -> str:

@@ -10,7 +10,8 @@ from werkzeug.sansio.http import parse_cookie
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from actionkit import ActionMiddleware, Registry, cookies, revalidate_path
-from actionkit.rendering import cookie_header, url_path
+from actionkit.context import url_path
+from actionkit.rendering import cookie_header
 from actionkit.testing import ActionClient
 
 

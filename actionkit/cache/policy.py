@@ -13,7 +13,7 @@ import logging
 import typing as t
 from dataclasses import dataclass
 
-from ..rendering import url_path
+from ..context import url_path
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -174,7 +174,7 @@ def page_key(environ: WSGIEnvironment) -> str:
 
 def page_path(environ: WSGIEnvironment) -> str:
     """The path a page is stored under, for ``revalidate_path``: as in its URL (see
-    :func:`~actionkit.rendering.url_path`)."""
+    :func:`~actionkit.context.url_path`)."""
     return url_path(str(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/")
 
 
