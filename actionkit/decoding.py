@@ -46,9 +46,23 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger("actionkit")
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _escapable(text: str) -> bytes:
+    """A pattern of ``text`` where any character may be percent-escaped, as a form's keys are
+    read (``%24ACTION_ID_`` and ``%24%41CTION%5FID_`` are ``$ACTION_ID_``)."""
+    parts = []
+    for char in text:
+        hexa = "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{ord(char):02X}")
+        parts.append(f"(?:{re.escape(char)}|%{hexa})")
+    return "".join(parts).encode()
+
+
 # An action field's name at a key position of an urlencoded body (values cannot hold a bare "&").
-_URLENCODED_FIELD = re.compile(rb"(?:^|&)(?:%24|\$)ACTION_ID_")
+_URLENCODED_FIELD = re.compile(rb"(?:^|&)" + _escapable(ACTION_FIELD_PREFIX))
 _FIELD_BYTES = ACTION_FIELD_PREFIX.encode()
+# A part's name written as RFC 2231 (name*=UTF-8''%24ACTION_ID_...), which the parser decodes.
+_EXTENDED_NAME = re.compile(rb"name\*\s*=", re.IGNORECASE)
 
 
 class Options(t.Protocol):
@@ -229,8 +243,10 @@ def _whole(peek: Peek, options: Options) -> bytes:
 def _names_an_action(head: bytes, kind: str, environ: WSGIEnvironment) -> bool:
     """Whether the start of a form body has a field whose name starts with ``$ACTION_ID_``."""
     if kind == "application/x-www-form-urlencoded":
+        if b"$" not in head and b"%24" not in head:
+            return False  # no "$" to begin a field's name with: no need for the pattern
         return _URLENCODED_FIELD.search(head) is not None
-    if _FIELD_BYTES not in head:
+    if _FIELD_BYTES not in head and _EXTENDED_NAME.search(head) is None:
         return False  # the usual upload: no need to walk its parts
     boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1].get("boundary")
     if not boundary:
@@ -290,9 +306,12 @@ def parse_form(
             ) from None
         reserved = RESERVED_FIELD_PREFIX
         return items, MultiDict([(k, v) for k, v in items if not k.startswith(reserved)])
+    # The media type in lower case: Werkzeug's parser compares it as written (RFC 9110 makes
+    # it case-insensitive), and would find no part in MULTIPART/FORM-DATA.
+    parameters = str(environ.get("CONTENT_TYPE", "")).partition(";")[2]
     form_environ = {
         "REQUEST_METHOD": "POST",
-        "CONTENT_TYPE": environ.get("CONTENT_TYPE", kind),
+        "CONTENT_TYPE": f"{kind};{parameters}" if parameters else kind,
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
     }
@@ -324,7 +343,9 @@ def parse_json_args(body: bytes) -> list[t.Any]:
     if not body.strip():
         return []
     try:
-        args = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+        args = json.loads(
+            body, parse_constant=_refuse_constant, parse_float=_finite, parse_int=_integer
+        )
     except (ValueError, UnicodeDecodeError) as e:
         raise RequestRefused("bad_request", f"The JSON body could not be decoded: {e}") from None
     except RecursionError:
@@ -341,8 +362,25 @@ def _finite(text: str) -> float:
     """A JSON number as a float, refused when it overflows to an infinity (``1e309``)."""
     number = float(text)
     if math.isinf(number):
-        raise ValueError(f"{text} is too large for a number")
+        raise ValueError(f"{_shown(text)} is too large for a number")
     return number
+
+
+# Python's own limit on the digits of an int read from text (sys.int_info).
+_MAX_DIGITS = 4300
+
+
+def _integer(text: str) -> int:
+    """A JSON integer, refused past the digits Python reads (whose own message is advice to the
+    server's programmer)."""
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-')):,} digits is too long")
+    return int(text)
+
+
+def _shown(text: str) -> str:
+    """A number quoted in a message, shortened when long (it may be most of the body)."""
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
 
 
 def _refuse_constant(name: str) -> t.NoReturn:

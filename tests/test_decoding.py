@@ -718,6 +718,24 @@ def test_a_scoped_action_in_a_mounted_app(
             {"Action-Id": "record"},
             id="form-two-parameters",
         ),
+        pytest.param(
+            "MULTIPART/Form-Data; boundary=b",
+            _multipart(
+                ('Content-Disposition: form-data; name="$ACTION_ID_record"', ""),
+                ('Content-Disposition: form-data; name="q"', "1"),
+            ),
+            {},
+            id="multipart-upper-case",
+        ),
+        pytest.param(
+            "Multipart/Form-Data; boundary=b",
+            _multipart(
+                ('Content-Disposition: form-data; name="$ACTION_ID_record"', ""),
+                ('Content-Disposition: form-data; name="q"', "1"),
+            ),
+            {"Action-Id": "record"},
+            id="multipart-upper-case-script",
+        ),
     ],
 )
 def test_the_media_type_is_read_whatever_its_parameters(
@@ -729,3 +747,55 @@ def test_the_media_type_is_read_whatever_its_parameters(
     response = Client(app).post("/", data=body, content_type=content_type, headers=headers)
     assert response.status_code == 200
     assert calls in ([(1,)], [([("q", "1")],)])
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        pytest.param(
+            "application/x-www-form-urlencoded", b"%24%41CTION_ID_record=&q=1", id="escaped-A"
+        ),
+        pytest.param(
+            "application/x-www-form-urlencoded", b"q=1&$ACTION%5fID_record=", id="escaped-_"
+        ),
+        pytest.param(
+            "multipart/form-data; boundary=b",
+            _multipart(
+                ("Content-Disposition: form-data; name*=UTF-8''%24ACTION_ID_record", ""),
+                ('Content-Disposition: form-data; name="q"', "1"),
+            ),
+            id="multipart-extended-name",
+        ),
+    ],
+)
+def test_a_field_name_is_read_as_the_form_parser_reads_it(content_type: str, body: bytes) -> None:
+    """A field is an action's when its name, read as the form parser reads it (escapes in an
+    urlencoded key, RFC 2231 in a part's name), starts with $ACTION_ID_; however it is
+    spelled, the action runs rather than the form reaching the app with that field."""
+    app, record, calls = _call_app()
+    response = Client(app).post("/", data=body, content_type=content_type)
+    assert response.status_code == 200
+    assert calls == [([("q", "1")],)]
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        pytest.param(b"[1" + b"0" * 400 + b".5]", "10000000000000000000...00000000.5", id="float"),
+        pytest.param(b"[" + b"9" * 5000 + b"]", "an integer of 5,000 digits is too long", id="int"),
+        pytest.param(
+            b"[-" + b"9" * 5000 + b"]", "an integer of 5,000 digits is too long", id="neg"
+        ),
+    ],
+)
+def test_a_number_json_cannot_hold_is_refused_shortly(body: bytes, shown: str) -> None:
+    """A JSON number too large is a 400 whose message quotes it shortened (it may be most of
+    the body), and names an integer's length rather than Python's advice to raise a limit."""
+    app, record, calls = _call_app()
+    response = Client(app).post(
+        "/", data=body, content_type="application/json", headers={"Action-Id": "record"}
+    )
+    assert response.status_code == 400
+    message = response.json["error"]["message"]
+    assert shown in message and len(message) < 120 and "sys." not in message
+    assert calls == []
