@@ -291,6 +291,27 @@ def test_two_lambdas_and_a_name_defined_twice_are_refused() -> None:
         registry.register(twice)
 
 
+def test_two_lambdas_on_one_line_are_refused() -> None:
+    """Two lambdas written on one line share its number too: the second is refused, not run in
+    place of the first under its ID."""
+    registry = Registry()
+    with pytest.raises(DuplicateActionError):
+        registry.register(lambda: "first"), registry.register(lambda: "second")
+    assert [a.fn() for a in registry] == ["first"]
+
+
+def test_a_reloaded_module_replaces_its_lambda_actions(tmp_path: t.Any) -> None:
+    """A module imported again compiles its lambda the same, columns included: it replaces
+    the old one."""
+    registry = Registry()
+    namespace = {"registry": registry}
+    source = "act = registry.register(lambda: 1)\n"
+    exec(compile(source, str(tmp_path / "lambdas.py"), "exec"), namespace)
+    old = namespace["act"]
+    exec(compile(source, str(tmp_path / "lambdas.py"), "exec"), namespace)
+    assert namespace["act"] is not old and registry.get(old.id) is namespace["act"]
+
+
 def test_the_same_function_registered_again_is_the_same_action() -> None:
     """Registering one function twice (use_server after @action) gives back its action."""
     registry = Registry()
