@@ -16,6 +16,7 @@ import logging
 import typing as t
 
 from pydantic import BaseModel
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.urls import iri_to_uri
 from werkzeug.wsgi import ClosingIterator
@@ -144,12 +145,15 @@ def client(
     return Answer(result.status if failed else 200, headers, body)
 
 
-def http_error(status: int, code: str, client: bool, rendered: Rendered | None) -> Answer:
+def http_error(
+    status: int, code: str, client: bool, rendered: Rendered | None, message: str | None = None
+) -> Answer:
     """``not_found()``, ``forbidden()``, ``unauthorized()`` (or a framework's error answer):
-    JSON for the client; else the app's page for it (``rendered``), or a short page."""
+    JSON for the client, with ``message`` or the reason phrase; else the app's page for it
+    (``rendered``), or a short page."""
     reason = HTTP_STATUS_CODES.get(status, "Error")
     if client:
-        return Answer(status, _no_store(JSON), error_json(code, reason))
+        return Answer(status, _no_store(JSON), error_json(code, message or reason))
     if rendered is not None:
         headers = [(k, v) for k, v in rendered.headers if k.lower() != "content-length"]
         return Answer(status, headers, rendered.body)
@@ -165,6 +169,14 @@ def crashed(digest: str, client: bool, detail: str | None) -> Answer:
         return Answer(500, _no_store(JSON), json.dumps({"error": error}).encode())
     message = f"The action failed. Reference: {digest}."
     return Answer(500, _no_store(HTML), html_page(500, message, detail))
+
+
+def described(error: HTTPException) -> str | None:
+    """The message an ``HTTPException`` was raised with (``abort(404, "No such post.")``,
+    Flask-WTF's ``The CSRF token is missing.``), which its page shows; ``None`` for its class's
+    own description."""
+    text = error.description
+    return text if text and text != type(error).description else None
 
 
 def _model(value: t.Any) -> t.Any:

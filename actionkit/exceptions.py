@@ -123,10 +123,15 @@ class HTTPSignal(ActionSignal):
     :param status: the status of the answer.
     :param page: the page to show a browser without JavaScript (a WSGI application, such as a
         framework's response); ``None``: the application's error page for ``status``.
+    :param message: the message of the client script's answer (what the page says, such as
+        ``abort(404, "No such post.")``'s); ``None``: the status's reason phrase.
     """
 
-    def __init__(self, status: int, page: WSGIApplication | None = None) -> None:
+    def __init__(
+        self, status: int, page: WSGIApplication | None = None, message: str | None = None
+    ) -> None:
         super().__init__(status)
         self.status = status
         self.code = error_code(status)
         self.page = page
+        self.message = message

@@ -231,7 +231,8 @@ class ActionMiddleware:
         except HTTPException as e:
             self._flush(ctx)
             if e.code is not None and e.code >= 400:
-                return self._http_error(environ, call, e.code, None)
+                raised = HTTPSignal(e.code, None, answers.described(e))
+                return self._http_error(environ, call, e.code, raised)
             return self._crash(call, ctx)
         except Exception:
             self._flush(ctx)  # it may have written before it failed
@@ -300,7 +301,8 @@ class ActionMiddleware:
                 rendered = render_app(signal.page, environ)
             elif self.error_page is not None:
                 rendered = self.error_page(status, environ)
-        return answers.http_error(status, error_code(status), call.client, rendered)
+        message = None if signal is None else signal.message
+        return answers.http_error(status, error_code(status), call.client, rendered, message)
 
     def _crash(self, call: decoding.Call, ctx: RequestContext, logged: bool = False) -> Answer:
         digest = secrets.token_hex(6)

@@ -54,6 +54,7 @@ ErrorCode = t.Literal[
     "not_found",
     "forbidden",
     "unauthorized",
+    "http_error",
 ]
 
 ERROR_STATUS: dict[str, int] = {
@@ -68,7 +69,13 @@ ERROR_STATUS: dict[str, int] = {
 }
 
 #: The error code of an answer with an HTTP error status (``not_found()``, ``abort(404)``, ...).
-STATUS_ERROR_CODES: dict[int, str] = {404: "not_found", 403: "forbidden", 401: "unauthorized"}
+STATUS_ERROR_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    413: "body_too_large",
+}
 
 
 def error_code(status: int) -> str:

@@ -1098,6 +1098,40 @@ def test_abort_keeps_its_message_on_the_apps_error_page() -> None:
     assert response.text == "<p>No such post: it was deleted.</p>"
 
 
+def test_an_http_error_tells_the_client_script_its_message() -> None:
+    """The client script's answer to abort() carries the message the page would show
+    (abort(404, "message"), Flask-WTF's CSRF reason), and a code for 400 and 413 too; a plain
+    abort(404) says the reason phrase, an abort(409) the code http_error."""
+    from werkzeug.exceptions import BadRequest
+
+    app = Flask(__name__)
+    app.secret_key = "abort-secret-0123456789"
+    registry = Registry()
+
+    class CSRFError(BadRequest):
+        description = "CSRF validation failed."
+
+    statuses = {
+        "described": lambda: abort(404, "No such post."),
+        "plain": lambda: abort(404),
+        "csrf": lambda: (_ for _ in ()).throw(CSRFError("The CSRF token is missing.")),
+        "large": lambda: abort(413),
+        "conflict": lambda: abort(409),
+    }
+    actions = {name: registry.register(fn, id=name) for name, fn in statuses.items()}
+    ActionKit(app, registry=registry)
+    app.add_url_rule("/", "home", lambda: "home")
+    client = app.test_client()
+    errors = {name: client.call(act, path="/").json["error"] for name, act in actions.items()}
+    assert errors == {
+        "described": {"code": "not_found", "message": "No such post."},
+        "plain": {"code": "not_found", "message": "Not Found"},
+        "csrf": {"code": "bad_request", "message": "The CSRF token is missing."},
+        "large": {"code": "body_too_large", "message": "Request Entity Too Large"},
+        "conflict": {"code": "http_error", "message": "Conflict"},
+    }
+
+
 def test_a_fail_not_returned_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     """fail() called but not returned lets the action go on; that is logged as an error
     naming the action."""

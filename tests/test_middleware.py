@@ -816,3 +816,32 @@ def test_invalid_body_limit() -> None:
 def _ok_app(environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
     return [b"<!doctype html><title>ok</title>"]
+
+
+def test_a_werkzeug_http_error_in_an_action_is_its_status() -> None:
+    """A Werkzeug HTTPException raised by an action of a plain WSGI app answers with its status:
+    the client script gets its code and the message it was raised with."""
+    from werkzeug.exceptions import Conflict, NotFound
+
+    registry = Registry()
+
+    @registry.action(id="gone")
+    def gone() -> None:
+        raise NotFound("No such post.")
+
+    @registry.action(id="clash")
+    def clash() -> None:
+        raise Conflict()
+
+    def page(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"page"]
+
+    client = ActionClient(ActionMiddleware(page, registry=registry, cache=False))
+    answer = client.call(gone)
+    assert answer.status_code == 404
+    assert answer.json["error"] == {"code": "not_found", "message": "No such post."}
+    answer = client.call(clash)
+    assert answer.status_code == 409
+    assert answer.json["error"] == {"code": "http_error", "message": "Conflict"}
+    assert client.submit(gone).status_code == 404

@@ -28,8 +28,13 @@ def test_js_and_python_agree(js_name: str, python_value: str) -> None:
 
 
 def test_error_codes_have_statuses() -> None:
-    """Every error code of the protocol has its HTTP status."""
-    assert set(protocol.ERROR_STATUS) == set(protocol.ErrorCode.__args__)
+    """Every error code of the protocol has its HTTP status, but ``http_error``: the code of
+    an error status without one of its own (``abort(409)``)."""
+    assert set(protocol.ERROR_STATUS) == set(protocol.ErrorCode.__args__) - {"http_error"}
+    assert protocol.error_code(409) == "http_error"
+    for code, status in protocol.ERROR_STATUS.items():
+        if code not in ("unknown_action", "cross_origin", "action_failed"):
+            assert protocol.error_code(status) == code
     assert protocol.ERROR_STATUS["unknown_action"] == 404
     assert (
         "HTTP_" + protocol.ACTION_ID_HEADER.upper().replace("-", "_") == protocol.ENVIRON_ACTION_ID

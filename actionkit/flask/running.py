@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_excepti
 from werkzeug.sansio.response import Response as BaseResponse
 
 from .. import context
+from ..answers import described
 from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..protocol import ENVIRON_ACTION_ID
 from ..rendering import Rendered, render_app
@@ -79,7 +80,7 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
                 raise
             # The app's error page for it, with the exception's own description:
             # abort(404, "No such post.") shows that message.
-            raise HTTPSignal(e.code, page=_handled(app, e)) from None
+            raise HTTPSignal(e.code, page=_handled(app, e), message=described(e)) from None
         _after_request(app, ctx, app.response_class)
         return result
     except (ActionSignal, HTTPException):
