@@ -118,11 +118,13 @@ def client(
     url: str,
     rendered: Rendered | None,
     ctx: RequestContext,
+    json_default: t.Callable[[t.Any], t.Any] | None = None,
 ) -> Answer:
     """The JSON answer to the client script: result, redirect, the page at ``url`` and what was
     revalidated.
 
-    A pydantic model in the result is answered as its ``model_dump(mode="json")``.
+    A pydantic model in the result is answered as its ``model_dump(mode="json")``; other values
+    JSON cannot hold as ``json_default`` makes them (a framework's own: Flask's dates).
 
     :raises TypeError: the action's result is not a JSON value.
     :raises ValueError: it holds ``NaN`` or an infinity.
@@ -141,7 +143,8 @@ def client(
         "url": url,
         "revalidated": {"paths": ctx.revalidated_paths, "tags": ctx.revalidated_tags},
     }
-    body = json.dumps(answer, separators=(",", ":"), allow_nan=False, default=_model).encode()
+    default = _model if json_default is None else functools.partial(_model, json_default)
+    body = json.dumps(answer, separators=(",", ":"), allow_nan=False, default=default).encode()
     return Answer(result.status if failed else 200, headers, body)
 
 
@@ -179,9 +182,13 @@ def described(error: HTTPException) -> str | None:
     return text if text and text != type(error).description else None
 
 
-def _model(value: t.Any) -> t.Any:
+def _model(*given: t.Any) -> t.Any:
+    """A pydantic model as JSON, else what the framework's ``default`` makes of the value."""
+    value = given[-1]
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if len(given) > 1:
+        return given[0](value)
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 

@@ -322,4 +322,12 @@ def after(fn: t.Callable[[], object]) -> None:
     """
     if not callable(fn):
         raise TypeError(f"after() takes a callable, not {fn!r}.")
-    require("after()").after_callbacks.append(fn)
+    ctx = require("after()")
+    for keep in keepers:
+        fn = keep(fn)
+    ctx.after_callbacks.append(fn)
+
+
+#: Functions an adapter adds that give an ``after()`` callback, which runs once the response
+#: is sent, what it needs of the framework's state when it was given (Flask's app context).
+keepers: list[t.Callable[[t.Callable[[], object]], t.Callable[[], object]]] = []

@@ -23,6 +23,8 @@ Works with any :class:`jinja2.Environment` (the Flask extension calls :func:`ins
 
     <button {{ delete_post.bind(post.id).button_attrs() }}>Delete</button>
 
+    {{ cache_tag("posts") }}  {# the page opts in to the cache, as from the view #}
+
 Actions are plain values: pass them to macros and included templates like anything else
 (Next.js's "passing actions as props").
 """
@@ -37,6 +39,7 @@ from markupsafe import Markup
 
 from . import context
 from .assets import assets
+from .cache.api import cache_life, cache_tag
 from .navigation import action_state
 from .protocol import STATIC_PREFIX
 from .registry import Action
@@ -139,8 +142,19 @@ def action_form(
     )
 
 
+def _template_cache_tag(*tags: str) -> str:
+    cache_tag(*tags)
+    return ""  # (None would show as "None")
+
+
+def _template_cache_life(seconds: float, stale: float | None = None) -> str:
+    cache_life(seconds, stale)
+    return ""
+
+
 def install(env: jinja2.Environment, *, static_url: str | None = None) -> jinja2.Environment:
-    """Add ``actionkit_script``, ``action_form`` and ``action_state`` to ``env``'s globals.
+    """Add ``actionkit_script``, ``action_form``, ``action_state``, and ``cache_tag`` and
+    ``cache_life`` (which show nothing) to ``env``'s globals.
 
     :param static_url: where the client script is served when that is not ``/_actionkit/``
         below the application (see :func:`actionkit_script`).
@@ -150,7 +164,13 @@ def install(env: jinja2.Environment, *, static_url: str | None = None) -> jinja2
         if static_url is None
         else functools.partial(actionkit_script, static_url=static_url)
     )
-    env.globals.update(actionkit_script=script, action_form=action_form, action_state=action_state)
+    env.globals.update(
+        actionkit_script=script,
+        action_form=action_form,
+        action_state=action_state,
+        cache_tag=_template_cache_tag,
+        cache_life=_template_cache_life,
+    )
     return env
 
 

@@ -121,8 +121,12 @@ class ActionMiddleware:
         #: Set by a framework's extension when ``debug`` was not given: says it when asked.
         self._debug_source: t.Callable[[], bool] | None = None
         # Set by a framework's extension: leave each request's context in its environ
-        # (context.ENVIRON_KEY), where the framework finds it after call_app has returned.
+        # (context.ENVIRON_KEY), where the framework finds it after call_app has returned;
+        # whether an action's error is raised to the caller (a test) rather than answered;
+        # how the framework writes what JSON cannot (a result's dates).
         self._context_in_environ = False
+        self._propagate: t.Callable[[], bool] = bool
+        self._json_default: t.Callable[[t.Any], t.Any] | None = None
         self.error_page = error_page
         self.action_wrapper = action_wrapper
         self.assets = assets()
@@ -236,6 +240,8 @@ class ActionMiddleware:
             return self._crash(call, ctx)
         except Exception:
             self._flush(ctx)  # it may have written before it failed
+            if self._propagate():
+                raise
             return self._crash(call, ctx)
         except BaseException:
             self._flush(ctx)
@@ -277,8 +283,10 @@ class ActionMiddleware:
             rendered = self._render(environ, url, ctx, state, use_cache=use_cache)
         self._flush(ctx)  # when nothing was rendered, or the page is elsewhere
         try:
-            return answers.client(result, redirect, url, rendered, ctx)
+            return answers.client(result, redirect, url, rendered, ctx, self._json_default)
         except (TypeError, ValueError):
+            if self._propagate():
+                raise
             value = result.data if isinstance(result, Failure) else result
             logger.error(
                 "Action %s (%s) returned %r, which is not a JSON value.",

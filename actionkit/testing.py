@@ -35,14 +35,11 @@ class ActionClient(Client):
     """
 
     def __new__(cls, application: t.Any = None, *args: t.Any, **kwargs: t.Any) -> ActionClient:
-        # The Flask extension makes its client (Flask's, with these methods) the app's own.
-        flask_client = getattr(application, "test_client_class", None)
-        if (
-            cls is ActionClient
-            and isinstance(flask_client, type)
-            and issubclass(flask_client, ActionClient)
-        ):
-            return super().__new__(flask_client)
+        # The Flask extension makes its client (Flask's, with these methods) the app's own;
+        # an app's own client class (set after the extension) gets these methods too.
+        app_client = getattr(application, "test_client_class", None)
+        if cls is ActionClient and isinstance(app_client, type) and issubclass(app_client, Client):
+            return super().__new__(with_actions(app_client))
         return super().__new__(cls)
 
     def submit(
@@ -96,3 +93,20 @@ class ActionClient(Client):
             all_headers[ACTION_BOUND_HEADER] = action.token
         all_headers.update(headers or {})
         return self.post(path, json=list(args), headers=all_headers, **kwargs)
+
+
+_MIXED: dict[type[Client], type[ActionClient]] = {}
+
+
+def with_actions(client_class: type[Client]) -> type[ActionClient]:
+    """``client_class`` (a framework's test client, an application's own subclass of it) with
+    :meth:`ActionClient.submit` and :meth:`ActionClient.call`."""
+    if issubclass(client_class, ActionClient):
+        return client_class
+    mixed = _MIXED.get(client_class)
+    if mixed is None:
+        mixed = type(client_class.__name__, (client_class, ActionClient), {})
+        mixed.__module__ = client_class.__module__
+        mixed.__qualname__ = client_class.__qualname__
+        _MIXED[client_class] = mixed
+    return mixed

@@ -1174,3 +1174,220 @@ def test_a_page_reading_request_cookies_is_not_stored_for_everyone() -> None:
     assert [client.get("/who").headers["Actionkit-Cache"] for _ in "ab"] == ["BYPASS", "BYPASS"]
     assert client.get("/me").text == "None"
     assert client.get("/me").headers["Actionkit-Cache"] == "HIT"
+
+
+# -- as Flask handles a view: error handlers, propagation, JSON, signals, limits -------------------
+
+
+class PostMissing(LookupError):
+    """An application's own error, which its error handler answers."""
+
+
+def _app_with(registry: Registry, **config: t.Any) -> Flask:
+    app = Flask(__name__)
+    app.secret_key = "handlers-secret-0123456789"
+    app.config.update(config)
+    ActionKit(app, registry=registry)
+    app.add_url_rule("/", "home", lambda: "home")
+    return app
+
+
+def test_an_error_handler_for_the_exception_class_answers_the_action() -> None:
+    """An action raising an error the app handles (errorhandler(PostMissing)) is answered by
+    that handler, as a view's would be: its page and status without JavaScript, its status to
+    the client script, after_request functions run, teardown sees no error, and no
+    got_request_exception; errorhandler(Exception) catches the rest, a redirect ends it."""
+    registry = Registry()
+    seen: list[t.Any] = []
+
+    @registry.action(id="missing")
+    def missing() -> None:
+        raise PostMissing("post 7")
+
+    @registry.action(id="other")
+    def other() -> None:
+        raise KeyError("x")
+
+    app = _app_with(registry)
+
+    @app.errorhandler(PostMissing)
+    def post_missing(error: PostMissing) -> tuple[str, int]:
+        return f"<p>No such post: {error}</p>", 404
+
+    @app.errorhandler(KeyError)
+    def key_error(error: KeyError) -> t.Any:
+        return redirect("/")
+
+    app.after_request(lambda response: seen.append(("after", response.status_code)) or response)
+    app.teardown_request(lambda exc: seen.append(("teardown", exc)))
+    client = app.test_client()
+    with got_request_exception.connected_to(lambda *a, **k: seen.append("signal"), app):
+        page = client.submit(missing, path="/")
+        assert page.status_code == 404 and page.text == "<p>No such post: post 7</p>"
+        assert seen == [("after", 404), ("teardown", None)]
+        answer = client.call(missing, path="/")
+        assert answer.status_code == 404 and answer.json["error"]["code"] == "not_found"
+        assert client.submit(other, path="/").headers["Location"] == "/"
+        assert client.call(other, path="/").json["redirect"] == {"url": "/", "type": "push"}
+    assert "signal" not in seen
+
+
+def test_an_action_error_reaches_the_test_as_a_view_error_does() -> None:
+    """With TESTING (Flask's PROPAGATE_EXCEPTIONS), an action's error is raised to the test
+    that made the request, as a view's is; PROPAGATE_EXCEPTIONS=False answers 500."""
+    registry = Registry()
+
+    @registry.action(id="boom")
+    def boom() -> None:
+        raise ZeroDivisionError("bug in the action")
+
+    @registry.action(id="odd")
+    def odd() -> object:
+        return object()
+
+    client = _app_with(registry, TESTING=True).test_client()
+    with pytest.raises(ZeroDivisionError, match="bug in the action"):
+        client.submit(boom, path="/")
+    with pytest.raises(ZeroDivisionError):
+        client.call(boom, path="/")
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        client.call(odd, path="/")
+    quiet = _app_with(registry, TESTING=True, PROPAGATE_EXCEPTIONS=False).test_client()
+    assert quiet.call(boom, path="/").status_code == 500
+
+
+def test_a_result_is_written_by_the_apps_json_provider() -> None:
+    """What jsonify writes (dates, Decimal, UUID, dataclasses) the client script gets as the
+    result, where it was a 500 after the action had run."""
+    import dataclasses
+    import datetime
+    import decimal
+    import uuid
+
+    @dataclasses.dataclass
+    class Post:
+        id: int
+        title: str
+
+    registry = Registry()
+    values = {
+        "when": datetime.datetime(2024, 1, 2, 3, 4, 5),
+        "price": decimal.Decimal("1.50"),
+        "key": uuid.UUID(int=1),
+        "post": Post(1, "Hi"),
+    }
+    actions = {
+        name: registry.register(functools.partial(lambda v: v, value), id=name)
+        for name, value in values.items()
+    }
+    app = _app_with(registry)
+    client = app.test_client()
+    with app.app_context():
+        expected = {name: app.json.loads(app.json.dumps(v)) for name, v in values.items()}
+    for name, act in actions.items():
+        answer = client.call(act, path="/")
+        assert answer.status_code == 200 and answer.json["result"] == expected[name], name
+    assert expected["when"] == "Tue, 02 Jan 2024 03:04:05 GMT"
+
+
+def test_after_callbacks_run_in_the_apps_context() -> None:
+    """after() callbacks given inside a Flask app run once the answer is sent, in a context of
+    that app: current_app and the app's extensions work there."""
+    from actionkit import after
+
+    registry = Registry()
+    sent: list[str] = []
+
+    @registry.action(id="welcome")
+    def welcome() -> None:
+        after(lambda: sent.append(current_app.name))
+
+    app = _app_with(registry)
+    answer = app.test_client().call(welcome, path="/")
+    assert answer.status_code == 200 and sent == []
+    answer.close()  # the answer is sent
+    assert sent == [app.name]
+
+
+def test_max_content_length_limits_action_requests() -> None:
+    """Flask's MAX_CONTENT_LENGTH, when below actionkit's limit, is an action's limit too:
+    413 body_too_large, whether or not the action reads request.form."""
+    registry = Registry()
+    ran: list[int] = []
+
+    @registry.action(id="note")
+    def note(text: str) -> None:
+        ran.append(len(text))
+
+    app = _app_with(registry, MAX_CONTENT_LENGTH=1000)
+    client = app.test_client()
+    assert client.submit(note, {"text": "x" * 100}, path="/").status_code == 200
+    large = client.submit(note, {"text": "x" * 20_000}, path="/", js=True)
+    assert large.status_code == 413 and large.json["error"]["code"] == "body_too_large"
+    assert ran == [100]
+
+
+def test_request_signals_are_sent_for_an_action() -> None:
+    """request_started and request_finished are sent for the action as for a view (error
+    trackers take the request's data from them)."""
+    from flask import request_finished, request_started
+
+    registry = Registry()
+
+    @registry.action(id="noop")
+    def noop() -> int:
+        return 1
+
+    app = _app_with(registry)
+    seen: list[str] = []
+    with (
+        request_started.connected_to(lambda sender, **k: seen.append("started"), app),
+        request_finished.connected_to(
+            lambda sender, response, **k: seen.append(f"finished {response.status_code}"), app
+        ),
+    ):
+        assert app.test_client().call(noop, path="/").json["result"] == 1
+    assert seen == ["started", "finished 200"]
+
+
+def test_a_template_opts_in_to_the_cache() -> None:
+    """cache_tag() and cache_life() are template globals that show nothing."""
+    app = _app_with(Registry())
+
+    @app.get("/tagged")
+    def tagged() -> str:
+        return render_template_string("<p>{{ cache_tag('t') }}{{ cache_life(60) }}tagged</p>")
+
+    client = app.test_client()
+    first = client.get("/tagged")
+    assert first.text == "<p>tagged</p>" and first.headers["Actionkit-Cache"] == "MISS"
+    assert client.get("/tagged").headers["Actionkit-Cache"] == "HIT"
+
+
+def test_an_apps_own_test_client_can_run_actions() -> None:
+    """An app's own test client class can submit and call actions: app.test_client() when it
+    was set before the extension, ActionClient(app) whenever it was set (Flask's client, with
+    session_transaction() and the app's own methods)."""
+    from flask.testing import FlaskClient
+
+    class AuthClient(FlaskClient):
+        def login(self) -> None:
+            with self.session_transaction() as sess:
+                sess["user"] = "ada"
+
+    registry = Registry()
+
+    @registry.action(id="whoami")
+    def whoami() -> t.Any:
+        return session.get("user")
+
+    before = Flask(__name__)
+    before.secret_key = "client-secret-0123456789"
+    before.test_client_class = AuthClient
+    ActionKit(before, registry=registry)
+    after_ = _app_with(registry)
+    after_.test_client_class = AuthClient
+    for client in (before.test_client(), ActionClient(before), ActionClient(after_)):
+        assert isinstance(client, AuthClient) and isinstance(client, ActionClient)
+        client.login()  # type: ignore[attr-defined]
+        assert client.call(whoami, path="/").json["result"] == "ada"

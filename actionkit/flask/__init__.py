@@ -43,7 +43,12 @@ An action runs as a view would
 - ``teardown_request`` functions run last, with ``exc=None`` unless the action raised an
   exception (ending an action with ``redirect()`` is not an error, so a teardown that commits
   on success commits). An action that raises sends Flask's ``got_request_exception`` signal,
-  which error trackers listen to.
+  which error trackers listen to, and ``request_started`` / ``request_finished`` are sent
+  around the action;
+- an error the app has an error handler for is answered by that handler; any other is a
+  ``500``, or, with ``TESTING`` (``PROPAGATE_EXCEPTIONS``), raised to the test;
+- the result is written by the app's JSON provider, and ``after()`` callbacks run in the app's
+  context.
 
 Without JavaScript, ``not_found()``, ``forbidden()``, ``unauthorized()`` and ``abort()`` show the
 page of the app's error handler for that status.
@@ -71,7 +76,7 @@ from ..cache.api import add_finder
 from ..jinja import install
 from ..middleware import ActionMiddleware
 from ..stores import MemoryStore, SQLiteStore
-from ..testing import ActionClient
+from ..testing import ActionClient, with_actions
 from .running import error_page, run_in_flask
 
 if t.TYPE_CHECKING:
@@ -132,6 +137,9 @@ class ActionKit:
                 fallbacks = (fallbacks,)
             settings["secret_key"] = [app.secret_key, *fallbacks] if fallbacks else app.secret_key
         follow_debug = "debug" not in settings
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if "body_limit" not in settings and isinstance(limit, int) and 0 < limit < 1_048_576:
+            settings["body_limit"] = limit  # what Flask would refuse of a view's request
         if isinstance(settings.get("cache"), str | os.PathLike):
             settings["cache"] = _store(app, settings["cache"])
         elif settings.get("cache") is None:
@@ -145,6 +153,9 @@ class ActionKit:
             action_wrapper=functools.partial(run_in_flask, app),
         )
         middleware._context_in_environ = True  # for _streamed_context
+        # An action's error reaches the test that made the request, as a view's does.
+        middleware._propagate = lambda: _propagates(app)
+        middleware._json_default = lambda value: _json_default(app, value)
         if follow_debug:
             middleware._debug_source = lambda: app.debug  # set late by app.run(debug=True)
         app.wsgi_app = middleware  # type: ignore[method-assign]
@@ -153,10 +164,28 @@ class ActionKit:
         _watch_cookie_reads(app)
         if app.test_client_class is None:
             app.test_client_class = FlaskActionClient
+        else:  # the app's own client, which can run actions too
+            app.test_client_class = t.cast("type[FlaskClient]", with_actions(app.test_client_class))
         from ..cli import flask_cli
 
         app.cli.add_command(flask_cli)
         return middleware
+
+
+def _propagates(app: Flask) -> bool:
+    """Whether Flask would raise a view's error to its caller: ``PROPAGATE_EXCEPTIONS``, else
+    ``TESTING`` (not ``debug``: the client script shows the traceback of the answer)."""
+    propagate = app.config.get("PROPAGATE_EXCEPTIONS")
+    return bool(app.testing if propagate is None else propagate)
+
+
+def _json_default(app: Flask, value: t.Any) -> t.Any:
+    """A result JSON cannot hold as the app's JSON provider writes it (``jsonify``'s dates,
+    ``Decimal``, ``UUID``, dataclasses, ``lazy_gettext``), when the provider says how."""
+    default = getattr(app.json, "default", None)
+    if default is None:
+        raise TypeError(f"{type(value).__name__} is not a JSON value")
+    return default(value)
 
 
 def _install_template_globals(app: Flask) -> None:
@@ -223,6 +252,25 @@ def _streamed_context() -> context.RequestContext | None:
 
 
 context.lookups.append(_streamed_context)
+
+
+def _in_app_context(fn: t.Callable[[], object]) -> t.Callable[[], object]:
+    """An ``after()`` callback given in a Flask app's context, run in a context of that app
+    (``current_app``, ``g`` of its own, extensions such as Flask-SQLAlchemy's session): it runs
+    once the response is sent, when the request's contexts are gone."""
+    if not has_app_context():
+        return fn
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    @functools.wraps(fn)
+    def run() -> object:
+        with app.app_context():
+            return fn()
+
+    return run
+
+
+context.keepers.append(_in_app_context)
 
 
 class FlaskActionClient(FlaskClient, ActionClient):

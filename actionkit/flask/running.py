@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import typing as t
 
-from flask import Flask, abort, got_request_exception
+from flask import Flask, abort, got_request_exception, request_finished, request_started
 from flask.ctx import RequestContext
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
@@ -63,6 +63,7 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
     ctx = _request_context(app, environ)
     error: BaseException | None = None
     try:
+        request_started.send(app, _async_wrapper=app.ensure_sync)
         try:
             _check_scope(ctx)
             # A parameter named ``request`` gets Flask's request.
@@ -85,13 +86,48 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
         return result
     except (ActionSignal, HTTPException):
         raise  # an answer, not an error: teardown functions see exc=None
+    except Exception as e:
+        try:
+            handled = _handler_answer(app, e)
+        except Exception as again:  # the handler's own error
+            error = again
+            got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=again)
+            raise
+        if handled is None:
+            error = e
+            got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
+            raise
+        # The app's error handler for it answered, as for a view: after_request functions see
+        # its status, teardown functions no exception.
+        _after_request(app, ctx, functools.partial(app.response_class, status=handled.status))
+        _end_with(handled)
     except BaseException as e:
         error = e
-        if isinstance(e, Exception):
-            got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
         raise
     finally:
         ctx.pop(error)
+
+
+def _handler_answer(app: Flask, error: Exception) -> BaseResponse | None:
+    """The answer of the app's error handler for ``error``'s class (``errorhandler(
+    NoResultFound)``, ``errorhandler(Exception)``), a redirect or an error status; ``None``
+    when no handler takes it (it is then an error of the action's, a ``500``).
+
+    :raises Exception: the handler's own error.
+    """
+    try:
+        handled = app.handle_user_exception(error)
+    except Exception as again:
+        if again is error:
+            return None
+        raise
+    response = app.make_response(handled)
+    if response.status_code < 300 or (response.status_code < 400 and not response.location):
+        # An error handler that answers a page as if nothing failed: not an end the
+        # action may have.
+        app.logger.error("The error handler for %r answered %s", error, response.status)
+        return None
+    return response
 
 
 def _check_scope(flask_ctx: RequestContext) -> None:
@@ -167,12 +203,15 @@ def _after_request(
 ) -> None:
     """Run ``after_request`` functions and save the session; their cookies join the answer."""
     if _nothing_after(app, flask_ctx):
+        if request_finished.receivers:
+            request_finished.send(app, _async_wrapper=app.ensure_sync, response=stand_in())
         return
     response = app.process_response(stand_in())
     ctx = context.current()
     if ctx is not None:
         for header in response.headers.getlist("Set-Cookie"):
             ctx.add_set_cookie(header)
+    request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
 
 
 def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
