@@ -58,6 +58,18 @@ def read_many(form: Form, key: str) -> t.Any:
     return values or MISSING
 
 
+def read_many_filled(form: Form, key: str) -> t.Any:
+    """Every value but the empty ones, for a collection of what is not text (``list[int]``):
+    an empty input among several counts as missing, as it does alone."""
+    values = [v for v in form.getlist(key) if v != "" and not _no_file(v)]
+    return values or MISSING
+
+
+def reads_many(read: Reader) -> bool:
+    """Whether ``read`` reads every value of a field (a collection), found missing as ``[]``."""
+    return read is read_many or read is read_many_filled
+
+
 def read_flag(form: Form, key: str) -> t.Any:
     values = form.getlist(key)
     return values[-1] if values else False
@@ -85,7 +97,9 @@ def reader(annotation: t.Any) -> Reader:
         and issubclass(origin, collections.abc.Collection)
         and not issubclass(origin, str | bytes | bytearray | collections.abc.Mapping)
     ):
-        return read_many
+        items = t.get_args(base)
+        item = _unwrap(items[0]) if items else t.Any
+        return read_many if item is str or item in ANY else read_many_filled
     if annotation is MISSING or base is str or base in ANY:
         return read_text
     return read_one
@@ -134,7 +148,7 @@ def model_input(fields: tuple[ModelField, ...], form: Form) -> dict[str, t.Any]:
     data = {}
     for key, reader, required, choose in fields:
         value = reader(form, key)
-        if value is MISSING and reader is read_many and required:
+        if value is MISSING and reads_many(reader) and required:
             value = []
         if value is not MISSING:
             data[key] = value if choose is None else choose(value)

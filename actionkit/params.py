@@ -48,9 +48,9 @@ from .fields import (
     message,
     model_fields,
     model_input,
-    read_many,
     read_text,
     reader,
+    reads_many,
     resolve_hints,
 )
 from .invocation import REQUEST as _REQUEST
@@ -307,7 +307,7 @@ class Parameters:
                 if raw is not MISSING:
                     values[param.name] = raw
                     continue
-                if param.reader is read_many:
+                if reads_many(param.reader):
                     raw = []
                 elif param.name in form and _takes_none(param):
                     raw = None  # an empty field is a form's only "no value": Optional[int]

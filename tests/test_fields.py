@@ -19,6 +19,7 @@ from actionkit.fields import (
     message,
     read_flag,
     read_many,
+    read_many_filled,
     read_one,
     read_text,
     reader,
@@ -39,15 +40,19 @@ from actionkit.fields import (
         pytest.param(bool, read_flag, id="bool"),
         pytest.param(bool | None, read_flag, id="bool | None"),
         pytest.param(list[str], read_many, id="list[str]"),
-        pytest.param(tuple[int, ...], read_many, id="tuple"),
-        pytest.param(t.Sequence[int] | None, read_many, id="Sequence | None"),
+        pytest.param(tuple[int, ...], read_many_filled, id="tuple"),
+        pytest.param(t.Sequence[int] | None, read_many_filled, id="Sequence | None"),
         pytest.param(set[str], read_many, id="set"),
+        pytest.param(list, read_many, id="list"),
+        pytest.param(list[t.Annotated[str, MinLen(1)]], read_many, id="list of Annotated str"),
+        pytest.param(list[FileStorage], read_many_filled, id="list of files"),
         pytest.param(dict[str, str], read_one, id="dict"),
         pytest.param(int | str, read_one, id="a union of two"),
     ],
 )
 def test_reader_follows_the_type(annotation: t.Any, expected: t.Any) -> None:
-    """Collections read every value, bool a checkbox, text as it is, anything else one value."""
+    """Collections read every value (but the empty ones, of what is not text), bool a checkbox,
+    text as it is, anything else one value."""
     assert reader(annotation) is expected
 
 
@@ -61,6 +66,11 @@ def test_readers() -> None:
     assert read_one(form, "n") is MISSING and read_one(form, "f") is MISSING
     assert read_text(form, "t") == "" and read_text(form, "x") is MISSING
     assert read_many(form, "tags") == ["a", "b"] and read_many(form, "f") is MISSING
+    numbers = MultiDict([("n", "1"), ("n", ""), ("n", "3"), ("e", "")])
+    assert read_many(numbers, "n") == ["1", "", "3"] and read_many(numbers, "e") == [""]
+    assert (
+        read_many_filled(numbers, "n") == ["1", "3"] and read_many_filled(numbers, "e") is MISSING
+    )
     assert read_flag(form, "c") == "on" and read_flag(form, "x") is False
 
 

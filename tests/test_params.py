@@ -130,6 +130,21 @@ def test_empty_field_is_missing_for_a_non_text_parameter(seen: list[t.Any]) -> N
     assert seen == [("", None, None)]
 
 
+def test_empty_values_of_a_collection_of_numbers_are_missing(seen: list[t.Any]) -> None:
+    """Among repeated inputs of numbers, the empty ones are left out (an empty input is
+    missing, alone or among others); a collection of text keeps them."""
+    registry = Registry()
+
+    @registry.action
+    def save(ids: list[int] = [], notes: list[str] = []) -> None:  # noqa: B006
+        seen.append((ids, notes))
+
+    client = _app(registry)
+    assert client.submit(save, {"ids": ["1", "", "3"], "notes": ["a", ""]}).status_code == 200
+    assert client.submit(save, {"ids": "", "notes": ""}).status_code == 200
+    assert seen == [([1, 3], ["a", ""]), ([], [""])]
+
+
 def test_an_empty_field_is_none_for_an_optional_parameter_without_default(
     seen: list[t.Any],
 ) -> None:
