@@ -172,6 +172,14 @@ def _annotation(value: object) -> str | None:
         return None
     if isinstance(value, str):
         return value  # postponed annotations stay as written
+    if t.get_origin(value) is t.Annotated:
+        # Bound[int] as written, not typing.Annotated[int, actionkit.Bound]
+        base, *extras = t.get_args(value)
+        markers = _bound_markers()
+        rest = [x for x in extras if not any(x is m or x == m for m in markers)]
+        if len(rest) < len(extras):
+            inner = base if not rest else t.Annotated.__class_getitem__((base, *rest))
+            return f"Bound[{_annotation(inner)}]"
     return inspect.formatannotation(value)
 
 

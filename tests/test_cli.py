@@ -10,9 +10,10 @@ import typing as t
 
 import pydantic
 import pytest
+from annotated_types import Ge
 from werkzeug.datastructures import MultiDict
 
-from actionkit import ActionMiddleware
+from actionkit import ActionMiddleware, Bound
 from actionkit.cli import (
     AppLoadError,
     check,
@@ -451,3 +452,26 @@ def test_check_compiles_each_action_signature() -> None:
     if sys.version_info < (3, 12):
         assert "tests.test_cli._search" in messages[1] and "TypedDict" in messages[1]
     assert len(messages) == (2 if sys.version_info < (3, 12) else 1)
+
+
+def _sealed(post_id: Bound[int], page: Bound[t.Annotated[int, Ge(0)]], n: int) -> None: ...
+
+
+def test_bound_annotations_are_shown_as_written() -> None:
+    """Without postponed annotations, a Bound parameter is shown as Bound[int], not as the
+    Annotated alias it stands for."""
+    from actionkit import Registry
+
+    # (this module postpones its annotations: give the function its evaluated ones)
+    _sealed.__annotations__ = {
+        "post_id": Bound[int],
+        "page": Bound[t.Annotated[int, Ge(0)]],
+        "n": int,
+    }
+    described = describe(Registry().register(_sealed))
+    assert [p["annotation"] for p in described["parameters"]] == [
+        "Bound[int]",
+        "Bound[typing.Annotated[int, Ge(ge=0)]]",
+        "int",
+    ]
+    assert [p["bound"] for p in described["parameters"]] == [True, True, False]
