@@ -178,8 +178,9 @@ def described(error: HTTPException) -> str | None:
     """The message an ``HTTPException`` was raised with (``abort(404, "No such post.")``,
     Flask-WTF's ``The CSRF token is missing.``), which its page shows; ``None`` for its class's
     own description."""
-    text = error.description
-    return text if text and text != type(error).description else None
+    given = vars(error)
+    text = given.get("description", given.get("_description"))  # (BadRequestKeyError's)
+    return text if isinstance(text, str) and text else None
 
 
 def _model(*given: t.Any) -> t.Any:

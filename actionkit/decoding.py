@@ -61,8 +61,9 @@ def _escapable(text: str) -> bytes:
 # An action field's name at a key position of an urlencoded body (values cannot hold a bare "&").
 _URLENCODED_FIELD = re.compile(rb"(?:^|&)" + _escapable(ACTION_FIELD_PREFIX))
 _FIELD_BYTES = ACTION_FIELD_PREFIX.encode()
-# A part's name written as RFC 2231 (name*=UTF-8''%24ACTION_ID_...), which the parser decodes.
-_EXTENDED_NAME = re.compile(rb"name\*\s*=", re.IGNORECASE)
+# A part's name the parser reads otherwise than written: as RFC 2231 (name*=UTF-8''%24ACTION_...)
+# or with backslash escapes in its quotes (name="$\ACTION_ID_...").
+_READ_NAME = re.compile(rb'name\*\s*=|name\s*=\s*"[^"\r\n]*\\', re.IGNORECASE)
 
 
 class Options(t.Protocol):
@@ -246,7 +247,7 @@ def _names_an_action(head: bytes, kind: str, environ: WSGIEnvironment) -> bool:
         if b"$" not in head and b"%24" not in head:
             return False  # no "$" to begin a field's name with: no need for the pattern
         return _URLENCODED_FIELD.search(head) is not None
-    if _FIELD_BYTES not in head and _EXTENDED_NAME.search(head) is None:
+    if _FIELD_BYTES not in head and _READ_NAME.search(head) is None:
         return False  # the usual upload: no need to walk its parts
     boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1].get("boundary")
     if not boundary:
@@ -343,11 +344,11 @@ def parse_json_args(body: bytes) -> list[t.Any]:
     if not body.strip():
         return []
     try:
-        args = json.loads(
-            body, parse_constant=_refuse_constant, parse_float=_finite, parse_int=_integer
-        )
+        args = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as e:
-        raise RequestRefused("bad_request", f"The JSON body could not be decoded: {e}") from None
+        raise RequestRefused(
+            "bad_request", f"The JSON body could not be decoded: {_said(e)}"
+        ) from None
     except RecursionError:
         raise RequestRefused("bad_request", "The JSON body is nested too deeply.") from None
     if not isinstance(args, list):
@@ -366,16 +367,15 @@ def _finite(text: str) -> float:
     return number
 
 
-# Python's own limit on the digits of an int read from text (sys.int_info).
-_MAX_DIGITS = 4300
+# Python's error for an integer past the digits it reads (sys.set_int_max_str_digits()).
+_TOO_MANY_DIGITS = re.compile(r"Exceeds the limit \(\d+ digits\).* value has (\d+) digits")
 
 
-def _integer(text: str) -> int:
-    """A JSON integer, refused past the digits Python reads (whose own message is advice to the
-    server's programmer)."""
-    if len(text.lstrip("-")) > _MAX_DIGITS:
-        raise ValueError(f"an integer of {len(text.lstrip('-')):,} digits is too long")
-    return int(text)
+def _said(error: Exception) -> str:
+    """The decoding error as the client reads it: Python's own message for a long integer is
+    advice to the server's programmer."""
+    found = _TOO_MANY_DIGITS.search(str(error))
+    return f"an integer of {int(found[1]):,} digits is too long" if found else str(error)
 
 
 def _shown(text: str) -> str:

@@ -97,12 +97,28 @@ def reader(annotation: t.Any) -> Reader:
         and issubclass(origin, collections.abc.Collection)
         and not issubclass(origin, str | bytes | bytearray | collections.abc.Mapping)
     ):
-        items = t.get_args(base)
-        item = _unwrap(items[0]) if items else t.Any
-        return read_many if item is str or item in ANY else read_many_filled
+        return read_many if _takes_empty_text(base) else read_many_filled
     if annotation is MISSING or base is str or base in ANY:
         return read_text
     return read_one
+
+
+def _takes_empty_text(collection: t.Any) -> bool:
+    """Whether an empty input is one of the values of ``collection`` (``list[str]``, a tuple of
+    positions, ``list[Literal["", "a"]]``), rather than a missing one (``list[int]``)."""
+    items = t.get_args(collection)
+    if not items or (t.get_origin(collection) is tuple and items[-1] is not Ellipsis):
+        return True  # untyped, or a fixed tuple: every position counts
+    item = items[0]
+    if _unwrap(item) is str or _unwrap(item) in ANY:
+        return True
+    try:
+        pydantic.TypeAdapter(item, config=_CONFIG).validate_python("")
+    except pydantic.ValidationError:
+        return False
+    except Exception:  # a type pydantic cannot build: as before, every value
+        return True
+    return True
 
 
 def model_fields(annotation: t.Any) -> tuple[ModelField, ...] | None:

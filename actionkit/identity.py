@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import types
 import typing as t
 
 from .exceptions import DuplicateActionError
@@ -45,6 +46,15 @@ def refuse_methods(fn: t.Callable[..., t.Any]) -> None:
         )
 
 
+def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
+    return (a.co_code, a.co_consts, a.co_names, [*a.co_positions()]) == (
+        b.co_code,
+        b.co_consts,
+        b.co_names,
+        [*b.co_positions()],
+    )
+
+
 def check_replacement(
     action_id: str, existing: t.Callable[..., t.Any], new: t.Callable[..., t.Any]
 ) -> None:
@@ -60,8 +70,9 @@ def check_replacement(
         and old_code is not new_code
         and (old_code.co_filename, old_code.co_firstlineno)
         == (new_code.co_filename, new_code.co_firstlineno)
-        # Lambdas on one line share it: the columns of their code tell them apart.
-        and ("<lambda>" not in new_name or [*old_code.co_positions()] == [*new_code.co_positions()])
+        # Lambdas on one line share it: the columns of their code tell them apart (and the
+        # code itself, where Python keeps no columns: -X no_debug_ranges).
+        and ("<lambda>" not in new_name or _same_code(old_code, new_code))
     ):
         return  # the module was imported again
     raise DuplicateActionError(

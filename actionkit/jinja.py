@@ -164,13 +164,10 @@ def install(env: jinja2.Environment, *, static_url: str | None = None) -> jinja2
         if static_url is None
         else functools.partial(actionkit_script, static_url=static_url)
     )
-    env.globals.update(
-        actionkit_script=script,
-        action_form=action_form,
-        action_state=action_state,
-        cache_tag=_template_cache_tag,
-        cache_life=_template_cache_life,
-    )
+    env.globals.update(actionkit_script=script, action_form=action_form, action_state=action_state)
+    # (names an application may have given globals of its own)
+    env.globals.setdefault("cache_tag", _template_cache_tag)
+    env.globals.setdefault("cache_life", _template_cache_life)
     return env
 
 

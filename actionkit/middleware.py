@@ -59,6 +59,10 @@ ErrorPage = t.Callable[[int, "WSGIEnvironment"], "Rendered | None"]
 ActionWrapper = t.Callable[["WSGIEnvironment", ActionCall], t.Any]
 
 
+#: The largest action request body by default, in bytes (1 MiB).
+BODY_LIMIT = 1_048_576
+
+
 class ActionMiddleware:
     """Runs the actions of ``registry`` for the WSGI application ``app``.
 
@@ -94,7 +98,7 @@ class ActionMiddleware:
         secret_key: security.SecretKey | None = None,
         allowed_origins: t.Iterable[str] = (),
         trust_forwarded: bool = False,
-        body_limit: int = 1_048_576,
+        body_limit: int = BODY_LIMIT,
         debug: bool = False,
         error_page: ErrorPage | None = None,
         action_wrapper: ActionWrapper | None = None,

@@ -95,13 +95,20 @@ def page_environ(
     return page
 
 
-def canonical_path(path: str) -> str:
+def canonical_paths(path: str) -> list[str]:
     """A path given by the application (``/tag/café``, ``url_for()``'s ``/tag/caf%C3%A9``)
     as :func:`url_path` writes the path of a request for it: escapes read, then written
-    again the one way. A query or fragment (``url_for("posts", page=2)``) is left out: a
-    path's pages are named with any query."""
-    path = path.partition("#")[0].partition("?")[0]
-    return url_path(unquote_to_bytes(path).decode("latin-1"))
+    again the one way.
+
+    A ``?`` or ``#`` begins a query or a fragment in a URL (``url_for("posts", page=2)``),
+    which is left out (a path's pages are named with any query), but may be a character of a
+    path written as text (``"/tag/" + name`` for the tag ``C#``): both readings are given.
+    """
+    cut = path.partition("#")[0].partition("?")[0]
+    paths = [url_path(unquote_to_bytes(cut).decode("latin-1"))]
+    if cut != path:
+        paths.append(url_path(unquote_to_bytes(path).decode("latin-1")))
+    return paths
 
 
 def request_page(environ: WSGIEnvironment) -> str:

@@ -105,8 +105,6 @@ def with_actions(client_class: type[Client]) -> type[ActionClient]:
         return client_class
     mixed = _MIXED.get(client_class)
     if mixed is None:
-        mixed = type(client_class.__name__, (client_class, ActionClient), {})
-        mixed.__module__ = client_class.__module__
-        mixed.__qualname__ = client_class.__qualname__
+        mixed = type(f"{client_class.__name__}WithActions", (client_class, ActionClient), {})
         _MIXED[client_class] = mixed
     return mixed

@@ -766,6 +766,14 @@ def test_the_media_type_is_read_whatever_its_parameters(
             ),
             id="multipart-extended-name",
         ),
+        pytest.param(
+            "multipart/form-data; boundary=b",
+            _multipart(
+                ('Content-Disposition: form-data; name="$\\ACTION_ID_record"', ""),
+                ('Content-Disposition: form-data; name="q"', "1"),
+            ),
+            id="multipart-backslash-escape",
+        ),
     ],
 )
 def test_a_field_name_is_read_as_the_form_parser_reads_it(content_type: str, body: bytes) -> None:
@@ -799,3 +807,22 @@ def test_a_number_json_cannot_hold_is_refused_shortly(body: bytes, shown: str) -
     message = response.json["error"]["message"]
     assert shown in message and len(message) < 120 and "sys." not in message
     assert calls == []
+
+
+def test_an_integer_within_the_processs_digit_limit_is_read() -> None:
+    """The digits an integer may have are Python's limit of the process
+    (sys.set_int_max_str_digits), not a number of actionkit's."""
+    import sys
+
+    app, record, calls = _call_app()
+    body = b"[" + b"9" * 5000 + b"]"
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(10_000)
+    try:
+        response = Client(app).post(
+            "/", data=body, content_type="application/json", headers={"Action-Id": "record"}
+        )
+        expected = [(int("9" * 5000),)]
+    finally:
+        sys.set_int_max_str_digits(before)
+    assert response.status_code == 200 and calls == expected

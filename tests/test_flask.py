@@ -1391,3 +1391,93 @@ def test_an_apps_own_test_client_can_run_actions() -> None:
         assert isinstance(client, AuthClient) and isinstance(client, ActionClient)
         client.login()  # type: ignore[attr-defined]
         assert client.call(whoami, path="/").json["result"] == "ada"
+
+
+def test_an_error_handlers_own_response_and_failures_are_kept_as_for_a_view() -> None:
+    """An error handler's redirect keeps its cookies and its Location for after_request; an
+    error from an after_request function is the action's error (teardown and
+    got_request_exception see it, after_request runs once); a failing action sends
+    request_finished with a 500, as Flask does for a view."""
+    from flask import request_finished
+
+    registry = Registry()
+    seen: list[t.Any] = []
+
+    @registry.action(id="expired")
+    def expired() -> None:
+        raise PostMissing("session expired")
+
+    @registry.action(id="fine")
+    def fine() -> int:
+        return 1
+
+    app = _app_with(registry)
+
+    @app.errorhandler(PostMissing)
+    def to_login(error: PostMissing) -> t.Any:
+        response = redirect("/login")
+        response.delete_cookie("remember_token")
+        return response
+
+    @app.errorhandler(Exception)
+    def anything(error: Exception) -> tuple[str, int]:
+        seen.append(("handler", type(error).__name__))
+        return "handled", 500
+
+    @app.after_request
+    def after(response: t.Any) -> t.Any:
+        seen.append(("after", response.status_code, response.headers.get("Location")))
+        if request.headers.get("X-Break"):
+            raise ValueError("after_request failed")
+        return response
+
+    app.teardown_request(lambda exc: seen.append(("teardown", type(exc).__name__)))
+    client = app.test_client()
+    answer = client.submit(expired, path="/")
+    assert answer.status_code == 303 and answer.headers["Location"] == "/login"
+    assert any(c.startswith("remember_token=;") for c in answer.headers.getlist("Set-Cookie"))
+    assert seen == [("after", 302, "/login"), ("teardown", "NoneType")]
+    seen.clear()
+    with (
+        got_request_exception.connected_to(lambda *a, **k: seen.append("signal"), app),
+        request_finished.connected_to(
+            lambda sender, response, **k: seen.append(("finished", response.status_code)), app
+        ),
+    ):
+        assert client.call(fine, path="/", headers={"X-Break": "1"}).status_code == 500
+    assert seen == [("after", 200, None), "signal", ("finished", 500), ("teardown", "ValueError")]
+
+
+def test_max_content_length_below_a_larger_body_limit() -> None:
+    """MAX_CONTENT_LENGTH lowers a body limit given in the config too; a value that is not a
+    positive int (True, 0) leaves the limit alone."""
+    registry = Registry()
+    for config, expected in (
+        ({"MAX_CONTENT_LENGTH": 1000, "ACTIONKIT_BODY_LIMIT": 4 << 20}, 1000),
+        ({"MAX_CONTENT_LENGTH": True}, 1 << 20),
+        ({"MAX_CONTENT_LENGTH": 0, "ACTIONKIT_BODY_LIMIT": 5000}, 5000),
+    ):
+        assert get_middleware(_app_with(registry, **config)).body_limit == expected, config
+
+
+def test_a_missing_form_key_tells_the_script_bad_request() -> None:
+    """request.form["missing"] in an action (BadRequestKeyError) tells the client script "Bad
+    Request", not Werkzeug's default text with the key."""
+    registry = Registry()
+
+    @registry.action(id="reads")
+    def reads() -> str:
+        return request.form["missing"]
+
+    client = _app_with(registry).test_client()
+    error = client.submit(reads, {}, path="/", js=True).json["error"]
+    assert error == {"code": "bad_request", "message": "Bad Request"}
+
+
+def test_an_apps_own_cache_tag_global_is_kept() -> None:
+    """An application's own template global named cache_tag is not replaced."""
+    app = Flask(__name__)
+    app.jinja_env.globals["cache_tag"] = lambda *tags: f"[{' '.join(tags)}]"
+    ActionKit(app)
+    with app.app_context():
+        assert render_template_string("{{ cache_tag('x') }}") == "[x]"

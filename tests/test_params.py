@@ -132,17 +132,24 @@ def test_empty_field_is_missing_for_a_non_text_parameter(seen: list[t.Any]) -> N
 
 def test_empty_values_of_a_collection_of_numbers_are_missing(seen: list[t.Any]) -> None:
     """Among repeated inputs of numbers, the empty ones are left out (an empty input is
-    missing, alone or among others); a collection of text keeps them."""
+    missing, alone or among others); a collection that takes the empty text (text, a fixed
+    tuple's positions, choices with "") keeps them."""
     registry = Registry()
 
     @registry.action
-    def save(ids: list[int] = [], notes: list[str] = []) -> None:  # noqa: B006
-        seen.append((ids, notes))
+    def save(
+        ids: list[int] = [],  # noqa: B006
+        notes: list[str] = [],  # noqa: B006
+        pair: tuple[int, str] = (0, ""),
+        marks: list[t.Literal["", "x"]] = [],  # noqa: B006
+    ) -> None:
+        seen.append((ids, notes, pair, marks))
 
     client = _app(registry)
-    assert client.submit(save, {"ids": ["1", "", "3"], "notes": ["a", ""]}).status_code == 200
+    data = {"ids": ["1", "", "3"], "notes": ["a", ""], "pair": ["1", ""], "marks": ["", "x"]}
+    assert client.submit(save, data).status_code == 200
     assert client.submit(save, {"ids": "", "notes": ""}).status_code == 200
-    assert seen == [([1, 3], ["a", ""]), ([], [""])]
+    assert seen == [([1, 3], ["a", ""], (1, ""), ["", "x"]), ([], [""], (0, ""), [])]
 
 
 def test_an_empty_field_is_none_for_an_optional_parameter_without_default(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import sys
 import textwrap
@@ -361,3 +362,26 @@ def test_under_must_be_a_path() -> None:
         Registry().register(lambda: None, id="x", under="admin")
     scoped = Registry().register(lambda: None, id="y", under="/admin/")
     assert scoped.under == "/admin/" and scoped.bind().under == "/admin/"
+
+
+def test_two_lambdas_on_one_line_are_refused_without_columns(tmp_path: t.Any) -> None:
+    """Where Python keeps no columns (-X no_debug_ranges), lambdas on one line are still
+    told apart by their code."""
+    script = tmp_path / "lambdas.py"
+    script.write_text(
+        "from actionkit import DuplicateActionError, Registry\n"
+        "r = Registry()\n"
+        "try:\n"
+        "    a, b = r.register(lambda: 'first'), r.register(lambda: 'second')\n"
+        "except DuplicateActionError:\n"
+        "    print('refused')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "no_debug_ranges", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(tmp_path),
+        env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))},
+    )
+    assert done.stdout.strip() == "refused", done.stderr

@@ -20,7 +20,7 @@ import typing as t
 import weakref
 
 from .. import context
-from ..rendering import canonical_path
+from ..rendering import canonical_paths
 from .pages import PageCache
 
 _default: PageCache | None = None
@@ -98,7 +98,9 @@ def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> No
     The path is the one in the page's URL, the application's mount point (``SCRIPT_NAME``)
     included, as ``url_for()`` gives it; escapes are read as such: ``/tag/café`` and
     ``/tag/caf%C3%A9`` are the same page. A query in it is left out, so
-    ``revalidate_path(url_for("posts", page=2))`` drops ``/posts`` with every query.
+    ``revalidate_path(url_for("posts", page=2))`` drops ``/posts`` with every query; as a
+    ``?`` or ``#`` may also be a character of a path written as text (the tag ``C#``), the
+    whole text is dropped as a path too.
 
     Works inside actions and anywhere else (a webhook view, a CLI command, a job): see
     :mod:`actionkit.cache.api` for which store it uses.
@@ -107,7 +109,11 @@ def revalidate_path(path: str, type: t.Literal["page", "layout"] = "page") -> No
         raise ValueError(f"Unknown revalidate type {type!r}; use 'page' or 'layout'.")
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"revalidate_path() takes a path starting with '/', not {path!r}.")
-    path = canonical_path(path)
+    for each in canonical_paths(path):
+        _revalidate_one_path(each, type)
+
+
+def _revalidate_one_path(path: str, type: t.Literal["page", "layout"]) -> None:
     ctx = context.current()
     if ctx is not None and ctx.pending is not None and ctx.in_action:
         # Sent when the action is over, with the page rendered after it (see RequestContext).

@@ -14,7 +14,7 @@ import typing as t
 
 from .. import context
 from ..protocol import CACHE_STATUS_HEADER
-from ..rendering import Rendered, canonical_path, render_app
+from ..rendering import Rendered, canonical_paths, render_app
 from ..stores import Entry, Store, default_store
 from ..stores.base import INFINITY
 from . import policy
@@ -368,7 +368,8 @@ class PageCache(Waiting, Folding):
 
     def revalidate_path(self, path: str, type: t.Literal["page", "layout"] = "page") -> None:
         """Drop the pages of ``path`` (any query); ``type="layout"``: and every path below."""
-        self.safe.revalidate_path(canonical_path(path), type == "layout")
+        for each in canonical_paths(path):
+            self.safe.revalidate_path(each, type == "layout")
 
     def revalidate_tag(self, tag: str) -> None:
         """Drop every page and data entry tagged ``tag``."""

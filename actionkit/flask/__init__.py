@@ -74,7 +74,7 @@ from .. import context
 from ..cache import PageCache
 from ..cache.api import add_finder
 from ..jinja import install
-from ..middleware import ActionMiddleware
+from ..middleware import BODY_LIMIT, ActionMiddleware
 from ..stores import MemoryStore, SQLiteStore
 from ..testing import ActionClient, with_actions
 from .running import error_page, run_in_flask
@@ -137,9 +137,9 @@ class ActionKit:
                 fallbacks = (fallbacks,)
             settings["secret_key"] = [app.secret_key, *fallbacks] if fallbacks else app.secret_key
         follow_debug = "debug" not in settings
-        limit = app.config.get("MAX_CONTENT_LENGTH")
-        if "body_limit" not in settings and isinstance(limit, int) and 0 < limit < 1_048_576:
-            settings["body_limit"] = limit  # what Flask would refuse of a view's request
+        limit, given = app.config.get("MAX_CONTENT_LENGTH"), settings.get("body_limit", BODY_LIMIT)
+        if type(limit) is int and limit > 0 and type(given) is int:
+            settings["body_limit"] = min(given, limit)  # what Flask refuses of a view's request
         if isinstance(settings.get("cache"), str | os.PathLike):
             settings["cache"] = _store(app, settings["cache"])
         elif settings.get("cache") is None:

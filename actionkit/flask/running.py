@@ -82,27 +82,27 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
             # The app's error page for it, with the exception's own description:
             # abort(404, "No such post.") shows that message.
             raise HTTPSignal(e.code, page=_handled(app, e), message=described(e)) from None
+        except Exception as e:
+            # The app's error handler for it answers, as for a view (its own error, or none
+            # for it, is the action's error): after_request functions see its response,
+            # teardown functions no exception.
+            handled = _handler_answer(app, e)
+            if handled is None:
+                raise
+            _after_request(app, ctx, lambda: handled, always=True)
+            _end_with(handled)
         _after_request(app, ctx, app.response_class)
         return result
     except (ActionSignal, HTTPException):
         raise  # an answer, not an error: teardown functions see exc=None
-    except Exception as e:
-        try:
-            handled = _handler_answer(app, e)
-        except Exception as again:  # the handler's own error
-            error = again
-            got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=again)
-            raise
-        if handled is None:
-            error = e
-            got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
-            raise
-        # The app's error handler for it answered, as for a view: after_request functions see
-        # its status, teardown functions no exception.
-        _after_request(app, ctx, functools.partial(app.response_class, status=handled.status))
-        _end_with(handled)
     except BaseException as e:
         error = e
+        if isinstance(e, Exception):
+            got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
+            if request_finished.receivers:  # as Flask's 500 answer would
+                request_finished.send(
+                    app, _async_wrapper=app.ensure_sync, response=app.response_class(status=500)
+                )
         raise
     finally:
         ctx.pop(error)
@@ -199,19 +199,33 @@ def _stand_in(app: Flask, signal: ActionSignal) -> Response:
 
 
 def _after_request(
-    app: Flask, flask_ctx: RequestContext, stand_in: t.Callable[[], Response]
+    app: Flask,
+    flask_ctx: RequestContext,
+    stand_in: t.Callable[[], BaseResponse],
+    always: bool = False,
 ) -> None:
-    """Run ``after_request`` functions and save the session; their cookies join the answer."""
+    """Run ``after_request`` functions and save the session; their cookies join the answer.
+
+    :param always: ``stand_in`` is a response of the app's own (an error handler's), whose
+        cookies join the answer even when no function runs.
+    """
     if _nothing_after(app, flask_ctx):
-        if request_finished.receivers:
-            request_finished.send(app, _async_wrapper=app.ensure_sync, response=stand_in())
+        if always or request_finished.receivers:
+            response = stand_in()
+            _keep_cookies(response)
+            request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
         return
-    response = app.process_response(stand_in())
+    response = app.process_response(t.cast("Response", stand_in()))
+    _keep_cookies(response)
+    request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
+
+
+def _keep_cookies(response: BaseResponse) -> None:
+    """The ``Set-Cookie`` headers of ``response`` join the answer of the action."""
     ctx = context.current()
     if ctx is not None:
         for header in response.headers.getlist("Set-Cookie"):
             ctx.add_set_cookie(header)
-    request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
 
 
 def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
