@@ -61,9 +61,6 @@ def _escapable(text: str) -> bytes:
 # An action field's name at a key position of an urlencoded body (values cannot hold a bare "&").
 _URLENCODED_FIELD = re.compile(rb"(?:^|&)" + _escapable(ACTION_FIELD_PREFIX))
 _FIELD_BYTES = ACTION_FIELD_PREFIX.encode()
-# A part's name the parser reads otherwise than written: as RFC 2231 (name*=UTF-8''%24ACTION_...)
-# or with backslash escapes in its quotes (name="$\ACTION_ID_...").
-_READ_NAME = re.compile(rb'name\*\s*=|name\s*=\s*"[^"\r\n]*\\', re.IGNORECASE)
 
 
 class Options(t.Protocol):
@@ -247,12 +244,13 @@ def _names_an_action(head: bytes, kind: str, environ: WSGIEnvironment) -> bool:
         if b"$" not in head and b"%24" not in head:
             return False  # no "$" to begin a field's name with: no need for the pattern
         return _URLENCODED_FIELD.search(head) is not None
-    if _FIELD_BYTES not in head and _READ_NAME.search(head) is None:
-        return False  # the usual upload: no need to walk its parts
     boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1].get("boundary")
     if not boundary:
         return False
-    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=None)
+    delimiter = b"--" + boundary.encode("latin-1")
+    if not _headers_may_name_an_action(head, delimiter):
+        return False  # the usual upload: no need to walk its parts
+    decoder = MultipartDecoder(delimiter[2:], max_form_memory_size=None)
     decoder.receive_data(head)
     try:
         while True:
@@ -265,6 +263,21 @@ def _names_an_action(head: bytes, kind: str, environ: WSGIEnvironment) -> bool:
                 return True
     except ValueError:  # a broken body: the application's to answer
         return False
+
+
+def _headers_may_name_an_action(head: bytes, delimiter: bytes) -> bool:
+    """Whether the headers of a part in ``head`` may name it ``$ACTION_ID_...``: as written, as
+    an RFC 2231 parameter (``name*=UTF-8''%24ACTION_ID_x``) or with a backslash escape
+    (``name="$\\ACTION_ID_x"``), which the parser reads otherwise. Only the parts' headers
+    are looked at (one pass over the body), not what a file holds."""
+    at = head.find(delimiter)
+    while at != -1:
+        end = head.find(b"\r\n\r\n", at, at + 8192)
+        headers = head[at : end if end != -1 else at + 8192]
+        if _FIELD_BYTES in headers or b"*=" in headers or b"\\" in headers:
+            return True
+        at = head.find(delimiter, at + len(delimiter))
+    return False
 
 
 def unseal(action: Action, token: str, options: Options) -> list[t.Any]:
