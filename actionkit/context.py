@@ -84,8 +84,9 @@ class RequestContext:
     #: the list, and a ``cached()`` value read meanwhile sends them first.
     pending: list[tuple[str, str, bool]] | None = None
     #: Set when the action changed what the page after it shows in a way its request does not
-    #: carry (a framework's session, saved after the answer): that page is then neither read
-    #: from nor stored in the page cache.
+    #: carry (a framework's session, saved after the answer; a message for the user): that
+    #: page is then rendered into the client script's answer, neither read from nor stored in
+    #: the page cache.
     page_uncached: bool = False
 
     @property

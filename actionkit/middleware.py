@@ -280,7 +280,8 @@ class ActionMiddleware:
     ) -> Answer:
         url = call.page if redirect is None else redirect.url
         rendered = None
-        if redirect is not None or ctx.revalidated or ctx.set_cookies or call.form is not None:
+        changed = ctx.revalidated or ctx.set_cookies or ctx.page_uncached
+        if redirect is not None or changed or call.form is not None:
             state = _state(call, result) if call.form is not None and redirect is None else None
             # A page showing someone's submission is never read from nor stored in the cache.
             use_cache = state is None and not ctx.page_uncached

@@ -274,6 +274,21 @@ def test_a_query_given_to_revalidate_path_is_left_out(store: Store) -> None:
             assert site.get(url)[0] == "MISS", (text, how)
 
 
+def test_what_an_action_revalidated_is_named_once(store: Store) -> None:
+    """The answer names each path and tag the action revalidated once, however many times it
+    (and the signal handlers it set off) asked."""
+    site = Site(store)
+
+    @site.registry.action
+    def twice() -> None:
+        for _ in range(2):
+            revalidate_path("/tagged")
+            revalidate_tag("t1")
+
+    answer = site.client.call(twice, path="/").json
+    assert answer["revalidated"] == {"paths": ["/tagged"], "tags": ["t1"]}
+
+
 @pytest.mark.parametrize(
     ("url", "spellings"),
     [

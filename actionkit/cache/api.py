@@ -121,7 +121,7 @@ def _revalidate_one_path(path: str, type: t.Literal["page", "layout"]) -> None:
     else:
         for cache in _targets():
             cache.revalidate_path(path, type)
-    if ctx is not None:
+    if ctx is not None and path not in ctx.revalidated_paths:
         ctx.revalidated_paths.append(path)
 
 
@@ -135,7 +135,7 @@ def revalidate_tag(tag: str) -> None:
     else:
         for cache in _targets():
             cache.revalidate_tag(tag)
-    if ctx is not None:
+    if ctx is not None and tag not in ctx.revalidated_tags:
         ctx.revalidated_tags.append(tag)
 
 

@@ -61,7 +61,7 @@ from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..middleware import ActionMiddleware
 from ..protocol import ACTION_FIELD_PREFIX
 from ..rendering import Rendered
-from . import conf, responses
+from . import conf, guards, responses
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -178,6 +178,9 @@ class ActionKitMiddleware:
         request._dont_enforce_csrf_checks = True
         try:
             with _django_paths(environ):
+                refused = guards.login_required_answer(request, context.current())
+                if refused is not None:
+                    _end_with(refused)
                 result = _atomic_call(call, request)
         except ActionSignal:
             raise
@@ -191,9 +194,12 @@ class ActionKitMiddleware:
             raise
         finally:
             ctx = context.current()
-            if ctx is not None and responses.session_cookie_set(request):
+            if ctx is not None and (
+                responses.session_cookie_set(request)
+                or getattr(getattr(request, "_messages", None), "added_new", False)
+            ):
                 # The page after it shows the new session, which its Cookie header does not
-                # name (SessionMiddleware saves it on the way out).
+                # name (SessionMiddleware saves it on the way out), or the action's messages.
                 ctx.page_uncached = True
         if isinstance(result, HttpResponseBase):
             _end_with(result)

@@ -107,7 +107,7 @@ def adopt(
                 pass
             close = getattr(iterable, "close", None)
             if close is not None:
-                response._resource_closers.append(close)
+                response._resource_closers.append(Closer(close))
     kept = {name.lower() for name, _ in headers}
     for name, value in headers:
         if name == CACHE_STATUS_HEADER:
@@ -127,7 +127,8 @@ def from_answer(
     except BaseException:
         close(iterable)
         raise
-    response = HttpResponse(body, status=int(code), reason=reason or None)
+    kind = SeeOther if any(name.lower() == "location" for name, _ in headers) else HttpResponse
+    response = kind(body, status=int(code), reason=reason or None)
     for name, value in headers:
         if name.lower() == "set-cookie":
             response.cookies.load(value)
@@ -137,8 +138,35 @@ def from_answer(
             response[name] = value
     if hasattr(iterable, "close"):
         # after() callbacks run once the answer has been sent, when Django closes it.
-        response._resource_closers.append(iterable.close)
+        response._resource_closers.append(Closer(iterable.close))
     return response
+
+
+class SeeOther(HttpResponse):
+    """An answer that redirects (an action's ``303``), with the ``url`` Django's test client
+    follows (``follow=True``) and ``assertRedirects`` reads."""
+
+    @property
+    def url(self) -> str:
+        return str(self["Location"])
+
+
+class Closer:
+    """What closing the response does for the core (stores the page, runs ``after()``): a copy
+    of the response that a cache pickles (``UpdateCacheMiddleware``) closes nothing."""
+
+    def __init__(self, close: t.Callable[[], object]) -> None:
+        self.close = close
+
+    def __call__(self) -> object:
+        return self.close()
+
+    def __reduce__(self) -> tuple[t.Any, ...]:
+        return (_nothing, ())
+
+
+def _nothing() -> None:
+    return None
 
 
 def close(iterable: t.Iterable[bytes]) -> None:

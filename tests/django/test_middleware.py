@@ -736,3 +736,131 @@ def test_settings_are_checked_and_the_key_is_derived(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(settings, "ACTIONKIT", {"CACHES": "memory"})
     with pytest.raises(ImproperlyConfigured, match="valid: \\['CACHE'"):
         conf.options()
+
+
+def test_the_per_site_cache_stores_a_page_that_opts_in() -> None:
+    """Django's per-site cache (UpdateCacheMiddleware first, FetchFromCacheMiddleware last)
+    pickles the response: a page that opted in to actionkit's cache is stored there too, where
+    it was a 500 (the cache's closer cannot be pickled), and served from it."""
+    from django.conf import settings
+    from django.http import HttpResponse
+    from django.test import override_settings
+
+    from actionkit import cache_tag
+
+    renders: list[int] = []
+
+    def counted(request: t.Any) -> HttpResponse:
+        cache_tag("counted")
+        renders.append(1)
+        return HttpResponse(f"count={len(renders)}")
+
+    middleware = [
+        "django.middleware.cache.UpdateCacheMiddleware",
+        *settings.MIDDLEWARE,
+        "django.middleware.cache.FetchFromCacheMiddleware",
+    ]
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with (
+        override_settings(MIDDLEWARE=middleware, CACHES=caches, CACHE_MIDDLEWARE_SECONDS=60),
+        _route("counted", counted),
+    ):
+        first, second = client().get("/counted"), client().get("/counted")
+    assert (first.status_code, first.text) == (200, "count=1")
+    assert (second.status_code, second.text) == (200, "count=1") and renders == [1]
+
+
+def test_login_required_middleware_guards_actions() -> None:
+    """With Django's LoginRequiredMiddleware, an anonymous user's action posted to a page that
+    needs a login is refused as the page would be (a redirect to the login page; nothing
+    runs); a page or an action marked @login_not_required lets it run, as does signing in."""
+    from django.conf import settings
+    from django.contrib.auth.decorators import login_not_required
+    from django.contrib.auth.models import User
+    from django.http import HttpResponse
+    from django.test import override_settings
+
+    from actionkit import Registry
+
+    ran: list[str] = []
+    registry = Registry()
+
+    @registry.action(id="wipe")
+    def wipe() -> str:
+        ran.append("wipe")
+        return "wiped"
+
+    @registry.action(id="subscribe")
+    @login_not_required
+    def subscribe() -> str:
+        ran.append("subscribe")
+        return "subscribed"
+
+    def account(request: t.Any) -> HttpResponse:
+        return HttpResponse("account")
+
+    @login_not_required
+    def open_page(request: t.Any) -> HttpResponse:
+        return HttpResponse("open")
+
+    middleware = [
+        *settings.MIDDLEWARE,
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    ]
+    options = {"CACHE": "memory", "REGISTRY": registry}
+    with (
+        override_settings(MIDDLEWARE=middleware, LOGIN_URL="/login", ACTIONKIT=options),
+        _route("account", account),
+        _route("open", open_page),
+    ):
+        c = client()
+        refused = submit(c, wipe, path="/account")
+        assert refused.status_code == 303
+        assert refused["Location"] == "/login?next=/account"
+        answer = call(c, wipe, path="/account")
+        assert answer.json()["redirect"]["url"] == "/login?next=/account"
+        assert ran == []
+        assert call(c, wipe, path="/open").json()["result"] == "wiped"
+        assert call(c, subscribe, path="/account").json()["result"] == "subscribed"
+        c.force_login(User.objects.get_or_create(username="ada")[0])
+        assert call(c, wipe, path="/account").json()["result"] == "wiped"
+    assert ran == ["wipe", "subscribe", "wipe"]
+
+
+def test_the_test_client_follows_an_actions_redirect() -> None:
+    """Django's test client follows the 303 of an action (follow=True) and assertRedirects
+    reads it, as for a view's redirect."""
+    from django.test import SimpleTestCase
+    from posts import actions
+
+    c = client()
+    response = submit(c, actions.create_post, {"title": "Followed", "content": "x"})
+    SimpleTestCase().assertRedirects(
+        response, "/posts", status_code=303, fetch_redirect_response=False
+    )
+    fields = {actions.create_post.field_name: "", "title": "Twice", "content": "x"}
+    followed = c.post("/posts", fields, headers={"Origin": ORIGIN}, follow=True)
+    assert followed.status_code == 200 and followed.redirect_chain == [("/posts", 303)]
+    assert "Twice" in followed.text
+
+
+def test_a_script_call_that_only_adds_a_message_gets_the_page_showing_it() -> None:
+    """A JSON call whose action adds a message, and changes nothing else, answers with the
+    page showing it (as the page after a form does), and the message is shown once."""
+    from django.contrib import messages
+    from django.test import override_settings
+
+    from actionkit import Registry
+
+    registry = Registry()
+
+    @registry.action(id="note")
+    def note(request: t.Any) -> None:
+        messages.success(request, "Saved your settings.")
+
+    with override_settings(ACTIONKIT={"CACHE": "memory", "REGISTRY": registry}):
+        c = client()
+        c.get("/posts")
+        answer = call(c, note).json()
+        assert answer["html"] is not None and "Saved your settings." in answer["html"]
+        assert "Saved your settings." not in c.get("/posts").text
