@@ -319,6 +319,27 @@ def test_a_path_is_revalidated_however_it_is_spelled(
             assert site.get(url)[0] == "MISS", (spelling, how)
 
 
+def test_a_process_that_only_read_a_page_waits_for_a_dead_render_as_long_as_its_own_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that only ever served a page from the shared store, whose miss meets the lease
+    of a render that died with its process, waits as long as its own renders of other pages
+    would allow (at least _LEAST_WAIT), not the cache's whole wait, then renders."""
+    from actionkit.cache import waiting
+
+    monkeypatch.setattr(waiting, "_LEAST_WAIT", 0.3)
+    path = tmp_path / "cache.sqlite3"
+    a, b = Site(SQLiteStore(path)), Site(SQLiteStore(path))
+    assert a.get("/tagged")[0] == "MISS" and b.get("/tagged")[0] == "HIT"
+    (key,) = [k for k in a.cache._shared if "/tagged" in k]
+    a.cache.revalidate_path("/tagged")
+    assert b.cache.safe.store.acquire(key, 30)  # the render of a process killed since
+    started = time.monotonic()
+    answer = b.get("/tagged")
+    waited = time.monotonic() - started
+    assert answer[0] == "MISS" and 0.25 < waited < 2, waited  # the cache's wait is 5 s
+
+
 def test_a_page_another_process_rendered_is_rendered_once_after_a_revalidation(
     tmp_path: Path,
 ) -> None:

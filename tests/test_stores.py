@@ -1621,3 +1621,54 @@ def test_a_paused_redis_fails_fast(redis_server: RedisServer) -> None:
         redis_server.resume()
     assert store.get("k") is not None
     store.close()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_sqlite_a_file_deleted_under_a_running_process_is_left_for_the_one_at_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    """A worker whose file was deleted (or replaced) under it while a new worker made the one at
+    the path moves to that file within _CHECK_FILE_EVERY: it sees the new worker's writes and
+    revalidations, and the new worker sees its own, where each kept its own file for good."""
+    monkeypatch.setattr(sqlite_file, "_CHECK_FILE_EVERY", 0.2)
+    path = tmp_path / "cache.sqlite3"
+    old = SQLiteStore(path)
+    old.set("page", _entry(b"before", tags=["t"]), old.generation())
+    assert old.get("page") is not None
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"cache.sqlite3{suffix}").unlink(missing_ok=True)
+    if how == "replaced":
+        sqlite3.connect(path).close()  # another program's file at the path
+    new = SQLiteStore(path)  # a worker started since
+    new.set("page", _entry(b"after", tags=["t"]), new.generation())
+    time.sleep(0.25)
+    with caplog.at_level("WARNING", logger="actionkit"):
+        seen = old.get("page")
+    assert seen is not None and seen.body == b"after"
+    assert "deleted or replaced while in use" in caplog.text
+    old.revalidate_tag("t")
+    assert new.get("page") is None
+    old.set("other", _entry(b"x"), old.generation())
+    assert new.get("other") is not None
+    old.close()
+    new.close()
+
+
+def test_sqlite_a_file_that_cannot_be_opened_does_not_stop_the_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store whose file cannot be opened when the worker starts (a read-only or full file
+    system) is made all the same, with a warning: it fails each use, which the page cache
+    serves uncached, until the file can be opened; then it works."""
+    blocker = tmp_path / "dir"
+    blocker.write_text("a file where the directory should be")
+    with caplog.at_level("WARNING", logger="actionkit"):
+        store = SQLiteStore(blocker / "cache.sqlite3")
+    assert "cannot be opened yet" in caplog.text
+    with pytest.raises(OSError):
+        store.get("k")
+    blocker.unlink()
+    blocker.mkdir()
+    store.set("k", _entry(b"one"), store.generation())
+    assert store.get("k") is not None
+    store.close()

@@ -19,8 +19,9 @@ _LEASE_POLL = 1e-3
 _LAST_POLL = 5e-3
 
 # A miss waits for another process's render of a page at most _PATIENCE times as long as its
-# own last render of that page took, and at least _LEAST_WAIT seconds (never more than the
-# cache's ``wait``): the render may have died with its process, its lease left in the store.
+# own last render of that page took (of any page, when it never rendered this one), and at
+# least _LEAST_WAIT seconds (never more than the cache's ``wait``): the render may have died
+# with its process, its lease left in the store.
 _PATIENCE = 4.0
 _LEAST_WAIT = 1.0
 
@@ -57,8 +58,9 @@ class Waiting:
         """When a miss of ``key`` stops waiting for another process's render of it
         (``time.monotonic()``; see _PATIENCE)."""
         took = self._shared.get(key)
-        wait = self.wait if took is None else min(self.wait, max(_LEAST_WAIT, _PATIENCE * took))
-        return time.monotonic() + wait
+        if took is None:  # served here only from the store: as long as any render here took
+            took = max((t for t in self._shared.values() if t is not None), default=0.0)
+        return time.monotonic() + min(self.wait, max(_LEAST_WAIT, _PATIENCE * took))
 
     def _await_render(self, key: str, deadline: float) -> tuple[Entry | None, bool]:
         """Wait for the page of the render of ``key`` another process holds the lease for:

@@ -13,7 +13,9 @@ So the generation also names the server's *incarnation*: a digest of the server'
 step as it stores; ``get`` ignores an entry stored in another (a server that crashed and
 reloaded an older snapshot holds again the entries that revalidations since had dropped). The
 server must not evict the store's keys (its ``maxmemory-policy`` should be ``noeviction`` or a
-``volatile-*`` one; ``max_bytes`` bounds the store itself), nor rename ``INFO``.
+``volatile-*`` one; ``max_bytes`` bounds the store itself), nor rename ``INFO``; and its
+``maxmemory``, if any, must leave room for the store beyond the server's other data: a server
+that refuses writes is an outage (see :mod:`actionkit.cache.safe`).
 """
 
 from __future__ import annotations

@@ -20,11 +20,13 @@ maps that header read-only and compares it, which takes no lock, no system call 
 of the GIL (threads of a ``gthread`` worker would queue for it). Where no such file is in use,
 ``PRAGMA data_version`` tells instead.
 
-The file is a cache: deleting it while no worker runs loses nothing but speed. That is also why
-it is written without ``fsync``: on Linux the store notes the boot it was written in, and the
-first process to open it after a reboot (the only way an unsynced file can be left damaged:
-a power loss or an OS crash) starts it afresh. Where the boot cannot be known, writes are synced
-as SQLite's ``synchronous=NORMAL`` does. A process that crashes loses nothing either way.
+The file is a cache: deleting it while no worker runs loses nothing but speed (deleted under
+running workers, they move to the one made again at the path within half a second). That is
+also why it is written without ``fsync``: on Linux the store notes the boot it was written in,
+and the first process to open it after a reboot (the only way an unsynced file can be left
+damaged: a power loss or an OS crash) starts it afresh. Where the boot cannot be known, writes
+are synced as SQLite's ``synchronous=NORMAL`` does. A process that crashes loses nothing either
+way.
 
 A file is made again only when it was written before this boot or cannot be read at all
 (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``); a busy or locked database is an error like any

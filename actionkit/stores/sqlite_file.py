@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import mmap
 import os
 import secrets
 import sqlite3
 import threading
+import time
 import typing as t
 import weakref
 
 from .sqlite_writes import WriteTransaction, forget_reads
+
+logger = logging.getLogger("actionkit")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -73,6 +77,11 @@ _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 # changes (see _reads), up to:
 _FRONT_ENTRIES = 256
 _FRONT_BYTES = 8 * 1024 * 1024
+
+# How often (seconds) a process looks whether the file at its path is still the one it has open:
+# a file deleted or replaced under running workers (a cleaner of /tmp, an operator) would leave
+# each on a file of its own, never seeing the others' revalidations.
+_CHECK_FILE_EVERY = 0.5
 
 # The WAL index header in <path>-shm: two copies of 48 bytes (the first written last at each
 # commit, with a change counter), then the checkpoint information.
@@ -152,6 +161,14 @@ def _new_incarnation() -> str:
     return f"{secrets.randbits(60) | 1:x}"  # never 0, the incarnation of a file without one
 
 
+def _inode(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def boot_id() -> str | None:
     """This boot of the machine (Linux), or ``None`` where it cannot be known."""
     try:
@@ -182,8 +199,16 @@ class SQLiteFile:
         # The mapped WAL index header (see the module): None until mapped, False when unusable.
         self._shm: mmap.mmap | t.Literal[False] | None = None
         self._shm_key: tuple[int, int, int] | None = None
+        self._inode: tuple[int, int] | None = None  # of the file this process has open
+        self._next_check = 0.0
+        self._ready = False  # the file opened and checked (see _open)
         _files.add(self)
-        self._open()
+        try:
+            self._open()
+        except (OSError, sqlite3.Error) as e:
+            # A worker must start whatever the file's state (a read-only file system, a full
+            # disk): the page cache serves uncached while the store fails (see cache.safe).
+            logger.warning("The SQLite file %s cannot be opened yet: %s", self.path, e)
 
     def _open(self) -> None:
         """Create the file, or start it afresh when it was last written before a reboot or
@@ -193,6 +218,15 @@ class SQLiteFile:
         one checks and the others find it done. A file in use needs no write to be checked, so
         a worker starting while another holds a long write does not wait for it.
         """
+        self._ready = True  # (its connections are made below)
+        try:
+            self._make_or_check()
+        except BaseException:
+            self._ready = False
+            self.close()  # the next use opens it again
+            raise
+
+    def _make_or_check(self) -> None:
         with open(self.path + ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -212,6 +246,8 @@ class SQLiteFile:
                     db.execute("INSERT INTO settings VALUES ('boot', ?)", (self._boot,))
                 db.execute("INSERT INTO settings VALUES ('incarnation', ?)", (_new_incarnation(),))
             finally:
+                self._inode = _inode(self.path)
+                self._next_check = time.monotonic() + _CHECK_FILE_EVERY
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _keep(self, db: sqlite3.Connection) -> bool:
@@ -244,8 +280,33 @@ class SQLiteFile:
         local = self._local
         db: sqlite3.Connection | None = getattr(local, "db", None)
         if db is not None and local.pid == self._pid:
-            return db
+            if time.monotonic() < self._next_check or not self._replaced():
+                return db
+            return self._db()  # the connection made for the file now at the path
+        if not self._ready:  # it could not be opened: try again (raises while it cannot)
+            self._open()
+            return self._db()
         return self._connect()
+
+    def _replaced(self) -> bool:
+        """Whether the file at the path is no longer the one this process has open (deleted,
+        or replaced); if so the process moves to the one there now (made if missing): its
+        connections are closed, and a thread using one meanwhile fails (the page cache serves
+        uncached until its next try)."""
+        with self._lock:
+            if time.monotonic() < self._next_check:
+                return False
+            self._next_check = time.monotonic() + _CHECK_FILE_EVERY
+            if _inode(self.path) == self._inode:
+                return False
+        logger.warning(
+            "The SQLite file %s was deleted or replaced while in use: this process now uses the"
+            " file at that path (made again if missing).",
+            self.path,
+        )
+        self.close()
+        self._open()
+        return True
 
     def _after_fork(self) -> None:
         """In a forked child, leave the parent's connections alone (and the state of its lock,
