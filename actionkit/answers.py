@@ -57,8 +57,10 @@ def send(
 ) -> t.Iterable[bytes]:
     """Send ``answer`` with the action's cookies; run its ``after()`` callbacks on close."""
     headers = list(answer.headers)
-    if ctx is not None:
-        headers.extend(("Set-Cookie", v) for v in ctx.set_cookies.values())
+    if ctx is not None and ctx.set_cookies:
+        # One Set-Cookie per name: the page's own, when it sets one the action set too.
+        own = {v.partition("=")[0].strip() for k, v in headers if k.lower() == "set-cookie"}
+        headers.extend(("Set-Cookie", v) for k, v in ctx.set_cookies.items() if k not in own)
     headers.append(("Content-Length", str(len(answer.body))))
     start_response(status_line(answer.status), headers)
     if ctx is not None and ctx.after_callbacks:

@@ -83,11 +83,13 @@ class RequestContext:
     #: after it where it can (see :meth:`actionkit.cache.PageCache.render`); the render shares
     #: the list, and a ``cached()`` value read meanwhile sends them first.
     pending: list[tuple[str, str, bool]] | None = None
-    #: Set when the action changed what the page after it shows in a way its request does not
-    #: carry (a framework's session, saved after the answer; a message for the user): that
-    #: page is then rendered into the client script's answer, neither read from nor stored in
-    #: the page cache.
+    #: Set when the page after the action may show what its request does not carry (a
+    #: framework's session saved after the answer, a message for the user): that page is then
+    #: neither read from nor stored in the page cache.
     page_uncached: bool = False
+    #: Set when the action itself changed what the page after it shows without revalidating
+    #: or setting a cookie (a message, the session): the client script's answer carries it.
+    page_changed: bool = False
 
     @property
     def cookie_values(self) -> dict[str, str]:

@@ -280,7 +280,7 @@ class ActionMiddleware:
     ) -> Answer:
         url = call.page if redirect is None else redirect.url
         rendered = None
-        changed = ctx.revalidated or ctx.set_cookies or ctx.page_uncached
+        changed = ctx.revalidated or ctx.set_cookies or ctx.page_changed
         if redirect is not None or changed or call.form is not None:
             state = _state(call, result) if call.form is not None and redirect is None else None
             # A page showing someone's submission is never read from nor stored in the cache.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import typing as t
 
@@ -1481,3 +1482,105 @@ def test_an_apps_own_cache_tag_global_is_kept() -> None:
     ActionKit(app)
     with app.app_context():
         assert render_template_string("{{ cache_tag('x') }}") == "[x]"
+
+
+def test_an_http_error_handlers_redirect_and_cookies_answer_the_action() -> None:
+    """An error handler that answers an HTTP error with a redirect (errorhandler(401) sending to
+    the login page) ends the action with that redirect, as for a view, whether the action
+    called unauthorized() or abort(401); the cookies a handler sets reach the answer once, and
+    after_request functions see its response."""
+    from actionkit import unauthorized
+
+    registry = Registry()
+    seen: list[t.Any] = []
+
+    @registry.action(id="by_signal")
+    def by_signal() -> None:
+        unauthorized()
+
+    @registry.action(id="by_abort")
+    def by_abort() -> None:
+        abort(401)
+
+    @registry.action(id="missing")
+    def missing() -> None:
+        abort(404)
+
+    app = _app_with(registry)
+
+    @app.errorhandler(401)
+    def to_login(error: t.Any) -> t.Any:
+        return redirect("/login")
+
+    @app.errorhandler(404)
+    def not_found_page(error: t.Any) -> t.Any:
+        response = app.make_response(("<p>gone</p>", 404))
+        response.set_cookie("nf", "1")
+        return response
+
+    @app.after_request
+    def after(response: t.Any) -> t.Any:
+        seen.append((response.status_code, response.headers.getlist("Set-Cookie")))
+        return response
+
+    client = app.test_client()
+    for act in (by_signal, by_abort):
+        answer = client.submit(act, path="/")
+        assert (answer.status_code, answer.headers["Location"]) == (303, "/login"), act.id
+        assert client.call(act, path="/").json["redirect"] == {"url": "/login", "type": "push"}
+    seen.clear()
+    page = client.submit(missing, path="/")
+    assert page.status_code == 404 and page.text == "<p>gone</p>"
+    assert page.headers.getlist("Set-Cookie") == ["nf=1; Path=/"]
+    answer = client.call(missing, path="/")
+    assert answer.status_code == 404 and answer.headers.getlist("Set-Cookie") == ["nf=1; Path=/"]
+    assert seen == [(404, ["nf=1; Path=/"])] * 2
+
+
+def test_a_json_provider_of_its_own_writes_the_result() -> None:
+    """A JSON provider that overrides dumps (another JSON library) and has no default writes a
+    result the standard encoder cannot, as jsonify would."""
+    import datetime
+
+    from flask.json.provider import JSONProvider
+
+    class IsoProvider(JSONProvider):
+        def dumps(self, obj: t.Any, **kwargs: t.Any) -> str:
+            return json.dumps(obj, default=lambda v: v.isoformat(), **kwargs)
+
+        def loads(self, s: str | bytes, **kwargs: t.Any) -> t.Any:
+            return json.loads(s, **kwargs)
+
+    registry = Registry()
+
+    @registry.action(id="when")
+    def when() -> datetime.date:
+        return datetime.date(2026, 12, 2)
+
+    app = Flask(__name__)
+    app.json = IsoProvider(app)
+    app.secret_key = "provider-secret-0123456789"
+    ActionKit(app, registry=registry)
+    app.add_url_rule("/", "home", lambda: "home")
+    assert app.test_client().call(when, path="/").json["result"] == "2026-12-02"
+
+
+def test_an_error_raised_to_the_test_sends_no_request_finished() -> None:
+    """With TESTING, an action's error raised to the test sends no request_finished, as
+    Flask sends none for a view's error it propagates."""
+    from flask import request_finished
+
+    registry = Registry()
+
+    @registry.action(id="boom")
+    def boom() -> None:
+        raise ZeroDivisionError
+
+    app = _app_with(registry, TESTING=True)
+    finished: list[int] = []
+    with (
+        request_finished.connected_to(lambda s, response, **k: finished.append(1), app),
+        pytest.raises(ZeroDivisionError),
+    ):
+        app.test_client().call(boom, path="/")
+    assert finished == []

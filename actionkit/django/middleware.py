@@ -176,6 +176,7 @@ class ActionKitMiddleware:
         _sync_stream(request)
         # Decoding passed the origin check before any action runs: the request is checked.
         request._dont_enforce_csrf_checks = True
+        before = responses.session_state(request)
         try:
             with _django_paths(environ):
                 refused = guards.login_required_answer(request, context.current())
@@ -194,13 +195,12 @@ class ActionKitMiddleware:
             raise
         finally:
             ctx = context.current()
-            if ctx is not None and (
-                responses.session_cookie_set(request)
-                or getattr(getattr(request, "_messages", None), "added_new", False)
-            ):
-                # The page after it shows the new session, which its Cookie header does not
-                # name (SessionMiddleware saves it on the way out), or the action's messages.
-                ctx.page_uncached = True
+            if ctx is not None:
+                added = getattr(getattr(request, "_messages", None), "added_new", False)
+                # The page after it shows the action's messages, or a session its Cookie header
+                # does not name (SessionMiddleware saves it on the way out).
+                ctx.page_uncached = added or responses.session_cookie_set(request)
+                ctx.page_changed = added or responses.session_changed(request, before)
         if isinstance(result, HttpResponseBase):
             _end_with(result)
         return result

@@ -57,6 +57,23 @@ def session_cookie_set(request: HttpRequest) -> bool:
     return bool(modified or settings.SESSION_SAVE_EVERY_REQUEST)
 
 
+def session_state(request: HttpRequest) -> dict[str, t.Any] | None:
+    """What the session holds, to tell whether an action changed it (see
+    :func:`session_changed`): ``None`` when it is not loaded."""
+    cache = getattr(getattr(request, "session", None), "_session_cache", None)
+    return dict(cache) if isinstance(cache, dict) else None
+
+
+def session_changed(request: HttpRequest, before: dict[str, t.Any] | None) -> bool:
+    """Whether the action changed the session, given :func:`session_state` before it: not
+    whether something else marked it modified (a "last seen" middleware above), or it is saved
+    on every request."""
+    after = session_state(request)
+    if before is None:  # loaded by the action, if at all: its changes mark it modified
+        return after is not None and bool(getattr(request.session, "modified", False))
+    return after != before
+
+
 class Body:
     """A Django response as a WSGI iterable. ``owned``: a page rendered inside another request,
     closed here without the ``request_finished`` signal (which would close the database

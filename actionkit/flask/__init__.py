@@ -57,6 +57,7 @@ page of the app's error handler for that status.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import typing as t
 
@@ -77,7 +78,7 @@ from ..jinja import install
 from ..middleware import BODY_LIMIT, ActionMiddleware
 from ..stores import MemoryStore, SQLiteStore
 from ..testing import ActionClient, with_actions
-from .running import error_page, run_in_flask
+from .running import error_page, propagates, run_in_flask
 
 if t.TYPE_CHECKING:
     from ..stores import Store
@@ -154,7 +155,7 @@ class ActionKit:
         )
         middleware._context_in_environ = True  # for _streamed_context
         # An action's error reaches the test that made the request, as a view's does.
-        middleware._propagate = lambda: _propagates(app)
+        middleware._propagate = lambda: propagates(app)
         middleware._json_default = lambda value: _json_default(app, value)
         if follow_debug:
             middleware._debug_source = lambda: app.debug  # set late by app.run(debug=True)
@@ -172,20 +173,14 @@ class ActionKit:
         return middleware
 
 
-def _propagates(app: Flask) -> bool:
-    """Whether Flask would raise a view's error to its caller: ``PROPAGATE_EXCEPTIONS``, else
-    ``TESTING`` (not ``debug``: the client script shows the traceback of the answer)."""
-    propagate = app.config.get("PROPAGATE_EXCEPTIONS")
-    return bool(app.testing if propagate is None else propagate)
-
-
 def _json_default(app: Flask, value: t.Any) -> t.Any:
     """A result JSON cannot hold as the app's JSON provider writes it (``jsonify``'s dates,
-    ``Decimal``, ``UUID``, dataclasses, ``lazy_gettext``), when the provider says how."""
+    ``Decimal``, ``UUID``, dataclasses, ``lazy_gettext``): by its ``default``, or else (a
+    provider of its own, over another JSON library) as its ``dumps`` writes the value."""
     default = getattr(app.json, "default", None)
-    if default is None:
-        raise TypeError(f"{type(value).__name__} is not a JSON value")
-    return default(value)
+    if default is not None:
+        return default(value)
+    return json.loads(app.json.dumps(value))
 
 
 def _install_template_globals(app: Flask) -> None:

@@ -17,7 +17,6 @@ from werkzeug.sansio.response import Response as BaseResponse
 from .. import context
 from ..answers import described
 from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
-from ..protocol import ENVIRON_ACTION_ID
 from ..rendering import Rendered, render_app
 
 if t.TYPE_CHECKING:
@@ -69,19 +68,23 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
             # A parameter named ``request`` gets Flask's request.
             result = _dispatch(app, functools.partial(call, request=ctx.request))
         except ActionSignal as signal:
-            _after_request(app, ctx, functools.partial(_stand_in, app, signal))
             if isinstance(signal, HTTPSignal) and signal.page is None:
                 # The app's error page, made in this context: another one would run the
                 # teardown functions again.
-                signal.page = _error_response(app, signal.status, environ)
+                signal.page = _error_response(app, signal.status)
+                _answered(app, ctx, signal.page, signal.status)
+            else:
+                _after_request(app, ctx, functools.partial(_stand_in, app, signal))
             raise
         except HTTPException as e:
-            _after_request(app, ctx, functools.partial(app.response_class, status=e.code or 500))
             if e.code is None or e.code < 400:
+                _after_request(app, ctx, functools.partial(app.response_class, status=e.code))
                 raise
             # The app's error page for it, with the exception's own description:
             # abort(404, "No such post.") shows that message.
-            raise HTTPSignal(e.code, page=_handled(app, e), message=described(e)) from None
+            page = _handled(app, e)
+            _answered(app, ctx, page, e.code)
+            raise HTTPSignal(e.code, page=page, message=described(e)) from None
         except Exception as e:
             # The app's error handler for it answers, as for a view (its own error, or none
             # for it, is the action's error): after_request functions see its response,
@@ -99,13 +102,34 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
         error = e
         if isinstance(e, Exception):
             got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
-            if request_finished.receivers:  # as Flask's 500 answer would
+            if request_finished.receivers and not propagates(app):  # as Flask's 500 answer
                 request_finished.send(
                     app, _async_wrapper=app.ensure_sync, response=app.response_class(status=500)
                 )
         raise
     finally:
         ctx.pop(error)
+
+
+def propagates(app: Flask) -> bool:
+    """Whether Flask would raise a view's error to its caller: ``PROPAGATE_EXCEPTIONS``, else
+    ``TESTING`` (not ``debug``: the client script shows the traceback of the answer)."""
+    propagate = app.config.get("PROPAGATE_EXCEPTIONS")
+    return bool(app.testing if propagate is None else propagate)
+
+
+def _answered(
+    app: Flask, flask_ctx: RequestContext, page: WSGIApplication | None, status: int
+) -> None:
+    """The app's error handler answered an HTTP error with ``page``: ``after_request``
+    functions see it and its cookies join the answer, as for a view; a redirect it answered
+    with (``errorhandler(401)`` sending to the login page) ends the action."""
+    if not isinstance(page, BaseResponse):  # no handler: Werkzeug's own page
+        _after_request(app, flask_ctx, functools.partial(app.response_class, status=status))
+        return
+    _after_request(app, flask_ctx, lambda: page, always=True)
+    if 300 <= page.status_code < 400 and page.location:
+        _end_with(page)
 
 
 def _handler_answer(app: Flask, error: Exception) -> BaseResponse | None:
@@ -249,14 +273,11 @@ def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
     )
 
 
-def _error_response(app: Flask, status: int, environ: WSGIEnvironment) -> WSGIApplication | None:
-    """The answer of the app's error handler for ``status`` to a browser without JavaScript;
-    ``None`` for the script (which shows no page) and for a status Werkzeug has no exception
-    for (the middleware's own page)."""
+def _error_response(app: Flask, status: int) -> WSGIApplication | None:
+    """The answer of the app's error handler for ``status`` (its page, or its redirect);
+    ``None`` for a status Werkzeug has no exception for (the middleware's own page)."""
     error = default_exceptions.get(status)
-    if ENVIRON_ACTION_ID in environ or error is None:
-        return None
-    return _handled(app, error())
+    return None if error is None else _handled(app, error())
 
 
 def error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered | None:

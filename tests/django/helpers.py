@@ -70,3 +70,15 @@ class RecordsPath:
         response = self.get_response(request)
         RecordsPath.seen.append(request.META["PATH_INFO"])
         return response
+
+
+class TouchesSession:
+    """A middleware that writes the session on every request (a "last seen" time), for tests
+    that put it above ActionKitMiddleware."""
+
+    def __init__(self, get_response: t.Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: t.Any) -> t.Any:
+        request.session["seen"] = request.session.get("seen", 0) + 1
+        return self.get_response(request)

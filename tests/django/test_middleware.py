@@ -771,9 +771,10 @@ def test_the_per_site_cache_stores_a_page_that_opts_in() -> None:
 
 
 def test_login_required_middleware_guards_actions() -> None:
-    """With Django's LoginRequiredMiddleware, an anonymous user's action posted to a page that
-    needs a login is refused as the page would be (a redirect to the login page; nothing
-    runs); a page or an action marked @login_not_required lets it run, as does signing in."""
+    """With Django's LoginRequiredMiddleware, an anonymous user's action is refused as a view
+    of its own would be (the redirect to the login page, the page posted to as next; nothing
+    runs), wherever it is posted: a page marked @login_not_required (the login page) is chosen
+    by the client, so only an action marked so runs for everyone; signing in lets it run."""
     from django.conf import settings
     from django.contrib.auth.decorators import login_not_required
     from django.contrib.auth.models import User
@@ -800,8 +801,8 @@ def test_login_required_middleware_guards_actions() -> None:
         return HttpResponse("account")
 
     @login_not_required
-    def open_page(request: t.Any) -> HttpResponse:
-        return HttpResponse("open")
+    def login_page(request: t.Any) -> HttpResponse:
+        return HttpResponse("log in")
 
     middleware = [
         *settings.MIDDLEWARE,
@@ -811,20 +812,20 @@ def test_login_required_middleware_guards_actions() -> None:
     with (
         override_settings(MIDDLEWARE=middleware, LOGIN_URL="/login", ACTIONKIT=options),
         _route("account", account),
-        _route("open", open_page),
+        _route("login", login_page),
     ):
         c = client()
         refused = submit(c, wipe, path="/account")
         assert refused.status_code == 303
         assert refused["Location"] == "/login?next=/account"
-        answer = call(c, wipe, path="/account")
-        assert answer.json()["redirect"]["url"] == "/login?next=/account"
+        for path in ("/account", "/login", "/nowhere"):
+            answer = call(c, wipe, path=path).json()
+            assert answer["redirect"]["url"] == f"/login?next={path}", path
         assert ran == []
-        assert call(c, wipe, path="/open").json()["result"] == "wiped"
         assert call(c, subscribe, path="/account").json()["result"] == "subscribed"
         c.force_login(User.objects.get_or_create(username="ada")[0])
         assert call(c, wipe, path="/account").json()["result"] == "wiped"
-    assert ran == ["wipe", "subscribe", "wipe"]
+    assert ran == ["subscribe", "wipe"]
 
 
 def test_the_test_client_follows_an_actions_redirect() -> None:
@@ -864,3 +865,41 @@ def test_a_script_call_that_only_adds_a_message_gets_the_page_showing_it() -> No
         answer = call(c, note).json()
         assert answer["html"] is not None and "Saved your settings." in answer["html"]
         assert "Saved your settings." not in c.get("/posts").text
+
+
+def test_a_script_call_answers_with_the_page_only_when_its_action_changed_the_session() -> None:
+    """The answer to a JSON call carries the page when the action changed the session, not
+    when a middleware above wrote it (a "last seen" time) or it is saved on every request."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from actionkit import Registry
+
+    registry = Registry()
+
+    @registry.action(id="noop")
+    def noop() -> int:
+        return 1
+
+    @registry.action(id="remember")
+    def remember(request: t.Any) -> int:
+        request.session["theme"] = "dark"
+        return 2
+
+    @registry.action(id="look")
+    def look(request: t.Any) -> object:
+        return request.session.get("theme")
+
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(middleware.index(_SESSIONS) + 1, "tests.django.helpers.TouchesSession")
+    options = {"CACHE": "memory", "REGISTRY": registry}
+    for extra in ({"MIDDLEWARE": middleware}, {"SESSION_SAVE_EVERY_REQUEST": True}):
+        with override_settings(ACTIONKIT=options, **extra):
+            c = client()
+            c.get("/posts")
+            assert call(c, noop).json()["html"] is None, extra
+            assert call(c, look).json()["html"] is None, extra
+            assert call(c, remember).json()["html"] is not None, extra
+
+
+_SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
