@@ -811,7 +811,7 @@ def test_sqlite_stores_of_one_file_share_one_map(tmp_path: Path) -> None:
 def test_wal_index_maps_refuse_what_they_cannot_map(tmp_path: Path) -> None:
     """No map for a missing file, a file too short to be a WAL index, or a file that cannot be
     mapped; a map is released once per store, and a second release changes nothing."""
-    from actionkit.stores.sqlite_file import _WalIndexMaps
+    from actionkit.stores.sqlite_index import _WalIndexMaps
 
     maps = _WalIndexMaps()
     assert maps.acquire(str(tmp_path / "missing-shm")) is None
@@ -828,7 +828,9 @@ def test_wal_index_maps_refuse_what_they_cannot_map(tmp_path: Path) -> None:
     maps.release(first[0])
     assert first[0] not in maps._maps
     maps.release(first[0])  # nothing held: nothing to do
-    assert len(maps._unusable) == 1  # the directory's descriptor, kept (see _WalIndexMaps)
+    assert (
+        len(maps._unusable) == 1
+    )  # the directory's descriptor, kept (see sqlite_index._WalIndexMaps)
     os.close(maps._unusable.pop())  # no SQLite lock on it here
 
 
@@ -1623,35 +1625,54 @@ def test_a_paused_redis_fails_fast(redis_server: RedisServer) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("how", ["deleted", "replaced"])
-def test_sqlite_a_file_deleted_under_a_running_process_is_left_for_the_one_at_the_path(
+@pytest.mark.parametrize("how", ["deleted", "replaced", "damaged"])
+def test_sqlite_a_process_moves_to_the_file_another_made_at_its_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, how: str
 ) -> None:
-    """A worker whose file was deleted (or replaced) under it while a new worker made the one at
-    the path moves to that file within _CHECK_FILE_EVERY: it sees the new worker's writes and
-    revalidations, and the new worker sees its own, where each kept its own file for good."""
+    """Workers whose file was deleted under them keep sharing it; once a worker started since
+    made another at the path (or the file was replaced, even by one that is not a database),
+    they move to it within _CHECK_FILE_EVERY, with a warning: the revalidations made by either
+    side reach the other, where each kept its own file for good. Every thread moves."""
     monkeypatch.setattr(sqlite_file, "_CHECK_FILE_EVERY", 0.2)
     path = tmp_path / "cache.sqlite3"
-    old = SQLiteStore(path)
+    old, other = SQLiteStore(path), SQLiteStore(path)
     old.set("page", _entry(b"before", tags=["t"]), old.generation())
-    assert old.get("page") is not None
-    for suffix in ("", "-wal", "-shm"):
-        (tmp_path / f"cache.sqlite3{suffix}").unlink(missing_ok=True)
+
+    def remove() -> None:
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"cache.sqlite3{suffix}").unlink(missing_ok=True)
+
+    remove()
+    time.sleep(0.25)
+    assert old.get("page") is not None  # still the file both have open
+    other.revalidate_tag("t")
+    assert old.get("page") is None
     if how == "replaced":
         sqlite3.connect(path).close()  # another program's file at the path
-    new = SQLiteStore(path)  # a worker started since
-    new.set("page", _entry(b"after", tags=["t"]), new.generation())
+        new = SQLiteStore(path)
+    elif how == "damaged":
+        path.write_bytes(b"not a database " * 100)
+        new = old
+    else:
+        new = SQLiteStore(path)  # a worker started since
     time.sleep(0.25)
+    seen: list[object] = []
     with caplog.at_level("WARNING", logger="actionkit"):
-        seen = old.get("page")
-    assert seen is not None and seen.body == b"after"
-    assert "deleted or replaced while in use" in caplog.text
+        thread = threading.Thread(target=lambda: seen.append(old.get("page")))
+        thread.start()
+        thread.join()
+        new.set("page", _entry(b"after", tags=["t"]), new.generation())
+        found = old.get("page")
+    assert seen == [None] and found is not None and found.body == b"after"
+    assert caplog.text.count("deleted or replaced while in use") == 1
     old.revalidate_tag("t")
     assert new.get("page") is None
-    old.set("other", _entry(b"x"), old.generation())
-    assert new.get("other") is not None
-    old.close()
-    new.close()
+    time.sleep(0.25)
+    assert other.get("page") is None  # it moved too
+    old.set("again", _entry(b"x"), old.generation())
+    assert new.get("again") is not None and other.get("again") is not None
+    for store in {id(s): s for s in (old, other, new)}.values():
+        store.close()
 
 
 def test_sqlite_a_file_that_cannot_be_opened_does_not_stop_the_worker(

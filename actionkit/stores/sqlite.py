@@ -21,12 +21,12 @@ of the GIL (threads of a ``gthread`` worker would queue for it). Where no such f
 ``PRAGMA data_version`` tells instead.
 
 The file is a cache: deleting it while no worker runs loses nothing but speed (deleted under
-running workers, they move to the one made again at the path within half a second). That is
-also why it is written without ``fsync``: on Linux the store notes the boot it was written in,
-and the first process to open it after a reboot (the only way an unsynced file can be left
-damaged: a power loss or an OS crash) starts it afresh. Where the boot cannot be known, writes
-are synced as SQLite's ``synchronous=NORMAL`` does. A process that crashes loses nothing either
-way.
+running workers, they keep sharing it until a worker started since makes another at the path:
+they then move to that one). That is also why it is written without ``fsync``:
+on Linux the store notes the boot it was written in, and the first process to open it after a
+reboot (the only way an unsynced file can be left damaged: a power loss or an OS crash) starts
+it afresh. Where the boot cannot be known, writes are synced as SQLite's
+``synchronous=NORMAL`` does. A process that crashes loses nothing either way.
 
 A file is made again only when it was written before this boot or cannot be read at all
 (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``); a busy or locked database is an error like any

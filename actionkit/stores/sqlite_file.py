@@ -18,6 +18,7 @@ import time
 import typing as t
 import weakref
 
+from .sqlite_index import _WAL_HEADER, _wal_index_maps
 from .sqlite_writes import WriteTransaction, forget_reads
 
 logger = logging.getLogger("actionkit")
@@ -80,75 +81,8 @@ _FRONT_BYTES = 8 * 1024 * 1024
 
 # How often (seconds) a process looks whether the file at its path is still the one it has open:
 # a file deleted or replaced under running workers (a cleaner of /tmp, an operator) would leave
-# each on a file of its own, never seeing the others' revalidations.
+# each on a file of its own, never seeing the others' revalidations (see _moved_to_path).
 _CHECK_FILE_EVERY = 0.5
-
-# The WAL index header in <path>-shm: two copies of 48 bytes (the first written last at each
-# commit, with a change counter), then the checkpoint information.
-_WAL_HEADER = 48
-_WAL_INDEX_MIN = 136
-
-
-class _WalIndexMaps:
-    """Read-only maps of WAL index headers, one per ``-shm`` file and process, shared by the
-    stores of the process that use the file.
-
-    A map's descriptor is closed only when no store of the process uses the file any more:
-    closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
-    included, and with its locks gone another process may truncate the file (a read of the map
-    would then kill this one with SIGBUS) or checkpoint over pages a reader here is reading.
-    (Connections to the file opened outside the stores are not counted.)
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._maps: dict[tuple[int, int, int], list[t.Any]] = {}  # (pid, dev, ino): [map, fd, n]
-        self._unusable: list[int] = []  # descriptors that could not be mapped, never closed
-
-    def acquire(self, path: str) -> tuple[tuple[int, int, int], mmap.mmap] | None:
-        """Map the header of the WAL index at ``path``, or ``None`` where there is none to map.
-
-        Called while SQLite holds locks on the file, so a descriptor opened here is never closed
-        before :meth:`release`; the file is looked up by its inode before opening it.
-        """
-        with self._lock:
-            try:
-                stat = os.stat(path)
-            except OSError:
-                return None
-            key = (os.getpid(), stat.st_dev, stat.st_ino)
-            held = self._maps.get(key)
-            if held is not None:
-                held[2] += 1
-                return key, held[0]
-            if stat.st_size < _WAL_INDEX_MIN:
-                return None
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                return None
-            try:
-                shm = mmap.mmap(fd, _WAL_INDEX_MIN, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):
-                self._unusable.append(fd)
-                return None
-            self._maps[key] = [shm, fd, 1]
-            return key, shm
-
-    def release(self, key: tuple[int, int, int]) -> None:
-        """Called by a store once its connections are closed."""
-        with self._lock:
-            held = self._maps.get(key)
-            if held is None or key[0] != os.getpid():
-                return
-            held[2] -= 1
-            if held[2] == 0:
-                del self._maps[key]
-                held[0].close()
-                os.close(held[1])
-
-
-_wal_index_maps = _WalIndexMaps()
 
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:
@@ -201,6 +135,9 @@ class SQLiteFile:
         self._shm_key: tuple[int, int, int] | None = None
         self._inode: tuple[int, int] | None = None  # of the file this process has open
         self._next_check = 0.0
+        # Counts the files this process has moved to (see _moved_to_path); each thread's
+        # connection is to the file of its count.
+        self._epoch = 0
         self._ready = False  # the file opened and checked (see _open)
         _files.add(self)
         try:
@@ -210,7 +147,7 @@ class SQLiteFile:
             # disk): the page cache serves uncached while the store fails (see cache.safe).
             logger.warning("The SQLite file %s cannot be opened yet: %s", self.path, e)
 
-    def _open(self) -> None:
+    def _open(self, moving: bool = False) -> None:
         """Create the file, or start it afresh when it was last written before a reboot or
         cannot be read.
 
@@ -220,23 +157,25 @@ class SQLiteFile:
         """
         self._ready = True  # (its connections are made below)
         try:
-            self._make_or_check()
+            self._make_or_check(moving)
         except BaseException:
             self._ready = False
-            self.close()  # the next use opens it again
+            self._leave()  # the next use opens it again
             raise
 
-    def _make_or_check(self) -> None:
+    def _make_or_check(self, moving: bool) -> None:
         with open(self.path + ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                self._inode = _inode(self.path)  # what the connections made below open
                 try:
-                    if self._keep(self._db()):
+                    if self._keep(self._db(), moving):
                         return
                 except sqlite3.DatabaseError as e:
                     if not _damaged(e):
                         raise
-                self.close()
+                self._move()  # every thread leaves the file (this one at once)
+                self._leave()
                 for suffix in ("", "-wal", "-shm"):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self.path + suffix)
@@ -250,9 +189,10 @@ class SQLiteFile:
                 self._next_check = time.monotonic() + _CHECK_FILE_EVERY
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _keep(self, db: sqlite3.Connection) -> bool:
+    def _keep(self, db: sqlite3.Connection, moving: bool = False) -> bool:
         """Whether the file can be used as it is (its schema made where missing), rather than
-        made again because it was written before this boot."""
+        made again because it was written before this boot (not when ``moving`` to a file
+        another process made: it knows the boot as well)."""
         try:
             settings = dict(
                 db.execute(
@@ -263,7 +203,7 @@ class SQLiteFile:
             if "no such table" not in str(e):
                 raise
             settings = {}  # a new file, or one made by another program: checked below
-        if self._boot is not None and settings.get("boot") != self._boot:
+        if not moving and self._boot is not None and settings.get("boot") != self._boot:
             return False
         written = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'written'").fetchone()
         if "incarnation" not in settings or written is None:
@@ -280,33 +220,69 @@ class SQLiteFile:
         local = self._local
         db: sqlite3.Connection | None = getattr(local, "db", None)
         if db is not None and local.pid == self._pid:
-            if time.monotonic() < self._next_check or not self._replaced():
-                return db
-            return self._db()  # the connection made for the file now at the path
+            if local.epoch != self._epoch:  # the process moved to the file now at the path
+                self._leave()
+                return self._db()
+            if time.monotonic() >= self._next_check and self._moved_to_path():
+                return self._db()
+            return db
         if not self._ready:  # it could not be opened: try again (raises while it cannot)
             self._open()
             return self._db()
+        if _inode(self.path) not in (None, self._inode):  # (a thread's first connection)
+            with self._lock:
+                self._next_check = 0.0
+            if self._moved_to_path():
+                return self._db()
         return self._connect()
 
-    def _replaced(self) -> bool:
-        """Whether the file at the path is no longer the one this process has open (deleted,
-        or replaced); if so the process moves to the one there now (made if missing): its
-        connections are closed, and a thread using one meanwhile fails (the page cache serves
-        uncached until its next try)."""
+    def _moved_to_path(self) -> bool:
+        """Whether another file is at the path than the one this process has open, which the
+        process then moves to (made ready, this thread's connection with it).
+
+        The file was deleted under running workers and a process started since made a new one,
+        or it was replaced: this process would keep to its own, and never see the revalidations
+        made in the other. Each thread leaves its connection to the old file at its next use
+        (none is closed under a thread using it). A file deleted and not made again is still
+        shared by the processes that have it open: they go on using it.
+        """
         with self._lock:
-            if time.monotonic() < self._next_check:
+            now = time.monotonic()
+            if now < self._next_check:
                 return False
-            self._next_check = time.monotonic() + _CHECK_FILE_EVERY
-            if _inode(self.path) == self._inode:
+            self._next_check = now + _CHECK_FILE_EVERY
+            found = _inode(self.path)
+            if found is None or found == self._inode:
                 return False
         logger.warning(
-            "The SQLite file %s was deleted or replaced while in use: this process now uses the"
-            " file at that path (made again if missing).",
+            "The SQLite file %s was deleted or replaced while in use: this process moves to the"
+            " file at that path.",
             self.path,
         )
-        self.close()
-        self._open()
+        self._move()
+        self._open(moving=True)
         return True
+
+    def _move(self) -> None:
+        """Every thread leaves its connection at its next use, for the file at the path; the
+        old file's index stays mapped for threads reading it meanwhile."""
+        with self._lock:
+            self._epoch += 1
+            if self._shm is not False:
+                self._shm, self._shm_key = None, None  # the next connection maps the new one
+
+    def _leave(self) -> None:
+        """Close this thread's connection (no other thread uses it)."""
+        local = self._local
+        db = getattr(local, "db", None)
+        local.db = None
+        if db is None:
+            return
+        with self._lock:
+            if db in self._connections:
+                self._connections.remove(db)
+        if getattr(local, "pid", None) == os.getpid():
+            db.close()
 
     def _after_fork(self) -> None:
         """In a forked child, leave the parent's connections alone (and the state of its lock,
@@ -335,7 +311,7 @@ class SQLiteFile:
         # No fsync when a reboot is noticed (see the module): checkpoints stop costing two.
         db.execute("PRAGMA synchronous=NORMAL" if self._boot is None else "PRAGMA synchronous=OFF")
         local = self._local
-        local.db, local.pid = db, pid
+        local.db, local.pid, local.epoch = db, pid, self._epoch
         local.version = None
         local.incarnation = None
         forget_reads(local)
