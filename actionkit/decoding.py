@@ -51,11 +51,10 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 def _escapable(text: str) -> bytes:
     """A pattern of ``text`` where any character may be percent-escaped, as a form's keys are
     read (``%24ACTION_ID_`` and ``%24%41CTION%5FID_`` are ``$ACTION_ID_``)."""
-    parts = []
-    for char in text:
-        hexa = "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{ord(char):02X}")
-        parts.append(f"(?:{re.escape(char)}|%{hexa})")
-    return "".join(parts).encode()
+    hexa = (
+        "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{ord(c):02X}") for c in text
+    )
+    return "".join(f"(?:{re.escape(c)}|%{h})" for c, h in zip(text, hexa, strict=True)).encode()
 
 
 # An action field's name at a key position of an urlencoded body (values cannot hold a bare "&").
@@ -385,8 +384,7 @@ _TOO_MANY_DIGITS = re.compile(r"Exceeds the limit \(\d+ digits\).* value has (\d
 
 
 def _said(error: Exception) -> str:
-    """The decoding error as the client reads it: Python's own message for a long integer is
-    advice to the server's programmer."""
+    """The decoding error for the client (Python's for a long integer advises the server)."""
     found = _TOO_MANY_DIGITS.search(str(error))
     return f"an integer of {int(found[1]):,} digits is too long" if found else str(error)
 

@@ -1,21 +1,19 @@
 """A store in Redis, shared by every host of a deployment.
 
 Each operation that must be atomic (store-unless-revalidated, revalidation, eviction) is one Lua
-script, so it runs as a single step on the server: once ``revalidate_*`` has returned, no client
-of the same Redis server can read a dropped entry. Needs the ``redis`` package
-(``pip install actionkit[redis]``).
+script, a single step on the server: once ``revalidate_*`` has returned, no client of the same
+server can read a dropped entry. Needs ``redis`` (``pip install actionkit[redis]``).
 
-A Redis server restarted without its data, or flushed, would count revalidations from zero
-again, and a render that began before could then be stored as fresh after a later revalidation.
-So the generation also names the server's *incarnation*: a digest of the server's ``run_id``
+A server restarted without its data, or flushed, would count revalidations from zero again, and
+a render begun before could be stored as fresh after a later revalidation. So the generation
+also names the server's *incarnation*: a digest of the server's ``run_id``
 (new at every start, even one that loads a snapshot) and of an epoch key set at first contact
 (gone with a flush), and ``set`` refuses a value computed in another incarnation, in the same
 step as it stores; ``get`` ignores an entry stored in another (a server that crashed and
 reloaded an older snapshot holds again the entries that revalidations since had dropped). The
-server must not evict the store's keys (its ``maxmemory-policy`` should be ``noeviction`` or a
-``volatile-*`` one; ``max_bytes`` bounds the store itself), nor rename ``INFO``; and its
-``maxmemory``, if any, must leave room for the store beyond the server's other data: a server
-that refuses writes is an outage (see :mod:`actionkit.cache.safe`).
+server must not evict the store's keys (``maxmemory-policy`` ``noeviction`` or ``volatile-*``;
+``max_bytes`` bounds the store itself), nor rename ``INFO``; its ``maxmemory`` must leave room
+for the store beyond its other data (refused writes are an outage: see :mod:`actionkit.cache.safe`).
 """
 
 from __future__ import annotations
