@@ -178,8 +178,8 @@ def crashed(digest: str, client: bool, detail: str | None) -> Answer:
 
 def described(error: HTTPException) -> str | None:
     """The message an ``HTTPException`` was raised with (``abort(404, "No such post.")``,
-    Flask-WTF's ``The CSRF token is missing.``), which its page shows; ``None`` for its class's
-    own description."""
+    Flask-WTF's ``The CSRF token is missing.``), which its page shows; ``None`` when it was
+    raised without one (its class's description is generic)."""
     given = vars(error)
     text = given.get("description", given.get("_description"))  # (BadRequestKeyError's)
     return text if isinstance(text, str) and text else None
