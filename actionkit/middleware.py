@@ -129,7 +129,7 @@ class ActionMiddleware:
         # whether an action's error is raised to the caller (a test) rather than answered;
         # how the framework writes what JSON cannot (a result's dates).
         self._context_in_environ = False
-        self._propagate: t.Callable[[], bool] = bool
+        self._propagate: t.Callable[[], bool] = lambda: False
         self._json_default: t.Callable[[t.Any], t.Any] | None = None
         self.error_page = error_page
         self.action_wrapper = action_wrapper

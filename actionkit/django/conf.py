@@ -27,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
 
 from ..cache import PageCache
+from ..middleware import BODY_LIMIT
 from ..registry import Registry, default_registry
 from ..stores import MemoryStore, SQLiteStore
 
@@ -95,7 +96,7 @@ def options() -> Options:
         secret_key=given.get("SECRET_KEY") or derived_key(),
         allowed_origins=tuple(origins),
         trust_forwarded=bool(given.get("TRUST_FORWARDED", settings.USE_X_FORWARDED_HOST)),
-        body_limit=given.get("BODY_LIMIT", 1_048_576),
+        body_limit=given.get("BODY_LIMIT", BODY_LIMIT),
         debug=bool(given.get("DEBUG", settings.DEBUG)),
         registry=registry,
     )
