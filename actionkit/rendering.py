@@ -53,6 +53,9 @@ def render_app(app: WSGIApplication, environ: WSGIEnvironment) -> Rendered:
     return Rendered(captured[0], captured[1], b"".join(chunks))
 
 
+_NOT_COPIED = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH", "werkzeug.debug.preserve_context"))
+
+
 def page_environ(
     environ: WSGIEnvironment,
     url: str,
@@ -73,10 +76,11 @@ def page_environ(
         if path_info != script_name and not path_info.startswith(script_name + "/"):
             return None
         path_info = path_info[len(script_name) :]
+    # Flask's test client keeps the contexts of the action's request, not of this one.
     page = {
         k: v
         for k, v in environ.items()
-        if not k.startswith("HTTP_ACTION_") and k not in ("CONTENT_TYPE", "CONTENT_LENGTH")
+        if not k.startswith("HTTP_ACTION_") and k not in _NOT_COPIED
     }
     page.update(
         {

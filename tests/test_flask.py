@@ -1584,3 +1584,29 @@ def test_an_error_raised_to_the_test_sends_no_request_finished() -> None:
     ):
         app.test_client().call(boom, path="/")
     assert finished == []
+
+
+@pytest.mark.parametrize("answer", ["303", "page", "js"])
+def test_with_client_keeps_the_actions_request_context(answer: str) -> None:
+    """Inside ``with client:``, after an action, ``request``, ``g`` and ``session`` are the
+    action's POST as Flask keeps a view's: whether it redirected, was answered with the page,
+    or with JSON (not the page rendered after it)."""
+    registry = Registry()
+
+    @registry.action(id="sign_in")
+    def sign_in() -> str:
+        session["who"] = "ada"
+        g.marker = "set by the action"
+        if answer == "303":
+            action_redirect("/")
+        return "signed in"
+
+    client = ActionClient(_app_with(registry))
+    with client:
+        response = client.submit(sign_in, {}, path="/", js=answer == "js")
+        assert response.status_code == (303 if answer == "303" else 200)
+        assert (request.method, request.path) == ("POST", "/")
+        assert g.marker == "set by the action"
+        assert session["who"] == "ada"
+    with pytest.raises(RuntimeError):
+        request.method  # noqa: B018 -- the block's end let the context go

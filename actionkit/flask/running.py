@@ -10,6 +10,7 @@ import typing as t
 
 from flask import Flask, abort, got_request_exception, request_finished, request_started
 from flask.ctx import RequestContext
+from flask.globals import _cv_app, _cv_request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
 from werkzeug.sansio.response import Response as BaseResponse
@@ -108,6 +109,12 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
                 )
         raise
     finally:
+        preserve = environ.get("werkzeug.debug.preserve_context")
+        if preserve is not None:
+            # Flask's test client in a ``with`` block keeps the request's contexts after it,
+            # as Flask.wsgi_app gives them: the action's POST, not the page rendered after it.
+            preserve(_cv_app.get())
+            preserve(_cv_request.get())
         ctx.pop(error)
 
 
