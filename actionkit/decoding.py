@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl
 
 import werkzeug.urls  # noqa: F401  registers the "werkzeug.url_quote" codec error handler
 from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.exceptions import HTTPException
-from werkzeug.formparser import parse_form_data
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Epilogue, Field, File, MultipartDecoder, NeedData
 
@@ -46,6 +46,7 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger("actionkit")
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORM_PARTS = 10_000  #: The most parts (fields and files) of a multipart form: 413 beyond.
 
 
 def _escapable(text: str) -> bytes:
@@ -78,8 +79,7 @@ class Call(t.NamedTuple):
     action: Action
     #: The arguments sealed in the bound-arguments token (``Action.bind``).
     bound: list[t.Any]
-    #: A form submission's fields and files (``$ACTION_*`` fields removed); ``None`` for a JSON
-    #: call.
+    #: A form's fields and files (``$ACTION_*`` fields removed); ``None`` for a JSON call.
     form: MultiDict[str, t.Any] | None
     #: A JSON call's positional arguments; ``None`` for a form submission.
     json_args: list[t.Any] | None
@@ -90,8 +90,7 @@ class Call(t.NamedTuple):
 
     @property
     def args(self) -> list[t.Any]:
-        """The positional arguments of the call: the bound ones, then the form or the JSON
-        array's items."""
+        """The positional arguments: the bound ones, then the form or the JSON array's items."""
         if self.form is not None:
             return [*self.bound, self.form]
         return [*self.bound, *(self.json_args or ())]
@@ -152,10 +151,8 @@ def _is_under(environ: WSGIEnvironment, under: str) -> bool:
 
 
 def _too_large(options: Options) -> RequestRefused:
-    return RequestRefused(
-        "body_too_large",
-        f"The action request is larger than the limit of {options.body_limit} bytes.",
-    )
+    message = f"The action request is larger than the limit of {options.body_limit} bytes."
+    return RequestRefused("body_too_large", message)
 
 
 def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Call:
@@ -171,7 +168,7 @@ def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Cal
     token = environ.get(ENVIRON_ACTION_BOUND)
     form_or_none: MultiDict[str, t.Any] | None = None
     if kind in FORM_TYPES:
-        fields, form_or_none = parse_form(environ, body, kind, options.body_limit)
+        fields, form_or_none = parse_form(environ, body, kind)
         if token is None:
             token = next((str(v) for k, v in reversed(fields) if k == action.field_name), "")
         json_args = None
@@ -204,7 +201,7 @@ def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call 
         return None
     _check_origin(environ, options)
     body = _whole(peek, options)
-    fields, form = parse_form(environ, body, kind, options.body_limit)
+    fields, form = parse_form(environ, body, kind)
     try:  # a request refused once its form was read: its uploads are closed
         named = [(k, v) for k, v in fields if k.startswith(ACTION_FIELD_PREFIX)]
         if not named:  # sent as a file, or beyond a broken part: the form cannot be read
@@ -304,7 +301,7 @@ def _page(environ: WSGIEnvironment) -> str:
 
 
 def parse_form(
-    environ: WSGIEnvironment, body: bytes, kind: str, limit: int
+    environ: WSGIEnvironment, body: bytes, kind: str
 ) -> tuple[list[tuple[str, t.Any]], MultiDict[str, t.Any]]:
     """Decode a form body: every field in order, and the action's form without ``$ACTION_*``."""
     if kind == "application/x-www-form-urlencoded":
@@ -319,19 +316,16 @@ def parse_form(
             ) from None
         reserved = RESERVED_FIELD_PREFIX
         return items, MultiDict([(k, v) for k, v in items if not k.startswith(reserved)])
-    # The media type in lower case: Werkzeug's parser compares it as written (RFC 9110 makes
-    # it case-insensitive), and would find no part in MULTIPART/FORM-DATA.
-    parameters = str(environ.get("CONTENT_TYPE", "")).partition(";")[2]
-    form_environ = {
-        "REQUEST_METHOD": "POST",
-        "CONTENT_TYPE": f"{kind};{parameters}" if parameters else kind,
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-    }
+    boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1].get("boundary", "")
+    # Werkzeug's parser given the whole body at once: read in chunks, it loses empty fields
+    # whose part straddles two (Werkzeug 3.1).
+    parser = MultiPartParser(max_form_parts=FORM_PARTS, buffer_size=max(1, len(body)))
     try:
-        _, fields, files = parse_form_data(
-            form_environ, silent=False, max_content_length=limit, max_form_parts=10_000
-        )
+        if not boundary.isascii():
+            raise ValueError(f"Invalid boundary {boundary!r}")
+        fields, files = parser.parse(io.BytesIO(body), boundary.encode(), len(body))
+    except RequestEntityTooLarge:  # within body_limit: too many parts
+        raise RequestRefused("body_too_large", f"The form has over {FORM_PARTS:,} parts.") from None
     except (ValueError, HTTPException) as e:
         raise RequestRefused("bad_request", f"The form body could not be decoded: {e}") from None
     if kind == "multipart/form-data" and not fields and not files and body.strip():

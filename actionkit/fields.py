@@ -48,6 +48,12 @@ def read_text(form: Form, key: str) -> t.Any:
     return form.get(key, MISSING)
 
 
+def read_only_text(form: Form, key: str) -> t.Any:
+    """The field's text, for a parameter without annotation (text): an upload of its name is
+    none (without a type that takes files, the action would get a ``FileStorage``)."""
+    return next((v for v in form.getlist(key) if not isinstance(v, FileStorage)), MISSING)
+
+
 def read_one(form: Form, key: str) -> t.Any:
     value = form.get(key, MISSING)
     return MISSING if value == "" or _no_file(value) else value
@@ -70,9 +76,25 @@ def reads_many(read: Reader) -> bool:
     return read is read_many or read is read_many_filled
 
 
+# What a form sends for "no" (pydantic's words); any other text is a ticked checkbox's value.
+_NO = frozenset(("", "0", "off", "f", "false", "n", "no"))
+
+
 def read_flag(form: Form, key: str) -> t.Any:
+    """A checkbox: ``False`` when absent, empty or a word for no, ``True`` for any other text (a
+    ticked box sends its ``value``, ``on`` by default), as Django and WTForms read one."""
     values = form.getlist(key)
-    return values[-1] if values else False
+    if not values:
+        return False
+    value = values[-1]
+    return value.strip().lower() not in _NO if isinstance(value, str) else value
+
+
+def read_maybe_flag(form: Form, key: str) -> t.Any:
+    """``Optional[bool]``: as :func:`read_flag`, and ``None`` for an empty choice (a
+    ``<select>`` of "", "true" and "false")."""
+    values = form.getlist(key)
+    return None if values and values[-1] == "" else read_flag(form, key)
 
 
 def _unwrap(tp: t.Any) -> t.Any:
@@ -90,7 +112,7 @@ def reader(annotation: t.Any) -> Reader:
     """How a field of this type is read: text, one value, every value, or a checkbox."""
     base = _unwrap(annotation)
     if base is bool:
-        return read_flag
+        return read_maybe_flag if _accepts(annotation, None, False) else read_flag
     origin = t.get_origin(base) or base
     if (
         inspect.isclass(origin)
@@ -98,9 +120,13 @@ def reader(annotation: t.Any) -> Reader:
         and not issubclass(origin, str | bytes | bytearray | collections.abc.Mapping)
     ):
         return read_many if _takes_empty_text(base) else read_many_filled
-    if annotation is MISSING or base is str or base in ANY:
+    if annotation is MISSING:
+        return read_only_text
+    if base is str or base in ANY:
         return read_text
-    return read_one
+    # An empty input is missing, unless it is one of the type's values: the "Any" option of a
+    # <select> for Literal["", "open", "closed"].
+    return read_text if _accepts(annotation, "", False) else read_one
 
 
 def _takes_empty_text(collection: t.Any) -> bool:
@@ -112,12 +138,28 @@ def _takes_empty_text(collection: t.Any) -> bool:
     item = items[0]
     if _unwrap(item) is str or _unwrap(item) in ANY:
         return True
+    return _accepts(item, "", True)  # a type pydantic cannot build: every value, as before
+
+
+def accepts(adapter: pydantic.TypeAdapter[t.Any] | None, value: t.Any) -> bool:
+    """Whether ``adapter`` validates ``value`` (``None``: for an ``Optional`` type)."""
+    if adapter is None:
+        return False
     try:
-        pydantic.TypeAdapter(item, config=_CONFIG).validate_python("")
+        adapter.validate_python(value)
     except pydantic.ValidationError:
         return False
-    except Exception:  # a type pydantic cannot build: as before, every value
-        return True
+    return True
+
+
+def _accepts(tp: t.Any, value: t.Any, otherwise: bool) -> bool:
+    """Whether ``value`` is a value of ``tp``; ``otherwise`` where pydantic cannot tell."""
+    try:
+        _adapter(tp).validate_python(value)
+    except pydantic.ValidationError:
+        return False
+    except Exception:
+        return otherwise
     return True
 
 
@@ -160,7 +202,11 @@ def _required_field(field: dataclasses.Field[t.Any]) -> bool:
     return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
 
 
-def model_input(fields: tuple[ModelField, ...], form: Form) -> dict[str, t.Any]:
+def model_input(fields: tuple[ModelField, ...], form: Form, has_default: bool = False) -> t.Any:
+    """The values of a model's fields in ``form``; :data:`MISSING` for a parameter with a
+    default (``filters: Filters | None = None``) when the form has none of its fields."""
+    if has_default and not any(key in form for key, *_ in fields):
+        return MISSING
     data = {}
     for key, reader, required, choose in fields:
         value = reader(form, key)
@@ -169,6 +215,20 @@ def model_input(fields: tuple[ModelField, ...], form: Form) -> dict[str, t.Any]:
         if value is not MISSING:
             data[key] = value if choose is None else choose(value)
     return data
+
+
+def takes_form(annotation: t.Any) -> bool:
+    """Whether a parameter named ``form`` annotated so receives the whole form: no annotation,
+    ``Any``, or a mapping that is not a model (``dict``, ``Mapping[str, str]``)."""
+    if annotation is MISSING or annotation in ANY:
+        return True
+    base = _unwrap(annotation)
+    origin = t.get_origin(base) or base
+    return (
+        inspect.isclass(origin)
+        and not typing_extensions.is_typeddict(origin)
+        and issubclass(origin, collections.abc.Mapping)
+    )
 
 
 def is_multidict(annotation: t.Any) -> bool:
@@ -207,18 +267,26 @@ def adapter(annotation: t.Any, where: str) -> pydantic.TypeAdapter[t.Any] | None
             f"The annotation {annotation!r} of {where} cannot be resolved; import what it names"
             " at run time, not only under TYPE_CHECKING."
         )
-    annotation = _text_choices(annotation)
     try:
-        try:
-            return pydantic.TypeAdapter(annotation, config=_CONFIG)
-        except pydantic.PydanticUserError as e:
-            if e.code != "type-adapter-config-unused":
-                raise
-            return pydantic.TypeAdapter(annotation)  # a model keeps its own configuration
+        return _adapter(_text_choices(annotation))
     except pydantic.PydanticUserError as e:
         raise TypeError(
             f"The annotation of {where} is not a type pydantic can validate: {e}"
         ) from e
+
+
+def _adapter(annotation: t.Any) -> pydantic.TypeAdapter[t.Any]:
+    """The validator of ``annotation`` with actionkit's configuration: also for a dataclass or a
+    ``TypedDict``, which pydantic gives a configuration only from outside them (by a type alias
+    here, which changes nothing else), where a model or a dataclass with a configuration of its
+    own keeps it."""
+    try:
+        return pydantic.TypeAdapter(annotation, config=_CONFIG)
+    except pydantic.PydanticUserError as e:
+        if e.code != "type-adapter-config-unused":
+            raise
+    ActionParameter = typing_extensions.TypeAliasType("ActionParameter", annotation)  # noqa: N806
+    return pydantic.TypeAdapter(ActionParameter, config=_CONFIG)
 
 
 def message(error: t.Any) -> str:

@@ -13,9 +13,9 @@ cached on the :class:`~actionkit.Action`):
   default), a default when a field is missing or empty. A parameter annotated with a pydantic
   model, a dataclass or a ``TypedDict`` receives the whole form validated into it;
 - a JSON call fills them *in order* with the array's items;
-- a parameter named ``form`` without annotation (or ``Any``), or annotated ``MultiDict``,
-  receives the raw form (an empty one in a JSON call when it has no default); a var-positional
-  parameter receives the form when no parameter takes it (``fn(*bound_args, form)``);
+- a parameter named ``form`` without annotation (or ``Any``, ``dict``, ``Mapping``), or annotated
+  ``MultiDict``, receives the raw form (an empty one in a JSON call when it has no default); a
+  var-positional parameter receives the form when no parameter takes it (``fn(*args, form)``);
 - a parameter named ``request`` receives the framework's request (Flask's ``request``; a
   :class:`werkzeug.wrappers.Request` without a framework), never anything the client sent.
 
@@ -38,11 +38,11 @@ from werkzeug.datastructures import MultiDict
 
 from .exceptions import InvalidArguments, RequestRefused
 from .fields import (
-    ANY,
     MISSING,
     Form,
     ModelField,
     Reader,
+    accepts,
     adapter,
     is_multidict,
     message,
@@ -52,6 +52,7 @@ from .fields import (
     reader,
     reads_many,
     resolve_hints,
+    takes_form,
 )
 from .invocation import REQUEST as _REQUEST
 from .invocation import ActionCall, Invocation
@@ -169,7 +170,7 @@ class Parameters:
                 source = "varargs"
             elif p.name == "request" and not is_bound:
                 source = "request"
-            elif is_multidict(annotation) or (p.name == "form" and annotation in (MISSING, *ANY)):
+            elif is_multidict(annotation) or (p.name == "form" and takes_form(annotation)):
                 source = "form"
             else:
                 source = "value"
@@ -204,8 +205,15 @@ class Parameters:
         """The values ``bind(*args)`` binds (converted to their :data:`Bound` types) and the JSON
         values it seals. Values for unmarked parameters are bound as they are.
 
-        :raises ValueError: a value that is not of its :data:`Bound` parameter's type.
+        :raises ValueError: a value that is not of its :data:`Bound` parameter's type, or more
+            values than the action has parameters to bind them to (no request could run it).
         """
+        if self.varargs is None and not self.legacy and len(args) > len(self.slots):
+            names = ", ".join(p.name for p in self.slots) or "none"
+            raise ValueError(
+                f"bind() got {len(args)} arguments for {self.name}, which binds at most"
+                f" {len(self.slots)} ({names}), in order."
+            )
         if self.legacy or not self.required_bound:
             return args, args
         values, sealed = [], []
@@ -247,11 +255,11 @@ class Parameters:
             args = [*bound, form] if form is not None else [*bound, *(json_args or ())]
             return Invocation(self.fn, args, {}, environ)
         if len(bound) < self.required_bound:
-            names = ", ".join(repr(p.name) for p in self.slots[: self.required_bound] if p.bound)
+            names = ", ".join(repr(p.name) for p in self.slots[: self.required_bound])
             raise RequestRefused(
                 "bad_request",
-                f"{self.name} takes {names} only from bind(); this request carries no bound"
-                " arguments for it, so render its form from action.bind(...).",
+                f"{self.name} takes {names} from bind(), in order; this request carries"
+                f" {len(bound)} bound argument(s): render its form from action.bind(...).",
             )
         values: dict[str, t.Any] = {}
         extras: list[t.Any] = []
@@ -299,7 +307,7 @@ class Parameters:
                 continue
             raw: t.Any
             if source == "model":
-                raw = model_input(param.fields, form)
+                raw = model_input(param.fields, form, param.missing() is not MISSING)
             else:
                 raw = param.reader(form, param.name)
             if raw is MISSING:
@@ -309,7 +317,7 @@ class Parameters:
                     continue
                 if reads_many(param.reader):
                     raw = []
-                elif param.name in form and _takes_none(param):
+                elif param.name in form and source != "model" and accepts(param.adapter, None):
                     raw = None  # an empty field is a form's only "no value": Optional[int]
                 else:
                     errors[param.name] = "Field required"
@@ -374,17 +382,6 @@ class Parameters:
         else:
             args = []
         return Invocation(self.fn, args, values, environ, requests=bool(self.requests))
-
-
-def _takes_none(param: _Param) -> bool:
-    """Whether ``None`` is a value of the parameter's type (an ``Optional`` one)."""
-    if param.adapter is None or param.source == "model":
-        return False
-    try:
-        param.adapter.validate_python(None)
-    except pydantic.ValidationError:
-        return False
-    return True
 
 
 def _validate(param: _Param, raw: t.Any, values: dict[str, t.Any], errors: dict[str, str]) -> None:

@@ -102,7 +102,8 @@ class Action(t.Generic[P, R]):
         can carry them without the browser reading or changing them. Those bound to
         :data:`~actionkit.Bound` parameters are validated against their type first.
 
-        :raises ValueError: a value that is not of its ``Bound`` parameter's type.
+        :raises ValueError: a value that is not of its ``Bound`` parameter's type, or more
+            values than the action has parameters to bind them to.
         """
         arguments = self.bound_args + args
         key = _current_key()

@@ -20,16 +20,23 @@ from actionkit.fields import (
     read_flag,
     read_many,
     read_many_filled,
+    read_maybe_flag,
     read_one,
+    read_only_text,
     read_text,
     reader,
 )
 
 
+class _Filter(enum.Enum):
+    ANY = ""
+    OPEN = "open"
+
+
 @pytest.mark.parametrize(
     ("annotation", "expected"),
     [
-        pytest.param(MISSING, read_text, id="unannotated"),
+        pytest.param(MISSING, read_only_text, id="unannotated"),
         pytest.param(str, read_text, id="str"),
         pytest.param(t.Annotated[str, MinLen(1)], read_text, id="Annotated str"),
         pytest.param(t.Any, read_text, id="Any"),
@@ -38,7 +45,11 @@ from actionkit.fields import (
         pytest.param(Bound[int], read_one, id="Bound[int]"),
         pytest.param(FileStorage, read_one, id="FileStorage"),
         pytest.param(bool, read_flag, id="bool"),
-        pytest.param(bool | None, read_flag, id="bool | None"),
+        pytest.param(bool | None, read_maybe_flag, id="bool | None"),
+        pytest.param(t.Annotated[bool, "a note"], read_flag, id="Annotated bool"),
+        pytest.param(t.Literal["", "open"], read_text, id="choices with the empty text"),
+        pytest.param(t.Literal["open", "closed"], read_one, id="choices"),
+        pytest.param(_Filter, read_text, id="Enum with an empty value"),
         pytest.param(list[str], read_many, id="list[str]"),
         pytest.param(tuple[int, ...], read_many_filled, id="tuple"),
         pytest.param(t.Sequence[int] | None, read_many_filled, id="Sequence | None"),
@@ -51,7 +62,8 @@ from actionkit.fields import (
         pytest.param(list[int | str], read_many, id="list of int or text"),
         pytest.param(list[t.Literal[1, 2]], read_many_filled, id="choices of numbers"),
         pytest.param(dict[str, str], read_one, id="dict"),
-        pytest.param(int | str, read_one, id="a union of two"),
+        pytest.param(int | str, read_text, id="a union with text: the empty one too"),
+        pytest.param(int | float, read_one, id="a union of numbers"),
     ],
 )
 def test_reader_follows_the_type(annotation: t.Any, expected: t.Any) -> None:
@@ -75,7 +87,39 @@ def test_readers() -> None:
     assert (
         read_many_filled(numbers, "n") == ["1", "3"] and read_many_filled(numbers, "e") is MISSING
     )
-    assert read_flag(form, "c") == "on" and read_flag(form, "x") is False
+    assert read_flag(form, "c") is True and read_flag(form, "x") is False
+
+
+@pytest.mark.parametrize(
+    ("sent", "flag", "maybe"),
+    [
+        ([], False, False),
+        ([""], False, None),
+        (["on"], True, True),
+        (["subscribe"], True, True),
+        ([" True "], True, True),
+        (["off"], False, False),
+        (["0"], False, False),
+        (["No"], False, False),
+        (["false", "on"], True, True),
+    ],
+)
+def test_a_checkbox_is_ticked_by_any_value_but_a_no(
+    sent: list[str], flag: bool, maybe: t.Any
+) -> None:
+    """A ticked checkbox sends its ``value`` (``on`` unless the page gives another): any text but
+    an empty one or a word for no is ``True``, as Django and WTForms read it; for
+    ``Optional[bool]`` an empty choice is ``None``; the last value counts."""
+    form = MultiDict([("c", value) for value in sent])
+    assert read_flag(form, "c") is flag
+    assert read_maybe_flag(form, "c") is maybe
+
+
+def test_an_unannotated_parameter_reads_only_text() -> None:
+    """Without annotation a parameter is text: an upload of its name is none of it."""
+    upload = FileStorage(io.BytesIO(b"x"), filename="x.txt")
+    form = MultiDict([("title", upload), ("title", "Hello"), ("only", upload)])
+    assert read_only_text(form, "title") == "Hello" and read_only_text(form, "only") is MISSING
 
 
 def test_multidict_annotations() -> None:

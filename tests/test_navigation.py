@@ -72,7 +72,7 @@ def test_fail_status_is_checked() -> None:
 def test_action_state_filters_by_action(ctx: RequestContext) -> None:
     """action_state(action) is the state only when that action (or a bound copy) ran."""
     registry = Registry()
-    first = registry.register(lambda form: None, id="first")
+    first = registry.register(lambda post_id, form: None, id="first")
     second = registry.register(lambda form: None, id="second")
     state = ActionState(first, {"title": "bad"}, MultiDict({"title": "x"}), True, 422)
     ctx.state = state

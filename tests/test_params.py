@@ -209,6 +209,37 @@ def test_binding_a_value_json_cannot_hold_is_a_value_error() -> None:
         store.bind(b"\xff\x00")
 
 
+def test_bind_refuses_arguments_no_request_could_use(seen: list[t.Any]) -> None:
+    """bind() with more values than the action binds (without ``*args``) raises when the page
+    renders, naming the parameters (a page rendered so was refused on every request); with
+    fewer than reach the last Bound parameter (``bind()`` may be chained), the request is
+    refused saying which parameters in order, and how many it carries."""
+    registry = Registry()
+
+    @registry.action
+    def rename(title: str, post_id: Bound[int]) -> None: ...
+
+    @registry.action
+    def like(post_id: int) -> None: ...
+
+    @registry.action
+    def tag(post_id: Bound[int], *tags: str) -> None:
+        seen.append((post_id, tags))
+
+    with pytest.raises(ValueError, match=r"got 2 arguments for .*at most 1 \(post_id\)"):
+        like.bind(7, 8)
+    with pytest.raises(ValueError, match=r"got 3 arguments for .*at most 2 \(title, post_id\)"):
+        rename.bind("New").bind(7, 8)
+    assert like.bind(7) and like.bind()
+    client = _app(registry)
+    answer = client.call(rename.bind(7), "x")
+    assert answer.status_code == 400
+    assert "'title', 'post_id' from bind(), in order; this request carries 1" in answer.text
+    assert client.call(rename.bind("New").bind(7)).status_code == 200
+    client.submit(tag.bind(7, "a", "b"), {})
+    assert seen == [(7, ("a", "b", MultiDict()))]  # the form last, as fn(*bound_args, form)
+
+
 def test_model_parameter_receives_the_whole_form(seen: list[t.Any]) -> None:
     """A parameter annotated with a pydantic model, a dataclass or a TypedDict receives the
     whole form validated into it; its errors are keyed by field."""
@@ -300,11 +331,15 @@ def test_model_fields_of_number_choices_take_the_text_a_form_sends(seen: list[t.
         pytest.param(MultiDict, id="MultiDict"),
         pytest.param(MultiDict[str, t.Any], id="MultiDict[str, Any]"),
         pytest.param(MultiDict[str, str] | None, id="MultiDict | None"),
+        pytest.param(dict, id="form: dict"),
+        pytest.param(dict[str, str], id="form: dict[str, str]"),
+        pytest.param(t.Mapping[str, str], id="form: Mapping[str, str]"),
     ],
 )
 def test_raw_form_parameter(annotation: t.Any, seen: list[t.Any]) -> None:
-    """A parameter named form without annotation (or Any), or annotated MultiDict, receives the
-    raw form, as every action did before."""
+    """A parameter named form without annotation (or Any, or a mapping type: ``dict``,
+    ``Mapping[str, str]``), or annotated MultiDict, receives the raw form, as every action did
+    before (annotated dict, it was read as a field named "form": every submission failed)."""
     registry = Registry()
 
     def record(post_id, form):  # type: ignore[no-untyped-def]
@@ -348,6 +383,141 @@ def test_unannotated_parameters_are_strings_by_name(seen: list[t.Any]) -> None:
     answer = client.submit(greet, {}, js=True)
     assert answer.status_code == 422
     assert answer.json["result"] == {"errors": {"name": "Field required"}}
+
+
+def test_an_upload_is_no_text_for_an_unannotated_parameter(seen: list[t.Any]) -> None:
+    """A file part named like an unannotated parameter is not its text: a field error without a
+    default, the default with one; the action never gets a FileStorage it takes for text."""
+    registry = Registry()
+
+    @registry.action
+    def greet(name, greeting="Hello"):  # type: ignore[no-untyped-def]
+        seen.append((name, greeting))
+
+    client = _app(registry)
+    upload = {"name": (io.BytesIO(b"x"), "name.txt"), "greeting": (io.BytesIO(b"y"), "g.txt")}
+    answer = client.submit(greet, upload, js=True)
+    assert answer.status_code == 422
+    assert answer.json["result"] == {"errors": {"name": "Field required"}}
+    upload = {"name": "Ada", "greeting": (io.BytesIO(b"y"), "g.txt")}
+    assert client.submit(greet, upload, js=True).status_code == 200
+    assert seen == [("Ada", "Hello")]
+
+
+class _Status(enum.Enum):
+    ANY = ""
+    OPEN = "open"
+
+
+def test_an_empty_choice_is_a_value_of_a_type_that_has_it(seen: list[t.Any]) -> None:
+    """The "Any" option of a <select> (``value=""``) is chosen, not missing, where the type has
+    the empty text among its values (Literal, Enum): neither refused nor replaced by the
+    default."""
+    registry = Registry()
+
+    @registry.action
+    def search(
+        status: t.Literal["", "open", "closed"],
+        kind: t.Literal["", "post", "page"] = "post",
+        state: _Status = _Status.OPEN,
+        year: int | None = 2024,
+    ) -> None:
+        seen.append((status, kind, state, year))
+
+    client = _app(registry)
+    answer = client.submit(search, {"status": "", "kind": "", "state": "", "year": ""})
+    assert answer.status_code == 200
+    assert seen == [("", "", _Status.ANY, 2024)]
+
+
+def test_a_checkbox_with_a_value_of_its_own_is_ticked(seen: list[t.Any]) -> None:
+    """A bool is true for a ticked checkbox whatever its ``value`` (``value="subscribe"``),
+    false for a word for no; ``Optional[bool]`` is ``None`` for an empty choice."""
+    registry = Registry()
+
+    @registry.action
+    def settings(newsletter: bool, published: bool | None = None) -> None:
+        seen.append((newsletter, published))
+
+    client = _app(registry)
+    for data in (
+        {"newsletter": "subscribe", "published": ""},
+        {"newsletter": "off", "published": "true"},
+        {"published": "no"},
+    ):
+        assert client.submit(settings, data).status_code == 200
+    assert seen == [(True, None), (False, True), (False, False)]
+
+
+@dataclasses.dataclass
+class _Price:
+    amount: float
+
+
+class _Amount(TypedDict):
+    amount: float
+
+
+@dataclasses.dataclass
+class _Upload:
+    title: str
+    photo: FileStorage
+
+
+def test_a_dataclass_or_typeddict_has_the_configuration_of_parameters(
+    seen: list[t.Any],
+) -> None:
+    """A dataclass or ``TypedDict`` without a configuration of its own is validated as plain
+    parameters are: NaN refused, a ``FileStorage`` field taken (pydantic would refuse the
+    type, which failed every request)."""
+    registry = Registry()
+
+    @registry.action
+    def price(p: _Price, a: _Amount) -> None:
+        seen.append((p, a))
+
+    @registry.action
+    def upload(u: _Upload) -> None:
+        seen.append((u.title, u.photo.read()))
+
+    client = _app(registry)
+    answer = client.submit(price, {"amount": "nan"}, js=True)
+    assert answer.status_code == 422
+    assert answer.json["result"]["errors"] == {"amount": "Input should be a finite number"}
+    answer = client.call(price, {"amount": 1.5}, {"amount": float("nan")})
+    assert answer.status_code in (400, 422) and seen == []
+    assert client.submit(price, {"amount": "2.5"}, js=True).status_code == 200
+    data = {"title": "Hi", "photo": (io.BytesIO(b"jpeg"), "p.jpg")}
+    assert client.submit(upload, data, js=True).status_code == 200
+    assert seen == [(_Price(2.5), {"amount": 2.5}), ("Hi", b"jpeg")]
+
+
+class _Filters(BaseModel):
+    author: str
+    year: int
+
+
+def test_a_model_left_out_of_the_form_takes_its_default(seen: list[t.Any]) -> None:
+    """A model parameter with a default takes it when the form has none of the model's fields,
+    as a JSON call without it does; without a default, each missing field is a field error."""
+    registry = Registry()
+
+    @registry.action
+    def search(q: str, filters: _Filters | None = None) -> None:
+        seen.append((q, filters))
+
+    @registry.action
+    def strict(filters: _Filters) -> None:
+        seen.append(filters)
+
+    client = _app(registry)
+    assert client.submit(search, {"q": "python"}).status_code == 200
+    assert client.submit(search, {"q": "py", "author": "x", "year": "2020"}).status_code == 200
+    answer = client.submit(search, {"q": "py", "author": "x"}, js=True)
+    assert answer.json["result"]["errors"] == {"year": "Field required"}
+    answer = client.submit(strict, {}, js=True)
+    assert answer.json["result"]["errors"] == {"author": "Field required", "year": "Field required"}
+    assert seen == [("python", None), ("py", _Filters(author="x", year=2020))]
 
 
 def test_var_positional_receives_the_form_when_nothing_else_does(seen: list[t.Any]) -> None:
@@ -593,16 +763,22 @@ def test_a_bound_value_that_does_not_validate_is_refused() -> None:
 
 
 def test_a_token_with_more_values_than_parameters_is_refused() -> None:
-    """Bound arguments beyond what the function takes are refused with 400, not a crash."""
-    registry = Registry()
+    """Bound arguments beyond what the function takes (a page rendered before a deploy changed
+    it: bind() refuses them) are refused with 400, not a crash."""
+    registry, before = Registry(), Registry()
 
-    @registry.action
+    @registry.action(id="act")
     def act(post_id: int) -> int:
         return post_id
 
+    @before.action(id="act")
+    def old(post_id: int, other: int) -> int:
+        return post_id
+
     client = _app(registry)
-    assert client.call(act.bind(1, 2)).status_code == 400
-    assert client.submit(act.bind(1, 2), {}).status_code == 400
+    sealed = old.bind(1, 2)
+    assert client.call(sealed).status_code == 400
+    assert client.submit(sealed, {}).status_code == 400
 
 
 def test_bound_must_be_positional() -> None:

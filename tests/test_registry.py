@@ -19,6 +19,10 @@ def create_post(form: t.Any) -> str:
     return f"created {form}"
 
 
+def like_post(post_id: t.Any, form: t.Any) -> str:
+    return f"liked {post_id}"
+
+
 def test_decorated_function_stays_callable() -> None:
     """@action returns an Action that still calls the function with its arguments."""
     registry = Registry()
@@ -140,12 +144,12 @@ def test_bind_seals_arguments_and_prepends_them() -> None:
     registry = Registry()
 
     @registry.action
-    def delete(post_id: int, form: t.Any) -> tuple[int, t.Any]:
-        return post_id, form
+    def delete(post_id: int, note: t.Any, form: t.Any) -> tuple[int, t.Any]:
+        return post_id, note
 
     secret = "confidential-value-7f3a9c"
     bound = delete.bind(42)
-    assert bound(None) == (42, None)
+    assert bound(None, None) == (42, None)
     assert bound.id == delete.id and bound.token
     # What the browser sees holds neither the plaintext JSON nor the value, in any spelling.
     readable = delete.bind(secret)
@@ -168,7 +172,7 @@ def test_bind_gives_the_same_copy_for_the_same_arguments_key_and_types(
     registry = Registry()
 
     @registry.action
-    def like(post_id: t.Any, form: t.Any = None) -> t.Any:
+    def like(post_id: t.Any, note: t.Any = None, form: t.Any = None) -> t.Any:
         return post_id
 
     one = like.bind(1)
@@ -192,19 +196,19 @@ def test_bind_without_a_key_says_how_to_set_one(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("ACTIONKIT_SECRET_KEY")
     monkeypatch.setattr(security, "_process_key", None)
     with pytest.raises(SecretKeyMissing, match="ACTIONKIT_SECRET_KEY"):
-        Registry().register(create_post).bind(1)
+        Registry().register(like_post).bind(1)
 
 
 def test_bind_refuses_values_that_are_not_json() -> None:
     """Only JSON values can be bound; anything else is refused with the value named."""
     with pytest.raises(TypeError, match="JSON values"):
-        Registry().register(create_post).bind(object())
+        Registry().register(like_post).bind(object())
 
 
 def test_field_and_button_attrs_render_safe_markup() -> None:
     """field() and button_attrs() are Markup naming the action and its token."""
     registry = Registry()
-    act = registry.register(create_post, id="create")
+    act = registry.register(like_post, id="create")
     assert act.field() == Markup('<input type="hidden" name="$ACTION_ID_create" value="">')
     assert act.button_attrs() == Markup(
         'type="submit" name="$ACTION_ID_create" value="" formmethod="post"'
@@ -223,7 +227,7 @@ def test_field_and_button_attrs_are_built_once_per_action_and_token(
     from actionkit import registry as registry_module
 
     registry = Registry()
-    act = registry.register(create_post, id="memo")
+    act = registry.register(like_post, id="memo")
     other = registry.register(lambda form: form, id="memo-other")
     one, two = act.bind(1), act.bind(2)
     first = one.field()
@@ -246,12 +250,12 @@ def test_field_and_button_attrs_are_built_once_per_action_and_token(
 def test_repr_and_equality() -> None:
     """Actions and registries have readable reprs; bound copies differ from the action."""
     registry = Registry()
-    act = registry.register(create_post, id="create")
-    assert repr(act) == "<Action 'create_post' id='create'>"
+    act = registry.register(like_post, id="create")
+    assert repr(act) == "<Action 'like_post' id='create'>"
     assert "bound=(1,)" in repr(act.bind(1))
     assert act == registry["create"] and act != act.bind(1) and act != "create"
     assert hash(act) == hash(act.bind(1))
-    assert repr(registry) == "<Registry of 1 action(s): create_post>"
+    assert repr(registry) == "<Registry of 1 action(s): like_post>"
     assert list(registry) == [act]
 
 
