@@ -145,7 +145,7 @@ def client(
         "url": url,
         "revalidated": {"paths": ctx.revalidated_paths, "tags": ctx.revalidated_tags},
     }
-    default = _model if json_default is None else functools.partial(_model, json_default)
+    default = as_json if json_default is None else functools.partial(as_json, json_default)
     body = json.dumps(answer, separators=(",", ":"), allow_nan=False, default=default).encode()
     return Answer(result.status if failed else 200, headers, body)
 
@@ -185,8 +185,9 @@ def described(error: HTTPException) -> str | None:
     return text if isinstance(text, str) and text else None
 
 
-def _model(*given: t.Any) -> t.Any:
-    """A pydantic model as JSON, else what the framework's ``default`` makes of the value."""
+def as_json(*given: t.Any) -> t.Any:
+    """``json.dumps``'s ``default``: a pydantic model as JSON, else what the framework's own
+    ``default`` (the first argument, if given) makes of the value."""
     value = given[-1]
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")

@@ -263,14 +263,17 @@ def _names_an_action(head: bytes, kind: str, environ: WSGIEnvironment) -> bool:
 
 def _headers_may_name_an_action(head: bytes, delimiter: bytes) -> bool:
     """Whether the headers of a part in ``head`` may name it ``$ACTION_ID_...``: as written, as
-    an RFC 2231 parameter (``name*=UTF-8''%24ACTION_ID_x``) or with a backslash escape
-    (``name="$\\ACTION_ID_x"``), which the parser reads otherwise. Only the parts' headers
-    are looked at (one pass over the body), not what a file holds."""
+    an RFC 2231 parameter (``name*=UTF-8''%24ACTION_ID_x``, ``name*0="$ACT"; name*1=...``),
+    with a backslash escape (``name="$\\ACTION_ID_x"``), which the parser reads otherwise, or
+    beyond the first 8 KiB of long headers. Only the parts' headers are looked at (one pass
+    over the body), not what a file holds."""
     at = head.find(delimiter)
     while at != -1:
         end = head.find(b"\r\n\r\n", at, at + 8192)
-        headers = head[at : end if end != -1 else at + 8192]
-        if _FIELD_BYTES in headers or b"*=" in headers or b"\\" in headers:
+        if end == -1:
+            return True
+        headers = head[at:end]
+        if _FIELD_BYTES in headers or b"*" in headers or b"\\" in headers:
             return True
         at = head.find(delimiter, at + len(delimiter))
     return False

@@ -46,13 +46,19 @@ def refuse_methods(fn: t.Callable[..., t.Any]) -> None:
         )
 
 
-def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
-    return (a.co_code, a.co_consts, a.co_names, [*a.co_positions()]) == (
-        b.co_code,
-        b.co_consts,
-        b.co_names,
-        [*b.co_positions()],
-    )
+def _same_place(a: types.CodeType, b: types.CodeType) -> bool:
+    """Whether two lambdas of one line are the same one compiled again (its body edited, too):
+    where its body begins on the line, or where Python keeps no columns (``-X
+    no_debug_ranges``), the same code."""
+    start_a, start_b = _start(a), _start(b)
+    if start_a is None or start_b is None:
+        return (a.co_code, a.co_consts, a.co_names) == (b.co_code, b.co_consts, b.co_names)
+    return start_a == start_b
+
+
+def _start(code: types.CodeType) -> int | None:
+    """The column at which a lambda's body begins (its first instruction, RESUME, has none)."""
+    return min((column for _, _, column, _ in code.co_positions() if column), default=None)
 
 
 def check_replacement(
@@ -72,7 +78,7 @@ def check_replacement(
         == (new_code.co_filename, new_code.co_firstlineno)
         # Lambdas on one line share it: the columns of their code tell them apart (and the
         # code itself, where Python keeps no columns: -X no_debug_ranges).
-        and ("<lambda>" not in new_name or _same_code(old_code, new_code))
+        and ("<lambda>" not in new_name or _same_place(old_code, new_code))
     ):
         return  # the module was imported again
     raise DuplicateActionError(

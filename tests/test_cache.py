@@ -340,6 +340,49 @@ def test_a_process_that_only_read_a_page_waits_for_a_dead_render_as_long_as_its_
     assert answer[0] == "MISS" and 0.25 < waited < 2, waited  # the cache's wait is 5 s
 
 
+def test_the_wait_for_another_process_render_reads_the_pages_while_threads_change_them() -> None:
+    """A miss of a page this process only served from the store times its wait by the renders
+    of the others, which threads serving other pages add and drop meanwhile: the miss never
+    fails with "dictionary changed size during iteration"."""
+    import sys
+
+    cache = PageCache(MemoryStore())
+    cache._shared.update({f"page:{i}": 0.001 * (i % 7) for i in range(5_000)})
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def serve(n: int) -> None:  # as serve() and _store() do for the pages they answer
+        i = 0
+        while not stop.is_set():
+            key = f"other:{n}:{i % 300}"
+            if cache._shared.pop(key, 1) == 1:
+                cache._shared[key] = None
+            i += 1
+
+    def miss() -> None:
+        try:
+            for _ in range(300):
+                cache._render_deadline("page:missed")
+        except BaseException as e:
+            errors.append(e)
+
+    servers = [threading.Thread(target=serve, args=(n,)) for n in range(3)]
+    try:
+        for thread in servers:
+            thread.start()
+        missing = threading.Thread(target=miss)
+        missing.start()
+        missing.join(60)
+    finally:
+        stop.set()
+        for thread in servers:
+            thread.join()
+        sys.setswitchinterval(interval)
+    assert errors == []
+
+
 def test_a_page_another_process_rendered_is_rendered_once_after_a_revalidation(
     tmp_path: Path,
 ) -> None:

@@ -796,12 +796,33 @@ def test_the_media_type_is_read_whatever_its_parameters(
             ),
             id="multipart-backslash-escape",
         ),
+        pytest.param(
+            "multipart/form-data; boundary=b",
+            _multipart(
+                ('Content-Disposition: form-data; name*0="$ACT"; name*1="ION_ID_record"', ""),
+                ('Content-Disposition: form-data; name="q"', "1"),
+            ),
+            id="multipart-name-continued",
+        ),
+        pytest.param(
+            "multipart/form-data; boundary=b",
+            _multipart(
+                (
+                    "X-Padding: " + "a" * 9000 + "\r\nContent-Disposition: form-data;"
+                    ' name="$ACTION_ID_record"',
+                    "",
+                ),
+                ('Content-Disposition: form-data; name="q"', "1"),
+            ),
+            id="multipart-name-past-long-headers",
+        ),
     ],
 )
 def test_a_field_name_is_read_as_the_form_parser_reads_it(content_type: str, body: bytes) -> None:
     """A field is an action's when its name, read as the form parser reads it (escapes in an
-    urlencoded key, RFC 2231 in a part's name), starts with $ACTION_ID_; however it is
-    spelled, the action runs rather than the form reaching the app with that field."""
+    urlencoded key, RFC 2231 in a part's name, continued too, after 8 KiB of other headers),
+    starts with $ACTION_ID_; however it is spelled, the action runs rather than the form
+    reaching the app with that field."""
     app, record, calls = _call_app()
     response = Client(app).post("/", data=body, content_type=content_type)
     assert response.status_code == 200

@@ -28,7 +28,9 @@ from actionkit import (
     ActionMiddleware,
     Registry,
     SecretKeyMissing,
+    action_state,
     cache_tag,
+    fail,
     forbidden,
     not_found,
     revalidate_path,
@@ -1289,6 +1291,54 @@ def test_a_result_is_written_by_the_apps_json_provider() -> None:
         answer = client.call(act, path="/")
         assert answer.status_code == 200 and answer.json["result"] == expected[name], name
     assert expected["when"] == "Tue, 02 Jan 2024 03:04:05 GMT"
+
+
+class _Translated:
+    """A lazy string as Flask-Babel's ``lazy_gettext`` makes one: written (``__html__``, as
+    the JSON provider writes it) in the language of the request's context."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __html__(self) -> str:
+        return f"{self.text} ({request.headers.get('Accept-Language', 'en')})"
+
+
+def test_a_result_is_written_in_the_request_context() -> None:
+    """A lazy string in a script call's result (or its fail() data) is written as jsonify
+    would write it in the request, in its locale: it was written once the request's context
+    was gone (untranslated with Flask-Babel). A form's result is left as the action made it."""
+    registry = Registry()
+    seen: list[t.Any] = []
+
+    @registry.action(id="save")
+    def save() -> t.Any:
+        return {"message": _Translated("Saved"), "n": 1}
+
+    @registry.action(id="refuse")
+    def refuse() -> t.Any:
+        return fail(422, [_Translated("Required")])
+
+    @registry.action(id="plain")
+    def plain() -> t.Any:
+        return _Translated("Kept")
+
+    app = _app_with(registry)
+
+    @app.get("/state")
+    def state() -> str:
+        seen.append(action_state().result)
+        return "state"
+
+    client = app.test_client()
+    headers = {"Accept-Language": "de"}
+    answer = client.call(save, path="/", headers=headers)
+    assert answer.status_code == 200
+    assert answer.json["result"] == {"message": "Saved (de)", "n": 1}
+    answer = client.call(refuse, path="/", headers=headers)
+    assert answer.status_code == 422 and answer.json["result"] == ["Required (de)"]
+    assert client.submit(plain, {}, path="/state").status_code == 200
+    assert isinstance(seen[-1], _Translated)
 
 
 def test_after_callbacks_run_in_the_apps_context() -> None:

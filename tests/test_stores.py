@@ -1675,6 +1675,72 @@ def test_sqlite_a_process_moves_to_the_file_another_made_at_its_path(
         store.close()
 
 
+def test_sqlite_a_write_goes_to_the_file_made_at_the_path_a_moment_ago(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process that looked at its path a moment ago and writes once another process made a
+    file there (the old one deleted) writes to the new file: its revalidation reaches every
+    process, where it went to the deleted file and was lost for good."""
+    path = tmp_path / "cache.sqlite3"
+    old = SQLiteStore(path)
+    assert old.get("warm") is None  # it looked at the path just now
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"cache.sqlite3{suffix}").unlink(missing_ok=True)
+    new = SQLiteStore(path)  # a worker started since
+    new.set("page", _entry(b"old list", tags=["posts"]), new.generation())
+    with caplog.at_level("WARNING", logger="actionkit"):
+        old.revalidate_tag("posts")
+    assert new.get("page") is None
+    assert "deleted or replaced while in use" in caplog.text
+    old.close()
+    new.close()
+
+
+def test_sqlite_a_file_made_at_the_path_while_its_own_is_made_again_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread making the file again (it was damaged) under the lock file, which finds a file
+    another worker's first connection made at the path meanwhile, takes it: looking at the
+    path from there, it moved again and asked for the lock it holds, and hung for good."""
+    import types
+
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path)
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"cache.sqlite3{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"not a database " * 100)
+
+    def unlink(name: str) -> None:
+        os.unlink(name)
+        if name == str(path):  # another worker connects now, without the lock
+            sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").fetchone()
+
+    patched = types.SimpleNamespace(**{k: getattr(os, k) for k in dir(os) if k[0] != "_"})
+    patched.unlink = unlink
+    monkeypatch.setattr(sqlite_file, "os", patched)
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(store.get("k")), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert done == [None]
+    monkeypatch.undo()
+    store.set("k", _entry(b"one"), store.generation())
+    assert SQLiteStore(path).get("k") is not None
+    store.close()
+
+
+def test_sqlite_close_lets_go_of_the_index_maps_of_every_file_it_used(tmp_path: Path) -> None:
+    """close() lets go of the WAL index map of each file the store used (a new file, made
+    after the store looked at the path, and one moved to), not only the last one."""
+    from actionkit.stores.sqlite_index import _wal_index_maps
+
+    before = len(_wal_index_maps._maps)
+    store = SQLiteStore(tmp_path / "cache.sqlite3")
+    store.get("k")
+    store.close()
+    assert len(_wal_index_maps._maps) == before
+
+
 def test_sqlite_a_file_that_cannot_be_opened_does_not_stop_the_worker(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -59,7 +59,8 @@ class Waiting:
         (``time.monotonic()``; see _PATIENCE)."""
         took = self._shared.get(key)
         if took is None:  # served here only from the store: as long as any render here took
-            took = max((t for t in self._shared.values() if t is not None), default=0.0)
+            # (a copy: threads serving other pages change the dict meanwhile)
+            took = max(filter(None, tuple(self._shared.values())), default=0.0)
         return time.monotonic() + min(self.wait, max(_LEAST_WAIT, _PATIENCE * took))
 
     def _await_render(self, key: str, deadline: float) -> tuple[Entry | None, bool]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typing as t
 
+from django.apps import apps
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.module_loading import import_string
@@ -46,14 +47,19 @@ def _class(name: str) -> type | None:
     """The middleware class named ``name`` when it is ``LoginRequiredMiddleware`` or derives
     from it, else ``None`` (remembered for each name)."""
     if name not in _classes:
-        from django.contrib.auth.middleware import LoginRequiredMiddleware
+        found = None
+        # Without django.contrib.auth, importing its middleware imports models no app has.
+        if apps.is_installed("django.contrib.auth"):
+            try:
+                from django.contrib.auth.middleware import LoginRequiredMiddleware
 
-        try:
-            found = import_string(name)
-        except ImportError:
-            found = None
-        is_guard = isinstance(found, type) and issubclass(found, LoginRequiredMiddleware)
-        _classes[name] = found if is_guard else None
+                found = import_string(name)
+            except ImportError:  # Django before 5.1, or no such middleware
+                found = None
+            else:
+                if not (isinstance(found, type) and issubclass(found, LoginRequiredMiddleware)):
+                    found = None
+        _classes[name] = found
     return _classes[name]
 
 

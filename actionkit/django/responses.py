@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import typing as t
 
 from django.conf import settings
@@ -57,21 +58,30 @@ def session_cookie_set(request: HttpRequest) -> bool:
     return bool(modified or settings.SESSION_SAVE_EVERY_REQUEST)
 
 
-def session_state(request: HttpRequest) -> dict[str, t.Any] | None:
-    """What the session holds, to tell whether an action changed it (see
-    :func:`session_changed`): ``None`` when it is not loaded."""
-    cache = getattr(getattr(request, "session", None), "_session_cache", None)
-    return dict(cache) if isinstance(cache, dict) else None
+def session_state(request: HttpRequest) -> tuple[t.Any, bool] | None:
+    """What the session holds (a deep copy: ``session["cart"].append(x)`` changes a value in
+    place) and whether it is marked modified, to tell whether an action changed it (see
+    :func:`session_changed`); ``None`` when it is not loaded."""
+    session = getattr(request, "session", None)
+    cache = getattr(session, "_session_cache", None)
+    if not isinstance(cache, dict):
+        return None
+    try:
+        held = copy.deepcopy(cache)
+    except Exception:  # a value that cannot be copied: its changes in place go unseen
+        held = dict(cache)
+    return held, bool(getattr(session, "modified", False))
 
 
-def session_changed(request: HttpRequest, before: dict[str, t.Any] | None) -> bool:
-    """Whether the action changed the session, given :func:`session_state` before it: not
-    whether something else marked it modified (a "last seen" middleware above), or it is saved
-    on every request."""
+def session_changed(request: HttpRequest, before: tuple[t.Any, bool] | None) -> bool:
+    """Whether the action changed the session, given :func:`session_state` before it: what it
+    holds, or its mark (``modified = True`` after a change in place); not whether something
+    else marked it modified before (a "last seen" middleware above), or it is saved on every
+    request."""
     after = session_state(request)
     if before is None:  # loaded by the action, if at all: its changes mark it modified
-        return after is not None and bool(getattr(request.session, "modified", False))
-    return after != before
+        return after is not None and after[1]
+    return after is not None and (after[0] != before[0] or (after[1] and not before[1]))
 
 
 class Body:

@@ -57,7 +57,6 @@ page of the app's error handler for that status.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import typing as t
 
@@ -78,7 +77,7 @@ from ..jinja import install
 from ..middleware import BODY_LIMIT, ActionMiddleware
 from ..stores import MemoryStore, SQLiteStore
 from ..testing import ActionClient, with_actions
-from .running import error_page, propagates, run_in_flask
+from .running import error_page, json_default, propagates, run_in_flask
 
 if t.TYPE_CHECKING:
     from ..stores import Store
@@ -156,7 +155,7 @@ class ActionKit:
         middleware._context_in_environ = True  # for _streamed_context
         # An action's error reaches the test that made the request, as a view's does.
         middleware._propagate = lambda: propagates(app)
-        middleware._json_default = lambda value: _json_default(app, value)
+        middleware._json_default = functools.partial(json_default, app)
         if follow_debug:
             middleware._debug_source = lambda: app.debug  # set late by app.run(debug=True)
         app.wsgi_app = middleware  # type: ignore[method-assign]
@@ -171,16 +170,6 @@ class ActionKit:
 
         app.cli.add_command(flask_cli)
         return middleware
-
-
-def _json_default(app: Flask, value: t.Any) -> t.Any:
-    """A result JSON cannot hold as the app's JSON provider writes it (``jsonify``'s dates,
-    ``Decimal``, ``UUID``, dataclasses, ``lazy_gettext``): by its ``default``, or else (a
-    provider of its own, over another JSON library) as its ``dumps`` writes the value."""
-    default = getattr(app.json, "default", None)
-    if default is not None:
-        return default(value)
-    return json.loads(app.json.dumps(value))
 
 
 def _install_template_globals(app: Flask) -> None:

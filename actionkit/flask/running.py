@@ -6,6 +6,7 @@ app's error pages (see :mod:`actionkit.flask`).
 from __future__ import annotations
 
 import functools
+import json
 import typing as t
 
 from flask import Flask, abort, got_request_exception, request_finished, request_started
@@ -16,8 +17,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_excepti
 from werkzeug.sansio.response import Response as BaseResponse
 
 from .. import context
-from ..answers import described
+from ..answers import as_json, described
 from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
+from ..navigation import Failure
+from ..protocol import ENVIRON_ACTION_ID
 from ..rendering import Rendered, render_app
 
 if t.TYPE_CHECKING:
@@ -96,7 +99,7 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
             _after_request(app, ctx, lambda: handled, always=True)
             _end_with(handled)
         _after_request(app, ctx, app.response_class)
-        return result
+        return _written(app, environ, result)
     except (ActionSignal, HTTPException):
         raise  # an answer, not an error: teardown functions see exc=None
     except BaseException as e:
@@ -116,6 +119,37 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
             preserve(_cv_app.get())
             preserve(_cv_request.get())
         ctx.pop(error)
+
+
+def json_default(app: Flask, value: t.Any) -> t.Any:
+    """A result JSON cannot hold as the app's JSON provider writes it (``jsonify``'s dates,
+    ``Decimal``, ``UUID``, dataclasses, ``lazy_gettext``): by its ``default``, or else (a
+    provider of its own, over another JSON library) as its ``dumps`` writes the value."""
+    default = getattr(app.json, "default", None)
+    if default is not None:
+        return default(value)
+    return json.loads(app.json.dumps(value))
+
+
+def _written(app: Flask, environ: WSGIEnvironment, result: t.Any) -> t.Any:
+    """A script call's result as its answer will hold it, written while the request's context
+    is there (a ``lazy_gettext`` string is translated in the request's locale); a form's
+    result (for ``action_state()``), or one JSON holds as it is, unchanged."""
+    if ENVIRON_ACTION_ID not in environ or isinstance(result, str | int | float | None):
+        return result
+    failure = result if isinstance(result, Failure) else None
+    value = result.data if failure is not None else result
+    try:
+        json.dumps(value)
+        return result
+    except (TypeError, ValueError):
+        pass
+    try:
+        default = functools.partial(as_json, functools.partial(json_default, app))
+        value = json.loads(json.dumps(value, default=default))
+    except (TypeError, ValueError):
+        return result  # its answer says what is wrong with it
+    return value if failure is None else Failure(failure.status, value)
 
 
 def propagates(app: Flask) -> bool:

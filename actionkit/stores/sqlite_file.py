@@ -133,6 +133,7 @@ class SQLiteFile:
         # The mapped WAL index header (see the module): None until mapped, False when unusable.
         self._shm: mmap.mmap | t.Literal[False] | None = None
         self._shm_key: tuple[int, int, int] | None = None
+        self._retired: list[tuple[int, int, int]] = []  # maps of files moved from (see _move)
         self._inode: tuple[int, int] | None = None  # of the file this process has open
         self._next_check = 0.0
         # Counts the files this process has moved to (see _moved_to_path); each thread's
@@ -166,6 +167,9 @@ class SQLiteFile:
     def _make_or_check(self, moving: bool) -> None:
         with open(self.path + ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            # This thread takes the file at the path as it finds it: moving again from here
+            # would ask for the lock it holds (another process may make a file meanwhile).
+            self._local.opening = True
             try:
                 self._inode = _inode(self.path)  # what the connections made below open
                 try:
@@ -185,6 +189,7 @@ class SQLiteFile:
                     db.execute("INSERT INTO settings VALUES ('boot', ?)", (self._boot,))
                 db.execute("INSERT INTO settings VALUES ('incarnation', ?)", (_new_incarnation(),))
             finally:
+                self._local.opening = False
                 self._inode = _inode(self.path)
                 self._next_check = time.monotonic() + _CHECK_FILE_EVERY
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -216,27 +221,29 @@ class SQLiteFile:
 
     # -- connections ---------------------------------------------------------------------------
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self, writing: bool = False) -> sqlite3.Connection:
+        """This thread's connection to the file at the path; ``writing``: looked for at once (a
+        write must not go to a file deleted since), else at most every _CHECK_FILE_EVERY."""
         local = self._local
         db: sqlite3.Connection | None = getattr(local, "db", None)
+        checks = not getattr(local, "opening", False)  # (see _make_or_check)
         if db is not None and local.pid == self._pid:
             if local.epoch != self._epoch:  # the process moved to the file now at the path
                 self._leave()
-                return self._db()
-            if time.monotonic() >= self._next_check and self._moved_to_path():
+                return self._db(writing)
+            due = writing or time.monotonic() >= self._next_check
+            if checks and due and self._moved_to_path(writing):
                 return self._db()
             return db
         if not self._ready:  # it could not be opened: try again (raises while it cannot)
             self._open()
+            return self._db(writing)
+        found = _inode(self.path) if checks else None  # (this thread's first connection)
+        if found not in (None, self._inode) and self._moved_to_path(now=True):
             return self._db()
-        if _inode(self.path) not in (None, self._inode):  # (a thread's first connection)
-            with self._lock:
-                self._next_check = 0.0
-            if self._moved_to_path():
-                return self._db()
         return self._connect()
 
-    def _moved_to_path(self) -> bool:
+    def _moved_to_path(self, now: bool = False) -> bool:
         """Whether another file is at the path than the one this process has open, which the
         process then moves to (made ready, this thread's connection with it).
 
@@ -247,10 +254,10 @@ class SQLiteFile:
         shared by the processes that have it open: they go on using it.
         """
         with self._lock:
-            now = time.monotonic()
-            if now < self._next_check:
+            clock = time.monotonic()
+            if clock < self._next_check and not now:
                 return False
-            self._next_check = now + _CHECK_FILE_EVERY
+            self._next_check = clock + _CHECK_FILE_EVERY
             found = _inode(self.path)
             if found is None or found == self._inode:
                 return False
@@ -269,6 +276,8 @@ class SQLiteFile:
         with self._lock:
             self._epoch += 1
             if self._shm is not False:
+                if self._shm_key is not None:  # released by close(), once no thread reads it
+                    self._retired.append(self._shm_key)
                 self._shm, self._shm_key = None, None  # the next connection maps the new one
 
     def _leave(self) -> None:
@@ -298,6 +307,7 @@ class SQLiteFile:
             # Mapped again once a connection of this process holds the file open: only then
             # can it not be truncated under the mapping.
             self._shm, self._shm_key = None, None  # the parent's: kept in _wal_index_maps
+            self._retired = []
 
     def _connect(self) -> sqlite3.Connection:
         self._after_fork()
@@ -322,7 +332,9 @@ class SQLiteFile:
         return db
 
     def _transaction(self) -> WriteTransaction:
-        db = self._db()  # first: in a forked child, it makes the locks of this process
+        # First: in a forked child, it makes the locks of this process. A write goes to the
+        # file at the path, which another process may have made a moment ago.
+        db = self._db(writing=True)
         return WriteTransaction(db, self._local, self.timeout, self._writing)
 
     def _map_wal_index(self, db: sqlite3.Connection) -> None:
@@ -346,8 +358,10 @@ class SQLiteFile:
             for db in self._connections:
                 db.close()
             self._connections.clear()
-            if self._shm_key is not None:
-                _wal_index_maps.release(self._shm_key)  # after the connections are closed
+            for key in [*self._retired, self._shm_key]:
+                if key is not None:
+                    _wal_index_maps.release(key)  # after the connections are closed
+            self._retired.clear()
             self._shm, self._shm_key = None, None
         self._local = threading.local()
 

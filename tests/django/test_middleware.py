@@ -868,8 +868,9 @@ def test_a_script_call_that_only_adds_a_message_gets_the_page_showing_it() -> No
 
 
 def test_a_script_call_answers_with_the_page_only_when_its_action_changed_the_session() -> None:
-    """The answer to a JSON call carries the page when the action changed the session, not
-    when a middleware above wrote it (a "last seen" time) or it is saved on every request."""
+    """The answer to a JSON call carries the page when the action changed the session (a value
+    changed in place and marked modified too, Django's way for a list), not when a middleware
+    above wrote it (a "last seen" time) or it is saved on every request."""
     from django.conf import settings
     from django.test import override_settings
 
@@ -890,6 +891,12 @@ def test_a_script_call_answers_with_the_page_only_when_its_action_changed_the_se
     def look(request: t.Any) -> object:
         return request.session.get("theme")
 
+    @registry.action(id="add")
+    def add(request: t.Any) -> int:
+        request.session["cart"].append("pear")
+        request.session.modified = True
+        return 3
+
     middleware = list(settings.MIDDLEWARE)
     middleware.insert(middleware.index(_SESSIONS) + 1, "tests.django.helpers.TouchesSession")
     options = {"CACHE": "memory", "REGISTRY": registry}
@@ -900,6 +907,57 @@ def test_a_script_call_answers_with_the_page_only_when_its_action_changed_the_se
             assert call(c, noop).json()["html"] is None, extra
             assert call(c, look).json()["html"] is None, extra
             assert call(c, remember).json()["html"] is not None, extra
+            session = c.session
+            session["cart"] = ["apple"]
+            session.save()
+            assert call(c, add).json()["html"] is not None, extra
+            assert c.session["cart"] == ["apple", "pear"]
 
 
 _SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
+
+
+_WITHOUT_AUTH = """
+import json
+import django
+from django.conf import settings
+from django.http import HttpResponse
+from django.urls import path
+from actionkit import action
+
+@action(id="add")
+def add(item: str) -> str:
+    return item
+
+urlpatterns = [path("cart", lambda request: HttpResponse("cart"))]
+settings.configure(
+    SECRET_KEY="x" * 50, ALLOWED_HOSTS=["testserver"], ROOT_URLCONF=__name__, DATABASES={},
+    INSTALLED_APPS=["django.contrib.sessions", "actionkit.django"],
+    MIDDLEWARE=[
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "actionkit.django.ActionKitMiddleware",
+    ],
+    SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
+    ACTIONKIT={"CACHE": "memory"},
+)
+django.setup()
+from django.test import Client
+c = Client(raise_request_exception=False, headers={"Origin": "http://testserver"})
+called = c.post("/cart", json.dumps(["apple"]), content_type="application/json",
+                headers={"Action-Id": "add"})
+posted = c.post("/cart", {"$ACTION_ID_add": "", "item": "pear"})
+print(called.status_code, called.json()["result"], posted.status_code)
+"""
+
+
+def test_a_project_without_django_contrib_auth_runs_actions() -> None:
+    """A project whose INSTALLED_APPS has no django.contrib.auth runs actions (looking for
+    LoginRequiredMiddleware imported the auth models, and every action was a 500)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_AUTH], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["200", "apple", "200"]
