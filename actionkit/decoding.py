@@ -207,7 +207,11 @@ def _decode_form(environ: WSGIEnvironment, kind: str, options: Options) -> Call 
         if not named:  # sent as a file, or beyond a broken part: the form cannot be read
             raise RequestRefused("bad_request", "The form's action field could not be decoded.")
         field, token = named[-1]  # the clicked button's name comes after the hidden field
-        action = _lookup(field[len(ACTION_FIELD_PREFIX) :], options, environ)
+        action_id = field[len(ACTION_FIELD_PREFIX) :]
+        if action_id[-2:] in (".x", ".y") and options.registry.get(action_id) is None:
+            action_id = action_id[:-2]  # an image button: name.x and name.y, and a point
+            token = next((str(v) for k, v in named if k == ACTION_FIELD_PREFIX + action_id), "")
+        action = _lookup(action_id, options, environ)
         bound = unseal(action, token, options)
     except RequestRefused:
         close_files(form)

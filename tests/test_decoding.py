@@ -829,6 +829,32 @@ def test_a_field_name_is_read_as_the_form_parser_reads_it(content_type: str, bod
     assert calls == [([("q", "1")],)]
 
 
+def test_an_image_button_runs_its_action() -> None:
+    """An ``<input type="image" name="$ACTION_ID_...">`` sends its name with ``.x`` and ``.y``
+    and the point clicked: it runs its action, with the token of the form's hidden field of
+    that action if there is one (it was a 404 for an unknown action "record.y")."""
+    from actionkit import ActionMiddleware, Registry
+
+    registry = Registry()
+    calls: list[t.Any] = []
+
+    @registry.action(id="record")
+    def record(*args: t.Any) -> None:
+        calls.append(args[:-1])
+
+    def page(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"page"]
+
+    client = Client(ActionMiddleware(page, registry=registry, cache=False))
+    clicked = {"$ACTION_ID_record.x": "3", "$ACTION_ID_record.y": "4", "q": "1"}
+    assert client.post("/", data=clicked).status_code == 200
+    bound = record.bind(7)
+    clicked = {bound.field_name: bound.token, **clicked}
+    assert client.post("/", data=clicked).status_code == 200
+    assert calls == [(), (7,)]
+
+
 @pytest.mark.parametrize(
     ("body", "shown"),
     [
