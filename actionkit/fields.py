@@ -179,7 +179,7 @@ def model_fields(annotation: t.Any) -> tuple[ModelField, ...] | None:
             for name, f in base.model_fields.items()
         ]
     elif dataclasses.is_dataclass(base):
-        hints = t.get_type_hints(base)
+        hints = _hints(base)
         fields = [
             (f.name, hints.get(f.name, t.Any), _required_field(f))
             for f in dataclasses.fields(base)
@@ -187,10 +187,24 @@ def model_fields(annotation: t.Any) -> tuple[ModelField, ...] | None:
         ]
     elif typing_extensions.is_typeddict(base):
         required: frozenset[str] = getattr(base, "__required_keys__", frozenset())
-        fields = [(k, v, k in required) for k, v in t.get_type_hints(base).items()]
+        fields = [(k, v, k in required) for k, v in _hints(base).items()]
     else:
         return None
     return tuple((key, reader(ann), required, _choose(ann)) for key, ann, required in fields)
+
+
+def _hints(cls: type) -> dict[str, t.Any]:
+    """The annotations of a dataclass's or ``TypedDict``'s fields, resolved.
+
+    :raises TypeError: one names what only a type checker imports.
+    """
+    try:
+        return t.get_type_hints(cls)
+    except NameError as e:
+        raise TypeError(
+            f"The annotations of {cls.__qualname__} cannot be resolved ({e}); import what they"
+            " name at run time, not only under TYPE_CHECKING."
+        ) from e
 
 
 def _choose(annotation: t.Any) -> t.Callable[[t.Any], t.Any] | None:

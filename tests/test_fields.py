@@ -17,6 +17,7 @@ from actionkit.fields import (
     adapter,
     is_multidict,
     message,
+    model_fields,
     read_flag,
     read_many,
     read_many_filled,
@@ -134,6 +135,25 @@ def test_adapter_errors_name_the_parameter() -> None:
     assert adapter(t.Any, "x") is None and adapter(MISSING, "x") is None
     with pytest.raises(TypeError, match="'Later' of parameter 'p' cannot be resolved"):
         adapter("Later", "parameter 'p'")
+
+
+def test_a_model_whose_annotations_name_what_is_not_imported_is_a_type_error() -> None:
+    """A dataclass or TypedDict whose field annotation names what only a type checker imports
+    is a TypeError saying so (a NameError failed each request of the action)."""
+    import dataclasses
+
+    from typing_extensions import TypedDict
+
+    @dataclasses.dataclass
+    class Price:
+        amount: Later  # type: ignore[name-defined]  # noqa: F821
+
+    class Amount(TypedDict):
+        amount: Later  # type: ignore[name-defined]  # noqa: F821
+
+    for model in (Price, Amount):
+        with pytest.raises(TypeError, match=r"annotations of .* cannot be resolved.*'Later'"):
+            model_fields(model)
 
 
 def test_message_of_a_validator_is_its_own() -> None:
