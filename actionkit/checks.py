@@ -30,7 +30,7 @@ class Problem:
     level: t.Literal["error", "warning"] = "error"
 
 
-_WORKERS_RE = re.compile(r"(?:^|\s)(?:-w|--workers)(?:\s+|=)(\d+)")
+_WORKERS_RE = re.compile(r"(?:^|\s)(?:-w\s*|--workers(?:\s+|=))(\d+)")
 
 
 def worker_count(workers: int | None = None, environ: t.Mapping[str, str] | None = None) -> int:

@@ -64,7 +64,7 @@ def load_app(spec: str) -> object:
         raise _failed(f"Importing {module_name!r}", spec, e) from e
     except DuplicateActionError:
         raise
-    except Exception as e:  # the app's own error: a missing dependency, a SyntaxError
+    except (Exception, SystemExit) as e:  # the app's own: a missing dependency, sys.exit()
         raise _failed(f"Importing {module_name!r}", spec, e) from e
     for part in path:
         try:
@@ -95,7 +95,7 @@ def load_app(spec: str) -> object:
     return obj
 
 
-def _failed(what: str, spec: str, error: Exception) -> AppLoadError:
+def _failed(what: str, spec: str, error: BaseException) -> AppLoadError:
     return AppLoadError(f"{what} (from {spec!r}) failed: {type(error).__name__}: {error}")
 
 
@@ -137,6 +137,11 @@ def find_middleware(app: object) -> ActionMiddleware:
             value
             for value in (_attribute(obj, "wsgi_app"), _attribute(obj, "app"))
             if value is not None
+        )
+    if type(app).__module__.startswith("django."):  # a project's WSGIHandler
+        raise AppLoadError(
+            f"{app!r} is a Django project: run `manage.py actionkit_actions` and `manage.py"
+            " check` (they see the project's settings and middleware)."
         )
     raise AppLoadError(
         f"No ActionMiddleware found in {app!r}; wrap the WSGI application with"
@@ -199,30 +204,33 @@ def _bound_by_annotation(fn: t.Callable[..., t.Any], markers: tuple[object, ...]
     return names
 
 
-def _in_front_of_the_form(action: Action) -> set[str]:
-    """The parameters a form submission can fill only from the bound arguments: those in front
-    of the parameter that takes the raw form (named ``form`` without an annotation, or
-    annotated ``MultiDict``), as the action's compiled signature sees them. A parameter named
+def _filled_in_order(action: Action) -> set[str]:
+    """The parameters a request can fill only from the bound arguments, as the action's
+    compiled signature sees them: every one up to the last ``Bound`` one (an unmarked one in
+    front of it too: bind() fills them in order), and those in front of the parameter that
+    takes the raw form (named ``form``, or annotated ``MultiDict``). A parameter named
     ``request`` (the framework's request) is not one of them."""
     try:
-        params = action.parameters.params
+        compiled = action.parameters
     except Exception:  # an annotation that does not resolve: check reports it
         return set()
-    names: set[str] = set()
-    for param in params:
+    names = {p.name for p in compiled.slots[: compiled.required_bound]}
+    in_front: set[str] = set()
+    for param in compiled.params:
         if param.source == "form":
-            return names
+            return names | in_front
         if param.positional and param.source in ("value", "model"):
-            names.add(param.name)
-    return set()
+            in_front.add(param.name)
+    return names
 
 
 def describe(action: Action) -> dict[str, t.Any]:
     """What ``actions --json`` says about one action.
 
     ``bound`` names the parameters that :meth:`~actionkit.Action.bind` fills: those annotated
-    ``Bound[...]`` where this version has it, and the positional parameters in front of the one
-    that takes the raw form (a form submission calls ``fn(*bound_args, form)``).
+    ``Bound[...]`` where this version has it, those in front of the last of them, and the
+    positional parameters in front of the one that takes the raw form (a form submission calls
+    ``fn(*bound_args, form)``).
     """
     fn = action.fn
     try:
@@ -230,7 +238,7 @@ def describe(action: Action) -> dict[str, t.Any]:
     except (TypeError, ValueError):
         signature = None
     parameters: list[dict[str, t.Any]] = []
-    bound = _bound_by_annotation(fn, _bound_markers()) | _in_front_of_the_form(action)
+    bound = _bound_by_annotation(fn, _bound_markers()) | _filled_in_order(action)
     if signature is not None:
         for p in signature.parameters.values():
             parameters.append(

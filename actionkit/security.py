@@ -267,7 +267,8 @@ def is_same_origin(
     ``Origin`` decides, else ``Referer``; a request with neither (a program, not a browser) is
     allowed. An ``https`` request from an ``http`` page of the same host is refused.
     ``Sec-Fetch-Site: cross-site`` is always refused. ``allowed_origins`` holds origins
-    (``https://app.example.com``) or host patterns (``*.example.com``).
+    (``https://app.example.com``) or host patterns (``*.example.com``, of either scheme;
+    ``https://*.example.com``, of that one).
     """
     if environ.get("HTTP_SEC_FETCH_SITE") == "cross-site":
         return False
@@ -282,10 +283,10 @@ def is_same_origin(
         # Not from a page on plain http, which anyone on the network can rewrite, to https.
         return scheme == "https" or request_scheme(environ, trust_forwarded) != "https"
     for allowed in allowed_origins:
-        if "://" in allowed:
-            allowed_parsed = _origin_host(allowed)
-            if allowed_parsed == (scheme, host):
+        wanted, _, pattern = allowed.lower().rpartition("://")
+        if wanted and "*" not in pattern:  # an origin
+            if _origin_host(allowed) == (scheme, host):
                 return True
-        elif fnmatch.fnmatchcase(host, allowed.lower()):
-            return True
+        elif wanted in ("", scheme) and fnmatch.fnmatchcase(host, pattern):
+            return True  # a host pattern, of either scheme unless it names one
     return False

@@ -275,6 +275,8 @@ def test_worker_count() -> None:
     assert worker_count(None, {"WEB_CONCURRENCY": "4"}) == 4
     assert worker_count(None, {"WEB_CONCURRENCY": "many"}) == 1
     assert worker_count(None, {}) == 1
+    for args in ("-w4", "-w 4", "--workers 4", "--bind :80 -w4 -k gthread"):
+        assert worker_count(None, {"GUNICORN_CMD_ARGS": args}) == 4, args  # as gunicorn reads it
 
 
 def test_describe_variadic_parameters() -> None:
@@ -327,6 +329,9 @@ def test_flask_command_group() -> None:
         pytest.param(["actions", "tests.cli_apps.flask_app:1 +"], 2, "Cannot read", id="syntax"),
         pytest.param(["actions", "tests.cli_apps.duplicate_app"], 2, "'save'", id="duplicate"),
         pytest.param(["check", "tests.cli_apps.duplicate_app"], 1, "[duplicate_id]", id="check"),
+        pytest.param(
+            ["check", "tests.cli_apps.exiting_app"], 2, "SystemExit: DATABASE_URL", id="exit"
+        ),
     ],
 )
 def test_main_errors_in_process(
@@ -337,6 +342,24 @@ def test_main_errors_in_process(
     assert main(argv) == status
     captured = capsys.readouterr()
     assert message in captured.out + captured.err
+
+
+def test_a_django_project_is_sent_to_its_management_commands(tmp_path: t.Any) -> None:
+    """``actions mysite.wsgi`` (the spec gunicorn takes) of a Django project exits 2 saying
+    which commands list and check its actions, not to wrap it in ActionMiddleware."""
+    example = os.path.join(ROOT, "examples", "django")
+    env = {**os.environ, "EXAMPLE_DATABASE": str(tmp_path / "db"), "EXAMPLE_CACHE": "memory"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "actionkit", "actions", "mysite.wsgi"],
+        cwd=example,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "is a Django project: run `manage.py actionkit_actions`" in result.stderr
 
 
 def test_load_app_refuses_non_callables() -> None:
@@ -475,3 +498,17 @@ def test_bound_annotations_are_shown_as_written() -> None:
         "int",
     ]
     assert [p["bound"] for p in described["parameters"]] == [True, True, False]
+
+
+def _renamed(title, post_id):  # type: ignore[no-untyped-def]
+    """An unmarked parameter in front of a Bound one."""
+
+
+def test_a_parameter_in_front_of_a_bound_one_is_shown_bound() -> None:
+    """bind() fills every parameter up to the last Bound one, in order: an unmarked one in
+    front of it is bound too, and shown so (only the Bound one was)."""
+    from actionkit import Registry
+
+    _renamed.__annotations__ = {"title": str, "post_id": Bound[int]}
+    described = describe(Registry().register(_renamed))
+    assert [p["bound"] for p in described["parameters"]] == [True, True]

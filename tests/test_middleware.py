@@ -590,6 +590,18 @@ def test_unknown_action_json_and_html(posts: t.Any) -> None:
             id="allowed-pattern",
         ),
         pytest.param(
+            {"Origin": "https://a.example.com"},
+            {"allowed_origins": ["https://*.example.com"]},
+            True,
+            id="allowed-pattern-of-a-scheme",
+        ),
+        pytest.param(
+            {"Origin": "http://a.example.com"},
+            {"allowed_origins": ["https://*.example.com"]},
+            False,
+            id="pattern-of-another-scheme",
+        ),
+        pytest.param(
             {"Origin": "https://public.example", "X-Forwarded-Host": "public.example"},
             {},
             False,

@@ -5,9 +5,10 @@
   authentication, the CSRF cookie, messages);
 - ``actionkit.W001``: the page cache is a ``MemoryStore`` while several worker processes serve
   (``WEB_CONCURRENCY``, or ``-w N`` in ``GUNICORN_CMD_ARGS``);
-- ``actionkit.E003`` and further: what ``python -m actionkit check`` finds
-  (:mod:`actionkit.checks`): no secret key, an action whose module attribute is not the
-  registered action.
+- ``actionkit.E003`` to ``E007``: what ``python -m actionkit check`` finds
+  (:mod:`actionkit.checks`): no secret key, an action under a decorator that hides it, an action
+  whose module attribute is not the registered action, a parameter that cannot be compiled (an
+  annotation only a type checker imports), two actions of one ID.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ REQUIRED_BEFORE = {
     "django.contrib.messages.middleware.MessageMiddleware": "messages",
 }
 # The Django check ID of each finding of actionkit.cli.check.
-_IDS = {"secret_key": "E003", "wrapped_action": "E004", "not_the_action": "E005"}
+_IDS = {
+    "secret_key": "E003",
+    "wrapped_action": "E004",
+    "not_the_action": "E005",
+    "signature": "E006",
+    "duplicate_id": "E007",
+}
 
 
 @checks.register()

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.crypto import salted_hmac
 
 from ..cache import PageCache
@@ -81,7 +83,8 @@ def options() -> Options:
         )
     origins = given.get("ALLOWED_ORIGINS")
     if origins is None:
-        origins = [_origin_pattern(o) for o in getattr(settings, "CSRF_TRUSTED_ORIGINS", ())]
+        # As Django reads them: https://*.example.com is the subdomains' https pages only.
+        origins = list(getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))
     elif isinstance(origins, str):
         raise ImproperlyConfigured(
             f"ACTIONKIT['ALLOWED_ORIGINS'] is a list of origins, not the string {origins!r}."
@@ -102,12 +105,6 @@ def options() -> Options:
     )
 
 
-def _origin_pattern(origin: str) -> str:
-    """A ``CSRF_TRUSTED_ORIGINS`` entry as an allowed origin: ``https://*.example.com`` becomes
-    the host pattern ``*.example.com``."""
-    return origin.split("://", 1)[1] if "*" in origin else origin
-
-
 def derived_key() -> tuple[str, ...] | None:
     """The keys that seal bound arguments, derived from ``SECRET_KEY`` and then
     ``SECRET_KEY_FALLBACKS`` (so a rotation of Django's key rotates these too); never the
@@ -125,8 +122,9 @@ def derived_key() -> tuple[str, ...] | None:
 
 
 def page_cache() -> PageCache | None:
-    """The page cache of the project, made once per process and ``CACHE`` value; ``None`` when
-    ``CACHE`` is ``False``."""
+    """The page cache of the project, made once per process and ``CACHE`` value (made again
+    once the ``ACTIONKIT`` setting changes: see _settings_changed); ``None`` when ``CACHE`` is
+    ``False``."""
     spec = options().cache
     if spec is False or spec is None:
         return None
@@ -160,3 +158,13 @@ def _store(spec: object) -> Store:
     if base is not None and not os.path.isabs(text):
         text = os.path.join(os.fspath(base), text)
     return SQLiteStore(text)
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs: t.Any) -> None:
+    """A test that sets ``ACTIONKIT`` (``override_settings``) gets, with ``"memory"``, a store
+    of its own (made anew on entering and on leaving), which every client of the test shares,
+    as a project's workers share theirs; a store in a file or Redis is the same one again."""
+    if setting == "ACTIONKIT":
+        with _lock:
+            _caches.pop("memory", None)

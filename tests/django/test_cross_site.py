@@ -103,3 +103,23 @@ def test_a_post_that_is_no_action_still_needs_its_token(headers: dict[str, str])
     response = client().post("/feedback", {"message": "hi"}, headers=headers)
     assert response.status_code == 403
     assert "CSRF" in response.text
+
+
+@pytest.mark.parametrize(
+    ("origin", "runs"),
+    [
+        pytest.param("https://shop.example.com", True, id="https-subdomain"),
+        pytest.param("http://shop.example.com", False, id="http-subdomain"),
+        pytest.param("https://example.com.evil", False, id="another-site"),
+    ],
+)
+def test_trusted_origins_are_read_as_django_reads_them(origin: str, runs: bool) -> None:
+    """CSRF_TRUSTED_ORIGINS = ["https://*.example.com"] lets the subdomains' https pages run
+    actions, not their plain http ones (anyone on the network can rewrite those), as Django's
+    own check reads it; the scheme was dropped, and both ran."""
+    from django.test import override_settings
+
+    post = new_post()
+    with override_settings(CSRF_TRUSTED_ORIGINS=["https://*.example.com"]):
+        response = _post("urlencoded-field", post.pk, {"Origin": origin})
+    assert (response.status_code, _likes(post.pk)) == ((200, 1) if runs else (403, 0))

@@ -257,6 +257,30 @@ def test_action_posted_before_any_get() -> None:
     assert call(c, actions.increment_views, new_post().pk).status_code == 200
 
 
+def test_each_test_that_sets_actionkit_has_a_memory_store_of_its_own() -> None:
+    """With override_settings(ACTIONKIT={"CACHE": "memory"}), a test gets a store of its own,
+    which all its clients share: a page stored in one such test is not the next one's (a post
+    made with the ORM alone, no revalidation, shows there), and revalidation outside a request
+    reaches the test's store."""
+    from django.test import override_settings
+    from posts.models import Post
+
+    from actionkit import revalidate_path
+
+    memory = {"CACHE": "memory"}
+    with override_settings(ACTIONKIT=memory):
+        client().get("/posts")
+        assert client().get("/posts").headers["Actionkit-Cache"] == "HIT"
+    Post.objects.create(title="Made without a revalidation")
+    with override_settings(ACTIONKIT=memory):
+        page = client().get("/posts")
+        assert page.headers["Actionkit-Cache"] == "MISS"
+        assert "Made without a revalidation" in page.text
+        assert client().get("/posts").headers["Actionkit-Cache"] == "HIT"
+        revalidate_path("/posts")
+        assert client().get("/posts").headers["Actionkit-Cache"] == "MISS"
+
+
 def test_get_cache_revalidated_by_an_action_and_outside_a_request() -> None:
     """A cached page is dropped by the action's revalidate_path, and by revalidate_tag called
     outside any request (a job, a management command): it reaches the project's store."""
@@ -707,6 +731,25 @@ def test_checks_report_a_misplaced_middleware_and_a_memory_store(
     monkeypatch.setattr(settings, "MIDDLEWARE", middleware)
     monkeypatch.setenv("GUNICORN_CMD_ARGS", "-w 3 --bind 0.0.0.0:80")
     assert ids() == {"actionkit.W001"}
+
+
+def test_checks_report_what_the_registry_check_finds() -> None:
+    """manage.py check reports a parameter that cannot be compiled (actionkit.E006), as python
+    -m actionkit check does: it was dropped, and the action failed each request."""
+    from django.core.checks import run_checks
+    from django.test import override_settings
+
+    from actionkit import Bound, Registry
+
+    registry = Registry()
+
+    def misplaced(*, post_id: Bound[int]) -> None: ...
+
+    registry.register(misplaced, id="misplaced")
+    with override_settings(ACTIONKIT={"CACHE": "memory", "REGISTRY": registry}):
+        found = {m.id: m.msg for m in run_checks() if m.id and m.id.startswith("actionkit.")}
+    # (Bound is imported here, not where the annotation is read: it cannot be resolved.)
+    assert "cannot be resolved" in found["actionkit.E006"]
 
 
 def test_management_command_lists_actions() -> None:
