@@ -540,7 +540,21 @@
       return id;
     }
 
-    document.addEventListener("submit", (event) => {
+    // A submission is decided after every listener of the page has run, wherever and whenever
+    // it was added (on window, or on document after this script, as Turbo does it): one that
+    // calls preventDefault() cancels it, as it does a plain form's. A capturing listener, the
+    // first to run, adds the deciding one again at each dispatch: the last listener of window,
+    // the last target of the bubbling event.
+    window.addEventListener(
+      "submit",
+      () => {
+        window.removeEventListener("submit", decide);
+        window.addEventListener("submit", decide);
+      },
+      true,
+    );
+
+    function decide(event) {
       const form = event.target;
       if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
       if (native.has(form)) {
@@ -566,7 +580,7 @@
       if (id === null) return;
       event.preventDefault();
       submitForm(form, submitter, data, id, url.href);
-    });
+    }
 
     function submitForm(form, submitter, data, id, url) {
       let state = forms.get(form);

@@ -165,6 +165,33 @@ def test_fields_named_like_form_properties(site: BrowserApp, page: Page) -> None
     assert page.evaluate("window.marker") == 1
 
 
+@pytest.mark.parametrize("on", ["document", "window"])
+def test_a_submit_listener_added_later_can_cancel_the_action(
+    site: BrowserApp, page: Page, on: str
+) -> None:
+    """A submit listener the page adds after the client script (on document, or on window:
+    after load, in a later script) that calls preventDefault() cancels the submission, as it
+    does a plain form's: nothing is sent. Without it the form is sent in the background."""
+    page.goto(site.base + "/lab")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.evaluate(
+        """(on) => { window.marker = 1; window.cancel = (e) => e.preventDefault();
+        (on === 'window' ? window : document).addEventListener('submit', cancel); }""",
+        on,
+    )
+    page.click("#own-action")
+    page.wait_for_timeout(300)
+    assert posts == []
+    expect(page.locator("#outcome")).to_have_text("")
+    page.evaluate(
+        "(on) => (on === 'window' ? window : document).removeEventListener('submit', cancel)", on
+    )
+    page.click("#own-action")
+    expect(page.locator("#outcome")).to_have_text("form")
+    assert len(posts) == 1 and page.evaluate("window.marker") == 1
+
+
 def test_pending_state_undone_when_restored_from_bfcache(site: BrowserApp, page: Page) -> None:
     """A page shown again from the back/forward cache (pageshow with persisted) does not keep
     a submitter disabled."""
