@@ -221,23 +221,37 @@
       const x = window.scrollX;
       const y = window.scrollY;
       if (window.Idiomorph) {
-        // ignoreActiveValue keeps what the user is typing; restoreFocus keeps focus and caret.
-        window.Idiomorph.morph(document.body, doc.body, {
-          morphStyle: "outerHTML",
-          ignoreActiveValue: true,
-          restoreFocus: true,
-        });
+        morphInto(document.body, doc.body);
       } else {
         // idiomorph failed to load: still show the new page, only less smoothly.
         console.warn("actionkit: idiomorph is missing; replacing the page body instead");
         document.body.replaceWith(document.adoptNode(doc.body));
+        noteServed(document.body);
       }
-      noteServed();
       restoreChanged();
       if (!navigation) window.scrollTo(x, y);
       // The morph set the server's attributes: show what is still pending as pending again.
       for (const [el, entry] of busy) if (el.isConnected) showBusy(el, entry);
       wireCalls(document);
+    }
+
+    // Morphs `fresh`, an element of a parsed answer, into `old`, then notes what the server
+    // rendered there. ignoreActiveValue keeps what the user is typing in the focused control;
+    // restoreFocus keeps focus and caret.
+    function morphInto(old, fresh) {
+      const focused = document.activeElement;
+      let rendered = null;
+      window.Idiomorph.morph(old, fresh, {
+        morphStyle: "outerHTML",
+        ignoreActiveValue: true,
+        restoreFocus: true,
+        callbacks: {
+          afterNodeMorphed: (node, model) => {
+            if (node === focused) rendered = stateOf(model);
+          },
+        },
+      });
+      if (old.isConnected) noteServed(old, focused, rendered);
     }
 
     // Whether the document already has every script and style sheet of `doc`: a page that
@@ -297,9 +311,17 @@
       else el.value = state;
     }
 
-    function noteServed() {
-      for (const el of document.querySelectorAll(KEPT)) {
-        const state = stateOf(el);
+    // Notes the state of each control and <details> under `root` as what the server rendered:
+    // on load, and after a morph, which gave each the server's state. All but the `focused`
+    // control's, whose value the morph left as the user has it: its server's state is the one
+    // `rendered` when the user has that too, else it stays what it was (the user's text typed
+    // during the morph is never taken for the server's, and is kept by the next morph).
+    function noteServed(root = document, focused = null, rendered = null) {
+      for (const el of root.querySelectorAll(KEPT)) {
+        let state = stateOf(el);
+        if (el === focused && rendered !== null && state !== rendered && served.has(el)) {
+          state = served.get(el);
+        }
         if (state !== null) served.set(el, state);
       }
     }
@@ -322,7 +344,7 @@
         // still shows its errors; else the page shown is loaded again.
         const fresh = form && form.id && doc.getElementById(form.id);
         if (answer.failed && fresh && form.isConnected && window.Idiomorph) {
-          window.Idiomorph.morph(form, fresh, { morphStyle: "outerHTML", ignoreActiveValue: true });
+          morphInto(form, fresh);
         } else if (here) refreshPage();
         else location.assign(target.href);
         return;

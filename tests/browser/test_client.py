@@ -323,14 +323,42 @@ def test_what_the_user_changed_stays_on_its_page(site: BrowserApp, page: Page) -
     expect(page.locator("#notify")).not_to_be_checked()
 
 
-def test_data_reset_false_keeps_the_values_after_a_click(site: BrowserApp, page: Page) -> None:
+@pytest.mark.parametrize("how", ["click", "Enter"])
+def test_data_reset_false_keeps_the_values(site: BrowserApp, page: Page, how: str) -> None:
     """A form with data-reset="false" keeps what was typed after a successful submission,
-    submitted by a click (the focus on the button) as well as by Enter."""
+    submitted by a click (the focus on the button) as well as by Enter (the focus in the
+    field, which the morph leaves as it is), and the next action's morph keeps it too: the
+    server rendered the field empty."""
     page.goto(site.base + "/posts")
+    record(page, "result")
     page.fill("#name", "Ada")
-    page.click("#save-name")
+    if how == "click":
+        page.click("#save-name")
+    else:
+        page.press("#name", "Enter")
     expect(page.locator("#hello")).to_have_text("Hello, Ada")
     expect(page.locator("#name")).to_have_value("Ada")
+    page.click("#refresh")
+    page.wait_for_function("window.events.length === 2")
+    expect(page.locator("#name")).to_have_value("Ada")
+
+
+def test_text_typed_during_a_morph_is_kept_by_the_next_one(site: BrowserApp, page: Page) -> None:
+    """What the user typed in a field while an answer was morphed in (the field focused: the
+    morph leaves it as it is) is not taken for what the server rendered: the next action's
+    morph, the focus elsewhere, keeps it too."""
+    page.goto(site.base + "/slow")
+    site.gate.clear()
+    submit(page, "form-queue", "one")
+    page.click("#draft")
+    page.keyboard.type("typing on")
+    site.gate.set()
+    expect(page.locator("#done")).to_have_text("one")
+    expect(page.locator("#draft")).to_have_value("typing on")
+    page.fill("#value-drop", "two")
+    page.click("#go-drop")
+    expect(page.locator("#done")).to_have_text("one,two")
+    expect(page.locator("#draft")).to_have_value("typing on")
 
 
 def test_an_answer_overtaken_by_a_later_one_shows_the_page_as_it_is_now(
