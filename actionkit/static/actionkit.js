@@ -293,9 +293,7 @@
     // A control's state as a string (null: one the user does not set).
     function stateOf(el) {
       if (el instanceof HTMLDetailsElement) return el.open ? "open" : "";
-      if (el instanceof HTMLSelectElement) {
-        return JSON.stringify([...el.options].map((o) => o.selected));
-      }
+      if (el instanceof HTMLSelectElement) return JSON.stringify(chosen(el));
       if (el instanceof HTMLTextAreaElement) return el.value;
       if (!(el instanceof HTMLInputElement) || UNTYPED.includes(el.type)) return null;
       if (el.type === "checkbox" || el.type === "radio") return el.checked ? "checked" : "";
@@ -304,11 +302,27 @@
 
     function setState(el, state) {
       if (el instanceof HTMLDetailsElement) el.open = state === "open";
-      else if (el instanceof HTMLSelectElement) {
-        const selected = JSON.parse(state);
-        [...el.options].forEach((o, i) => (o.selected = !!selected[i]));
-      } else if (el.type === "checkbox" || el.type === "radio") el.checked = state === "checked";
+      else if (el instanceof HTMLSelectElement) choose(el, JSON.parse(state));
+      else if (el.type === "checkbox" || el.type === "radio") el.checked = state === "checked";
       else el.value = state;
+    }
+
+    // The values of a <select>'s chosen options: the options, wherever a morph puts them.
+    function chosen(select) {
+      return [...select.options].filter((o) => o.selected).map((o) => o.value);
+    }
+
+    // Chooses the options of these values (each value one option, the first not chosen yet),
+    // and only these; a choice none of whose options is left keeps the server's.
+    function choose(select, values) {
+      const options = [...select.options];
+      if (values.length > 0 && !values.some((v) => options.some((o) => o.value === v))) return;
+      const left = [...values];
+      for (const option of options) {
+        const at = left.indexOf(option.value);
+        if (at >= 0) left.splice(at, 1);
+        option.selected = at >= 0;
+      }
     }
 
     // Notes the state of each control and <details> under `root` as what the server rendered:
@@ -501,7 +515,7 @@
         if (el instanceof HTMLInputElement && (el.type === "checkbox" || el.type === "radio")) {
           values.set(el, ["checked", el.checked]);
         } else if (el instanceof HTMLSelectElement) {
-          values.set(el, ["selected", [...el.options].map((o) => o.selected)]);
+          values.set(el, ["selected", chosen(el)]);
         } else if (
           (el instanceof HTMLInputElement &&
             !UNTYPED.includes(el.type)) ||
@@ -513,7 +527,7 @@
       return () => {
         for (const [el, [kind, value]] of values) {
           if (!el.isConnected) continue;
-          if (kind === "selected") [...el.options].forEach((o, i) => (o.selected = !!value[i]));
+          if (kind === "selected") choose(el, value);
           else el[kind] = value;
         }
       };

@@ -139,6 +139,22 @@ TEMPLATES = {
     "other.html": """{% extends "base.html" %}{% block title %}Other{% endblock %}
 {% block body %}<h1 id="other">A page with a script of its own</h1>
 <script>window.otherLoaded = true;</script>{% endblock %}""",
+    "keep.html": """{% extends "base.html" %}{% block title %}Keep{% endblock %}
+{% block body %}
+{% set state = action_state(check_title) %}
+<p id="renders">{{ renders }}</p>
+<select id="category">{% for c in categories %}<option>{{ c }}</option>{% endfor %}</select>
+<select id="tags" multiple>{% for c in categories %}<option value="{{ c|lower }}">{{ c }}</option>
+{% endfor %}</select>
+{% call action_form(check_title, id="check-form") %}
+  <input id="title" name="title">
+  <select id="title-category" name="category">
+    {% for c in categories %}<option>{{ c }}</option>{% endfor %}</select>
+  {% if state and state.error('title') %}<p class="error">{{ state.error('title') }}</p>{% endif %}
+  <button id="check">Check</button>
+{% endcall %}
+{% call action_form(touch, id="touch-form") %}<button id="touch">Touch</button>{% endcall %}
+{% endblock %}""",
 }
 
 
@@ -192,6 +208,8 @@ class BrowserApp:
         self.uploaded = ""
         self.seen = 0
         self.lab_renders = 0
+        self.keep_renders = 0
+        self.categories = ["Books", "Film", "Music"]
         self.lock = threading.Lock()
         self.store.clear()
 
@@ -305,6 +323,16 @@ class BrowserApp:
             raise RuntimeError("boom")
 
         @action
+        def check_title(form: MultiDict[str, str]) -> t.Any:
+            if form.get("title") != "ok":
+                return fail(422, {"title": "The title must be ok."})
+            return "ok"
+
+        @action
+        def touch(form: MultiDict[str, str]) -> str:
+            return "touched"
+
+        @action
         def csrf_header() -> str | None:
             return headers().get("X-CSRFToken")
 
@@ -352,6 +380,11 @@ class BrowserApp:
                 query=request.query_string.decode(),
                 renders=self.lab_renders,
                 csrf=f"token-{self.lab_renders}",
+            )
+        elif request.path == "/keep":
+            self.keep_renders += 1
+            html = self.env.get_template("keep.html").render(
+                renders=self.keep_renders, categories=self.categories, **context
             )
         elif request.path == "/other":
             html = self.env.get_template("other.html").render(**context)

@@ -311,6 +311,35 @@ def test_a_morph_keeps_what_the_user_changed_elsewhere(site: BrowserApp, page: P
     assert page.evaluate("document.getElementById('more').open") is True
 
 
+def test_a_chosen_option_is_kept_by_its_value(site: BrowserApp, page: Page) -> None:
+    """The options the user chose stay chosen when the page morphed in has another option
+    before them (a category added meanwhile): the same options, not the same positions."""
+    page.goto(site.base + "/keep")
+    page.select_option("#category", "Music")
+    page.select_option("#tags", ["film", "music"])
+    site.categories.insert(0, "Art")
+    page.click("#touch")
+    expect(page.locator("#renders")).to_have_text("2")
+    expect(page.locator("#category option")).to_have_count(4)
+    expect(page.locator("#category")).to_have_value("Music")
+    chosen = "[...document.querySelectorAll('#tags option:checked')].map((o) => o.value)"
+    assert page.evaluate(chosen) == ["film", "music"]
+
+
+def test_a_failed_submission_keeps_the_chosen_option(site: BrowserApp, page: Page) -> None:
+    """A failed submission puts back the option chosen in its form by value, when the page
+    rendered after it has another option before it."""
+    page.goto(site.base + "/keep")
+    page.fill("#title", "not ok")
+    page.select_option("#title-category", "Music")
+    site.categories.insert(0, "Art")
+    page.click("#check")
+    expect(page.locator("#check-form .error")).to_have_text("The title must be ok.")
+    expect(page.locator("#title-category option")).to_have_count(4)
+    expect(page.locator("#title-category")).to_have_value("Music")
+    expect(page.locator("#title")).to_have_value("not ok")
+
+
 def test_what_the_user_changed_stays_on_its_page(site: BrowserApp, page: Page) -> None:
     """A redirect to another page shows that page as the server rendered it: a draft typed on
     the page before is not carried into the same field of the next one."""
