@@ -102,6 +102,9 @@
     // The state of each control and <details> as the server rendered it (on load, and after
     // each morph): what the user changed differs from it, and is kept by a morph.
     const served = new WeakMap();
+    // The names of the attributes of <html> on the page last morphed in. None at first: on the
+    // page as loaded, those the server rendered cannot be told from those a script set.
+    let rootServed = [];
 
     function pagePath() {
       return location.pathname + location.search;
@@ -210,14 +213,16 @@
       if (table) exposed = parseExposed(table.dataset.actions);
       // What the user changed stays, on the page they changed it on (not on another page).
       const restoreChanged = keep ? keepChanged() : () => {};
-      // Attributes of <html> (a theme, the language) belong to the page too.
+      // Attributes of <html> (a theme, the language) belong to the page too: those the server
+      // renders follow it, those the page's scripts set (a theme read from storage, class="js")
+      // stay. Only an attribute the server rendered on the page before is removed.
       const root = document.documentElement;
-      for (const { name } of [...root.attributes]) {
-        if (!doc.documentElement.hasAttribute(name)) root.removeAttribute(name);
-      }
-      for (const { name, value } of doc.documentElement.attributes) {
+      const rendered = doc.documentElement;
+      for (const name of rootServed) if (!rendered.hasAttribute(name)) root.removeAttribute(name);
+      for (const { name, value } of rendered.attributes) {
         if (root.getAttribute(name) !== value) root.setAttribute(name, value);
       }
+      rootServed = rendered.getAttributeNames();
       const x = window.scrollX;
       const y = window.scrollY;
       if (window.Idiomorph) {

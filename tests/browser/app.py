@@ -26,7 +26,7 @@ from actionkit.stores import MemoryStore
 
 TEMPLATES = {
     "base.html": """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title>
+<html lang="en"{% if theme %} data-theme="{{ theme }}"{% endif %}><head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title>
 {% if csrf %}<meta name="csrf-token" content="{{ csrf }}">{% endif %}
 {{ actionkit_script(expose=expose) }}
 <style>body{font:16px sans-serif;margin:2rem;min-height:3000px}
@@ -210,6 +210,7 @@ class BrowserApp:
         self.lab_renders = 0
         self.keep_renders = 0
         self.categories = ["Books", "Film", "Music"]
+        self.theme: str | None = None
         self.lock = threading.Lock()
         self.store.clear()
 
@@ -384,7 +385,10 @@ class BrowserApp:
         elif request.path == "/keep":
             self.keep_renders += 1
             html = self.env.get_template("keep.html").render(
-                renders=self.keep_renders, categories=self.categories, **context
+                renders=self.keep_renders,
+                categories=self.categories,
+                theme=self.theme,
+                **context,
             )
         elif request.path == "/other":
             html = self.env.get_template("other.html").render(**context)

@@ -340,6 +340,31 @@ def test_a_failed_submission_keeps_the_chosen_option(site: BrowserApp, page: Pag
     expect(page.locator("#title")).to_have_value("not ok")
 
 
+def test_html_attributes_set_by_the_page_stay(site: BrowserApp, page: Page) -> None:
+    """Attributes the page's scripts put on <html> (a theme read from storage, class="js")
+    stay through morphs; those the server renders follow it: set, changed, and removed once
+    the server renders them no more."""
+    site.theme = "dark"
+    page.goto(site.base + "/keep")
+    page.evaluate("document.documentElement.classList.add('js')")
+    page.evaluate("document.documentElement.dataset.font = 'large'")
+    attributes = """() => Object.fromEntries([...document.documentElement.attributes]
+        .map((a) => [a.name, a.value]))"""
+    site.theme = "light"
+    page.click("#touch")
+    expect(page.locator("#renders")).to_have_text("2")
+    expected = {"lang": "en", "data-theme": "light", "class": "js", "data-font": "large"}
+    assert page.evaluate(attributes) == expected
+    site.theme = None
+    page.click("#touch")
+    expect(page.locator("#renders")).to_have_text("3")
+    assert page.evaluate(attributes) == {"lang": "en", "class": "js", "data-font": "large"}
+    site.theme = "dark"
+    page.click("#touch")
+    expect(page.locator("#renders")).to_have_text("4")
+    assert page.evaluate(attributes)["data-theme"] == "dark"
+
+
 def test_what_the_user_changed_stays_on_its_page(site: BrowserApp, page: Page) -> None:
     """A redirect to another page shows that page as the server rendered it: a draft typed on
     the page before is not carried into the same field of the next one."""
