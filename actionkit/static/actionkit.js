@@ -361,8 +361,8 @@
         // An action sent later was answered first, or the user has left the page the answer
         // was rendered for: this page may predate what the page shown shows. A failed form
         // still shows its errors; else the page shown is loaded again.
-        const fresh = form && form.id && doc.getElementById(form.id);
-        if (answer.failed && fresh && form.isConnected && window.Idiomorph) {
+        const fresh = form && form.isConnected && counterpart(form, doc);
+        if (answer.failed && fresh && window.Idiomorph) {
           morphInto(form, fresh);
         } else if (here) refreshPage();
         else location.assign(target.href);
@@ -389,6 +389,25 @@
       const anchor = hash && document.getElementById(hash);
       if (anchor) anchor.scrollIntoView();
       else window.scrollTo(0, 0);
+    }
+
+    // The form of the parsed page `doc` that is `form` of the document: the one of the same id
+    // (getAttribute: a field named "id" shadows form.id), or for a form without one, the one
+    // with the same fields, by its place among those (several: the rows of a list); or none.
+    function counterpart(form, doc) {
+      const id = form.getAttribute("id");
+      if (id) {
+        const fresh = doc.getElementById(id);
+        return fresh instanceof HTMLFormElement ? fresh : null;
+      }
+      const fields = (f) =>
+        JSON.stringify([...f.querySelectorAll("[name]")].map((el) => el.getAttribute("name")));
+      const mine = fields(form);
+      const alike = (root) =>
+        [...root.querySelectorAll("form:not([id])")].filter((f) => fields(f) === mine);
+      const shown = alike(document);
+      const rendered = alike(doc);
+      return shown.length === rendered.length ? rendered[shown.indexOf(form)] : null;
     }
 
     function pathOf(url) {

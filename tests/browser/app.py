@@ -153,6 +153,12 @@ TEMPLATES = {
   {% if state and state.error('title') %}<p class="error">{{ state.error('title') }}</p>{% endif %}
   <button id="check">Check</button>
 {% endcall %}
+{% macro title_fields() %}<input name="title">
+  {% if state and state.error('title') %}<p class="error">{{ state.error('title') }}</p>{% endif %}
+  <button>Check</button>{% endmacro %}
+{% call action_form(check_title, class_="no-id") %}{{ title_fields() }}{% endcall %}
+{% call action_form(check_title, id="id-form") %}<input type="hidden" name="id" value="7">
+  {{ title_fields() }}{% endcall %}
 {% call action_form(touch, id="touch-form") %}<button id="touch">Touch</button>{% endcall %}
 {% endblock %}""",
 }

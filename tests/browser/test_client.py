@@ -445,6 +445,41 @@ def test_an_answer_overtaken_by_a_later_one_shows_the_page_as_it_is_now(
     expect(page.locator("#done")).to_have_text("a,b")
 
 
+@pytest.mark.parametrize("form", ["form.no-id", "#id-form"], ids=["no-id", "field-named-id"])
+def test_a_failure_answered_after_a_later_action_shows_its_errors(
+    site: BrowserApp, page: Page, form: str
+) -> None:
+    """A failed submission answered after the answer of an action sent later shows its errors
+    in its form (the rest of its page, older than the page shown, is not), also when the form
+    has no id, or a field named "id"."""
+    held: list[t.Any] = []
+
+    def hold_check(route: Route) -> None:
+        if route.request.method == "POST" and "not ok" in (route.request.post_data or ""):
+            held.append((route, route.fetch()))  # answered by the server, held in transit
+        else:
+            route.continue_()
+
+    page.goto(site.base + "/keep")
+    page.route("**/keep", hold_check)
+    page.locator(form + " input[name=title]").fill("not ok")
+    page.locator(form + " button").click()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held
+    page.click("#touch")
+    expect(page.locator("#renders")).to_have_text("3")
+    route, response = held[0]
+    route.fulfill(response=response)
+    expect(page.locator(form + " .error")).to_have_text("The title must be ok.")
+    expect(page.locator(form + " input[name=title]")).to_have_value("not ok")
+    page.wait_for_timeout(300)
+    expect(page.locator("#renders")).to_have_text("3")
+    expect(page.locator(".error")).to_have_count(1)
+
+
 # -- redirects --------------------------------------------------------------------------------
 
 
