@@ -50,6 +50,10 @@
   const CONCURRENCY_MODES = ["queue", "abort", "drop"];
   // Inputs without a value the user types or picks.
   const UNTYPED = ["file", "hidden", "submit", "button", "reset", "image"];
+  // A form's fields shadow its properties (a field named "elements" is form.elements): those a
+  // field may well be named after (action, id, elements, dataset, reset, requestSubmit) are
+  // read with getAttribute or from the prototype.
+  const ELEMENTS = Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, "elements").get;
 
   // Loading the script twice must not submit every form twice. (An element with
   // id="actionkit" also shows up as window.actionkit: that one does not count.)
@@ -535,7 +539,7 @@
     // What the user typed in a form, to put back after a failed submission's morph.
     function snapshot(form) {
       const values = new Map();
-      for (const el of form.elements) {
+      for (const el of ELEMENTS.call(form)) {
         if (el instanceof HTMLInputElement && (el.type === "checkbox" || el.type === "radio")) {
           values.set(el, ["checked", el.checked]);
         } else if (el instanceof HTMLSelectElement) {
@@ -649,7 +653,7 @@
         state.queue = Promise.resolve();
         forms.set(form, state);
       }
-      let mode = form.dataset.concurrency || "queue";
+      let mode = form.getAttribute("data-concurrency") || "queue";
       if (!CONCURRENCY_MODES.includes(mode)) {
         console.warn(`actionkit: data-concurrency="${mode}" is not one of`, CONCURRENCY_MODES);
         mode = "queue";
@@ -738,7 +742,7 @@
         restore();
       } else {
         apply(shown, order, form);
-        if (form.isConnected && form.dataset.reset !== "false") {
+        if (form.isConnected && form.getAttribute("data-reset") !== "false") {
           HTMLFormElement.prototype.reset.call(form); // (a field named "reset" shadows it)
         }
       }
@@ -751,10 +755,11 @@
       if (!form.isConnected || retried.has(form)) return;
       retried.add(form);
       native.add(form);
+      const submit = HTMLFormElement.prototype.requestSubmit;
       if (submitter && submitter.isConnected && submitter.form === form) {
-        form.requestSubmit(submitter);
+        submit.call(form, submitter);
       } else {
-        form.requestSubmit();
+        submit.call(form);
       }
     }
 

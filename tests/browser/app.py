@@ -159,6 +159,10 @@ TEMPLATES = {
 {% call action_form(check_title, class_="no-id") %}{{ title_fields() }}{% endcall %}
 {% call action_form(check_title, id="id-form") %}<input type="hidden" name="id" value="7">
   {{ title_fields() }}{% endcall %}
+{% call action_form(check_title, id="elements-form") %}
+  <input type="hidden" name="elements" value="e">{{ title_fields() }}{% endcall %}
+{% call action_form(check_title, id="dataset-form", data_reset="false") %}
+  <input type="hidden" name="dataset" value="d">{{ title_fields() }}{% endcall %}
 {% call action_form(touch, id="touch-form") %}<button id="touch">Touch</button>{% endcall %}
 {% endblock %}""",
 }

@@ -165,6 +165,23 @@ def test_fields_named_like_form_properties(site: BrowserApp, page: Page) -> None
     assert page.evaluate("window.marker") == 1
 
 
+def test_fields_named_elements_or_dataset(site: BrowserApp, page: Page) -> None:
+    """Fields named elements or dataset (which shadow form properties) change nothing either:
+    a failed submission shows its errors and keeps what was typed; a form with
+    data-reset="false" keeps its values after a success."""
+    page.goto(site.base + "/keep")
+    record(page, "result")
+    page.fill("#elements-form input[name=title]", "not ok")
+    page.click("#elements-form button")
+    expect(page.locator("#elements-form .error")).to_have_text("The title must be ok.")
+    expect(page.locator("#elements-form input[name=title]")).to_have_value("not ok")
+    page.fill("#dataset-form input[name=title]", "ok")
+    page.click("#dataset-form button")
+    page.wait_for_function("window.events.length === 2")
+    assert [e["detail"]["failed"] for e in events(page)] == [True, False]
+    expect(page.locator("#dataset-form input[name=title]")).to_have_value("ok")
+
+
 @pytest.mark.parametrize("on", ["document", "window"])
 def test_a_submit_listener_added_later_can_cancel_the_action(
     site: BrowserApp, page: Page, on: str
