@@ -595,10 +595,13 @@
     // -- forms --------------------------------------------------------------------------------
 
     // The action a form submits; the last field wins: the clicked button's name comes after the
-    // form's own hidden field, as in Next.js.
-    function actionOf(data) {
+    // form's own hidden field, as in Next.js. An image button sends its name with ".x" and ".y".
+    function actionOf(data, submitter) {
+      const image =
+        submitter instanceof HTMLInputElement && submitter.type === "image" && submitter.name;
       let id = null;
-      for (const [name] of data) {
+      for (const [field] of data) {
+        const name = image && [image + ".x", image + ".y"].includes(field) ? image : field;
         if (name.startsWith(ACTION_FIELD_PREFIX)) id = name.slice(ACTION_FIELD_PREFIX.length);
       }
       return id;
@@ -640,7 +643,7 @@
       const url = new URL(action || location.href, document.baseURI);
       if (url.origin !== location.origin) return;
       const data = new FormData(form, submitter);
-      const id = actionOf(data);
+      const id = actionOf(data, submitter);
       if (id === null) return;
       event.preventDefault();
       submitForm(form, submitter, data, id, url.href);

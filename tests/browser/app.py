@@ -164,6 +164,8 @@ TEMPLATES = {
 {% call action_form(check_title, id="dataset-form", data_reset="false") %}
   <input type="hidden" name="dataset" value="d">{{ title_fields() }}{% endcall %}
 {% call action_form(touch, id="touch-form") %}<button id="touch">Touch</button>{% endcall %}
+<form method="post" id="image-form"><input type="image" id="image-button" alt="Touch"
+  name="{{ touch.field_name }}" width="20" height="20" src="data:image/gif;base64,{{ gif }}"></form>
 {% endblock %}""",
 }
 
@@ -398,6 +400,7 @@ class BrowserApp:
                 renders=self.keep_renders,
                 categories=self.categories,
                 theme=self.theme,
+                gif="R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw==",
                 **context,
             )
         elif request.path == "/other":

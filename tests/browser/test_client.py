@@ -165,6 +165,21 @@ def test_fields_named_like_form_properties(site: BrowserApp, page: Page) -> None
     assert page.evaluate("window.marker") == 1
 
 
+def test_an_image_button_names_its_action(site: BrowserApp, page: Page) -> None:
+    """An <input type="image"> named after an action (the browser sends its name with ".x"
+    and ".y") runs that action in the background."""
+    page.goto(site.base + "/keep")
+    record(page, "result", "error")
+    page.evaluate("window.marker = 1")
+    page.click("#image-button")
+    page.wait_for_function("window.events.length > 0")
+    [event] = events(page)
+    assert event["name"] == "result" and event["target"] == "image-form"
+    assert event["detail"]["result"] == "touched"
+    expect(page.locator("#renders")).to_have_text("2")
+    assert page.evaluate("window.marker") == 1
+
+
 def test_fields_named_elements_or_dataset(site: BrowserApp, page: Page) -> None:
     """Fields named elements or dataset (which shadow form properties) change nothing either:
     a failed submission shows its errors and keeps what was typed; a form with
