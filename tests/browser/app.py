@@ -26,7 +26,8 @@ from actionkit.stores import MemoryStore
 
 TEMPLATES = {
     "base.html": """<!doctype html>
-<html lang="en"{% if theme %} data-theme="{{ theme }}"{% endif %}><head><meta charset="utf-8"><title>{% block title %}{% endblock %}</title>
+<html lang="en"{% if theme %} data-theme="{{ theme }}"{% endif %}><head><meta charset="utf-8">
+<title>{% block title %}{% endblock %}</title>
 {% if csrf %}<meta name="csrf-token" content="{{ csrf }}">{% endif %}
 {{ actionkit_script(expose=expose) }}
 <style>body{font:16px sans-serif;margin:2rem;min-height:3000px}

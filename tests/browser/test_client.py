@@ -416,6 +416,7 @@ def test_data_reset_false_keeps_the_values(site: BrowserApp, page: Page, how: st
     field, which the morph leaves as it is), and the next action's morph keeps it too: the
     server rendered the field empty."""
     page.goto(site.base + "/posts")
+    expect(page.locator("#views")).to_have_text("1")  # (its call's result event is fired)
     record(page, "result")
     page.fill("#name", "Ada")
     if how == "click":
