@@ -27,12 +27,14 @@ def new_post(title: str = "A post") -> t.Any:
 
 
 def call(c: t.Any, act: t.Any, *args: t.Any, path: str = "/posts", **headers: str) -> t.Any:
-    """A JSON call of ``act`` as the client script makes it."""
+    """A JSON call of ``act`` as the client script makes it (a bound action's token in the
+    ``Action-Bound`` header)."""
+    token = {"Action-Bound": act.token} if getattr(act, "token", "") else {}
     return c.post(
         path,
         json.dumps(list(args)),
         content_type="application/json",
-        headers={"Action-Id": act.id, "Origin": ORIGIN, **headers},
+        headers={"Action-Id": act.id, "Origin": ORIGIN, **token, **headers},
     )
 
 

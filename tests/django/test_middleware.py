@@ -100,7 +100,9 @@ def test_http404_is_not_found_with_djangos_page() -> None:
     response = submit(client(), gone)
     assert response.status_code == 404
     assert 'id="not-found"' in response.text
-    assert call(client(), actions.delete_post, 10_000_000).json()["error"]["code"] == "not_found"
+    assert call(client(), gone).json()["error"]["code"] == "not_found"
+    # Bound: a request cannot name the post itself.
+    assert call(client(), actions.delete_post, 10_000_000).status_code == 400
 
 
 def test_returned_redirect_response_is_a_redirect() -> None:

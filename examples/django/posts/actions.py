@@ -11,7 +11,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
-from actionkit import action, cookies, fail, redirect, revalidate_path, revalidate_tag
+from actionkit import Bound, action, cookies, fail, redirect, revalidate_path, revalidate_tag
 
 from .models import Post
 
@@ -57,15 +57,16 @@ def increment_views(post_id: int) -> int:
 
 
 @action
-def delete_post(post_id: int) -> None:
-    """Delete one post (its ID is bound into the button); a post already gone is a 404."""
+def delete_post(post_id: Bound[int]) -> None:
+    """Delete one post (its ID is bound into the button: no request names another); a post
+    already gone is a 404."""
     get_object_or_404(Post, pk=post_id).delete()
     revalidate_tag(f"post:{post_id}")
     revalidate_path("/posts")
 
 
 @action
-def rename_post(post_id: int, title: str = "") -> t.Any:
+def rename_post(post_id: Bound[int], title: str = "") -> t.Any:
     """Rename a post; an empty title is a field error shown next to the input."""
     title = title.strip()
     if not title:
