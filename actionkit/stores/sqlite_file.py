@@ -134,6 +134,7 @@ class SQLiteFile:
         self._shm: mmap.mmap | t.Literal[False] | None = None
         self._shm_key: tuple[int, int, int] | None = None
         self._retired: list[tuple[int, int, int]] = []  # maps of files moved from (see _move)
+        self._opening: set[int] = set()  # the threads making or checking the file (_open)
         self._inode: tuple[int, int] | None = None  # of the file this process has open
         self._next_check = 0.0
         # Counts the files this process has moved to (see _moved_to_path); each thread's
@@ -169,7 +170,7 @@ class SQLiteFile:
             fcntl.flock(lock, fcntl.LOCK_EX)
             # This thread takes the file at the path as it finds it: moving again from here
             # would ask for the lock it holds (another process may make a file meanwhile).
-            self._local.opening = True
+            self._opening.add(threading.get_ident())
             try:
                 self._inode = _inode(self.path)  # what the connections made below open
                 try:
@@ -189,7 +190,7 @@ class SQLiteFile:
                     db.execute("INSERT INTO settings VALUES ('boot', ?)", (self._boot,))
                 db.execute("INSERT INTO settings VALUES ('incarnation', ?)", (_new_incarnation(),))
             finally:
-                self._local.opening = False
+                self._opening.discard(threading.get_ident())
                 self._inode = _inode(self.path)
                 self._next_check = time.monotonic() + _CHECK_FILE_EVERY
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -226,7 +227,7 @@ class SQLiteFile:
         write must not go to a file deleted since), else at most every _CHECK_FILE_EVERY."""
         local = self._local
         db: sqlite3.Connection | None = getattr(local, "db", None)
-        checks = not getattr(local, "opening", False)  # (see _make_or_check)
+        checks = threading.get_ident() not in self._opening  # (see _make_or_check)
         if db is not None and local.pid == self._pid:
             if local.epoch != self._epoch:  # the process moved to the file now at the path
                 self._leave()
