@@ -155,12 +155,9 @@ def accepts(adapter: pydantic.TypeAdapter[t.Any] | None, value: t.Any) -> bool:
 def _accepts(tp: t.Any, value: t.Any, otherwise: bool) -> bool:
     """Whether ``value`` is a value of ``tp``; ``otherwise`` where pydantic cannot tell."""
     try:
-        _adapter(tp).validate_python(value)
-    except pydantic.ValidationError:
-        return False
+        return accepts(_adapter(tp), value)
     except Exception:
         return otherwise
-    return True
 
 
 def model_fields(annotation: t.Any) -> tuple[ModelField, ...] | None:
