@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing as t
 
@@ -107,7 +108,10 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.command == "actions":
-        print(actions_text(middleware, as_json=args.json))
+        try:
+            print(actions_text(middleware, as_json=args.json), flush=True)
+        except BrokenPipeError:  # `actions --json | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     problems = check(middleware, workers=args.workers)
     _print_problems(args.app, problems, len(middleware.registry), args.json)

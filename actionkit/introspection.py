@@ -271,6 +271,19 @@ def _format_parameter(p: dict[str, t.Any]) -> str:
     return text
 
 
+def _format_parameters(params: list[dict[str, t.Any]]) -> str:
+    """The parameters as a signature writes them, ``/`` and ``*`` markers included."""
+    parts: list[str] = []
+    kinds = [p["kind"] for p in params]
+    for i, (p, kind) in enumerate(zip(params, kinds, strict=True)):
+        if kind == "keyword_only" and "var_positional" not in kinds[:i] and kind not in kinds[:i]:
+            parts.append("*")
+        parts.append(_format_parameter(p))
+        if kind == "positional_only" and "positional_only" not in kinds[i + 1 :]:
+            parts.append("/")
+    return "(" + ", ".join(parts) + ")"
+
+
 def actions_table(described: list[dict[str, t.Any]]) -> str:
     header = ("ID", "MODULE", "FUNCTION", "BOUND", "PARAMETERS")
     rows = [
@@ -280,7 +293,7 @@ def actions_table(described: list[dict[str, t.Any]]) -> str:
             d["function"],
             ", ".join(p["name"] for p in d["parameters"] if p["bound"])
             or ("yes" if d["takes_bound_arguments"] else "-"),
-            "(" + ", ".join(_format_parameter(p) for p in d["parameters"]) + ")",
+            _format_parameters(d["parameters"]),
         )
         for d in described
     ]

@@ -512,3 +512,37 @@ def test_a_parameter_in_front_of_a_bound_one_is_shown_bound() -> None:
     _renamed.__annotations__ = {"title": str, "post_id": Bound[int]}
     described = describe(Registry().register(_renamed))
     assert [p["bound"] for p in described["parameters"]] == [True, True]
+
+
+def test_the_parameters_column_writes_the_signatures_markers() -> None:
+    """PARAMETERS writes a signature's / and * markers (a keyword-only parameter looked
+    positional)."""
+    from actionkit import Registry
+    from actionkit.cli import actions_table
+
+    def marked(post_id, /, title, *, note=""):  # type: ignore[no-untyped-def]
+        """Positional-only, either, keyword-only."""
+
+    def starred(*tags, flag=False):  # type: ignore[no-untyped-def]
+        """*args stands for the marker."""
+
+    registry = Registry()
+    table = actions_table([describe(registry.register(fn)) for fn in (marked, starred)])
+    assert "(post_id, /, title, *, note='')" in table
+    assert "(*tags, flag=False)" in table
+
+
+def test_actions_into_a_closed_pipe_says_nothing(tmp_path: t.Any) -> None:
+    """``actions --json | head``: the reader gone, the command ends quietly (it printed a
+    BrokenPipeError traceback)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "actionkit", "actions", FLASK_APP, "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command has loaded the app and written a byte
+    errors = process.stderr.read().decode()
+    assert process.wait(60) == 0 and "Traceback" not in errors, errors
+    process.stderr.close()
