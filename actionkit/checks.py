@@ -1,7 +1,7 @@
 """Checking a configuration for the mistakes that pass silently (see :mod:`actionkit.cli`):
-no secret key, a per-process store under several workers, two functions claiming one ID, an
-action whose module shows a wrapper the registry does not run, an action whose parameters'
-annotations cannot be validated.
+no secret key, a per-process store under several workers, a store that cannot be reached, two
+functions claiming one ID, an action whose module shows a wrapper the registry does not run, an
+action whose parameters' annotations cannot be validated.
 """
 
 from __future__ import annotations
@@ -82,6 +82,15 @@ def check(middleware: ActionMiddleware, *, workers: int | None = None) -> list[P
             " serve: each keeps its own cache and misses the others' revalidations; use"
             " SQLiteStore(path) on one host or RedisStore(url) across hosts.",
         )
+    if store is not None and not isinstance(store, MemoryStore):
+        try:
+            store.generation()  # a read: nothing is written
+        except Exception as e:
+            report.error(
+                "store",
+                f"The page cache's store {store!r} cannot be reached ({type(e).__name__}: {e}):"
+                " the workers would serve every page uncached until it answers.",
+            )
     _check_registry(middleware.registry, report)
     if middleware.debug:
         report.warning(

@@ -546,3 +546,30 @@ def test_actions_into_a_closed_pipe_says_nothing(tmp_path: t.Any) -> None:
     errors = process.stderr.read().decode()
     assert process.wait(60) == 0 and "Traceback" not in errors, errors
     process.stderr.close()
+
+
+def test_check_reports_a_store_that_cannot_be_reached(tmp_path: t.Any) -> None:
+    """A page cache whose store cannot be reached (an SQLite file where no folder can be made,
+    a Redis port nobody listens on) is a problem: the workers would serve everything uncached
+    while check said nothing. A store that answers is none."""
+    import socket
+
+    from actionkit import Registry
+    from actionkit.stores import RedisStore, SQLiteStore
+
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # closed again below: nobody listens there
+    registry = Registry()
+    registry.register(lambda: None, id="noop")
+    for store, reached in (
+        (SQLiteStore(blocker / "cache.sqlite3"), False),
+        (RedisStore(f"redis://127.0.0.1:{port}/0"), False),
+        (SQLiteStore(tmp_path / "cache.sqlite3"), True),
+    ):
+        middleware = ActionMiddleware(lambda e, s: [], registry=registry, cache=store)
+        codes = [p.code for p in check(middleware, workers=2)]
+        assert ("store" not in codes) is reached, (store, codes)
+        store.close()
