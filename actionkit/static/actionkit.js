@@ -25,7 +25,8 @@
  *   meta[name="csrf-token"]                    its content is sent as X-CSRFToken
  *   [data-action-call="name or id"]            a call without a form:
  *                                              data-trigger="click|load|visible",
- *                                              data-args='[1, "two"]', data-target="#selector"
+ *                                              data-args='[1, "two"]', data-target="#selector";
+ *                                              busy while pending, as a submitter is
  * Events, dispatched on the form (or the calling element) and bubbling:
  *   actionkit:result   detail = the answer ({result, failed, redirect, html, url, revalidated})
  *   actionkit:error    detail = {error, status, answer}
@@ -80,7 +81,8 @@
 
     // Per-form bookkeeping: {sent, applied, pending, controllers, queue}.
     let forms = new WeakMap();
-    // Elements shown as pending, with how many submissions keep them so and how to undo it.
+    // Elements shown as pending (forms, submitters, declarative call elements), with how many
+    // submissions keep them so and how to undo it.
     const busy = new Map();
     // Forms whose next submit event must go through natively (the network fallback).
     const native = new WeakSet();
@@ -805,7 +807,10 @@
 
     // Declarative calls: <span data-action-call="increment_views" data-trigger="load"
     // data-args="[3]" data-target="#views"> runs the action and writes its result into #views.
+    // While its call is pending the element is busy as a form's submitter is (a button is
+    // disabled), and triggering it again does nothing: a double click runs the action once.
     function runCall(el) {
+      if (busy.has(el)) return;
       let args;
       try {
         args = JSON.parse(el.dataset.args || "[]");
@@ -815,8 +820,7 @@
         emit(el, "error", { error, status: 0, answer: null });
         return;
       }
-      el.setAttribute("aria-busy", "true");
-      el.setAttribute("data-pending", "");
+      markBusy(el);
       call(el.dataset.actionCall, ...args)
         .then((result) => {
           const target = el.dataset.target ? document.querySelector(el.dataset.target) : null;
@@ -826,10 +830,7 @@
         .catch((error) => {
           emit(el, "error", { error, status: error.status || 0, answer: error.answer || null });
         })
-        .finally(() => {
-          el.removeAttribute("aria-busy");
-          el.removeAttribute("data-pending");
-        });
+        .finally(() => unmarkBusy(el));
     }
 
     function display(result) {

@@ -132,6 +132,10 @@ TEMPLATES = {
   data-target="#sum">Add</button>
 <button type="button" id="add-by-id" data-action-call="{{ add.id }}" data-args="[10, 5]"
   data-target="#sum">Add by ID</button>
+<p>Tally: <span id="tally">0</span></p>
+<button type="button" id="tally-button" data-action-call="{{ tally.id }}" data-target="#tally"
+  data-pending-text="Counting…">Count</button>
+<span id="tally-span" data-action-call="{{ tally.id }}" data-target="#tally">Count</span>
 <p>Seen: <span id="seen">0</span></p>
 <div style="height: 2500px"></div>
 <p id="sentinel" data-action-call="{{ mark_seen.id }}" data-trigger="visible"
@@ -220,6 +224,7 @@ class BrowserApp:
         self.done: list[str] = []
         self.uploaded = ""
         self.seen = 0
+        self.tallies = 0
         self.lab_renders = 0
         self.keep_renders = 0
         self.categories = ["Books", "Film", "Music"]
@@ -357,6 +362,13 @@ class BrowserApp:
         @action
         def greet(name: str, greeting: str = "Hello") -> str:
             return f"{greeting}, {name}"
+
+        @action
+        def tally() -> int:
+            assert site.gate.wait(5)
+            with site.lock:
+                site.tallies += 1
+                return site.tallies
 
         @action
         def mark_seen() -> int:

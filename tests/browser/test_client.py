@@ -662,6 +662,50 @@ def test_declarative_click_call(site: BrowserApp, page: Page, button: str) -> No
     expect(page.locator("#sum")).to_have_text("5" if button == "#add" else "15")
 
 
+def test_a_declarative_call_is_busy_while_pending(site: BrowserApp, page: Page) -> None:
+    """A data-action-call button is busy while its call runs, as a form's submitter is:
+    aria-busy, data-pending, disabled with its pending text; a double click runs the action
+    once. Afterwards all is undone."""
+    page.goto(site.base + "/lab")
+    record(page, "result", "error")
+    site.gate.clear()
+    button = page.locator("#tally-button")
+    button.dblclick()
+    expect(button).to_be_disabled()
+    expect(button).to_have_text("Counting…")
+    expect(button).to_have_attribute("aria-busy", "true")
+    expect(button).to_have_attribute("data-pending", "")
+    page.wait_for_timeout(150)
+    site.gate.set()
+    expect(page.locator("#tally")).to_have_text("1")
+    expect(button).to_be_enabled()
+    expect(button).to_have_text("Count")
+    expect(button).not_to_have_attribute("aria-busy", "true")
+    expect(button).not_to_have_attribute("data-pending", "")
+    page.wait_for_timeout(300)
+    assert site.tallies == 1
+    assert [(e["name"], e["target"]) for e in events(page)] == [("result", "tally-button")]
+
+
+def test_a_pending_declarative_call_ignores_further_triggers(site: BrowserApp, page: Page) -> None:
+    """An element that is not a button (nothing disables it) is not triggered again while its
+    call is pending: clicks meanwhile run nothing; a click after the answer runs it again."""
+    page.goto(site.base + "/lab")
+    site.gate.clear()
+    span = page.locator("#tally-span")
+    for _ in range(3):
+        span.click()
+    expect(span).to_have_attribute("data-pending", "")
+    page.wait_for_timeout(150)
+    site.gate.set()
+    expect(page.locator("#tally")).to_have_text("1")
+    expect(span).not_to_have_attribute("data-pending", "")
+    span.click()
+    expect(page.locator("#tally")).to_have_text("2")
+    page.wait_for_timeout(300)
+    assert site.tallies == 2
+
+
 def test_declarative_call_when_visible(site: BrowserApp, page: Page) -> None:
     """data-trigger="visible" runs once, when the element scrolls into view."""
     page.goto(site.base + "/lab")
