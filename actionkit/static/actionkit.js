@@ -43,6 +43,7 @@
   const ACTION_PAGE_HEADER = "Action-Page";
   const ACTION_FIELD_PREFIX = "$ACTION_ID_";
   const UNKNOWN_ACTION = "unknown_action";
+  const ACTION_FAILED = "action_failed";
 
   // sessionStorage key remembering when the page was last reloaded for an unknown action.
   const RELOAD_KEY = "actionkit:reloaded-at";
@@ -172,11 +173,17 @@
       return isAnswerLike(answer) && !answer.error;
     }
 
+    // An action that raised answers only a digest, which finds its logged traceback: the
+    // message gives it as the page without JavaScript does.
     function errorOf(status, answer) {
       const error = answer && answer.error ? answer.error : {};
       const code = error.code || "http_" + status;
       if (code === UNKNOWN_ACTION) reloadOnce();
-      return new ActionError(error.message || "The action failed (" + code + ").", {
+      const message =
+        code === ACTION_FAILED && error.digest
+          ? "The action failed. Reference: " + error.digest + "."
+          : "The action failed (" + code + ").";
+      return new ActionError(error.message || message, {
         status,
         code,
         answer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import typing as t
 
 import pytest
@@ -283,7 +284,7 @@ def test_an_error_answer_is_shown_in_the_form(site: BrowserApp, page: Page) -> N
     page.goto(site.base + "/lab")
     page.click("#boom")
     expect(page.locator("#boom-form [data-action-error]")).to_have_text(
-        "The action failed (action_failed)."
+        re.compile(r"^The action failed\. Reference: [0-9a-f]+\.$")
     )
     expect(page.locator("#boom-form [data-action-error]")).to_have_attribute("role", "alert")
     page.evaluate(
@@ -294,6 +295,40 @@ def test_an_error_answer_is_shown_in_the_form(site: BrowserApp, page: Page) -> N
     page.click("#boom")
     page.wait_for_function("window.events.length > 0")
     expect(page.locator("#boom-form [data-action-error]")).to_have_count(0)
+
+
+def test_an_action_that_raised_shows_its_reference(site: BrowserApp, page: Page) -> None:
+    """The message of an action that raised gives the digest of its logged traceback, as the
+    page without JavaScript does ("Reference: <digest>."); actionkit:error still carries the
+    whole error object of the answer, and a rejected call the same message. Other errors keep
+    their message: "The action failed (<code>)." when the answer has none."""
+    page.goto(site.base + "/lab")
+    record(page, "error")
+    page.click("#boom")
+    page.wait_for_function("window.events.length > 0")
+    [event] = events(page)
+    error = event["detail"]["answer"]["error"]
+    assert error == {"code": "action_failed", "digest": error["digest"]}
+    assert re.fullmatch(r"[0-9a-f]+", error["digest"])
+    message = f"The action failed. Reference: {error['digest']}."
+    expect(page.locator("#boom-form [data-action-error]")).to_have_text(message)
+    assert event["detail"]["error"] == {"code": "action_failed", "status": 500}
+    rejected = page.evaluate(
+        f"actionkit.call('{site.actions['boom'].id}').then(() => null, (e) => e.message)"
+    )
+    assert re.fullmatch(r"The action failed\. Reference: [0-9a-f]+\.", rejected)
+
+    def bad_gateway(route: Route) -> None:
+        if route.request.method == "POST":
+            route.fulfill(status=502, body="<h1>Bad gateway</h1>", content_type="text/html")
+        else:
+            route.continue_()
+
+    page.route("**/lab", bad_gateway)
+    page.click("#boom")
+    expect(page.locator("#boom-form [data-action-error]")).to_have_text(
+        "The action failed (http_502)."
+    )
 
 
 def test_the_csrf_meta_tag_is_sent_as_a_header(site: BrowserApp, page: Page) -> None:
