@@ -5,6 +5,8 @@
   authentication, the CSRF cookie, messages);
 - ``actionkit.W001``: the page cache is a ``MemoryStore`` while several worker processes serve
   (``WEB_CONCURRENCY``, or ``-w N`` in ``GUNICORN_CMD_ARGS``);
+- ``actionkit.W002``: the page cache's store cannot be reached (a warning: ``migrate`` and the
+  other commands still run while Redis is down);
 - ``actionkit.E003`` to ``E007``: what ``python -m actionkit check`` finds
   (:mod:`actionkit.checks`): no secret key, an action under a decorator that hides it, an action
   whose module attribute is not the registered action, a parameter that cannot be compiled (an
@@ -81,6 +83,8 @@ def check_configuration(app_configs: t.Any = None, **kwargs: t.Any) -> list[chec
                     id="actionkit.W001",
                 )
             )
+        elif problem.code == "store":  # a warning: errors would stop every manage.py command
+            found.append(checks.Warning(problem.message, id="actionkit.W002"))
         elif problem.code in _IDS and problem.level == "error":
             found.append(checks.Error(problem.message, id=f"actionkit.{_IDS[problem.code]}"))
     return found

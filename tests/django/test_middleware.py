@@ -735,10 +735,11 @@ def test_checks_report_a_misplaced_middleware_and_a_memory_store(
     assert ids() == {"actionkit.W001"}
 
 
-def test_checks_report_what_the_registry_check_finds() -> None:
+def test_checks_report_what_the_registry_check_finds(tmp_path: t.Any) -> None:
     """manage.py check reports a parameter that cannot be compiled (actionkit.E006), as python
-    -m actionkit check does: it was dropped, and the action failed each request."""
-    from django.core.checks import run_checks
+    -m actionkit check does: it was dropped, and the action failed each request; and a store
+    that cannot be reached as a warning (actionkit.W002), which stops no command."""
+    from django.core.checks import WARNING, run_checks
     from django.test import override_settings
 
     from actionkit import Bound, Registry
@@ -752,6 +753,11 @@ def test_checks_report_what_the_registry_check_finds() -> None:
         found = {m.id: m.msg for m in run_checks() if m.id and m.id.startswith("actionkit.")}
     # (Bound is imported here, not where the annotation is read: it cannot be resolved.)
     assert "cannot be resolved" in found["actionkit.E006"]
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    with override_settings(ACTIONKIT={"CACHE": str(blocker / "cache.sqlite3")}):
+        levels = {m.id: m.level for m in run_checks() if m.id and m.id.startswith("actionkit.")}
+    assert levels == {"actionkit.W002": WARNING}
 
 
 def test_management_command_lists_actions() -> None:
