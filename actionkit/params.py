@@ -9,9 +9,10 @@ cached on the :class:`~actionkit.Action`):
   seals against their type. Unmarked ones are filled from the token as they are, unvalidated;
 - a form submission fills the others *by name*: ``title: str`` from the field ``title``,
   ``tags: list[str]`` from every ``tags`` value, ``photo: FileStorage`` from the upload,
-  ``published: bool`` from the presence of the checkbox (``False`` when absent, whatever the
-  default), a default when a field is missing or empty. A parameter annotated with a pydantic
-  model, a dataclass or a ``TypedDict`` receives the whole form validated into it;
+  ``published: bool`` from a ticked checkbox (any value but a word for no; ``False`` when
+  absent, whatever the default), a default when a field is missing or empty. A parameter
+  annotated with a pydantic model, a dataclass or a ``TypedDict`` receives the whole form
+  validated into it;
 - a JSON call fills them *in order* with the array's items;
 - a parameter named ``form`` without annotation (or ``Any``, ``dict``, ``Mapping``), or annotated
   ``MultiDict``, receives the raw form (an empty one in a JSON call when it has no default); a
