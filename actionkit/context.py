@@ -43,6 +43,12 @@ class RenderHints:
     stale: float | None = None
     #: Set when the page read :func:`cookies`: it is stored only if it varies with ``Cookie``.
     cookies_read: bool = False
+    #: Whether the page read a framework's state that comes from the cookies (Flask's
+    #: ``session``): each asked again when the page is stored, since a streamed page reads it
+    #: after its headers, once the framework decided whether to say ``Vary: Cookie``.
+    readers: list[t.Callable[[], bool]] = field(default_factory=list)
+    #: Set once the page's answer started: cache_tag() and cache_life() come too late then.
+    planned: bool = False
     #: The tags of the ``cached()`` values the page showed, and the earliest of their expiries.
     data_tags: set[str] = field(default_factory=set)
     data_expires: float = INFINITY
@@ -312,9 +318,30 @@ def cookies() -> Cookies:
     return Cookies(require("cookies()"))
 
 
+class _Headers(EnvironHeaders):
+    """The request's headers; reading ``Cookie`` through them counts as reading the cookies
+    (see :class:`Cookies`): a page showing them is somebody's."""
+
+    def __init__(self, ctx: RequestContext) -> None:
+        super().__init__(ctx.environ)
+        self._ctx = ctx
+
+    def _get_key(self, key: str) -> str:  # (what [], get() and getlist() read through)
+        if key.lower() == "cookie":
+            self._ctx.hints.cookies_read = True
+        return super()._get_key(key)
+
+    def __iter__(self) -> t.Iterator[tuple[str, str]]:
+        for name, value in super().__iter__():
+            if name.lower() == "cookie":
+                self._ctx.hints.cookies_read = True
+            yield name, value
+
+
 def headers() -> EnvironHeaders:
-    """The headers of the current request, read-only."""
-    return EnvironHeaders(require("headers()").environ)
+    """The headers of the current request, read-only (reading ``Cookie`` counts as reading
+    :func:`cookies`)."""
+    return _Headers(require("headers()"))
 
 
 def after(fn: t.Callable[[], object]) -> None:

@@ -2385,3 +2385,118 @@ def test_a_page_that_read_cached_data_before_an_action_revalidated_it_is_not_sto
     # before the action's page is rendered: the reader read the new value).
     assert results in (["list v1"], ["list v2"])
     assert client.get("/list").text == "list v2"  # not the old page from the cache
+
+
+def test_a_page_for_a_user_the_server_authenticated_is_neither_read_nor_stored() -> None:
+    """REMOTE_USER (the server's own authentication: Apache, SSO front ends) makes a request
+    somebody's, as Authorization does: never answered from the cache, never stored."""
+
+    def app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        cache_tag("greeting")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"Hello {environ.get('REMOTE_USER', 'guest')}".encode()]
+
+    client = Client(ActionMiddleware(app, cache=PageCache(MemoryStore())))
+    alice = client.get("/", environ_overrides={"REMOTE_USER": "alice"})
+    assert (alice.headers["Actionkit-Cache"], alice.text) == ("BYPASS", "Hello alice")
+    assert client.get("/").text == "Hello guest"
+    bob = client.get("/", environ_overrides={"REMOTE_USER": "bob"})
+    assert (bob.headers["Actionkit-Cache"], bob.text) == ("BYPASS", "Hello bob")
+
+
+def test_a_head_request_does_not_hold_up_the_regeneration_of_a_page(store: Store) -> None:
+    """A HEAD of an expired page (an uptime check) renders without taking the page's lease:
+    its render is never stored, so a GET meanwhile regenerates the page rather than wait for
+    it."""
+    site = Site(store)
+    site.get("/nostale")
+    site.clock.now += 61
+    site.gate = threading.Event()
+    head = threading.Thread(target=lambda: site.client.head("/nostale").close())
+    head.start()
+    got: list[tuple[str, str]] = []
+    get = threading.Thread(target=lambda: got.append(site.get("/nostale")))
+    try:
+        deadline = time.monotonic() + 2  # (a GET waiting for the HEAD gives up after 5 s)
+        while site.renders["/nostale"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        get.start()
+        while site.renders["/nostale"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert site.renders["/nostale"] == 3  # the GET renders too, at once
+    finally:
+        site.gate.set()
+        head.join()
+        if get.is_alive() or get.ident is not None:
+            get.join()
+    assert got == [("MISS", "/nostale? v1 render 3")]
+    assert site.get("/nostale") == ("HIT", "/nostale? v1 render 3")
+
+
+def test_a_page_that_now_varies_is_never_answered_with_its_marker(store: Store) -> None:
+    """A page stored for everyone expires and its regeneration answers with Vary: the request
+    waiting for that regeneration gets a page (its own render), not the marker that now stands
+    at the page's key (it was a 500)."""
+    state = {"vary": False}
+    gate = threading.Event()
+
+    def app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        cache_life(1, stale=0)
+        headers = [("Content-Type", "text/plain")]
+        if state["vary"]:
+            headers.append(("Vary", "Accept-Language"))
+            assert gate.wait(10)
+        start_response("200 OK", headers)
+        return [f"page {environ.get('HTTP_ACCEPT_LANGUAGE', '')}".encode()]
+
+    client = Client(ActionMiddleware(app, cache=PageCache(store, wait=5)))
+    with client.get("/") as first:
+        assert (first.text, first.headers["Actionkit-Cache"]) == ("page ", "MISS")
+    time.sleep(1.1)
+    state["vary"] = True
+    got: list[t.Any] = []
+
+    def get() -> None:
+        response = client.get("/", headers={"Accept-Language": "fr"})
+        got.append((response.status_code, response.text))
+
+    threads = [threading.Thread(target=get) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    gate.set()
+    for thread in threads:
+        thread.join()
+    assert got == [(200, "page fr")] * 2
+
+
+def test_a_dispatcher_inside_the_middleware_keeps_its_pages_cached() -> None:
+    """Werkzeug's DispatcherMiddleware inside the middleware moves /blog from PATH_INFO to
+    SCRIPT_NAME while the page renders: the page is stored under the key it is looked up by,
+    and revalidate_path() of its URL drops it."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    renders = []
+
+    def blog(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        cache_tag("blog")
+        renders.append(environ["SCRIPT_NAME"] + environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"blog"]
+
+    def root(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("404 Not Found", [])
+        return []
+
+    cache = PageCache(MemoryStore())
+    client = Client(ActionMiddleware(DispatcherMiddleware(root, {"/blog": blog}), cache=cache))
+
+    def get() -> str:
+        with client.get("/blog/posts") as response:
+            assert response.data == b"blog"
+            return str(response.headers["Actionkit-Cache"])
+
+    assert [get(), get()] == ["MISS", "HIT"]
+    cache.revalidate_path("/blog/posts")
+    assert [get(), get()] == ["MISS", "HIT"]
+    assert renders == ["/blog/posts"] * 2

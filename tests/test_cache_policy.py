@@ -9,6 +9,7 @@ import pytest
 from werkzeug.test import Client
 
 from actionkit import ActionMiddleware, cache_tag, cookies
+from actionkit.cache import policy
 from actionkit.cache.policy import Plan, page_key, page_path, plan, vary_key
 from actionkit.context import RenderHints
 from actionkit.stores import MemoryStore
@@ -213,3 +214,44 @@ def test_pages_of_other_schemes_and_mount_points_have_their_own_keys() -> None:
         page_key({**base, "PATH_INFO": "/app/p/x"}),
     }
     assert len(keys) == 5
+
+
+def test_a_question_mark_in_the_path_is_not_the_query() -> None:
+    """A decoded PATH_INFO may hold "?" (from %3F): /tag/what%3F and /tag/what?? (the path
+    /tag/what and the query "?") are two pages, and so are the same with "%" (from %25)."""
+    keys = {
+        page_key({"PATH_INFO": "/tag/what?", "QUERY_STRING": ""}),
+        page_key({"PATH_INFO": "/tag/what", "QUERY_STRING": "?"}),
+        page_key({"PATH_INFO": "/tag/what%3F", "QUERY_STRING": ""}),
+        page_key({"PATH_INFO": "/tag/what%", "QUERY_STRING": "3F"}),
+    }
+    assert len(keys) == 4
+    assert page_key({"PATH_INFO": "/a/b", "QUERY_STRING": "x=1"}) == "page:http://\0/a/b?x=1"
+
+
+def test_a_request_authenticated_in_front_of_the_app_is_personal() -> None:
+    """Authorization, or REMOTE_USER set by the server (Apache's own authentication, which
+    does not pass Authorization on), makes a request somebody's own."""
+    assert not policy.personal({})
+    assert not policy.personal({"REMOTE_USER": ""})
+    assert policy.personal({"REMOTE_USER": "alice"})
+    assert policy.personal({"HTTP_AUTHORIZATION": "Basic YTpi"})
+
+
+def test_a_page_is_stored_under_the_key_it_was_looked_up_by_when_its_mount_point_moved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A dispatcher inside the middleware moves the mount point from PATH_INFO to SCRIPT_NAME:
+    the same URL, stored under the key it is looked up by. A middleware inside that rewrites
+    the host is warned about once (storing under the key looked up would let a forwarded
+    header pick another host's page)."""
+    environ = {"HTTP_HOST": "h", "SCRIPT_NAME": "", "PATH_INFO": "/blog/posts"}
+    looked_up, url = page_key(environ), policy.page_url(environ)
+    environ.update(SCRIPT_NAME="/blog", PATH_INFO="/posts")
+    assert policy.key_after(environ, looked_up, url) == looked_up
+    policy._moved.clear()
+    environ["HTTP_HOST"] = "proxied.example"
+    with caplog.at_level(logging.WARNING, "actionkit"):
+        assert policy.key_after(environ, looked_up, url) == page_key(environ) != looked_up
+        policy.key_after(environ, looked_up, url)
+    assert len([r for r in caplog.records if "ProxyFix" in r.getMessage()]) == 1

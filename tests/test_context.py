@@ -178,6 +178,18 @@ def test_headers_are_read_only(ctx: RequestContext) -> None:
         headers()["X-Test"] = "2"  # type: ignore[index]
 
 
+def test_reading_the_cookie_header_counts_as_reading_cookies(ctx: RequestContext) -> None:
+    """The Cookie header read through headers() marks the page as showing the cookies, as
+    cookies() does (the page is then stored only if it varies on Cookie); other headers do
+    not."""
+    assert headers()["X-Test"] == "1" and not ctx.hints.cookies_read
+    assert dict(headers()).get("X-Test") == "1" and ctx.hints.cookies_read
+    ctx.hints.cookies_read = False
+    assert headers().get("cookie") == "theme=dark; name=Ada" and ctx.hints.cookies_read
+    ctx.hints.cookies_read = False
+    assert headers().getlist("Cookie") == ["theme=dark; name=Ada"] and ctx.hints.cookies_read
+
+
 def test_after_needs_a_callable(ctx: RequestContext) -> None:
     """after() records callables and refuses anything else."""
     after(print)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import typing as t
 
@@ -778,6 +779,70 @@ def test_a_streamed_page_that_reads_cookies_is_never_stored(read: str) -> None:
     alice.set_cookie("name", "alice")
     assert alice.get("/hello").text == "hello alice"
     assert app.test_client().get("/hello").text == "hello guest"
+
+
+@pytest.mark.parametrize("how", ["stream_with_context", "stream_template"])
+def test_a_streamed_page_that_reads_the_session_is_never_stored(how: str) -> None:
+    """A streamed page reads the session once Flask has decided its headers (without Vary:
+    Cookie): it is somebody's all the same (it was stored, and served to the next visitor)."""
+    from flask import Response, session, stream_template_string, stream_with_context
+
+    from actionkit import cache_life
+
+    app = Flask(__name__)
+    app.secret_key = "k" * 32
+    ActionKit(app, registry=Registry())
+
+    @app.get("/login/<name>")
+    def login(name: str) -> str:
+        session["name"] = name
+        return "ok"
+
+    @app.get("/feed")
+    def feed() -> t.Any:
+        cache_life(60)
+        if how == "stream_template":
+            return stream_template_string("Signed in as {{ session.get('name', 'guest') }}")
+
+        def body() -> t.Iterator[str]:
+            yield "Signed in as "
+            yield session.get("name", "guest")
+
+        return Response(stream_with_context(body()))
+
+    alice = app.test_client()
+    alice.get("/login/alice")
+    assert alice.get("/feed").text == "Signed in as alice"
+    guest = app.test_client().get("/feed")
+    assert (guest.text, guest.headers["Actionkit-Cache"]) == ("Signed in as guest", "MISS")
+
+
+def test_cache_tag_in_a_streamed_template_is_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cache_tag() in a streamed template runs once the answer has started, too late to make
+    the page cacheable: a warning says so (once), rather than the page silently never being
+    stored."""
+    from flask import stream_template_string
+
+    from actionkit.cache import api
+
+    monkeypatch.setattr(api, "_late", [])
+    app = Flask(__name__)
+    ActionKit(app, registry=Registry())
+    app.jinja_env.globals["cache_tag"] = cache_tag
+
+    @app.get("/feed")
+    def feed() -> t.Any:
+        return stream_template_string("{{ cache_tag('feed') or '' }}feed")
+
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING, "actionkit"):
+        for _ in range(2):
+            answer = client.get("/feed")
+            assert (answer.text, answer.headers["Actionkit-Cache"]) == ("feed", "BYPASS")
+    late = [r for r in caplog.records if "cache_tag() was called once" in r.getMessage()]
+    assert len(late) == 1
 
 
 def test_jinja_globals_are_installed() -> None:

@@ -15,6 +15,7 @@ Which cache :func:`revalidate_path`, :func:`revalidate_tag` and :func:`~actionki
 
 from __future__ import annotations
 
+import logging
 import threading
 import typing as t
 import weakref
@@ -22,6 +23,8 @@ import weakref
 from .. import context
 from ..rendering import canonical_paths
 from .pages import PageCache
+
+logger = logging.getLogger("actionkit")
 
 _default: PageCache | None = None
 _default_lock = threading.Lock()
@@ -146,6 +149,7 @@ def cache_tag(*tags: str) -> None:
             raise ValueError(f"Cache tags are non-empty strings, not {tag!r}.")
     ctx = context.current()
     if ctx is not None:
+        _too_late(ctx, "cache_tag")
         ctx.hints.tags.update(tags)
 
 
@@ -159,5 +163,21 @@ def cache_life(seconds: float, stale: float | None = None) -> None:
         raise ValueError(f"cache_life() takes durations >= 0, not {seconds!r}, {stale!r}.")
     ctx = context.current()
     if ctx is not None:
+        _too_late(ctx, "cache_life")
         ctx.hints.ttl = float(seconds)
         ctx.hints.stale = None if stale is None else float(stale)
+
+
+_late: list[str] = []  # the first call that came too late (logged once per process)
+
+
+def _too_late(ctx: context.RequestContext, name: str) -> None:
+    """Log, once, a call made once the page's answer had started: it cannot make that page
+    cacheable any more (a ``cache_tag()`` in a streamed template)."""
+    if ctx.hints.planned and not _late:
+        _late.append(name)
+        logger.warning(
+            "%s() was called once the page's answer had started (a streamed template?): it"
+            " does not make that page cacheable. Call it in the view, before the answer.",
+            name,
+        )

@@ -77,7 +77,7 @@ class Folding:
         """Whether the render of ``environ`` after an action should store its page with the
         action's revalidations: the store can, and the cached page, if any, is one of them
         drops (else it is read as usual, once they are sent)."""
-        if not self.safe.folds or "HTTP_AUTHORIZATION" in environ:
+        if not self.safe.folds or policy.personal(environ):
             return False
         path = policy.page_path(environ)
         for kind, name, layout in pending:

@@ -85,7 +85,7 @@ class PageCache(Waiting, Folding):
         when it calls ``start_response``. ``join=False``: on a miss, render rather than wait for
         a render of the page another thread has under way.
         """
-        if "HTTP_AUTHORIZATION" in environ:
+        if policy.personal(environ):
             # Somebody's own page: neither read nor stored (see _pass).
             return self._pass(app, environ, start_response, lease=None)
         key = policy.page_key(environ)
@@ -109,10 +109,16 @@ class PageCache(Waiting, Folding):
             self._shared[key] = None
         if now < entry.expires:
             return answer_entry(entry, environ, start_response, HIT)
+        if environ.get("REQUEST_METHOD") != "GET":
+            # A HEAD's render is never stored: taking the lease would make the GETs waiting
+            # for the regeneration (stale=0) wait for nothing, then all render at once.
+            if now < entry.stale_until:
+                return answer_entry(entry, environ, start_response, STALE)
+            return self._pass(app, environ, start_response, lease=None)
         if self.safe.acquire(key, self.lease):
             # Another request may have regenerated it between our read and the lease.
             fresh = self.safe.get(key)
-            if fresh is not None and self.clock() < fresh.expires:
+            if fresh is not None and "vary" not in fresh.meta and self.clock() < fresh.expires:
                 self.safe.release(key)
                 return answer_entry(fresh, environ, start_response, HIT)
             return self._pass(app, environ, start_response, lease=key)
@@ -238,11 +244,12 @@ class PageCache(Waiting, Folding):
         see :meth:`render`); release ``lease`` and call ``done`` when that is over."""
         since: int | None = None
         began = 0.0
-        if environ.get("REQUEST_METHOD") == "GET" and "HTTP_AUTHORIZATION" not in environ:
+        if environ.get("REQUEST_METHOD") == "GET" and not policy.personal(environ):
             # Taken before the render starts: a revalidation during the render is newer.
             since = self.safe.generation()
             began = time.monotonic()  # read after since (see stores)
         capture = Capture()
+        looked_up = policy.page_key(environ), policy.page_url(environ)
 
         def intercept(
             status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
@@ -252,6 +259,8 @@ class PageCache(Waiting, Folding):
             ctx = context.current()  # the page's own: intercept runs inside the app
             plan = None if exc_info is not None else policy.plan_for(ctx, status, headers, since)
             capture.hints = None if ctx is None else ctx.hints
+            if ctx is not None:
+                ctx.hints.planned = True
             capture.plan = plan
             capture.started = True
             sent = [(k, v) for k, v in headers if k.lower() != "cache-tag"]
@@ -290,7 +299,7 @@ class PageCache(Waiting, Folding):
             fold = Fold([], 0.0)
         fold.started = began
         # The page's key and path now: a framework may give its environ other paths later.
-        where = policy.page_key(environ), policy.page_path(environ)
+        where = policy.key_after(environ, *looked_up), policy.page_path(environ)
         store = functools.partial(self._store, environ, where, capture, fold=fold)
         return Recorder(iterable, capture, store, on_close)
 

@@ -150,7 +150,8 @@ def plan_for(
 def read_cookies(hints: RenderHints, vary: list[str]) -> bool:
     """Whether a page read the request's cookies without varying on ``Cookie``: somebody's. (A
     streamed page may read them after its plan was made: checked again when it is stored.)"""
-    return hints.cookies_read and not any(part.lower() == "cookie" for part in vary)
+    read = hints.cookies_read or any(reader() for reader in hints.readers)
+    return read and not any(part.lower() == "cookie" for part in vary)
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -167,9 +168,63 @@ def page_key(environ: WSGIEnvironment) -> str:
     in them), and so do a path below a mount point and the same path without one."""
     return (
         f"page:{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
-        f"{environ.get('SCRIPT_NAME', '')}\0{environ.get('PATH_INFO', '')}"
+        f"{environ.get('SCRIPT_NAME', '')}\0{_unambiguous(environ.get('PATH_INFO', ''))}"
         f"?{environ.get('QUERY_STRING', '')}{environ.get(VARIANT_KEY, '')}"
     )
+
+
+def _unambiguous(path: str) -> str:
+    """A PATH_INFO with its "?" escaped (and so its "%"): a decoded path may hold one (from
+    ``%3F``), which in the key would read as the start of the query (``/tag/what%3F`` and
+    ``/tag/what??`` had one key)."""
+    if "?" not in path and "%" not in path:
+        return path
+    return path.replace("%", "%25").replace("?", "%3F")
+
+
+def personal(environ: WSGIEnvironment) -> bool:
+    """Whether a request is somebody's own: it carries ``Authorization``, or a server or proxy
+    in front authenticated it (``REMOTE_USER``: Apache/mod_wsgi, which by default does not pass
+    ``Authorization`` on, Shibboleth, Kerberos...). Neither read from nor stored in the cache."""
+    return "HTTP_AUTHORIZATION" in environ or bool(environ.get("REMOTE_USER"))
+
+
+def page_url(environ: WSGIEnvironment) -> tuple[str, ...]:
+    """What names a page whatever part of its path is the mount point's (see :func:`key_after`):
+    scheme, host, the whole path, query and variant."""
+    return (
+        str(environ.get("wsgi.url_scheme", "http")),
+        str(environ.get("HTTP_HOST", "")),
+        str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")),
+        str(environ.get("QUERY_STRING", "")),
+        str(environ.get(VARIANT_KEY, "")),
+    )
+
+
+_moved: list[str] = []  # the first key a page was looked up by and then stored elsewhere
+
+
+def key_after(environ: WSGIEnvironment, looked_up: str, url: tuple[str, ...]) -> str:
+    """The key to store a page under, once the application has run: the key it was looked up by
+    (``looked_up``, of the URL ``url``) when only the split between ``SCRIPT_NAME`` and
+    ``PATH_INFO`` moved (Werkzeug's ``DispatcherMiddleware`` inside the middleware); else its key
+    now, and a warning the first time it is not the one looked up: a middleware inside this one
+    rewrote the host or scheme (``ProxyFix`` applied before ``ActionKit(app)``), and the page
+    would be stored where no request looks (storing it under the key looked up would let
+    ``X-Forwarded-Host`` choose another host's page)."""
+    key = page_key(environ)
+    if key == looked_up or page_url(environ) == url:
+        return looked_up
+    if not _moved:
+        _moved.append(looked_up)
+        logger.warning(
+            "The page cache looked %r up but the application changed its environ to %r (a"
+            " ProxyFix inside ActionMiddleware?): such pages are never served from the cache."
+            " Wrap ActionMiddleware in that middleware instead.",
+            looked_up,
+            key,
+        )
+    return key
 
 
 def page_path(environ: WSGIEnvironment) -> str:

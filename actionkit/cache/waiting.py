@@ -98,12 +98,13 @@ class Waiting:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
             entry = self.safe.get(key)
-            if entry is not None and self.clock() < entry.expires:
+            # (A Vary marker is no page: the regeneration now varies; the caller renders.)
+            if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
                 return entry
             if self.safe.acquire(key, self.lease):  # the regenerating request is done, or gave up
                 self.safe.release(key)
                 entry = self.safe.get(key)
-                if entry is not None and self.clock() < entry.expires:
+                if entry is not None and "vary" not in entry.meta and self.clock() < entry.expires:
                     return entry
                 return None
         return None

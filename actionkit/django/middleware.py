@@ -44,6 +44,7 @@ import typing as t
 from django.conf import settings
 from django.core.exceptions import (
     BadRequest,
+    DisallowedHost,
     ImproperlyConfigured,
     PermissionDenied,
     SuspiciousOperation,
@@ -105,9 +106,7 @@ class ActionKitMiddleware:
             )
         environ[REQUEST_KEY] = request
         _to_wsgi(environ)
-        language = getattr(request, "LANGUAGE_CODE", None)
-        if language:  # LocaleMiddleware chose it: pages in other languages are other pages
-            environ[VARIANT_KEY] = f"\0{language}"
+        environ[VARIANT_KEY] = _variant(request, environ)
         if request.method == "POST":
             body = getattr(request, "_body", None)
             if body is not None:  # read by a middleware above: let decoding read it again
@@ -302,6 +301,21 @@ def _to_wsgi(environ: WSGIEnvironment) -> None:
     environ[_TEXT_KEY] = (path, script)
     environ["PATH_INFO"] = path.encode().decode("latin-1")
     environ["SCRIPT_NAME"] = script.encode().decode("latin-1")
+
+
+def _variant(request: WSGIRequest, environ: WSGIEnvironment) -> str:
+    """What names a page besides its URL: the language LocaleMiddleware chose, and the site as
+    Django sees it (``USE_X_FORWARDED_HOST``, ``SECURE_PROXY_SSL_HEADER``) where it is not the
+    request's ``Host`` and scheme: the page's absolute URLs are made of it."""
+    language = getattr(request, "LANGUAGE_CODE", None)
+    variant = f"\0{language}" if language else ""
+    try:
+        site = f"{request.scheme}://{request.get_host()}"
+    except DisallowedHost:  # refused further down
+        return variant
+    if site != f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}":
+        variant += f"\0{site}"
+    return variant
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
+from .. import context
 from ..protocol import CACHE_STATUS_HEADER
 
 if t.TYPE_CHECKING:
@@ -36,6 +37,10 @@ def cache_headers(request: WSGIRequest, response: HttpResponseBase) -> list[tupl
     session = getattr(request, "session", None)
     if session is not None and getattr(session, "accessed", False):
         patch_vary_headers(response, ("Cookie",))
+    ctx = context.current()
+    if ctx is not None and session is not None:
+        # A streamed page may read it (request.user) after this: asked again when it is stored.
+        ctx.hints.readers.append(lambda: bool(getattr(session, "accessed", False)))
     headers = wsgi_headers(response)
     messages = getattr(request, "_messages", None)
     shown = messages is not None and messages.used and len(messages) > 0

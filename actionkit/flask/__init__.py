@@ -61,7 +61,7 @@ import os
 import typing as t
 
 try:
-    from flask import Flask, current_app, has_app_context
+    from flask import Flask, current_app, has_app_context, request_started
     from flask.globals import _cv_request
     from flask.testing import FlaskClient
 except ModuleNotFoundError as e:  # pragma: no cover - tested in a subprocess
@@ -162,6 +162,7 @@ class ActionKit:
         app.extensions["actionkit"] = middleware
         _install_template_globals(app)
         _watch_cookie_reads(app)
+        request_started.connect(_watch_session, app)
         if app.test_client_class is None:
             app.test_client_class = FlaskActionClient
         else:  # the app's own client, which can run actions too
@@ -210,6 +211,17 @@ def _watch_cookie_reads(app: Flask) -> None:
     Request.__name__ = Request.__qualname__ = base.__name__
     Request.__module__ = base.__module__
     app.request_class = Request
+
+
+def _watch_session(app: Flask, **extra: t.Any) -> None:
+    """Let the page cache know when a page reads the session after Flask decided its headers
+    (a streamed page: ``stream_template``, ``stream_with_context``): Flask then said no
+    ``Vary: Cookie``, and the page is somebody's (``request_started``)."""
+    ctx = context.current()
+    flask_ctx = _cv_request.get(None)
+    opened = None if flask_ctx is None else getattr(flask_ctx, "_session", None)
+    if ctx is not None and opened is not None:
+        ctx.hints.readers.append(lambda: bool(getattr(opened, "accessed", False)))
 
 
 def _app_cache() -> PageCache | None:

@@ -480,6 +480,63 @@ def test_pages_in_the_language_localemiddleware_chose_are_stored_apart() -> None
         assert client().get("/hello", headers={"Accept-Language": "fr"})["Actionkit-Cache"] == "HIT"
 
 
+def test_a_streamed_page_that_reads_the_session_is_never_stored() -> None:
+    """A StreamingHttpResponse reads the session once SessionMiddleware decided its headers
+    (without Vary: Cookie): it is somebody's all the same (it was stored, and served to the
+    next visitor)."""
+    from django.http import HttpResponse, StreamingHttpResponse
+
+    from actionkit import cache_tag
+
+    def login(request: t.Any) -> HttpResponse:
+        request.session["name"] = "alice"
+        return HttpResponse("ok")
+
+    def feed(request: t.Any) -> StreamingHttpResponse:
+        cache_tag("feed")
+
+        def body() -> t.Iterator[str]:
+            yield "Signed in as "
+            yield request.session.get("name", "guest")
+
+        return StreamingHttpResponse(body())
+
+    with _route("stream-login", login), _route("stream-feed", feed):
+        alice = client()
+        alice.get("/stream-login")
+        assert b"".join(alice.get("/stream-feed").streaming_content) == b"Signed in as alice"
+        guest = client().get("/stream-feed")
+        assert b"".join(guest.streaming_content) == b"Signed in as guest"
+
+
+def test_pages_of_the_sites_a_proxy_forwards_for_are_stored_apart() -> None:
+    """Behind a proxy, Django takes the site from X-Forwarded-Host (USE_X_FORWARDED_HOST) and
+    the scheme from SECURE_PROXY_SSL_HEADER: a page with absolute URLs of one site is never
+    served to a request for another, though Host and the scheme are the proxy's."""
+    from django.http import HttpResponse
+    from django.test import override_settings
+
+    from actionkit import cache_tag
+
+    def home(request: t.Any) -> HttpResponse:
+        cache_tag("home")
+        return HttpResponse(request.build_absolute_uri("/"))
+
+    proxy = {
+        "ALLOWED_HOSTS": ["*"],
+        "USE_X_FORWARDED_HOST": True,
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+    }
+    with override_settings(**proxy), _route("site-home", home):
+        for site, scheme in [("a.example", "https"), ("b.example", "https"), ("a.example", "http")]:
+            headers = {"X-Forwarded-Host": site, "X-Forwarded-Proto": scheme}
+            for _ in range(2):
+                answer = client().get("/site-home", headers=headers, HTTP_HOST="backend")
+                assert answer.text == f"{scheme}://{site}/", headers
+        again = client().get("/site-home", headers=headers, HTTP_HOST="backend")
+        assert again["Actionkit-Cache"] == "HIT"
+
+
 def test_a_multipart_action_whose_body_a_middleware_above_parsed_is_an_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
