@@ -2,25 +2,36 @@
 
 .. code-block:: console
 
-    $ .venv/bin/python scripts/flask_suite.py                 # Flask's suite
-    $ .venv/bin/python scripts/flask_suite.py --suite all     # and Flask-Login's, Flask-WTF's
-    $ .venv/bin/python scripts/flask_suite.py -- -k redirect  # extra pytest arguments
-    $ .venv/bin/python scripts/flask_suite.py --rev HEAD      # actionkit as committed
+    $ .venv/bin/python scripts/flask_suite.py                   # Flask's suite
+    $ .venv/bin/python scripts/flask_suite.py --suite all       # and the extensions' suites
+    $ .venv/bin/python scripts/flask_suite.py --suite flask-cors,flask-limiter
+    $ .venv/bin/python scripts/flask_suite.py -- -k redirect    # extra pytest arguments
+    $ .venv/bin/python scripts/flask_suite.py --rev HEAD        # actionkit as committed
+
+The suites (``_suites``): Flask's, and those of the extensions Flask-Login, Flask-WTF,
+Flask-SQLAlchemy, Flask-Caching, Flask-CORS, Flask-HTTPAuth, Flask-Limiter, Flask-Session,
+Flask-JWT-Extended, Flask-Talisman, Flask-Compress, flask-smorest, Flask-SocketIO and
+Flask-Moment, each at a pinned version whose sdist ships its tests. Tests that need a server
+(Redis, Memcached, MongoDB) are left out. Flask-Babel and Flask-Principal are not there: no
+sdist of a release of theirs that runs with Flask 3 has its tests.
 
 The sdist of a suite (for Flask: exactly the installed version) is downloaded with pip into
-``build/flask-suite/`` and unpacked there. Its tests then run twice with the same pytest
-options: once as they are, once with ``ActionKit(app)`` (from :mod:`actionkit.flask`, default
-options, so the page cache is on) called on every ``Flask`` right after its construction, as a
-user would do. ``ACTIONKIT_SECRET_KEY`` is set for both passes. The outcome of every test id is
-compared; a test much slower when wrapped counts as a difference too.
+``build/flask-suite/`` and unpacked there; the test requirements that the environment lacks are
+installed with pip next to it (``deps-NAME``), never into the environment. Its tests then run
+twice with the same pytest options and in the same order: once as they are, once with
+``ActionKit(app)`` (from :mod:`actionkit.flask`, default options, so the page cache is on)
+called on every ``Flask`` right after its construction, as a user would do.
+``ACTIONKIT_SECRET_KEY`` is set for both passes. The outcome of every test id is compared; a
+test much slower when wrapped counts as a difference too.
 
 A few tests differ by design (they look at ``app.wsgi_app``, which the extension replaces, or
 at what replacing it implies); they are listed in ``EXPECTED`` and reported apart. Any other
 difference makes the script exit with status 1.
 
 This file is also the pytest plugin of both passes (``-p flask_suite``): it records each test's
-outcome, makes the suites' imports of names that newer pytest releases renamed work, and, when
-``FLASK_SUITE_WRAP=1``, wraps every app.
+outcome, leaves out the tests that use a fixture of ``Suite.servers``, makes the suites' imports
+of names that newer pytest releases renamed work, and, when ``FLASK_SUITE_WRAP=1``, wraps every
+app.
 """
 
 from __future__ import annotations
@@ -52,6 +63,10 @@ class Suite(t.NamedTuple):
     source: str | None  # the package inside the sdist to test (None: the installed one)
     # Test requirements (pip requirement, module): the missing ones are installed next to it.
     deps: tuple[tuple[str, str], ...] = ()
+    # What pytest is given to choose the tests (paths, -k).
+    tests: tuple[str, ...] = ("tests",)
+    # Fixtures that start or reach a server (Redis, Memcached, MongoDB): their tests are left out.
+    servers: tuple[str, ...] = ()
 
 
 def _suites() -> dict[str, Suite]:
@@ -73,6 +88,109 @@ def _suites() -> dict[str, Suite]:
         "flask-wtf": Suite(
             "Flask-WTF==1.3.0", "flask_wtf-1.3.0", "src", (("WTForms==3.2.1", "wtforms"),)
         ),
+        "flask-sqlalchemy": Suite(
+            "Flask-SQLAlchemy==3.1.1",
+            "flask_sqlalchemy-3.1.1",
+            "src",
+            (("SQLAlchemy==2.0.23", "sqlalchemy"),),
+        ),
+        "flask-caching": Suite(
+            "Flask-Caching==2.5.1",
+            "flask_caching-2.5.1",
+            "src",
+            (("pytest-xprocess==1.0.2", "xprocess"), ("psutil==7.2.2", "psutil")),
+            # Its MemcachedCache needs a Memcached client library.
+            ("tests", "--deselect", "tests/test_init.py::test_init_nullcache[MemcachedCache]"),
+            servers=("redis_server", "memcache_server"),
+        ),
+        "flask-cors": Suite("Flask-CORS==6.0.5", "flask_cors-6.0.5", "."),
+        "flask-httpauth": Suite("Flask-HTTPAuth==4.8.1", "flask_httpauth-4.8.1", "src"),
+        "flask-limiter": Suite(
+            "Flask-Limiter==4.1.1",
+            "flask_limiter-4.1.1",
+            ".",
+            (
+                ("limits==5.8.0", "limits"),
+                ("Deprecated==1.3.1", "deprecated"),
+                ("wrapt==2.5.2", "wrapt"),
+                ("ordered-set==4.1.0", "ordered_set"),
+                ("hiro==1.1.1", "hiro"),
+                ("pymemcache==4.0.0", "pymemcache"),
+                ("pymongo==4.20.0", "pymongo"),
+                ("dnspython==2.9.2", "dns"),
+                ("Flask-RESTful==0.3.10", "flask_restful"),
+                ("aniso8601==10.0.1", "aniso8601"),
+                ("pytz==2026.6", "pytz"),
+                ("six==1.17.0", "six"),
+                ("pytest-mock==3.17.0", "pytest_mock"),
+                ("pytest-check==3.0.3", "pytest_check"),
+            ),
+            # It expects a Redis server (none of its fixtures starts).
+            ("tests", "--deselect", "tests/test_error_handling.py::test_fallback_to_memory"),
+            servers=(
+                "docker_services",
+                "redis_connection",
+                "memcached_connection",
+                "mongo_connection",
+            ),
+        ),
+        # The last release whose sdist has tests. The others need a Redis, Memcached or MongoDB
+        # server, or fail with Flask-SQLAlchemy 3 (no table made).
+        "flask-session": Suite(
+            "Flask-Session==0.5.0",
+            "Flask-Session-0.5.0",
+            "src",
+            tests=("test_session.py", "-k", "null or filesystem"),
+        ),
+        "flask-jwt-extended": Suite(
+            "Flask-JWT-Extended==4.7.4",
+            "flask_jwt_extended-4.7.4",
+            ".",
+            (
+                ("PyJWT==2.15.1", "jwt"),
+                ("python-dateutil==2.9.0.post0", "dateutil"),
+                ("six==1.17.0", "six"),
+            ),
+            # Its tests sign with keys shorter than PyJWT now warns about (warnings are errors).
+            ("tests", "-W", "ignore::jwt.warnings.InsecureKeyLengthWarning"),
+        ),
+        "flask-talisman": Suite(
+            "flask-talisman==1.1.0",
+            "flask-talisman-1.1.0",
+            ".",
+            tests=("flask_talisman/talisman_test.py",),
+        ),
+        "flask-compress": Suite(
+            "Flask-Compress==1.25",
+            "flask_compress-1.25",
+            ".",
+            (("Brotli==1.2.1", "brotli"), ("backports.zstd==1.8.0", "backports.zstd")),
+        ),
+        "flask-smorest": Suite(
+            "flask-smorest==0.47.0",
+            "flask_smorest-0.47.0",
+            "src",
+            (
+                ("marshmallow==4.4.0", "marshmallow"),
+                ("webargs==8.7.1", "webargs"),
+                ("apispec==6.10.1", "apispec"),
+            ),
+        ),
+        "flask-socketio": Suite(
+            "Flask-SocketIO==5.7.0",
+            "flask_socketio-5.7.0",
+            "src",
+            (
+                ("python-socketio==5.18.1", "socketio"),
+                ("python-engineio==4.15.1", "engineio"),
+                ("bidict==0.24.1", "bidict"),
+                ("simple-websocket==1.1.0", "simple_websocket"),
+                ("wsproto==1.3.2", "wsproto"),
+                ("h11==0.16.0", "h11"),
+            ),
+            ("test_socketio.py",),
+        ),
+        "flask-moment": Suite("Flask-Moment==1.0.6", "flask_moment-1.0.6", "src"),
     }
 
 
@@ -121,6 +239,17 @@ def _wrap_every_app() -> None:
     Flask.__init__ = __init__  # type: ignore[method-assign]
 
 
+def pytest_collection_modifyitems(config: t.Any, items: list[t.Any]) -> None:
+    """Leave out the tests that need a server (``Suite.servers``)."""
+    servers = set(filter(None, os.environ.get("FLASK_SUITE_SERVERS", "").split(",")))
+    if not servers:
+        return
+    needing = [item for item in items if servers & set(getattr(item, "fixturenames", ()))]
+    if needing:
+        config.hook.pytest_deselected(items=needing)
+        items[:] = [item for item in items if item not in needing]
+
+
 def pytest_runtest_logreport(report: t.Any) -> None:
     entry = _outcomes.setdefault(report.nodeid, {"outcome": "passed", "duration": 0.0})
     entry["duration"] += report.duration
@@ -167,13 +296,23 @@ def _prepare(name: str, suite: Suite, cache: Path) -> tuple[Path, list[str]]:
     paths = []
     if suite.source is not None:
         paths.append(str(top / suite.source))
-    missing = [req for req, module in suite.deps if importlib.util.find_spec(module) is None]
+    missing = [req for req, module in suite.deps if not _importable(module)]
     if missing:
         deps = cache / f"deps-{name}"
-        if not deps.is_dir():
+        listed = deps / "requirements.txt"  # what it holds: installed again when a pin changes
+        if not listed.is_file() or listed.read_text().split() != missing:
+            shutil.rmtree(deps, ignore_errors=True)
             _pip("install", "--quiet", "--no-deps", "--target", str(deps), *missing)
+            listed.write_text("\n".join(missing) + "\n")
         paths.append(str(deps))
     return top, paths
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package (backports.zstd)
+        return False
 
 
 def _pip(*args: str) -> None:
@@ -195,13 +334,14 @@ def _export(rev: str, into: Path) -> Path:
 
 
 def _run_pass(
-    top: Path, paths: list[str], wrap: bool, pytest_args: list[str], out: Path
+    suite: Suite, top: Path, paths: list[str], wrap: bool, pytest_args: list[str], out: Path
 ) -> tuple[dict[str, dict[str, t.Any]], int]:
     env = dict(os.environ)
     env.update(
         PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *paths, str(ROOT)]),
         FLASK_SUITE_WRAP="1" if wrap else "0",
         FLASK_SUITE_OUTCOMES=str(out),
+        FLASK_SUITE_SERVERS=",".join(suite.servers),
         ACTIONKIT_SECRET_KEY=SECRET_KEY,
         PYTHONDONTWRITEBYTECODE="1",
     )
@@ -213,6 +353,8 @@ def _run_pass(
         "flask_suite",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:randomly",  # the same order in both passes
         "--rootdir",
         str(top),
         "-q",
@@ -222,7 +364,7 @@ def _run_pass(
         "addopts=",
         "--basetemp",
         str(out.parent / ("wrapped" if wrap else "unwrapped")),
-        "tests",
+        *suite.tests,
         *pytest_args,
     ]
     started = time.monotonic()
@@ -265,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--suite",
         default="flask",
-        help="flask (the default), flask-login, flask-wtf, a comma-separated list, or all",
+        help=f"one of {', '.join(_suites())} (flask is the default), a comma-separated list,"
+        " or all",
     )
     parser.add_argument(
         "--cache-dir", type=Path, default=ROOT / "build" / "flask-suite", help="sdists go here"
@@ -288,9 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="flask-suite-") as tmp:
             if args.rev:
                 paths = [str(_export(args.rev, Path(tmp) / "actionkit-rev")), *paths]
-            plain, _ = _run_pass(top, paths, False, args.pytest_args, Path(tmp) / "plain.json")
+            plain, _ = _run_pass(
+                suite, top, paths, False, args.pytest_args, Path(tmp) / "plain.json"
+            )
             wrapped, apps = _run_pass(
-                top, paths, True, args.pytest_args, Path(tmp) / "wrapped.json"
+                suite, top, paths, True, args.pytest_args, Path(tmp) / "wrapped.json"
             )
         if not plain or not apps:
             print("  no test ran, or no app was wrapped: nothing was compared")
