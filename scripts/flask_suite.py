@@ -10,10 +10,11 @@
 
 The suites (``_suites``): Flask's, and those of the extensions Flask-Login, Flask-WTF,
 Flask-SQLAlchemy, Flask-Caching, Flask-CORS, Flask-HTTPAuth, Flask-Limiter, Flask-Session,
-Flask-JWT-Extended, Flask-Talisman, Flask-Compress, flask-smorest, Flask-SocketIO and
-Flask-Moment, each at a pinned version whose sdist ships its tests. Tests that need a server
-(Redis, Memcached, MongoDB) are left out. Flask-Babel and Flask-Principal are not there: no
-sdist of a release of theirs that runs with Flask 3 has its tests.
+Flask-JWT-Extended, Flask-Talisman, Flask-Compress, flask-smorest, flask-marshmallow, APIFlask
+(a subclass of ``Flask``), Flask-SocketIO and Flask-Moment, each at a pinned version whose
+sdist ships its tests. Tests that need a server (Redis, Memcached, MongoDB) are left out.
+Flask-Babel and Flask-Principal are not there: no sdist of a release of theirs that runs with
+Flask 3 has its tests.
 
 The sdist of a suite (for Flask: exactly the installed version) is downloaded with pip into
 ``build/flask-suite/`` and unpacked there; the test requirements that the environment lacks are
@@ -189,6 +190,55 @@ def _suites() -> dict[str, Suite]:
                 ("h11==0.16.0", "h11"),
             ),
             ("test_socketio.py",),
+        ),
+        "flask-marshmallow": Suite(
+            "flask-marshmallow==1.5.0",
+            "flask_marshmallow-1.5.0",
+            "src",
+            (
+                ("marshmallow==4.4.0", "marshmallow"),
+                ("marshmallow-sqlalchemy==1.6.0", "marshmallow_sqlalchemy"),
+                ("Flask-SQLAlchemy==3.1.1", "flask_sqlalchemy"),
+                ("SQLAlchemy==2.0.23", "sqlalchemy"),
+            ),
+        ),
+        "apiflask": Suite(
+            "APIFlask==3.1.2",
+            "apiflask-3.1.2",
+            "src",
+            (
+                ("flask-marshmallow==1.5.0", "flask_marshmallow"),
+                ("marshmallow==4.4.0", "marshmallow"),
+                ("webargs==8.7.1", "webargs"),
+                ("apispec==6.10.1", "apispec"),
+                ("Flask-HTTPAuth==4.8.1", "flask_httpauth"),
+                ("email-validator==2.4.0", "email_validator"),
+                ("dnspython==2.9.2", "dns"),
+                ("openapi-spec-validator==0.9.0", "openapi_spec_validator"),
+                ("openapi-schema-validator==0.9.0", "openapi_schema_validator"),
+                ("jsonschema==4.26.0", "jsonschema"),
+                ("jsonschema-path==0.5.0", "jsonschema_path"),
+                ("jsonschema-specifications==2025.9.1", "jsonschema_specifications"),
+                ("referencing==0.37.0", "referencing"),
+                ("rpds-py==2026.9.1", "rpds"),
+                ("attrs==26.1.0", "attrs"),
+                ("pathable==0.6.0", "pathable"),
+                ("lazy-object-proxy==1.13.0", "lazy_object_proxy"),
+                ("rfc3339-validator==0.1.4", "rfc3339_validator"),
+                ("six==1.17.0", "six"),
+                ("pydantic-settings==2.16.3", "pydantic_settings"),
+                ("Flask-SQLAlchemy==3.1.1", "flask_sqlalchemy"),
+                ("SQLAlchemy==2.0.23", "sqlalchemy"),
+                ("marshmallow-dataclass==8.7.1", "marshmallow_dataclass"),
+                ("typing-inspect==0.9.0", "typing_inspect"),
+            ),
+            # The test left out makes a marshmallow Number field, abstract in marshmallow 4.
+            (
+                "tests",
+                "examples",
+                "--deselect",
+                "tests/test_openapi_headers.py::test_spec_with_dict_headers",
+            ),
         ),
         "flask-moment": Suite("Flask-Moment==1.0.6", "flask_moment-1.0.6", "src"),
     }
