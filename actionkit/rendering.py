@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from . import security
 from .context import url_path
+from .protocol import ENVIRON_ACTION_ID
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -91,6 +92,9 @@ def page_environ(
             "HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8",
         }
     )
+    if ENVIRON_ACTION_ID in environ:
+        # The client script's answer holds the page as text: not compressed (Flask-Compress).
+        page["HTTP_ACCEPT_ENCODING"] = "identity"
     header = cookie_header(cookies(path.partition("?")[0]))
     if header:
         page["HTTP_COOKIE"] = header

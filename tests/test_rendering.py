@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import typing as t
 
 import pytest
@@ -72,6 +73,36 @@ def test_the_page_after_a_form_is_the_page_it_was_posted_to(url: str, shown: str
     assert client.get(url).text == shown
     response = client.submit(noop, {}, path=url)
     assert (response.status_code, response.text) == (200, shown)
+
+
+def test_the_page_in_a_script_answer_is_asked_for_without_content_encoding() -> None:
+    """The page that the client script's answer holds as text is asked for with
+    ``Accept-Encoding: identity``: an app that compresses its pages for the browsers that take
+    it (Flask-Compress) put gzip bytes, read as UTF-8, in the answer. Without JavaScript the
+    page is the answer itself and is encoded as the browser accepts."""
+    registry = Registry()
+
+    @registry.action
+    def like(form: object = None) -> int:
+        revalidate_path("/")
+        return 1
+
+    def page(environ: dict[str, str], start_response: t.Any) -> list[bytes]:
+        body = b"<p>the page</p>"
+        headers = [("Content-Type", "text/html; charset=utf-8"), ("Vary", "Accept-Encoding")]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body)
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
+        return [body]
+
+    client = ActionClient(ActionMiddleware(page, registry=registry, cache=False))
+    accepts = {"Accept-Encoding": "gzip, deflate, br"}
+    answer = client.call(like, path="/", headers=accepts)
+    assert answer.json["html"] == "<p>the page</p>"
+    response = client.submit(like, {}, path="/", headers=accepts)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(response.data) == b"<p>the page</p>"
 
 
 def test_a_path_is_written_as_in_its_url() -> None:
