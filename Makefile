@@ -61,6 +61,13 @@ bench: $(STAMP)
 flask-suite: $(STAMP)
 	$(BIN)/python scripts/flask_suite.py $(FLASK_SUITE_ARGS)
 
+# Django's own test suite (the test apps of APPS in the script, through the test client and
+# the middleware) run with ActionKitMiddleware on every middleware chain and without; any
+# unexpected difference fails. Not part of `make test`.
+.PHONY: django-suite
+django-suite: $(STAMP)
+	$(BIN)/python scripts/django_suite.py $(DJANGO_SUITE_ARGS)
+
 # Mutation testing (mutmut) of the request checks, the answers and the storage policy: the
 # modules and the tests of [tool.mutmut] in pyproject.toml, each mutant against the tests that
 # reach it; about half an hour on 2 cores. Results: `$(BIN)/mutmut results`, bench/mutation.md.
