@@ -104,9 +104,19 @@ class ReplayStream:
         self._rest = rest
 
     def read(self, size: int | None = -1) -> bytes:
+        """``size`` bytes, fewer only at the end of the body, as a file gives them: a reader
+        may take a short read for the end (Django reads ``request.body`` in one call)."""
         if size is None or size < 0:
             return self._head.read() + bytes(self._rest.read())
-        return self._head.read(size) or bytes(self._rest.read(size))
+        chunks = [self._head.read(size)]
+        got = len(chunks[0])
+        while got < size:
+            more = self._rest.read(size - got)
+            if not more:
+                break
+            chunks.append(bytes(more))
+            got += len(more)
+        return b"".join(chunks)
 
     def readline(self, size: int | None = -1) -> bytes:
         line = self._head.readline(-1 if size is None else size)

@@ -81,6 +81,16 @@ def test_replay_stream_reads_lines_across_the_seam() -> None:
     assert list(stream) == [b"one\n", b"two\n", b"three"]
 
 
+def test_replay_stream_reads_as_much_as_asked_across_the_seam() -> None:
+    """read(n) gives n bytes until the body ends, as a file does, also across the bytes read
+    and the rest, and from a socket giving fewer at a time: Django's request stream reads
+    request.body in one read(n)."""
+    stream = ReplayStream(b"abc", _Socket(b"defghijk", piece=2))
+    assert stream.read(6) == b"abcdef"
+    assert stream.read(100) == b"ghijk"
+    assert stream.read(1) == b""
+
+
 FORM = b"title=hello&n=1"
 
 
@@ -156,9 +166,9 @@ def _calls(
             _calls(
                 ("read", (3,), b"one"),
                 ("read", (0,), b""),
-                ("read", (5,), b"\ntw"),
-                ("read", (2,), b"o\n"),
-                ("read", (None,), b"three\n"),
+                ("read", (5,), b"\ntwo\n"),
+                ("read", (2,), b"th"),
+                ("read", (None,), b"ree\n"),
                 ("read", (), b""),
             ),
             id="read-sizes",
@@ -189,8 +199,8 @@ def _calls(
 )
 def test_replay_stream_is_a_stream(calls: list[tuple[str, tuple[t.Any, ...], t.Any]]) -> None:
     """The replayed body follows the stream protocol across the bytes read and the rest:
-    read(n) and readline(n) give at most n bytes, read(0) none, read() / read(None) / read(-1)
-    all that is left, readline() one line, readlines() every line."""
+    read(n) gives n bytes until the body ends, readline(n) at most n, read(0) none, read() /
+    read(None) / read(-1) all that is left, readline() one line, readlines() every line."""
     stream = ReplayStream(b"one\ntw", io.BytesIO(b"o\nthree\n"))
     assert [getattr(stream, name)(*args) for name, args, _ in calls] == [
         expected for _, _, expected in calls

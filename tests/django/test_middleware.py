@@ -250,6 +250,18 @@ def test_non_seekable_input_reaches_the_view_whole() -> None:
     assert "Thanks: " + "x" * 3000 in text
 
 
+def test_a_form_larger_than_the_body_limit_reaches_the_view_whole() -> None:
+    """A form that is not an action, larger than BODY_LIMIT (actionkit read its first MiB to
+    look for an action's field), reaches its view whole: Django reads request.body in one read
+    of the whole length."""
+    from django.test import Client
+
+    body = b"message=" + b"x" * 2_000_000
+    sent = Client().post("/feedback", body, content_type="application/x-www-form-urlencoded")
+    assert sent.status_code == 200
+    assert "Thanks: " + "x" * 2_000_000 in sent.text
+
+
 def test_action_posted_before_any_get() -> None:
     """The app imported posts.actions when Django started: a new handler runs an action as its
     first request."""
