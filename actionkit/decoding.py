@@ -27,7 +27,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Epilogue, Field, File, MultipartDecoder, NeedData
 
 from . import security
-from .body import Peek, peek_body
+from .body import Peek, content_length, peek_body
 from .exceptions import BadToken, RequestRefused, SecretKeyMissing
 from .protocol import (
     ACTION_FIELD_PREFIX,
@@ -160,8 +160,8 @@ def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Cal
     _check_origin(environ, options)
     action = _lookup(environ[ENVIRON_ACTION_ID].strip(), options, environ)
     page = _page(environ)
-    length = environ.get("CONTENT_LENGTH")
-    if length and length.isdigit() and int(length) > options.body_limit:
+    length = content_length(environ)
+    if length.isdigit() and int(length) > options.body_limit:
         raise _too_large(options)
     peek = peek_body(environ, options.body_limit)
     body = _whole(peek, options)

@@ -262,6 +262,34 @@ def test_a_form_larger_than_the_body_limit_reaches_the_view_whole() -> None:
     assert "Thanks: " + "x" * 2_000_000 in sent.text
 
 
+@pytest.mark.parametrize("size", [10, 2_000_000], ids=["small", "over-the-limit"])
+def test_an_int_content_length_from_the_test_client(size: int) -> None:
+    """Django's test client passes on CONTENT_LENGTH as given, an int in Django's own tests
+    (``CONTENT_LENGTH=len(payload)``), and Django reads it: a form that is not an action
+    reaches its view, and an action call runs."""
+    from django.test import Client
+    from posts import actions
+
+    body = b"message=" + b"x" * size
+    sent = Client().generic(
+        "POST",
+        "/feedback",
+        body,
+        content_type="application/x-www-form-urlencoded",
+        CONTENT_LENGTH=len(body),
+    )
+    assert sent.status_code == 200
+    assert "Thanks: " + "x" * size in sent.text
+    post = new_post()
+    data = json.dumps([post.pk]).encode()
+    headers = {"Action-Id": actions.increment_views.id, "Origin": ORIGIN}
+    response = Client().generic(
+        "POST", "/posts", data, "application/json", headers=headers, CONTENT_LENGTH=len(data)
+    )
+    assert response.status_code == 200
+    assert response.json()["result"] == 1
+
+
 def test_action_posted_before_any_get() -> None:
     """The app imported posts.actions when Django started: a new handler runs an action as its
     first request."""
