@@ -44,10 +44,11 @@ import typing as t
 import unittest
 from pathlib import Path
 
+# The comparison of the passes and the export of a revision are flask_suite's (same folder).
+from flask_suite import _compare, _differences, _export
+
 ROOT = Path(__file__).resolve().parent.parent
 MIDDLEWARE = "actionkit.django.ActionKitMiddleware"
-# A wrapped test this many seconds slower than unwrapped is reported (a request that waited).
-SLOWER = 2.0
 
 #: The test apps run: those whose tests send requests through the middleware chain (the test
 #: client, CSRF, sessions, messages, the common/locale/conditional middleware, views, uploads,
@@ -281,18 +282,6 @@ def _prepare(cache: Path) -> Path:
     return top / "tests" / "runtests.py"
 
 
-def _export(rev: str, into: Path) -> Path:
-    """The ``actionkit`` package as of the git revision ``rev``, unpacked under ``into``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "actionkit"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    into.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
-
-
 def _start_pass(
     runtests: Path, source: Path, wrap: bool, args: list[str], out: Path, asgi: bool
 ) -> subprocess.Popen[str]:
@@ -323,29 +312,6 @@ def _summary(label: str, out: Path, code: int, seconds: float) -> dict[str, dict
     text = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
     print(f"  {label:>9}: {len(result)} tests: {text} ({seconds:.0f} s)")
     return result
-
-
-def _compare(
-    plain: dict[str, dict[str, t.Any]], wrapped: dict[str, dict[str, t.Any]]
-) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for test_id in sorted(plain.keys() | wrapped.keys()):
-        a = plain.get(test_id, {"outcome": "absent", "duration": 0.0})
-        b = wrapped.get(test_id, {"outcome": "absent", "duration": 0.0})
-        if a["outcome"] != b["outcome"]:
-            note = b.get("message") or a.get("message") or ""
-            rows.append((test_id, a["outcome"], b["outcome"], note))
-        elif b["duration"] - a["duration"] > SLOWER:
-            note = f"{a['duration']:.1f} s unwrapped, {b['duration']:.1f} s wrapped"
-            rows.append((test_id, a["outcome"], f"{b['outcome']} (slow)", note))
-    return rows
-
-
-def _table(rows: list[tuple[str, str, str, str]]) -> None:
-    width = max(len(r[0]) for r in rows)
-    print(f"  {'test':<{width}}  {'unwrapped':<10} {'wrapped':<16} detail")
-    for test_id, a, b, note in rows:
-        print(f"  {test_id:<{width}}  {a:<10} {b:<16} {note}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,12 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = [r for r in rows if r[0] in EXPECTED]
     others = [r for r in rows if r[0] not in EXPECTED]
     print(f"  {len(others)} unexpected and {len(expected)} expected difference(s)")
-    if expected:
-        print("  expected differences:")
-        for test_id, a, b, _ in expected:
-            print(f"    {test_id}: {a} -> {b} ({EXPECTED[test_id]})")
-    if others:
-        _table(others)
+    _differences(expected, others, EXPECTED)
     bad = ("failed", "error")
     both = sorted(i for i, e in plain.items() if e["outcome"] in bad and i in wrapped)
     both = [i for i in both if wrapped[i]["outcome"] in bad]

@@ -445,6 +445,20 @@ def _compare(
     return rows
 
 
+def _differences(
+    expected: list[tuple[str, str, str, str]],
+    others: list[tuple[str, str, str, str]],
+    reasons: dict[str, str],
+) -> None:
+    """Print the expected differences with their ``reasons``, then the others as a table."""
+    if expected:
+        print("  expected differences:")
+        for test_id, a, b, _ in expected:
+            print(f"    {test_id}: {a} -> {b} ({reasons[test_id]})")
+    if others:
+        _table(others)
+
+
 def _table(rows: list[tuple[str, str, str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"  {'test':<{width}}  {'unwrapped':<10} {'wrapped':<16} detail")
@@ -502,12 +516,7 @@ def main(argv: list[str] | None = None) -> int:
             f" {counts['wrapped']['passed']} wrapped; {len(others)} unexpected and"
             f" {len(expected)} expected difference(s)"
         )
-        if expected:
-            print("  expected differences:")
-            for test_id, a, b, _ in expected:
-                print(f"    {test_id}: {a} -> {b} ({EXPECTED[test_id]})")
-        if others:
-            _table(others)
+        _differences(expected, others, EXPECTED)
         unexpected += len(others)
     return 1 if unexpected else 0
 
