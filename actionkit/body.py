@@ -40,6 +40,10 @@ def peek_body(environ: WSGIEnvironment, limit: int) -> Peek:
     raw = environ["wsgi.input"]
     position = _tell(raw)
     length = content_length(environ)
+    if not length.isdigit() and not environ.get("wsgi.input_terminated"):
+        # PEP 3333: without CONTENT_LENGTH a stream the server did not mark terminated has no
+        # body to read (wsgiref with a chunked body); leave the environ as it came.
+        return Peek(b"", True, False)
     truncated = False
     rest: t.Any = raw
     if length.isdigit() and int(length) <= limit and not environ.get("wsgi.input_terminated"):
@@ -54,12 +58,7 @@ def peek_body(environ: WSGIEnvironment, limit: int) -> Peek:
             body += more
         complete = not truncated
     else:
-        given = environ.get("CONTENT_LENGTH")
-        # Werkzeug reads it as text (see content_length); the app gets it as it came.
-        source = environ if given is None or isinstance(given, str) else {**environ}
-        if source is not environ:
-            source["CONTENT_LENGTH"] = length
-        rest = get_input_stream(source, max_content_length=None)
+        rest = _input_stream(environ, length)
         cap = limit + 1
         chunks = []
         size = 0
@@ -89,6 +88,54 @@ def peek_body(environ: WSGIEnvironment, limit: int) -> Peek:
     else:
         environ["wsgi.input"] = ReplayStream(body, rest)
     return Peek(body, complete, truncated)
+
+
+#: The most bytes read and dropped of a refused body so that the client gets the answer.
+DISCARD_LIMIT = 64 * 1024 * 1024
+
+
+def discard_body(environ: WSGIEnvironment, limit: int = DISCARD_LIMIT) -> None:
+    """Read and drop what is left of a request body that was refused unread (``413``), at most
+    ``limit`` bytes: a server that closes the connection while the client still sends makes
+    the client see a reset instead of the answer (RFC 9112 section 9.6), and gunicorn's
+    keep-alive closes a connection with over 64 KiB of body left. A larger body is left; the
+    client may see a reset."""
+    length = content_length(environ)
+    if length.isdigit() and int(length) > limit:
+        return
+    if not length.isdigit() and not environ.get("wsgi.input_terminated"):
+        return
+    stream = _input_stream(environ, length)
+    left = limit
+    try:
+        while left > 0:
+            chunk = stream.read(min(_CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except (ClientDisconnected, OSError, ValueError):
+        return
+
+
+def unreadable(environ: WSGIEnvironment) -> bool:
+    """Whether the request has a body the server gives no way to read: ``Transfer-Encoding``
+    without ``CONTENT_LENGTH`` on an input not marked terminated (PEP 3333; wsgiref with a
+    chunked body)."""
+    return (
+        not content_length(environ).isdigit()
+        and bool(environ.get("HTTP_TRANSFER_ENCODING"))
+        and not environ.get("wsgi.input_terminated")
+    )
+
+
+def _input_stream(environ: WSGIEnvironment, length: str) -> t.Any:
+    """The request body's stream as Werkzeug bounds it, ``length`` being
+    :func:`content_length` (Werkzeug reads it as text; the app gets it as it came)."""
+    given = environ.get("CONTENT_LENGTH")
+    source = environ if given is None or isinstance(given, str) else {**environ}
+    if source is not environ:
+        source["CONTENT_LENGTH"] = length
+    return get_input_stream(source, max_content_length=None)
 
 
 def content_length(environ: WSGIEnvironment) -> str:

@@ -1,12 +1,11 @@
 """Decoding an action request: environ in, a :class:`Call` (or a refusal) out.
 
-:func:`decode` answers three questions in order: is this ``POST`` an action at all (an
-``Action-Id`` header, or a ``$ACTION_ID_<id>`` field name in a form body; anything else is handed
-back to the application with its body intact), may it run (the cross-site check, the size limit,
-a known action ID, a valid bound-arguments token), and with which arguments. A request that may
-not run raises :class:`~actionkit.exceptions.RequestRefused`, whose code and status make the
-error answer. Nothing the client sends becomes a Python object other than JSON values and form
-fields.
+:func:`decode` answers in order: is this ``POST`` an action (an ``Action-Id`` header, or a
+``$ACTION_ID_<id>`` field name in a form body; anything else goes back to the application with
+its body intact), may it run (origin, size, a known action ID, a valid bound-arguments token),
+and with which arguments. A request that may not run raises
+:class:`~actionkit.exceptions.RequestRefused`. Nothing the client sends becomes a Python object
+other than JSON values and form fields.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Epilogue, Field, File, MultipartDecoder, NeedData
 
 from . import security
-from .body import Peek, content_length, peek_body
+from .body import Peek, content_length, peek_body, unreadable
 from .exceptions import BadToken, RequestRefused, SecretKeyMissing
 from .protocol import (
     ACTION_FIELD_PREFIX,
@@ -146,8 +145,7 @@ def _lookup(action_id: str, options: Options, environ: WSGIEnvironment) -> Actio
 def _is_under(environ: WSGIEnvironment, under: str) -> bool:
     """Whether the request's path is ``under`` or below it (``/admin/`` and ``/admin`` alike)."""
     path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
-    root = under.rstrip("/")
-    return not root or path == root or path.startswith(root + "/")
+    return not (root := under.rstrip("/")) or path == root or path.startswith(root + "/")
 
 
 def _too_large(options: Options) -> RequestRefused:
@@ -158,11 +156,17 @@ def _too_large(options: Options) -> RequestRefused:
 def _decode_client(environ: WSGIEnvironment, kind: str, options: Options) -> Call:
     """An ``Action-Id`` request: a JSON call, or a form submitted by the client script."""
     _check_origin(environ, options)
-    action = _lookup(environ[ENVIRON_ACTION_ID].strip(), options, environ)
+    named = environ[ENVIRON_ACTION_ID].strip()
+    if "," in named:  # several Action-Id fields, joined by the server (RFC 9110, 5.3)
+        raise RequestRefused("bad_request", "A request names one action: one Action-Id.")
+    action = _lookup(named, options, environ)
     page = _page(environ)
     length = content_length(environ)
     if length.isdigit() and int(length) > options.body_limit:
         raise _too_large(options)
+    if unreadable(environ):  # the action would run without the arguments it was sent
+        message = "This server gives no body sent without a Content-Length (chunked): send one."
+        raise RequestRefused("bad_request", message)
     peek = peek_body(environ, options.body_limit)
     body = _whole(peek, options)
     token = environ.get(ENVIRON_ACTION_BOUND)
@@ -230,9 +234,8 @@ def close_files(form: MultiDict[str, t.Any] | None) -> None:
 def _whole(peek: Peek, options: Options) -> bytes:
     """The body of an action request, refused when it was cut short or is too large."""
     if peek.truncated:
-        raise RequestRefused(
-            "bad_request", "The request body ended before its Content-Length: the client went away?"
-        )
+        message = "The request body ended before its Content-Length: the client went away?"
+        raise RequestRefused("bad_request", message)
     if not peek.complete:
         raise _too_large(options)
     return peek.body
@@ -300,10 +303,8 @@ def _page(environ: WSGIEnvironment) -> str:
     if page is None:
         return request_page(environ)
     if local_path(page) is None:
-        raise RequestRefused(
-            "bad_request",
-            f"Action-Page must be a path on this site such as '/posts?page=2', not {page!r}.",
-        )
+        message = f"Action-Page must be a path on this site such as '/posts?page=2', not {page!r}."
+        raise RequestRefused("bad_request", message)
     return page
 
 
@@ -318,9 +319,8 @@ def parse_form(
                 body.decode(), keep_blank_values=True, errors="werkzeug.url_quote"
             )
         except ValueError as e:
-            raise RequestRefused(
-                "bad_request", f"The form body could not be decoded: {e}"
-            ) from None
+            message = f"The form body could not be decoded: {e}"
+            raise RequestRefused("bad_request", message) from None
         reserved = RESERVED_FIELD_PREFIX
         return items, MultiDict([(k, v) for k, v in items if not k.startswith(reserved)])
     boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1].get("boundary", "")

@@ -33,6 +33,7 @@ from werkzeug.wsgi import ClosingIterator
 from . import answers, context, decoding, security
 from .answers import Answer
 from .assets import assets
+from .body import discard_body
 from .cache import PageCache
 from .cache.api import track
 from .context import RequestContext
@@ -199,6 +200,8 @@ class ActionMiddleware:
         try:
             call = decoding.decode(environ, self)
         except RequestRefused as e:
+            if e.code == "body_too_large":
+                discard_body(environ)  # so that a client still sending reads the 413
             client = ENVIRON_ACTION_ID in environ
             return answers.send(answers.refused(e, client), start_response)
         if call is None:

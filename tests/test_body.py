@@ -246,3 +246,36 @@ def test_a_large_form_that_is_no_action_reaches_the_app_from_a_socket(
     environ.update({"wsgi.input": _Socket(body, piece=50), "CONTENT_LENGTH": str(len(body))})
     assert b"".join(middleware(environ, lambda status, headers, exc_info=None: None)) == b"ok"
     assert received == [body]
+
+
+def test_discard_body_reads_what_is_left_up_to_its_limit() -> None:
+    """A refused body is read to its end so that the client, still sending, reads the answer;
+    past the limit nothing is read. CONTENT_LENGTH may be an int (Django's test client)."""
+    from actionkit.body import discard_body
+
+    stream = _Socket(b"x" * 300_000, piece=4096)
+    environ = _environ(stream, 300_000)
+    environ["CONTENT_LENGTH"] = 300_000
+    discard_body(environ)
+    assert stream.read() == b""
+    big = _Socket(b"y" * 1000)
+    discard_body(_environ(big, 1000), limit=999)
+    assert len(big.read()) == 1000  # over the limit: left as it is
+
+
+def test_a_body_the_server_gives_no_way_to_read_is_left_as_it_came() -> None:
+    """Without CONTENT_LENGTH, on an input the server did not mark terminated (wsgiref with a
+    chunked body), there is nothing to read (PEP 3333): the environ is left as it came, and
+    unreadable() says so for a request that sent Transfer-Encoding."""
+    from actionkit.body import unreadable
+
+    stream = _Socket(b"5\r\nhello\r\n0\r\n\r\n")
+    environ = _environ(stream, None, terminated=False)
+    before = dict(environ)
+    assert peek_body(environ, limit=100) == (b"", True, False)
+    assert environ == before
+    assert not unreadable(environ)
+    environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    assert unreadable(environ)
+    assert not unreadable({**environ, "wsgi.input_terminated": True})
+    assert not unreadable({**environ, "CONTENT_LENGTH": "17"})

@@ -428,9 +428,12 @@ class _Unreadable(io.RawIOBase):
         pytest.param("application/x-www-form-urlencoded", id="form"),
     ],
 )
-def test_a_call_announcing_more_than_body_limit_is_refused_unread(content_type: str) -> None:
+def test_a_call_announcing_more_than_body_limit_is_refused_from_its_headers(
+    content_type: str,
+) -> None:
     """An Action-Id request whose Content-Length is over body_limit is refused with 413 from
-    its headers, without reading a byte of its body."""
+    its headers; its body is then read to its end and dropped, so that a client still sending
+    it reads the answer (a server closing the connection meanwhile would reset it)."""
     from actionkit import ActionMiddleware
 
     app, record, calls = _call_app()
@@ -438,9 +441,44 @@ def test_a_call_announcing_more_than_body_limit_is_refused_unread(content_type: 
     environ = EnvironBuilder(
         "/", method="POST", headers={"Action-Id": "record"}, content_type=content_type
     ).get_environ()
-    environ.update({"wsgi.input": _Unreadable(), "CONTENT_LENGTH": "101"})
+    stream = io.BytesIO(b"x" * 101)
+    environ.update({"wsgi.input": stream, "CONTENT_LENGTH": "101"})
     response = Client(lambda e, s: limited(environ, s)).get("/")
     assert response.status_code == 413 and calls == []
+    assert stream.tell() == 101
+
+
+def test_several_action_ids_are_refused() -> None:
+    """Two Action-Id headers, which a server joins with a comma, name no one action: 400, not
+    the 404 of an unknown action (after which the client script would reload the page)."""
+    app, record, calls = _call_app()
+    environ = EnvironBuilder(
+        "/", method="POST", json=[1], headers={"Action-Id": "record"}
+    ).get_environ()
+    environ["HTTP_ACTION_ID"] = "record,record"
+    response = Client(lambda e, s: app(environ, s)).get("/")
+    assert response.status_code == 400 and calls == []
+    assert "one Action-Id" in response.text
+
+
+def test_a_call_whose_body_the_server_cannot_give_is_refused() -> None:
+    """A chunked Action-Id request on a server that does not decode chunked bodies (wsgiref:
+    no CONTENT_LENGTH, the input not marked terminated) is refused: it ran the action without
+    the arguments it was sent."""
+    app, record, calls = _call_app()
+    environ = EnvironBuilder("/", method="POST", headers={"Action-Id": "record"}).get_environ()
+    environ.update(
+        {
+            "CONTENT_TYPE": "application/json",
+            "HTTP_TRANSFER_ENCODING": "chunked",
+            "wsgi.input": _Unreadable(),
+        }
+    )
+    environ.pop("CONTENT_LENGTH", None)
+    environ.pop("wsgi.input_terminated", None)
+    response = Client(lambda e, s: app(environ, s)).get("/")
+    assert response.status_code == 400 and calls == []
+    assert "Content-Length" in response.text
 
 
 _FILE_FIELD = 'Content-Disposition: form-data; name="$ACTION_ID_record"; filename="a.txt"'

@@ -5,6 +5,7 @@ import json
 import logging
 import threading
 import typing as t
+from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -857,3 +858,76 @@ def test_a_werkzeug_http_error_in_an_action_is_its_status() -> None:
     assert answer.status_code == 409
     assert answer.json["error"] == {"code": "http_error", "message": "Conflict"}
     assert client.submit(gone).status_code == 404
+
+
+_BIG_BODY_APP = """
+from actionkit import ActionMiddleware, Registry
+
+registry = Registry()
+
+
+@registry.action(id="upload")
+def upload(*args):
+    return len(args)
+
+
+def page(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"page"]
+
+
+app = ActionMiddleware(page, registry=registry, cache=False)
+"""
+
+
+def test_a_client_sending_an_action_over_the_limit_reads_its_413(tmp_path: Path) -> None:
+    """Under gunicorn (gthread, keep-alive), an 8 MiB action request is answered 413 and the
+    connection serves the next request: the refused body is read and dropped. Left unread,
+    gunicorn closed the connection while the client still sent, which saw a reset instead of
+    the answer."""
+    import http.client
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "bigapp.py").write_text(_BIG_BODY_APP)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])}
+    command = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "2", "-w", "1"]
+    command += ["-b", f"127.0.0.1:{port}", "bigapp:app"]
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert server.poll() is None, "gunicorn exited"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.05)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        body = b'["' + b"x" * (8 * 1024 * 1024) + b'"]'
+        headers = {
+            "Action-Id": "upload",
+            "Content-Type": "application/json",
+            "Origin": f"http://127.0.0.1:{port}",
+        }
+        connection.request("POST", "/", body=body, headers=headers)
+        answer = connection.getresponse()
+        assert answer.status == 413 and b"body_too_large" in answer.read()
+        connection.request("GET", "/")
+        after = connection.getresponse()
+        assert (after.status, after.read()) == (200, b"page")
+        connection.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
