@@ -327,7 +327,7 @@ class _Headers(EnvironHeaders):
         self._ctx = ctx
 
     def _get_key(self, key: str) -> str:  # (what [], get() and getlist() read through)
-        if key.lower() == "cookie":
+        if isinstance(key, str) and key.lower() == "cookie":
             self._ctx.hints.cookies_read = True
         return super()._get_key(key)
 

@@ -200,8 +200,7 @@ class ActionMiddleware:
         try:
             call = decoding.decode(environ, self)
         except RequestRefused as e:
-            if e.code == "body_too_large":
-                discard_body(environ)  # so that a client still sending reads the 413
+            discard_body(environ)  # so that a client still sending its body reads the answer
             client = ENVIRON_ACTION_ID in environ
             return answers.send(answers.refused(e, client), start_response)
         if call is None:

@@ -2500,3 +2500,48 @@ def test_a_dispatcher_inside_the_middleware_keeps_its_pages_cached() -> None:
     cache.revalidate_path("/blog/posts")
     assert [get(), get()] == ["MISS", "HIT"]
     assert renders == ["/blog/posts"] * 2
+
+
+def test_a_page_for_a_user_an_inner_middleware_authenticated_is_not_stored() -> None:
+    """An authentication middleware inside the cache's sets REMOTE_USER while the page
+    renders: that page is somebody's and is not stored for the next visitor."""
+
+    def app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        if environ.get("HTTP_X_TICKET") == "alice's":
+            environ["REMOTE_USER"] = "alice"
+        cache_tag("greeting")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"Hello {environ.get('REMOTE_USER', 'guest')}".encode()]
+
+    client = Client(ActionMiddleware(app, cache=PageCache(MemoryStore())))
+    alice = client.get("/", headers={"X-Ticket": "alice's"})
+    assert (alice.text, alice.headers["Actionkit-Cache"]) == ("Hello alice", "BYPASS")
+    assert Client(client.application).get("/").text == "Hello guest"
+
+
+def test_a_page_under_a_dispatcher_inside_that_is_not_stored_is_not_waited_for() -> None:
+    """A page looked up under one key and rendered under a dispatcher that moved its mount
+    point, then not stored (a 404), is no longer taken for a page stored for everyone (its
+    misses would wait for each other's renders)."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    def blog(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        cache_tag("blog")
+        status = "404 Not Found" if environ["PATH_INFO"] == "/gone" else "200 OK"
+        start_response(status, [("Content-Type", "text/plain")])
+        return [b"blog"]
+
+    def root(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("404 Not Found", [])
+        return []
+
+    cache = PageCache(MemoryStore())
+    client = Client(ActionMiddleware(DispatcherMiddleware(root, {"/blog": blog}), cache=cache))
+    with client.get("/blog/post") as response:
+        assert response.data == b"blog"
+    cache.revalidate_path("/blog/post")
+    looked_up = policy.page_key({"HTTP_HOST": "localhost", "PATH_INFO": "/blog/gone"})
+    cache._shared[looked_up] = None  # as a page stored for everyone before it was gone
+    with client.get("/blog/gone") as response:
+        assert response.status_code == 404 and response.data == b"blog"
+    assert looked_up not in cache._shared

@@ -188,6 +188,7 @@ def test_reading_the_cookie_header_counts_as_reading_cookies(ctx: RequestContext
     assert headers().get("cookie") == "theme=dark; name=Ada" and ctx.hints.cookies_read
     ctx.hints.cookies_read = False
     assert headers().getlist("Cookie") == ["theme=dark; name=Ada"] and ctx.hints.cookies_read
+    assert headers().get(None, "default") == "default"  # type: ignore[call-overload]
 
 
 def test_after_needs_a_callable(ctx: RequestContext) -> None:

@@ -817,6 +817,76 @@ def test_a_streamed_page_that_reads_the_session_is_never_stored(how: str) -> Non
     assert (guest.text, guest.headers["Actionkit-Cache"]) == ("Signed in as guest", "MISS")
 
 
+def _each(client: t.Any, path: str, times: int) -> t.Iterator[t.Any]:
+    """``times`` GETs of ``path``, one after the other: each read whole (and so stored, if it
+    is) before the next is sent."""
+    for _ in range(times):
+        answer = client.get(path)
+        answer.get_data()
+        yield answer
+
+
+@pytest.mark.parametrize("hook", ["teardown_request", "request_finished"])
+def test_a_page_is_stored_though_the_session_is_read_once_it_is_made(hook: str) -> None:
+    """A teardown_request function (or a request_finished receiver) that reads the session,
+    a request logger's, reads it after the page is made: that is not the page's read, and
+    the page is stored as before (it never was any more)."""
+    from flask import session
+
+    from actionkit import cache_life
+
+    app = Flask(__name__)
+    app.secret_key = "k" * 32
+    ActionKit(app, registry=Registry())
+    seen: list[t.Any] = []
+    if hook == "teardown_request":
+        app.teardown_request(lambda exc: seen.append(session.get("uid")))
+    else:
+        from flask import request_finished
+
+        def log(sender: t.Any, response: t.Any, **extra: t.Any) -> None:
+            seen.append(session.get("uid"))
+
+        request_finished.connect(log, app, weak=False)
+
+    @app.get("/page")
+    def page() -> str:
+        cache_life(60)
+        return "page"
+
+    client = app.test_client()
+    answers = [(a.text, a.headers["Actionkit-Cache"]) for a in _each(client, "/page", 3)]
+    assert answers == [
+        ("page", "MISS"),
+        ("page", "HIT"),
+        ("page", "HIT"),
+    ]
+    assert seen
+
+
+def test_a_page_reading_a_session_flask_never_saves_is_stored() -> None:
+    """Without a secret key Flask's session is a null session, the same for everyone and
+    never saved (no Vary: Cookie): a page reading it is stored for everyone."""
+    from flask import session
+
+    from actionkit import cache_life
+
+    app = Flask(__name__)
+    ActionKit(app, registry=Registry(), secret_key="actions-only")
+
+    @app.get("/page")
+    def page() -> str:
+        cache_life(60)
+        return f"user={session.get('uid')}"
+
+    client = app.test_client()
+    answers = [(a.text, a.headers["Actionkit-Cache"]) for a in _each(client, "/page", 2)]
+    assert answers == [
+        ("user=None", "MISS"),
+        ("user=None", "HIT"),
+    ]
+
+
 def test_cache_tag_in_a_streamed_template_is_logged(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -257,7 +257,9 @@ class PageCache(Waiting, Folding):
             # Called again with exc_info when the app fails after starting: that answer is
             # an error page, never stored.
             ctx = context.current()  # the page's own: intercept runs inside the app
-            plan = None if exc_info is not None else policy.plan_for(ctx, status, headers, since)
+            # (An authentication middleware inside may have set REMOTE_USER meanwhile.)
+            mine = exc_info is not None or policy.personal(environ)
+            plan = None if mine else policy.plan_for(ctx, status, headers, since)
             capture.hints = None if ctx is None else ctx.hints
             if ctx is not None:
                 ctx.hints.planned = True
@@ -285,7 +287,7 @@ class PageCache(Waiting, Folding):
                 done()
             raise
         if done is not None:
-            done = functools.partial(self._rendered, environ, capture, done)
+            done = functools.partial(self._rendered, looked_up[0], capture, done)
         if lease is None and (since is None or (capture.started and capture.plan is None)):
             if done is not None:
                 done()
@@ -303,11 +305,9 @@ class PageCache(Waiting, Folding):
         store = functools.partial(self._store, environ, where, capture, fold=fold)
         return Recorder(iterable, capture, store, on_close)
 
-    def _rendered(
-        self, environ: WSGIEnvironment, capture: Capture, done: t.Callable[[], None]
-    ) -> None:
+    def _rendered(self, key: str, capture: Capture, done: t.Callable[[], None]) -> None:
         if capture.plan is None:
-            self._shared.pop(policy.page_key(environ), None)  # not stored for everyone any more
+            self._shared.pop(key, None)  # not stored for everyone any more (key: as looked up)
         done()
 
     def _store(

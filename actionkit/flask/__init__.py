@@ -61,7 +61,7 @@ import os
 import typing as t
 
 try:
-    from flask import Flask, current_app, has_app_context, request_started
+    from flask import Flask, current_app, has_app_context, request_finished, request_started
     from flask.globals import _cv_request
     from flask.testing import FlaskClient
 except ModuleNotFoundError as e:  # pragma: no cover - tested in a subprocess
@@ -163,6 +163,7 @@ class ActionKit:
         _install_template_globals(app)
         _watch_cookie_reads(app)
         request_started.connect(_watch_session, app)
+        request_finished.connect(_settled, app)
         if app.test_client_class is None:
             app.test_client_class = FlaskActionClient
         else:  # the app's own client, which can run actions too
@@ -220,8 +221,18 @@ def _watch_session(app: Flask, **extra: t.Any) -> None:
     ctx = context.current()
     flask_ctx = _cv_request.get(None)
     opened = None if flask_ctx is None else getattr(flask_ctx, "_session", None)
-    if ctx is not None and opened is not None:
+    if ctx is not None and opened is not None and not app.session_interface.is_null_session(opened):
+        # (A null session, without a secret key, is everybody's: Flask never saves it.)
         ctx.hints.readers.append(lambda: bool(getattr(opened, "accessed", False)))
+
+
+def _settled(app: Flask, response: t.Any, **extra: t.Any) -> None:
+    """A response that is not streamed is whole when Flask finishes it, its ``Vary`` decided:
+    a later read of the session (a ``teardown_request`` function's) is not the page's
+    (``request_finished``)."""
+    ctx = context.current()
+    if ctx is not None and not getattr(response, "is_streamed", True):
+        ctx.hints.readers.clear()
 
 
 def _app_cache() -> PageCache | None:
