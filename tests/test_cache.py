@@ -2470,18 +2470,17 @@ def test_a_page_that_now_varies_is_never_answered_with_its_marker(store: Store) 
     assert got == [(200, "page fr")] * 2
 
 
-def test_a_dispatcher_inside_the_middleware_keeps_its_pages_cached() -> None:
-    """Werkzeug's DispatcherMiddleware inside the middleware moves /blog from PATH_INFO to
-    SCRIPT_NAME while the page renders: the page is stored under the key it is looked up by,
-    and revalidate_path() of its URL drops it."""
+def _blog_under_a_dispatcher(renders: list[str]) -> tuple[PageCache, Client]:
+    """A cache and a client of a blog at /blog under Werkzeug's DispatcherMiddleware, inside
+    the middleware; the blog's pages opt in, note their full path in ``renders`` and are
+    there but for /blog/gone (a 404)."""
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
-    renders = []
 
     def blog(environ: t.Any, start_response: t.Any) -> list[bytes]:
         cache_tag("blog")
         renders.append(environ["SCRIPT_NAME"] + environ["PATH_INFO"])
-        start_response("200 OK", [("Content-Type", "text/plain")])
+        status = "404 Not Found" if environ["PATH_INFO"] == "/gone" else "200 OK"
+        start_response(status, [("Content-Type", "text/plain")])
         return [b"blog"]
 
     def root(environ: t.Any, start_response: t.Any) -> list[bytes]:
@@ -2489,7 +2488,15 @@ def test_a_dispatcher_inside_the_middleware_keeps_its_pages_cached() -> None:
         return []
 
     cache = PageCache(MemoryStore())
-    client = Client(ActionMiddleware(DispatcherMiddleware(root, {"/blog": blog}), cache=cache))
+    return cache, Client(ActionMiddleware(DispatcherMiddleware(root, {"/blog": blog}), cache=cache))
+
+
+def test_a_dispatcher_inside_the_middleware_keeps_its_pages_cached() -> None:
+    """Werkzeug's DispatcherMiddleware inside the middleware moves /blog from PATH_INFO to
+    SCRIPT_NAME while the page renders: the page is stored under the key it is looked up by,
+    and revalidate_path() of its URL drops it."""
+    renders: list[str] = []
+    cache, client = _blog_under_a_dispatcher(renders)
 
     def get() -> str:
         with client.get("/blog/posts") as response:
@@ -2523,20 +2530,7 @@ def test_a_page_under_a_dispatcher_inside_that_is_not_stored_is_not_waited_for()
     """A page looked up under one key and rendered under a dispatcher that moved its mount
     point, then not stored (a 404), is no longer taken for a page stored for everyone (its
     misses would wait for each other's renders)."""
-    from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
-    def blog(environ: t.Any, start_response: t.Any) -> list[bytes]:
-        cache_tag("blog")
-        status = "404 Not Found" if environ["PATH_INFO"] == "/gone" else "200 OK"
-        start_response(status, [("Content-Type", "text/plain")])
-        return [b"blog"]
-
-    def root(environ: t.Any, start_response: t.Any) -> list[bytes]:
-        start_response("404 Not Found", [])
-        return []
-
-    cache = PageCache(MemoryStore())
-    client = Client(ActionMiddleware(DispatcherMiddleware(root, {"/blog": blog}), cache=cache))
+    cache, client = _blog_under_a_dispatcher([])
     with client.get("/blog/post") as response:
         assert response.data == b"blog"
     cache.revalidate_path("/blog/post")
