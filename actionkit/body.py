@@ -95,11 +95,11 @@ DISCARD_LIMIT = 64 * 1024 * 1024
 
 
 def discard_body(environ: WSGIEnvironment, limit: int = DISCARD_LIMIT) -> None:
-    """Read and drop what is left of a request body that was refused unread (``413``), at most
-    ``limit`` bytes: a server that closes the connection while the client still sends makes
-    the client see a reset instead of the answer (RFC 9112 section 9.6), and gunicorn's
-    keep-alive closes a connection with over 64 KiB of body left. A larger body is left; the
-    client may see a reset."""
+    """Read and drop what is left of the body of a refused action request (``413``, an unknown
+    action, another origin), at most ``limit`` bytes: a server that closes the connection while
+    the client still sends makes the client see a reset instead of the answer (RFC 9112
+    section 9.6), and gunicorn's keep-alive closes a connection with over 64 KiB of body left.
+    A larger body is left; the client may see a reset."""
     length = content_length(environ)
     if length.isdigit() and int(length) > limit:
         return
