@@ -77,7 +77,7 @@ from ..jinja import install
 from ..middleware import BODY_LIMIT, ActionMiddleware
 from ..stores import MemoryStore, SQLiteStore
 from ..testing import ActionClient, with_actions
-from .running import error_page, json_default, propagates, run_in_flask
+from .running import error_page, json_default, propagates, run_in_flask, settled
 
 if t.TYPE_CHECKING:
     from ..stores import Store
@@ -163,7 +163,7 @@ class ActionKit:
         _install_template_globals(app)
         _watch_cookie_reads(app)
         request_started.connect(_watch_session, app)
-        request_finished.connect(_settled, app)
+        request_finished.connect(settled, app)
         if app.test_client_class is None:
             app.test_client_class = FlaskActionClient
         else:  # the app's own client, which can run actions too
@@ -224,15 +224,6 @@ def _watch_session(app: Flask, **extra: t.Any) -> None:
     if ctx is not None and opened is not None and not app.session_interface.is_null_session(opened):
         # (A null session, without a secret key, is everybody's: Flask never saves it.)
         ctx.hints.readers.append(lambda: bool(getattr(opened, "accessed", False)))
-
-
-def _settled(app: Flask, response: t.Any, **extra: t.Any) -> None:
-    """A response that is not streamed is whole when Flask finishes it, its ``Vary`` decided:
-    a later read of the session (a ``teardown_request`` function's) is not the page's
-    (``request_finished``)."""
-    ctx = context.current()
-    if ctx is not None and not getattr(response, "is_streamed", True):
-        ctx.hints.readers.clear()
 
 
 def _app_cache() -> PageCache | None:

@@ -106,7 +106,7 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
         error = e
         if isinstance(e, Exception):
             got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
-            if request_finished.receivers and not propagates(app):  # as Flask's 500 answer
+            if _heard(app) and not propagates(app):  # as Flask's 500 answer
                 request_finished.send(
                     app, _async_wrapper=app.ensure_sync, response=app.response_class(status=500)
                 )
@@ -119,6 +119,21 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
             preserve(_cv_app.get())
             preserve(_cv_request.get())
         ctx.pop(error)
+
+
+def settled(app: Flask, response: t.Any, **extra: t.Any) -> None:
+    """A response that is not streamed is whole when Flask finishes it, its ``Vary`` decided:
+    a later read of the session (a ``teardown_request`` function's) is not the page's
+    (``request_finished``; see ``actionkit.flask``)."""
+    ctx = context.current()
+    if ctx is not None and not getattr(response, "is_streamed", True):
+        ctx.hints.readers.clear()
+
+
+def _heard(app: Flask) -> bool:
+    """Whether a receiver of ``request_finished`` for ``app`` other than :func:`settled`
+    listens: an action sends it only then (it has no response of its own to make)."""
+    return any(r is not settled for r in request_finished.receivers_for(app))
 
 
 def json_default(app: Flask, value: t.Any) -> t.Any:
@@ -275,7 +290,7 @@ def _after_request(
         cookies join the answer even when no function runs.
     """
     if _nothing_after(app, flask_ctx):
-        if always or request_finished.receivers:
+        if always or _heard(app):
             response = stand_in()
             _keep_cookies(response)
             request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
