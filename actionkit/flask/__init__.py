@@ -77,7 +77,7 @@ from ..jinja import install
 from ..middleware import BODY_LIMIT, ActionMiddleware
 from ..stores import MemoryStore, SQLiteStore
 from ..testing import ActionClient, with_actions
-from .running import error_page, json_default, propagates, run_in_flask, settled
+from .running import error_page, json_default, propagates, run_in_flask, settled, watch_session
 
 if t.TYPE_CHECKING:
     from ..stores import Store
@@ -162,7 +162,7 @@ class ActionKit:
         app.extensions["actionkit"] = middleware
         _install_template_globals(app)
         _watch_cookie_reads(app)
-        request_started.connect(_watch_session, app)
+        request_started.connect(watch_session, app)
         request_finished.connect(settled, app)
         if app.test_client_class is None:
             app.test_client_class = FlaskActionClient
@@ -212,18 +212,6 @@ def _watch_cookie_reads(app: Flask) -> None:
     Request.__name__ = Request.__qualname__ = base.__name__
     Request.__module__ = base.__module__
     app.request_class = Request
-
-
-def _watch_session(app: Flask, **extra: t.Any) -> None:
-    """Let the page cache know when a page reads the session after Flask decided its headers
-    (a streamed page: ``stream_template``, ``stream_with_context``): Flask then said no
-    ``Vary: Cookie``, and the page is somebody's (``request_started``)."""
-    ctx = context.current()
-    flask_ctx = _cv_request.get(None)
-    opened = None if flask_ctx is None else getattr(flask_ctx, "_session", None)
-    if ctx is not None and opened is not None and not app.session_interface.is_null_session(opened):
-        # (A null session, without a secret key, is everybody's: Flask never saves it.)
-        ctx.hints.readers.append(lambda: bool(getattr(opened, "accessed", False)))
 
 
 def _app_cache() -> PageCache | None:

@@ -66,7 +66,8 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
     ctx = _request_context(app, environ)
     error: BaseException | None = None
     try:
-        request_started.send(app, _async_wrapper=app.ensure_sync)
+        if _heard(request_started, app, watch_session):
+            request_started.send(app, _async_wrapper=app.ensure_sync)
         try:
             _check_scope(ctx)
             # A parameter named ``request`` gets Flask's request.
@@ -106,7 +107,8 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
         error = e
         if isinstance(e, Exception):
             got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
-            if _heard(app) and not propagates(app):  # as Flask's 500 answer
+            if _heard(request_finished, app, settled) and not propagates(app):
+                # as Flask's 500 answer
                 request_finished.send(
                     app, _async_wrapper=app.ensure_sync, response=app.response_class(status=500)
                 )
@@ -121,6 +123,18 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
         ctx.pop(error)
 
 
+def watch_session(app: Flask, **extra: t.Any) -> None:
+    """Let the page cache know when a page reads the session after Flask decided its headers
+    (a streamed page: ``stream_template``, ``stream_with_context``): Flask then said no
+    ``Vary: Cookie``, and the page is somebody's (``request_started``)."""
+    ctx = context.current()
+    flask_ctx = _cv_request.get(None)
+    opened = None if flask_ctx is None else getattr(flask_ctx, "_session", None)
+    if ctx is not None and opened is not None and not app.session_interface.is_null_session(opened):
+        # (A null session, without a secret key, is everybody's: Flask never saves it.)
+        ctx.hints.readers.append(lambda: bool(getattr(opened, "accessed", False)))
+
+
 def settled(app: Flask, response: t.Any, **extra: t.Any) -> None:
     """A response that is not streamed is whole when Flask finishes it, its ``Vary`` decided:
     a later read of the session (a ``teardown_request`` function's) is not the page's
@@ -130,10 +144,12 @@ def settled(app: Flask, response: t.Any, **extra: t.Any) -> None:
         ctx.hints.readers.clear()
 
 
-def _heard(app: Flask) -> bool:
-    """Whether a receiver of ``request_finished`` for ``app`` other than :func:`settled`
-    listens: an action sends it only then (it has no response of its own to make)."""
-    return any(r is not settled for r in request_finished.receivers_for(app))
+def _heard(signal: t.Any, app: Flask, ours: t.Callable[..., None]) -> bool:
+    """Whether a receiver of ``signal`` for ``app`` other than actionkit's own (``ours``,
+    which watches the pages the cache may store: an action is never one) listens; an action
+    sends ``request_started`` and ``request_finished`` only then (it has no response of its own
+    to make for the second)."""
+    return any(r is not ours for r in signal.receivers_for(app))
 
 
 def json_default(app: Flask, value: t.Any) -> t.Any:
@@ -290,7 +306,7 @@ def _after_request(
         cookies join the answer even when no function runs.
     """
     if _nothing_after(app, flask_ctx):
-        if always or _heard(app):
+        if always or _heard(request_finished, app, settled):
             response = stand_in()
             _keep_cookies(response)
             request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
