@@ -1715,6 +1715,125 @@ def test_cached_refuses_what_is_not_json() -> None:
         echo(1, 2)  # a bad call raises the usual TypeError, not a cache error
 
 
+def test_cached_refuses_at_once_what_could_never_be_cached() -> None:
+    """Mistakes that would otherwise show on every call, after the computation, or never:
+    an async function or a generator, a tag naming a keyword-only parameter by position or
+    reading an attribute, and a ttl that is not a finite number of seconds."""
+
+    async def fetch_post(post_id: int) -> int:
+        return post_id
+
+    def posts() -> t.Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="fetch_post is async"):
+        cached()(fetch_post)
+    with pytest.raises(TypeError, match="posts is a generator"):
+        cached()(posts)
+
+    def feed(user_id: int, *, page: int = 1) -> list[int]:
+        return [user_id, page]
+
+    with pytest.raises(ValueError, match=r"\{1\}, but the function takes \['user_id'\]"):
+        cached(tags=["feed:{1}"])(feed)
+    assert cached(tags=["feed:{0}:{page}"])(feed).uncached(3, page=2) == [3, 2]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"reads an attribute \(\{0.id\}\)"):
+        cached(tags=["feed:{0.id}"])(feed)
+    cached(tags=["feed:{0[a.b]}"])(feed)  # a dict key with a dot is no attribute
+
+    for ttl in (float("nan"), float("inf"), 10**400, True, "60", -1):
+        with pytest.raises(ValueError, match="finite number of seconds"):
+            cached(ttl=ttl)  # type: ignore[arg-type]
+
+
+def test_cached_keys_keep_apart_what_json_would_merge_and_stay_short(store: Store) -> None:
+    """A dict argument with keys that are not strings is refused (JSON would make ``{1: x}``
+    and ``{"1": x}`` one key); long arguments are named by their hash, so a long text argument
+    makes no long key (keys are not counted against max_bytes)."""
+    keys: list[str] = []
+    put = store.set
+    store.set = lambda key, *rest: keys.append(key) or put(key, *rest)  # type: ignore[method-assign]
+    cache = PageCache(store)
+    calls: list[t.Any] = []
+
+    @cached()
+    def word_count(text: t.Any) -> int:
+        calls.append(text)
+        return len(text.split()) if isinstance(text, str) else len(text)
+
+    from actionkit import context
+    from actionkit.context import RequestContext
+
+    token = context.push(RequestContext({}, cache=cache))
+    try:
+        with pytest.raises(TypeError, match=r"strings as the keys of a dict \(not 1\)"):
+            word_count({1: "x"})
+        with pytest.raises(TypeError, match=r"not True"):
+            word_count([{"a": {True: 1}}])
+        assert word_count({"1": "x"}) == 1
+        long_a, long_b = "word " * 20_000, "word " * 19_999 + "other"
+        assert (word_count(long_a), word_count(long_b), word_count(long_a)) == (20_000,) * 3
+        assert calls == [{"1": "x"}, long_a, long_b]  # the third call was a hit
+    finally:
+        context.pop(token)
+    assert len(keys) == 3 and max(len(key) for key in keys) < 200, keys
+
+
+def test_cached_values_read_in_a_thread_of_ones_own_tag_the_page_in_a_copied_context(
+    store: Store,
+) -> None:
+    """As documented: a pool thread does not inherit the value being computed; run in a copy
+    of the context, what it reads tags the outer value, which revalidate_tag then drops."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = {1: "a1", 2: "b1"}
+    pool = ThreadPoolExecutor(2)
+
+    @cached(tags=["post:{0}"])
+    def load_post(post_id: int) -> str:
+        return data[post_id]
+
+    @cached(tags=["front"])
+    def front() -> list[str]:
+        runs = [pool.submit(contextvars.copy_context().run, load_post, i) for i in (1, 2)]
+        return [run.result() for run in runs]
+
+    from actionkit import context
+    from actionkit.context import RequestContext
+
+    token = context.push(RequestContext({}, cache=PageCache(store)))
+    try:
+        assert front() == ["a1", "b1"]
+        data[1] = "a2"
+        revalidate_tag("post:1")
+        assert front() == ["a2", "b1"]
+    finally:
+        context.pop(token)
+        pool.shutdown()
+
+
+def test_cached_outside_any_context_with_several_stores_says_which_it_uses(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With middlewares on two stores and no request nor app context, cached() cannot know
+    which store the value belongs to: it uses the default store, and says so once."""
+    from actionkit.cache import api
+
+    monkeypatch.setattr(api, "_ambiguous", [])
+    monkeypatch.setattr(api, "_finders", [])
+    apps = [ActionMiddleware(lambda e, s: [], cache=MemoryStore()) for _ in range(2)]
+
+    @cached()
+    def answer() -> int:
+        return 42
+
+    with caplog.at_level(logging.WARNING, logger="actionkit"):
+        assert (answer(), answer()) == (42, 42)
+    assert caplog.text.count("uses the process-wide default store") == 1
+    assert all(app.cache is not None for app in apps)
+
+
 def test_revalidation_outside_requests_uses_the_default_store(tmp_path: Path) -> None:
     """In a process whose middlewares use the default store (cache=None), revalidate_* outside
     a request reach it (a fresh process: the test run's own middlewares use many stores)."""

@@ -66,7 +66,21 @@ def current_cache() -> PageCache:
         if found is not None:
             return found
     caches = _by_store()
-    return caches[0] if len(caches) == 1 else default_cache()
+    if len(caches) == 1:
+        return caches[0]
+    if caches and not _ambiguous:
+        _ambiguous.append(len(caches))
+        logger.warning(
+            "cached() was called outside a request and outside any application's context, in a"
+            " process whose middlewares use %d stores: it uses the process-wide default store,"
+            " which the revalidations made in their requests do not reach. Call it inside"
+            " `with app.app_context():` (Flask), or give the middlewares one store.",
+            len(caches),
+        )
+    return default_cache()
+
+
+_ambiguous: list[int] = []  # logged once per process (see current_cache)
 
 
 def _targets() -> list[PageCache]:

@@ -7,8 +7,11 @@ cached value carries that value's tags and lifetime (see :mod:`actionkit.cache`)
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import json
+import math
+import re
 import string
 import typing as t
 from contextvars import ContextVar
@@ -30,8 +33,9 @@ def cached(
     ``unstable_cache``).
 
     Arguments and results must be JSON values (the result comes back as JSON gives it: tuples
-    as lists). ``tags`` may be format strings filled from the arguments, by position or by
-    name, or a callable taking the same arguments, so one entry can be revalidated alone::
+    as lists, the keys of a dict as strings; a dict argument's keys must be strings). ``tags``
+    may be format strings filled from the arguments, by position or by name, or a callable
+    taking the same arguments, so one entry can be revalidated alone::
 
         @cached(tags=["posts", "post:{post_id}"])
         def get_post(post_id):
@@ -44,6 +48,12 @@ def cached(
     so ``revalidate_tag("post:42")`` also drops the pages that showed post 42.
 
     The function stays callable as before; ``fn.uncached`` calls it without the cache.
+
+    A thread of your own (a ``ThreadPoolExecutor``) does not inherit the page or the value
+    being computed: run the work in a copy of the context, or the values it reads do not tag
+    what shows them (``revalidate_tag`` would leave those stale)::
+
+        pool.submit(contextvars.copy_context().run, get_post, 42)
 
     Entries are named by the function's module and qualified name, so functions of one name
     share them: closures made by one factory, which may read different data, need ``key``::
@@ -59,8 +69,8 @@ def cached(
     :param key: one string or several (Next.js's ``keyParts``) that name this function's
         entries together with its module and qualified name.
     """
-    if ttl is not None and (not isinstance(ttl, int | float) or ttl < 0):
-        raise ValueError(f"ttl must be a number of seconds >= 0 or None, not {ttl!r}.")
+    if ttl is not None:
+        ttl = _seconds(ttl)
     if not callable(tags):
         specs = [tags] if isinstance(tags, str) else list(tags)
         for spec in specs:
@@ -73,6 +83,16 @@ def cached(
 
     def decorator(fn: F) -> F:
         name = f"{fn.__module__}.{fn.__qualname__}"
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"cached() takes a plain function; {name} is async (actionkit runs no event"
+                " loop): cache a synchronous function."
+            )
+        if inspect.isgeneratorfunction(fn):
+            raise TypeError(
+                f"cached() takes a function that returns its value; {name} is a generator:"
+                " return a list."
+            )
         prefix = "data:" + name + (_json(parts) if parts else "") + ":"
         try:
             signature: inspect.Signature | None = inspect.signature(fn)
@@ -86,7 +106,7 @@ def cached(
             call = _bind(signature, args, kwargs)
             if call is None:
                 return fn(*args, **kwargs)  # raises the usual TypeError for a bad call
-            entry_key = prefix + _json_arguments(name, call[2])
+            entry_key = prefix + _argument_key(name, call[2])
             cache = current_cache()
             ctx = context.current()
             if ctx is not None and ctx.pending:
@@ -150,20 +170,66 @@ def _bind(
     return bound.args, {**bound.arguments, **bound.kwargs}, bound.arguments
 
 
-def _json_arguments(name: str, arguments: dict[str, t.Any]) -> str:
+def _seconds(ttl: t.Any) -> float:
+    """``ttl`` as a finite number of seconds >= 0, else a ValueError."""
     try:
-        return _json(arguments)
+        seconds = float(ttl) if isinstance(ttl, int | float) and not isinstance(ttl, bool) else -1
+    except OverflowError:
+        seconds = math.inf
+    if not 0 <= seconds < math.inf:  # (NaN too)
+        raise ValueError(f"ttl must be a finite number of seconds >= 0 or None, not {ttl!r}.")
+    return seconds
+
+
+#: Arguments whose JSON is longer are named in the key by its SHA-256: the key is not counted
+#: against a store's ``max_bytes``, and a long text argument must not make it grow.
+_LONG_ARGUMENTS = 128
+
+
+def _argument_key(name: str, arguments: dict[str, t.Any]) -> str:
+    """The part of an entry's key made from the call's arguments (their JSON, or its hash)."""
+    try:
+        text = _json(arguments)
     except (TypeError, ValueError):
-        pass
+        text = None
     for param, value in arguments.items():
-        try:
-            _json(value)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"The cached function {name} got {value!r} for {param!r}; its arguments must"
-                " be JSON values (str, int, float, bool, None, list, dict) to make the key."
-            ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
+        if text is None or isinstance(value, dict | list | tuple):
+            problem = _not_json(value)
+            if problem is not None:
+                raise TypeError(
+                    f"The cached function {name} got {value!r} for {param!r}; its arguments"
+                    f" must be JSON values (str, int, float, bool, None, list, dict){problem}"
+                    " to make the key."
+                )
+    assert text is not None
+    if len(text) > _LONG_ARGUMENTS:
+        return "#" + hashlib.sha256(text.encode()).hexdigest()
+    return text
+
+
+def _not_json(value: t.Any) -> str | None:
+    """Why ``value`` is not a JSON value that comes back as itself: ``None`` when it is. A dict
+    key that is not a string would share its key with the string (``{1: x}`` and
+    ``{"1": x}``)."""
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                return f", with strings as the keys of a dict (not {k!r})"
+            problem = _not_json(item)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = _not_json(item)
+            if problem is not None:
+                return problem
+        return None
+    try:
+        _json(value)
+    except (TypeError, ValueError):
+        return ""
+    return None
 
 
 def _check_fields(name: str, specs: list[str], signature: inspect.Signature | None) -> None:
@@ -173,15 +239,24 @@ def _check_fields(name: str, specs: list[str], signature: inspect.Signature | No
     params = signature.parameters
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params.values()):
         return
+    positional = [
+        p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     for spec in specs:
         for _, field, _, _ in string.Formatter().parse(spec):
             if field is None:
                 continue
             first = field.split(".", 1)[0].split("[", 1)[0]
-            if first == "" or (first.isdigit() and int(first) >= len(params)):
+            if first == "" or (first.isdigit() and int(first) >= len(positional)):
                 raise ValueError(
                     f"The tag {spec!r} of {name} refers to argument {{{first}}}, but the"
-                    f" function takes {list(params)!r}; use their names or positions."
+                    f" function takes {[p.name for p in positional]!r} by position; use their"
+                    " names or positions."
+                )
+            if "." in re.sub(r"\[[^\]]*\]", "", field[len(first) :]):
+                raise ValueError(
+                    f"The tag {spec!r} of {name} reads an attribute ({{{field}}}); its arguments"
+                    " are JSON values: name an item of a dict with [key]."
                 )
             if not first.isdigit() and first not in params:
                 raise ValueError(
