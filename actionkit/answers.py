@@ -14,6 +14,7 @@ import html
 import json
 import logging
 import typing as t
+from urllib.parse import urljoin
 
 from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
@@ -88,11 +89,12 @@ def refused(error: RequestRefused, client: bool) -> Answer:
 
 
 def redirected(signal: RedirectSignal) -> Answer:
-    """``redirect()`` without JavaScript: ``303`` (``permanent_redirect()``: ``308``)."""
+    """An action's redirect without JavaScript: ``303``, whatever asked for it (a ``308``
+    would post the form again to the new URL)."""
     # A header holds latin-1 only: a URL with other text is sent as its URI, as Werkzeug's
     # redirect() sends it (/tags/thé → /tags/th%C3%A9).
     headers = [("Location", iri_to_uri(signal.url)), ("Content-Type", HTML)]
-    return Answer(signal.status, headers, html_page(signal.status, f"Redirecting to {signal.url}."))
+    return Answer(303, headers, html_page(303, f"Redirecting to {signal.url}."))
 
 
 def page(rendered: Rendered | None, result: t.Any) -> Answer:
@@ -135,12 +137,21 @@ def client(
     value = result.data if failed else result
     html_text = None
     headers = _no_store(JSON)
+    moved = None if redirect is None else {"url": redirect.url, "type": redirect.type}
     if rendered is not None and 200 <= rendered.status_code < 300:
         html_text = rendered.body.decode("utf-8", "replace")
+    elif rendered is not None and moved is None:
+        # The page is not there to show after the action: it redirects (a log-out on a page
+        # for members sends to the login page) or answers an error (the item deleted on its
+        # own page is a 404). The client goes there, as the browser does without JavaScript.
+        location = {k.lower(): v for k, v in rendered.headers}.get("location")
+        if not 300 <= rendered.status_code < 400 or not location:
+            location = url
+        moved = {"url": urljoin(url, location), "type": "push"}
     answer = {
         "result": value,
         "failed": failed,
-        "redirect": None if redirect is None else {"url": redirect.url, "type": redirect.type},
+        "redirect": moved,
         "html": html_text,
         "url": url,
         "revalidated": {"paths": ctx.revalidated_paths, "tags": ctx.revalidated_tags},

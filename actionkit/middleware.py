@@ -42,7 +42,7 @@ from .navigation import ActionState, Failure, fail
 from .params import ActionCall
 from .protocol import ENVIRON_ACTION_ID, STATIC_PREFIX, error_code
 from .registry import Registry, default_registry
-from .rendering import Rendered, page_environ, render_app
+from .rendering import Rendered, page_environ, render_app, resolved
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -280,6 +280,8 @@ class ActionMiddleware:
         result: t.Any,
         redirect: RedirectSignal | None,
     ) -> Answer:
+        if redirect is not None:  # ("done", "#top": near the URL posted to, as a browser reads it)
+            redirect.url = resolved(redirect.url, environ)
         url = call.page if redirect is None else redirect.url
         rendered = None
         changed = ctx.revalidated or ctx.set_cookies or ctx.page_changed

@@ -46,11 +46,14 @@ def redirect(url: str, type: RedirectType = "push") -> t.NoReturn:
 
 
 def permanent_redirect(url: str, type: RedirectType = "push") -> t.NoReturn:
-    """Like :func:`redirect`, answered with ``308 Permanent Redirect`` without JavaScript."""
+    """Like :func:`redirect`, and answered the same way: ``303 See Other`` without JavaScript,
+    as Next.js answers a Server Action. A ``308`` would make the browser post the form again to
+    the new URL, where it names the action again (the action would run again, and a target on
+    another site would get the form)."""
     if type not in _REDIRECT_TYPES:
         raise ValueError(f"Unknown redirect type {type!r}; use 'push' or 'replace'.")
     context.require_action("permanent_redirect()")
-    raise RedirectSignal(str(url), type, 308)
+    raise RedirectSignal(str(url), type, 303)
 
 
 def not_found() -> t.NoReturn:

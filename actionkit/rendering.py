@@ -11,7 +11,9 @@ import io
 import re
 import typing as t
 from dataclasses import dataclass
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+
+from werkzeug.urls import iri_to_uri
 
 from . import security
 from .context import url_path
@@ -67,6 +69,13 @@ def page_environ(
     cookies as the action left them (``cookies(path)``: those sent to the URL path ``path``);
     ``None`` when ``url`` is not a page of this application.
     """
+    if not url.isascii():
+        # A URL given as text (redirect("/search?q=thé")): its query is sent as the browser
+        # sends it, UTF-8 escaped, as the path is (the app decodes the query's bytes as UTF-8).
+        try:
+            url = iri_to_uri(url)
+        except ValueError:
+            return None
     path = local_path(url, environ, trust_forwarded)
     if path is None:
         return None
@@ -124,6 +133,19 @@ def request_page(environ: WSGIEnvironment) -> str:
     path = url_path((environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/")
     query = environ.get("QUERY_STRING", "")
     return f"{path}?{query}" if query else path
+
+
+def resolved(url: str, environ: WSGIEnvironment) -> str:
+    """``url`` resolved against the URL of the request, as a browser resolves a redirect's
+    ``Location`` against the URL it posted to: ``done``, ``?page=2`` and ``#top`` name places
+    near the form's ``action``, not near the page the form is on. A path or a URL with a
+    scheme is returned as it is."""
+    try:
+        if url.startswith("/") or urlsplit(url).scheme:
+            return url
+        return urljoin(request_page(environ), url)
+    except ValueError:  # not a URL (local_path refuses it)
+        return url
 
 
 def local_path(

@@ -1200,6 +1200,30 @@ def test_a_form_posted_where_flask_adds_a_slash_is_answered_with_303() -> None:
     assert len(ran) == 1
 
 
+def test_an_action_returning_a_permanent_redirect_is_answered_with_303() -> None:
+    """An action that returns ``redirect(url, 308)`` (or 301) ran: the browser is sent on with
+    ``303``, as after redirect(); a 308 would post the form to the new URL, run it again."""
+    from flask import redirect as flask_redirect
+
+    registry = Registry()
+    ran: list[int] = []
+
+    @registry.action
+    def move() -> t.Any:
+        ran.append(1)
+        return flask_redirect("/moved", 308)
+
+    app = Flask(__name__)
+    ActionKit(app, registry=registry, secret_key="test-secret-key-0123456789")
+    app.add_url_rule("/", "home", lambda: "home")
+    app.add_url_rule("/moved", "moved", lambda: "moved")
+    client = app.test_client()
+    response = client.submit(move, {}, path="/")
+    assert response.status_code == 303 and response.headers["Location"] == "/moved"
+    followed = client.submit(move, {}, path="/", follow_redirects=True)
+    assert followed.text == "moved" and ran == [1, 1]
+
+
 def test_decorators_taking_kwargs_only_wrap_actions() -> None:
     """The tutorial's login_required(**kwargs) works on an action: it is called by keyword, and
     the decorator's redirect is the action's answer."""

@@ -131,12 +131,16 @@ def test_two_buttons_in_one_form_run_their_own_actions() -> None:
     assert calls == [("archive", 7), ("remove", 9), ("save", "plain")]
 
 
-def test_permanent_redirect_is_308(posts: t.Any) -> None:
-    """permanent_redirect() answers 308 without JavaScript."""
+def test_permanent_redirect_is_303(posts: t.Any) -> None:
+    """permanent_redirect() answers 303 without JavaScript, as redirect() does (and Next.js
+    answers a Server Action): after a 308 the browser would post the form again to the new
+    URL, which names the action again, and the action would run again, in a loop."""
     app, registry, db, client = posts
     response = client.submit(_actions(registry)["move"], {}, path="/posts")
-    assert response.status_code == 308
+    assert response.status_code == 303
     assert response.headers["Location"] == "/posts"
+    followed = client.submit(_actions(registry)["move"], {}, path="/posts", follow_redirects=True)
+    assert followed.status_code == 200 and followed.request.method == "GET"
 
 
 @pytest.mark.parametrize(
@@ -264,6 +268,93 @@ def test_cross_origin_redirect_has_no_html(posts: t.Any) -> None:
     answer = client.call(leave).json
     assert answer["redirect"]["url"] == "https://elsewhere.example/"
     assert answer["html"] is None
+
+
+def _paths_app(environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
+    """Pages that say their path and query; ``/members`` sends everyone to ``/login``, and
+    ``/gone`` is not found."""
+    from werkzeug.wrappers import Request, Response
+
+    request = Request(environ)
+    if request.path == "/members":
+        response = Response("", 302, headers={"Location": "/login?next=/members"})
+    elif request.path == "/gone":
+        response = Response("<p>no such page</p>", 404, content_type="text/html")
+    else:
+        shown = f"<p>page {request.path} {dict(request.args)}</p>"
+        response = Response(shown, content_type="text/html")
+    return response(environ, start_response)
+
+
+@pytest.mark.parametrize(
+    ("target", "resolved"),
+    [
+        ("done", "/b/sub/done"),
+        ("?q=1", "/b/sub/page?q=1"),
+        ("#top", "/b/sub/page?p=1#top"),
+        ("../up", "/b/up"),
+        ("/abs", "/abs"),
+    ],
+)
+def test_a_relative_redirect_is_resolved_against_the_url_posted_to(
+    target: str, resolved: str
+) -> None:
+    """A browser resolves a 303's relative Location against the URL it posted to (the form's
+    action), not the page the form is on: the client script's answer names the same place,
+    with that page rendered in it (a "#top" back to the page shows it updated)."""
+    registry = Registry()
+
+    @registry.action
+    def go() -> None:
+        revalidate_path("/b/sub/page")
+        redirect(target)
+
+    client = ActionClient(ActionMiddleware(_paths_app, registry=registry, cache=False))
+    plain = client.submit(go, path="/b/sub/page?p=1")
+    assert (plain.status_code, plain.headers["Location"]) == (303, target)
+    answer = client.submit(go, path="/b/sub/page?p=1", js=True, headers={"Action-Page": "/a"}).json
+    assert answer["redirect"] == {"url": resolved, "type": "push"}
+    page, _, query = resolved.partition("#")[0].partition("?")
+    assert answer["html"].startswith(f"<p>page {page} ")
+    assert ("'q': '1'" in answer["html"]) == (query == "q=1")
+
+
+def test_a_page_that_is_not_there_after_the_action_is_gone_to() -> None:
+    """The page posted to redirects after the action (a log-out on a page for members) or is
+    an error (the item deleted on its own page): without JavaScript the browser ends there;
+    the client script's answer sends it there too, instead of leaving the old page shown."""
+    registry = Registry()
+
+    @registry.action
+    def log_out() -> None:
+        cookies().delete("session")
+
+    client = ActionClient(ActionMiddleware(_paths_app, registry=registry, cache=False))
+    plain = client.submit(log_out, path="/members")
+    assert (plain.status_code, plain.headers["Location"]) == (303, "/login?next=/members")
+    answer = client.submit(log_out, path="/members", js=True).json
+    assert answer["html"] is None
+    assert answer["redirect"] == {"url": "/login?next=/members", "type": "push"}
+    plain = client.submit(log_out, path="/gone")
+    assert (plain.status_code, plain.text) == (404, "<p>no such page</p>")
+    answer = client.submit(log_out, path="/gone", js=True).json
+    assert answer["redirect"] == {"url": "/gone", "type": "push"} and answer["html"] is None
+    assert client.submit(log_out, path="/here", js=True).json["redirect"] is None
+
+
+def test_a_redirect_with_text_in_its_query_renders_the_page_with_it_escaped() -> None:
+    """redirect("/search?q=thé"): the page rendered into the client script's answer gets the
+    query as a browser sends it, UTF-8 escaped (the raw text made Werkzeug's args fail)."""
+    registry = Registry()
+
+    @registry.action
+    def search() -> None:
+        redirect("/search?q=thé")
+
+    client = ActionClient(ActionMiddleware(_paths_app, registry=registry, cache=False))
+    answer = client.submit(search, path="/", js=True).json
+    assert answer["html"] == "<p>page /search {'q': 'thé'}</p>"
+    assert client.submit(search, path="/").headers["Location"] == "/search?q=th%C3%A9"
 
 
 # -- cookies -----------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def ctx() -> t.Iterator[RequestContext]:
     [
         pytest.param(lambda: redirect("/a"), 303, id="redirect"),
         pytest.param(lambda: redirect("/a", type="replace"), 303, id="replace"),
-        pytest.param(lambda: permanent_redirect("/a"), 308, id="permanent"),
+        pytest.param(lambda: permanent_redirect("/a"), 303, id="permanent"),
         pytest.param(not_found, 404, id="not_found"),
         pytest.param(forbidden, 403, id="forbidden"),
         pytest.param(unauthorized, 401, id="unauthorized"),

@@ -387,7 +387,7 @@ def _end_with(response: HttpResponseBase) -> t.NoReturn:
     status = response.status_code
     location = response.get("Location")
     if 300 <= status < 400 and location:
-        raise RedirectSignal(location, "push", 308 if status in (301, 308) else 303)
+        raise RedirectSignal(location, "push", 303)
     if status < 400:
         raise TypeError(
             f"The action returned a Django response ({status}); an action returns a JSON value,"

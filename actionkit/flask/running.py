@@ -279,7 +279,7 @@ def _end_with(response: BaseResponse) -> t.NoReturn:
     status = response.status_code
     location = response.headers.get("Location")
     if 300 <= status < 400 and location:
-        raise RedirectSignal(location, "push", 308 if status == 308 else 303)
+        raise RedirectSignal(location, "push", 303)
     if status < 400:
         raise HTTPSignal(403)  # the app answered instead of letting the action run
     raise HTTPSignal(status, page=t.cast("WSGIApplication", response))

@@ -362,6 +362,11 @@
     // request was sent (see sentAll); `form`: the form submitted, if any.
     function apply(answer, order = ++sentAll, form = null) {
       const target = answer.redirect ? new URL(answer.redirect.url, location.href) : null;
+      if (target && target.protocol !== "http:" && target.protocol !== "https:") {
+        // (a javascript: URL would run in the page; without JavaScript the browser ignores it)
+        console.error("actionkit: not following a redirect to", answer.redirect.url);
+        return;
+      }
       // A redirect to the page already shown adds no history entry.
       const here = !target || target.pathname + target.search === pagePath();
       if (target && (target.origin !== location.origin || answer.html == null)) {
@@ -651,11 +656,40 @@
           : form.getAttribute("action");
       const url = new URL(action || location.href, document.baseURI);
       if (url.origin !== location.origin) return;
+      // What the browser would send and the script cannot: a text/plain body (which the
+      // server does not read as an action's), or text in another encoding than UTF-8.
+      if (enctypeOf(form, submitter) === "text/plain") return;
+      const charset = (form.getAttribute("accept-charset") || "").trim().split(/\s+/)[0];
+      if (charset && !/^(utf-?8|unicode-1-1-utf-8)$/i.test(charset)) return;
       const data = new FormData(form, submitter);
       const id = actionOf(data, submitter);
       if (id === null) return;
       event.preventDefault();
       submitForm(form, submitter, data, id, url.href);
+    }
+
+    // The encoding a submission by the browser would use: the button's formenctype, else the
+    // form's enctype; urlencoded when missing or unknown.
+    function enctypeOf(form, submitter) {
+      const given =
+        submitter && submitter.hasAttribute("formenctype")
+          ? submitter.getAttribute("formenctype")
+          : form.getAttribute("enctype");
+      const type = (given || "").trim().toLowerCase();
+      return type === "multipart/form-data" || type === "text/plain"
+        ? type
+        : "application/x-www-form-urlencoded";
+    }
+
+    // The body of a form's submission, encoded as the browser would encode it: a form that is
+    // not multipart sends the names of its files, not the files (FormData would send them).
+    function bodyOf(form, submitter, data) {
+      if (enctypeOf(form, submitter) === "multipart/form-data") return data;
+      const pairs = [...data].map(([name, value]) => [
+        name,
+        value instanceof File ? value.name : value,
+      ]);
+      return new URLSearchParams(pairs);
     }
 
     function submitForm(form, submitter, data, id, url) {
@@ -689,7 +723,9 @@
 
     async function transmit(form, submitter, data, id, url, state, submission, rollback) {
       const progress = form.querySelector("progress[data-upload-progress]");
-      const hasFiles = [...data.values()].some((v) => v instanceof File && v.size > 0);
+      const hasFiles =
+        enctypeOf(form, submitter) === "multipart/form-data" &&
+        [...data.values()].some((v) => v instanceof File && v.size > 0);
       const onProgress = hasFiles
         ? (loaded, total) => {
             if (progress) {
@@ -713,7 +749,8 @@
       let failure = null;
       try {
         const signal = submission.controller.signal;
-        response = await send(url, headers, data, { signal, onProgress });
+        const body = bodyOf(form, submitter, data);
+        response = await send(url, headers, body, { signal, onProgress });
       } catch (error) {
         failure = error;
       } finally {

@@ -144,6 +144,18 @@ TEMPLATES = {
     "other.html": """{% extends "base.html" %}{% block title %}Other{% endblock %}
 {% block body %}<h1 id="other">A page with a script of its own</h1>
 <script>window.otherLoaded = true;</script>{% endblock %}""",
+    "forms.html": """{% extends "base.html" %}{% block title %}Forms{% endblock %}
+{% block body %}<p id="where">{{ path }}</p>
+<form id="plain-form" method="post" enctype="text/plain">{{ record.field() }}
+  <input name="t" value="v"><button>Send</button></form>
+<form id="names-form" method="post">{{ record.field() }}
+  <input type="file" name="docs"><input name="after" value="1"><button>Send</button></form>
+<form id="latin-form" method="post" accept-charset="ISO-8859-1">{{ record.field() }}
+  <input name="u" value="café"><button>Send</button></form>
+<form id="relative-form" method="post" action="/forms/sub/page">{{ go_relative.field() }}
+  <button>Go</button></form>
+<form id="script-form" method="post">{{ go_script.field() }}<button>Go</button></form>
+{% endblock %}""",
     "keep.html": """{% extends "base.html" %}{% block title %}Keep{% endblock %}
 {% block body %}
 {% set state = action_state(check_title) %}
@@ -223,6 +235,7 @@ class BrowserApp:
         self.views = 0
         self.done: list[str] = []
         self.uploaded = ""
+        self.recorded: list[tuple[str, t.Any]] = []
         self.seen = 0
         self.tallies = 0
         self.lab_renders = 0
@@ -294,6 +307,18 @@ class BrowserApp:
             data = form["file"].read()
             site.uploaded = f"{form['file'].filename}:{len(data)}"
             return len(data)
+
+        @action
+        def record(form: MultiDict[str, t.Any]) -> None:
+            site.recorded = [(k, getattr(v, "filename", v)) for k, v in form.items(multi=True)]
+
+        @action
+        def go_relative(form: MultiDict[str, str]) -> None:
+            redirect("done")  # next to the URL posted to: /forms/sub/done
+
+        @action
+        def go_script(form: MultiDict[str, str]) -> None:
+            redirect("javascript:document.title='followed'")
 
         @action
         def refresh(form: MultiDict[str, str]) -> None:
@@ -416,6 +441,8 @@ class BrowserApp:
                 gif="R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw==",
                 **context,
             )
+        elif request.path.startswith("/forms"):
+            html = self.env.get_template("forms.html").render(path=request.path, **context)
         elif request.path == "/other":
             html = self.env.get_template("other.html").render(**context)
         else:

@@ -181,6 +181,60 @@ def test_an_image_button_names_its_action(site: BrowserApp, page: Page) -> None:
     assert page.evaluate("window.marker") == 1
 
 
+def test_what_the_script_cannot_send_as_the_browser_would_is_left_to_it(
+    site: BrowserApp, page: Page
+) -> None:
+    """A text/plain form (the server does not read it as an action's, so the view gets it)
+    and one in another encoding than UTF-8 are submitted by the browser itself, as without
+    JavaScript: the script would send another body."""
+    for form in ("plain-form", "latin-form"):
+        page.goto(site.base + "/forms")
+        page.evaluate("window.marker = 1")
+        with page.expect_navigation():
+            page.click(f"#{form} button")
+        assert page.evaluate("window.marker") is None
+    # Sent by the browser in windows-1252; the script would have sent "café" in UTF-8.
+    assert site.recorded == [("u", "caf%E9")]
+
+
+def test_a_form_that_is_not_multipart_sends_the_names_of_its_files(
+    site: BrowserApp, page: Page, tmp_path: t.Any
+) -> None:
+    """A form without enctype="multipart/form-data" sends a file input's file name, not the
+    file, as the browser does without JavaScript: the action gets the same either way."""
+    doc = tmp_path / "a.txt"
+    doc.write_text("hello")
+    page.goto(site.base + "/forms")
+    page.evaluate("window.marker = 1")
+    page.set_input_files("#names-form input[type=file]", str(doc))
+    page.click("#names-form button")
+    page.wait_for_function("!document.querySelector('#names-form [data-pending]')")
+    expect(page.locator("#where")).to_have_text("/forms")
+    assert site.recorded == [("docs", "a.txt"), ("after", "1")]
+    assert page.evaluate("window.marker") == 1  # the script sent it
+
+
+def test_a_relative_redirect_goes_next_to_the_url_posted_to(site: BrowserApp, page: Page) -> None:
+    """redirect("done") from a form posted to /forms/sub/page ends on /forms/sub/done, as the
+    browser resolves the 303 without JavaScript."""
+    page.goto(site.base + "/forms")
+    page.click("#relative-form button")
+    expect(page).to_have_url(site.base + "/forms/sub/done")
+    expect(page.locator("#where")).to_have_text("/forms/sub/done")
+
+
+def test_a_redirect_to_a_script_url_is_not_followed(site: BrowserApp, page: Page) -> None:
+    """redirect("javascript:...") (an open redirect's ``next``) does not run in the page; the
+    browser does not follow such a Location without JavaScript either."""
+    page.goto(site.base + "/forms")
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text))
+    page.click("#script-form button")
+    page.wait_for_function("!document.querySelector('#script-form [data-pending]')")
+    assert page.title() == "Forms"
+    assert any("not following a redirect" in text for text in errors), errors
+
+
 def test_fields_named_elements_or_dataset(site: BrowserApp, page: Page) -> None:
     """Fields named elements or dataset (which shadow form properties) change nothing either:
     a failed submission shows its errors and keeps what was typed; a form with

@@ -630,6 +630,21 @@ def test_a_form_posted_where_django_adds_a_slash_is_answered_with_303(debug: boo
         assert ran == ["hello"]
 
 
+def test_an_action_returning_a_permanent_redirect_is_answered_with_303() -> None:
+    """An action that returns HttpResponsePermanentRedirect ran: the browser goes on with a
+    303, as after redirect(); a 301 or 308 would post the form again (it would run again)."""
+    from django.http import HttpResponsePermanentRedirect
+
+    from actionkit import action
+
+    @action(id="test-django-permanent")
+    def move(request: t.Any) -> t.Any:
+        return HttpResponsePermanentRedirect("/moved/")
+
+    answer = submit(client(), move, {}, path="/posts")
+    assert (answer.status_code, answer["Location"]) == (303, "/moved/")
+
+
 def test_not_found_and_forbidden_roll_back_as_http404_does() -> None:
     """With ATOMIC_REQUESTS, an action ended by not_found() or forbidden() rolls back what it
     wrote, as one raising Http404; transaction.non_atomic_requests opts an action out."""
