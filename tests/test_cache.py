@@ -1813,6 +1813,52 @@ def test_cached_values_read_in_a_thread_of_ones_own_tag_the_page_in_a_copied_con
         pool.shutdown()
 
 
+def test_a_cached_value_computed_for_a_page_goes_with_the_page(store: Store) -> None:
+    """A value computed while a page renders is dropped by revalidate_path of that page or of
+    a layout above it, as Next.js tags such data with the route: the page shows the new data
+    without a tag of its own. One computed elsewhere (an action) is not."""
+    data = {"title": "old"}
+    loads: list[str] = []
+
+    @cached()
+    def title() -> str:
+        loads.append(data["title"])
+        return data["title"]
+
+    def view(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        cache_tag("p")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [title().encode()]
+
+    registry = Registry()
+
+    @registry.action
+    def read() -> str:
+        return title()
+
+    cache = PageCache(store)
+    client = ActionClient(ActionMiddleware(view, cache=cache, registry=registry))
+
+    def show(path: str) -> tuple[str, str]:
+        with client.get(path) as response:
+            return response.headers["Actionkit-Cache"], response.text
+
+    assert show("/p/1") == ("MISS", "old")
+    data["title"] = "new"
+    cache.revalidate_path("/p/2")
+    assert show("/p/1") == ("HIT", "old")
+    cache.revalidate_path("/p/1")
+    assert show("/p/1") == ("MISS", "new") and loads == ["old", "new"]
+    data["title"] = "newer"
+    cache.revalidate_path("/", "layout")
+    assert show("/p/1") == ("MISS", "newer") and loads == ["old", "new", "newer"]
+    cache.revalidate_path("/p/1")
+    data["title"] = "newest"
+    assert client.call(read).json["result"] == "newest"  # computed by an action: no page's
+    cache.revalidate_path("/p/1")
+    assert client.call(read).json["result"] == "newest" and len(loads) == 4
+
+
 def test_cached_outside_any_context_with_several_stores_says_which_it_uses(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

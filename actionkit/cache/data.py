@@ -20,6 +20,7 @@ from .. import context
 from ..stores import Entry
 from ..stores.base import INFINITY
 from .api import current_cache
+from .policy import page_path
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
@@ -137,7 +138,14 @@ def cached(
             expires = min(INFINITY if ttl is None else now + ttl, inner.expires)
             _record_use(entry_tags, expires)
             if expires > now:  # (ttl=0, or a value it read that is not kept: not stored)
-                entry = Entry(body, {}, tags=entry_tags, expires=expires, stale_until=expires)
+                entry = Entry(
+                    body,
+                    {},
+                    tags=entry_tags,
+                    path=_page(ctx),
+                    expires=expires,
+                    stale_until=expires,
+                )
                 cache.put(entry_key, entry, since)
             return json.loads(body)
 
@@ -287,6 +295,15 @@ def _tags(
         spec = [spec]
     positional, named, _ = call
     return [tag.format(*positional, **named) for tag in spec]
+
+
+def _page(ctx: context.RequestContext | None) -> str:
+    """The path of the page whose render computes a value, which its ``revalidate_path``
+    (or a layout's above it) then drops, as Next.js tags such data with the route; ``""``
+    outside a page (an action, a job)."""
+    if ctx is None or ctx.in_action:
+        return ""
+    return page_path(ctx.environ)
 
 
 class _Scope:
