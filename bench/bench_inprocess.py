@@ -36,6 +36,7 @@ from flask import Flask, redirect, render_template, request
 
 import actionkit
 from actionkit import ActionMiddleware, Registry, cache_tag
+from actionkit.cache.policy import page_key
 from actionkit.flask import ActionKit
 from actionkit.stores import MemoryStore
 
@@ -363,7 +364,7 @@ def rss_child() -> None:
         call(app, base)
     gc.collect()
     after = rss_bytes()
-    held = sum(1 for base in bases if store.get(f"page:127.0.0.1:8000{base['PATH_INFO']}?"))
+    held = sum(1 for base in bases if store.get(page_key(base)))  # the key the cache uses
     print(json.dumps({"before": before, "after": after, "held": held}))
 
 
