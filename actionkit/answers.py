@@ -14,7 +14,6 @@ import html
 import json
 import logging
 import typing as t
-from urllib.parse import urljoin
 
 from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
@@ -23,6 +22,7 @@ from werkzeug.urls import iri_to_uri
 from werkzeug.wsgi import ClosingIterator
 
 from .navigation import Failure
+from .rendering import near
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -89,12 +89,14 @@ def refused(error: RequestRefused, client: bool) -> Answer:
 
 
 def redirected(signal: RedirectSignal) -> Answer:
-    """An action's redirect without JavaScript: ``303``, whatever asked for it (a ``308``
-    would post the form again to the new URL)."""
+    """An action's redirect without JavaScript: ``303`` (``permanent_redirect()`` too: a
+    ``308`` would post the form again to the new URL), or a guard's ``307``/``308`` that
+    moved the form before the action ran."""
     # A header holds latin-1 only: a URL with other text is sent as its URI, as Werkzeug's
     # redirect() sends it (/tags/thé → /tags/th%C3%A9).
     headers = [("Location", iri_to_uri(signal.url)), ("Content-Type", HTML)]
-    return Answer(303, headers, html_page(303, f"Redirecting to {signal.url}."))
+    status = signal.status
+    return Answer(status, headers, html_page(status, f"Redirecting to {signal.url}."))
 
 
 def page(rendered: Rendered | None, result: t.Any) -> Answer:
@@ -123,9 +125,11 @@ def client(
     rendered: Rendered | None,
     ctx: RequestContext,
     json_default: t.Callable[[t.Any], t.Any] | None = None,
+    form: bool = False,
 ) -> Answer:
     """The JSON answer to the client script: result, redirect, the page at ``url`` and what was
-    revalidated.
+    revalidated. ``form``: a form's submission, answered as the browser would end it without
+    JavaScript when its page redirects or is an error (a call from a script has no such page).
 
     A pydantic model in the result is answered as its ``model_dump(mode="json")``; other values
     JSON cannot hold as ``json_default`` makes them (a framework's own: Flask's dates).
@@ -138,16 +142,18 @@ def client(
     html_text = None
     headers = _no_store(JSON)
     moved = None if redirect is None else {"url": redirect.url, "type": redirect.type}
-    if rendered is not None and 200 <= rendered.status_code < 300:
+    status = 0 if rendered is None else rendered.status_code
+    location = None if rendered is None else _location(rendered)
+    if 200 <= status < 300 or (form and status >= 400):
+        # (A form's page that is an error is shown as the browser shows it without
+        # JavaScript: the item deleted on its own page is a 404, a failed form's page may
+        # answer the failure's status.)
+        assert rendered is not None
         html_text = rendered.body.decode("utf-8", "replace")
-    elif rendered is not None and moved is None:
-        # The page is not there to show after the action: it redirects (a log-out on a page
-        # for members sends to the login page) or answers an error (the item deleted on its
-        # own page is a 404). The client goes there, as the browser does without JavaScript.
-        location = {k.lower(): v for k, v in rendered.headers}.get("location")
-        if not 300 <= rendered.status_code < 400 or not location:
-            location = url
-        moved = {"url": urljoin(url, location), "type": "push"}
+    elif form and location and moved is None:
+        # The page posted to redirects after the action (a log-out on a page for members
+        # sends to the login page): the client goes there, as the browser does.
+        moved = {"url": near(url, location), "type": "push"}
     answer = {
         "result": value,
         "failed": failed,
@@ -159,6 +165,13 @@ def client(
     default = as_json if json_default is None else functools.partial(as_json, json_default)
     body = json.dumps(answer, separators=(",", ":"), allow_nan=False, default=default).encode()
     return Answer(result.status if failed else 200, headers, body)
+
+
+def _location(rendered: Rendered) -> str | None:
+    """The ``Location`` of a page that redirects, else ``None``."""
+    if not 300 <= rendered.status_code < 400:
+        return None
+    return next((v for k, v in rendered.headers if k.lower() == "location"), None) or None
 
 
 def http_error(

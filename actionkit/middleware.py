@@ -292,7 +292,8 @@ class ActionMiddleware:
             rendered = self._render(environ, url, ctx, state, use_cache=use_cache)
         self._flush(ctx)  # when nothing was rendered, or the page is elsewhere
         try:
-            return answers.client(result, redirect, url, rendered, ctx, self._json_default)
+            form = call.form is not None
+            return answers.client(result, redirect, url, rendered, ctx, self._json_default, form)
         except (TypeError, ValueError):
             if self._propagate():
                 raise
@@ -378,8 +379,7 @@ def _prepare(environ: WSGIEnvironment, call: decoding.Call) -> ActionCall:
     do not validate, a call that runs nothing and answers ``fail(422, {"errors": ...})``, so
     that a framework's guards (a login check) still come first.
 
-    :raises RequestRefused: arguments of the wrong shape, a missing :data:`~actionkit.Bound`
-        token.
+    :raises RequestRefused: arguments of the wrong shape, a missing :data:`~actionkit.Bound` token.
     """
     parameters = call.action.parameters
     try:

@@ -11,7 +11,7 @@ import io
 import re
 import typing as t
 from dataclasses import dataclass
-from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit, urlunsplit
 
 from werkzeug.urls import iri_to_uri
 
@@ -140,12 +140,20 @@ def resolved(url: str, environ: WSGIEnvironment) -> str:
     ``Location`` against the URL it posted to: ``done``, ``?page=2`` and ``#top`` name places
     near the form's ``action``, not near the page the form is on. A path or a URL with a
     scheme is returned as it is."""
+    return near(request_page(environ), url)
+
+
+def near(page: str, url: str) -> str:
+    """``url`` resolved against ``page`` (a path and query) as a browser resolves it; a path
+    or a URL with a scheme is returned as it is, a relative one as a path."""
     try:
         if url.startswith("/") or urlsplit(url).scheme:
             return url
-        return urljoin(request_page(environ), url)
+        # Against an absolute URL: a path-only base leaves "../../x" relative.
+        joined = urlsplit(urljoin("http://host" + page, url))
     except ValueError:  # not a URL (local_path refuses it)
         return url
+    return urlunsplit(("", "", joined.path, joined.query, joined.fragment))
 
 
 def local_path(

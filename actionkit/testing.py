@@ -57,8 +57,10 @@ class ActionClient(Client):
         :param data: the form's fields; file fields as ``(file, filename)`` or a ``FileStorage``
             (the body is then multipart).
         :param path: the page the form is on, which the form posts to.
-        :param js: submit as the client script does (multipart, ``Action-Id``/``Action-Page``
-            headers, a JSON answer) instead of as a browser without JavaScript.
+        :param js: submit as the client script does (``Action-Id``/``Action-Page`` headers, a
+            JSON answer) instead of as a browser without JavaScript; multipart, as the script
+            sends a form with ``enctype="multipart/form-data"`` (it sends any other form
+            urlencoded: pass ``content_type="application/x-www-form-urlencoded"``).
         """
         # The action's hidden field comes first, where a form's own field usually stands; a
         # file given as a (file, filename) tuple stays one value.

@@ -1224,6 +1224,60 @@ def test_an_action_returning_a_permanent_redirect_is_answered_with_303() -> None
     assert followed.text == "moved" and ran == [1, 1]
 
 
+def test_a_guard_that_moves_the_form_keeps_its_307_or_308() -> None:
+    """A before_request function answering 308 (the page moved) before the action ran keeps its
+    status: the browser posts the form to the new URL, where the action runs once."""
+    from flask import redirect as flask_redirect
+    from flask import request
+
+    registry = Registry()
+    ran: list[str] = []
+
+    @registry.action
+    def note(form: t.Any) -> None:
+        ran.append(request.path)
+
+    app = Flask(__name__)
+    ActionKit(app, registry=registry, secret_key="test-secret-key-0123456789")
+
+    @app.before_request
+    def moved() -> t.Any:
+        if request.path.startswith("/old/"):
+            return flask_redirect("/new/" + request.path[5:], 308)
+        return None
+
+    app.add_url_rule("/old/news", "old", lambda: "old")
+    app.add_url_rule("/new/news", "new", lambda: "new")
+    client = app.test_client()
+    response = client.submit(note, {}, path="/old/news")
+    assert (response.status_code, response.headers["Location"]) == (308, "/new/news")
+    followed = client.submit(note, {}, path="/old/news", follow_redirects=True)
+    assert followed.text == "new" and ran == ["/new/news"]
+
+
+def test_the_cookies_of_a_redirect_the_action_returns_are_sent() -> None:
+    """``response = redirect(...); response.set_cookie(...); return response``, as in a view:
+    the cookie is sent with the action's redirect, with JavaScript or without."""
+    from flask import redirect as flask_redirect
+
+    registry = Registry()
+
+    @registry.action
+    def go() -> t.Any:
+        response = flask_redirect("/done")
+        response.set_cookie("theme", "dark")
+        return response
+
+    app = Flask(__name__)
+    ActionKit(app, registry=registry, secret_key="test-secret-key-0123456789")
+    app.add_url_rule("/", "home", lambda: "home")
+    app.add_url_rule("/done", "done", lambda: "done")
+    client = app.test_client()
+    for js in (False, True):
+        response = client.submit(go, {}, path="/", js=js)
+        assert response.headers.getlist("Set-Cookie") == ["theme=dark; Path=/"]
+
+
 def test_decorators_taking_kwargs_only_wrap_actions() -> None:
     """The tutorial's login_required(**kwargs) works on an action: it is called by keyword, and
     the decorator's redirect is the action's answer."""

@@ -293,6 +293,7 @@ def _paths_app(environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
         ("?q=1", "/b/sub/page?q=1"),
         ("#top", "/b/sub/page?p=1#top"),
         ("../up", "/b/up"),
+        ("../../../../up", "/up"),
         ("/abs", "/abs"),
     ],
 )
@@ -338,8 +339,41 @@ def test_a_page_that_is_not_there_after_the_action_is_gone_to() -> None:
     plain = client.submit(log_out, path="/gone")
     assert (plain.status_code, plain.text) == (404, "<p>no such page</p>")
     answer = client.submit(log_out, path="/gone", js=True).json
-    assert answer["redirect"] == {"url": "/gone", "type": "push"} and answer["html"] is None
+    assert answer["redirect"] is None and answer["html"] == "<p>no such page</p>"
     assert client.submit(log_out, path="/here", js=True).json["redirect"] is None
+    # A call from a script has no page the browser would have ended on: nothing to follow
+    # (an on-load call on an error page would reload it again and again).
+    for page in ("/members", "/gone"):
+        answer = client.call(log_out, page=page).json
+        assert answer["redirect"] is None and answer["html"] is None
+
+
+def test_a_failed_form_whose_page_answers_its_status_is_shown() -> None:
+    """A view that answers the page of a failed form with the failure's status (422, as
+    Django views often do) is shown with its errors, as without JavaScript: the client script
+    gets the page, not a reload that would lose what was typed."""
+    from werkzeug.wrappers import Response
+
+    from actionkit import action_state, fail
+
+    registry = Registry()
+
+    @registry.action
+    def save(form: MultiDict[str, str]) -> t.Any:
+        return fail(422, {"title": "required"})
+
+    def page(environ: t.Any, start_response: t.Any) -> t.Iterable[bytes]:
+        state = action_state(save)
+        failed = state is not None and state.failed
+        body = "<p>title required</p>" if failed else "<p>form</p>"
+        return Response(body, 422 if failed else 200)(environ, start_response)
+
+    client = ActionClient(ActionMiddleware(page, registry=registry, cache=False))
+    plain = client.submit(save, {"title": ""}, path="/new")
+    assert (plain.status_code, plain.text) == (422, "<p>title required</p>")
+    answer = client.submit(save, {"title": ""}, path="/new", js=True)
+    assert answer.status_code == 422 and answer.json["redirect"] is None
+    assert answer.json["html"] == "<p>title required</p>"
 
 
 def test_a_redirect_with_text_in_its_query_renders_the_page_with_it_escaped() -> None:

@@ -189,6 +189,8 @@ def _seconds(ttl: t.Any) -> float:
     return seconds
 
 
+_KEY_NOT_TEXT = re.compile(r'"(?:-?\d[^"]*|true|false|null|NaN|-?Infinity)":')
+
 #: Arguments whose JSON is longer are named in the key by its SHA-256: the key is not counted
 #: against a store's ``max_bytes``, and a long text argument must not make it grow.
 _LONG_ARGUMENTS = 128
@@ -200,9 +202,11 @@ def _argument_key(name: str, arguments: dict[str, t.Any]) -> str:
         text = _json(arguments)
     except (TypeError, ValueError):
         text = None
-    for param, value in arguments.items():
-        if text is None or isinstance(value, dict | list | tuple):
-            problem = _not_json(value)
+    # JSON writes a dict's keys 1, 1.5, True and None as strings: only when its text has such a
+    # key (or "1" was one) are the arguments looked through for keys that were not strings.
+    if text is None or _KEY_NOT_TEXT.search(text):
+        for param, value in arguments.items():
+            problem = _not_json(value, leaves=text is None)
             if problem is not None:
                 raise TypeError(
                     f"The cached function {name} got {value!r} for {param!r}; its arguments"
@@ -215,23 +219,25 @@ def _argument_key(name: str, arguments: dict[str, t.Any]) -> str:
     return text
 
 
-def _not_json(value: t.Any) -> str | None:
+def _not_json(value: t.Any, leaves: bool = True) -> str | None:
     """Why ``value`` is not a JSON value that comes back as itself: ``None`` when it is. A dict
     key that is not a string would share its key with the string (``{1: x}`` and
-    ``{"1": x}``)."""
+    ``{"1": x}``). ``leaves=False``: the values inside are known to be JSON."""
     if isinstance(value, dict):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                return f", with strings as the keys of a dict (not {k!r})"
-            problem = _not_json(item)
+        if not all(issubclass(kind, str) for kind in set(map(type, value))):
+            bad = next(k for k in value if not isinstance(k, str))
+            return f", with strings as the keys of a dict (not {bad!r})"
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        kinds = set(map(type, value))  # (looked at one by one only when they need it)
+        if not leaves and not any(issubclass(kind, dict | list | tuple) for kind in kinds):
+            return None
+        for item in value:
+            problem = _not_json(item, leaves)
             if problem is not None:
                 return problem
         return None
-    if isinstance(value, list | tuple):
-        for item in value:
-            problem = _not_json(item)
-            if problem is not None:
-                return problem
+    if not leaves:
         return None
     try:
         _json(value)

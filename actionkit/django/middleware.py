@@ -58,7 +58,7 @@ from django.middleware.common import CommonMiddleware
 
 from .. import context
 from ..cache.policy import VARIANT_KEY
-from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
+from ..exceptions import ActionSignal, HTTPSignal
 from ..middleware import ActionMiddleware
 from ..protocol import ACTION_FIELD_PREFIX
 from ..rendering import Rendered
@@ -180,7 +180,7 @@ class ActionKitMiddleware:
             with _django_paths(environ):
                 refused = guards.login_required_answer(request, context.current())
                 if refused is not None:
-                    _end_with(refused)
+                    responses.end_with(refused, ran=False)
                 result = _atomic_call(call, request)
         except ActionSignal:
             raise
@@ -201,7 +201,7 @@ class ActionKitMiddleware:
                 ctx.page_uncached = added or responses.session_cookie_set(request)
                 ctx.page_changed = added or responses.session_changed(request, before)
         if isinstance(result, HttpResponseBase):
-            _end_with(result)
+            responses.end_with(result)
         return result
 
     def _error_page(self, status: int, environ: WSGIEnvironment) -> Rendered | None:
@@ -379,22 +379,6 @@ def _atomic_call(call: ActionCall, request: WSGIRequest) -> t.Any:
     if signal is not None:
         raise signal
     return result
-
-
-def _end_with(response: HttpResponseBase) -> t.NoReturn:
-    """End an action that returned a response: its redirect (``redirect_to_login``), or its
-    error status with its page."""
-    status = response.status_code
-    location = response.get("Location")
-    if 300 <= status < 400 and location:
-        raise RedirectSignal(location, "push", 303)
-    if status < 400:
-        raise TypeError(
-            f"The action returned a Django response ({status}); an action returns a JSON value,"
-            " or ends with redirect(), a redirect response, Http404 or PermissionDenied, and the"
-            " page is rendered by its own view."
-        )
-    raise HTTPSignal(status, page=responses.as_wsgi(response))
 
 
 __all__ = ["ActionKitMiddleware", "build_core", "page_request"]

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
 from .. import context
+from ..exceptions import HTTPSignal, RedirectSignal
 from ..protocol import CACHE_STATUS_HEADER
 
 if t.TYPE_CHECKING:
@@ -219,3 +220,25 @@ def as_wsgi(response: HttpResponseBase) -> WSGIApplication:
 
 def no_write(data: bytes) -> object:
     raise RuntimeError("The WSGI write() callable is not supported inside Django.")
+
+
+def end_with(response: HttpResponseBase, ran: bool = True) -> t.NoReturn:
+    """End an action that returned a response: its redirect (``redirect_to_login``), or its
+    error status with its page. A redirect is a ``303`` once the action ran; a guard's
+    ``307``/``308`` (the action has not run) keeps its status, so the form is posted there."""
+    status = response.status_code
+    location = response.get("Location")
+    if 300 <= status < 400 and location:
+        ctx = context.current()
+        for morsel in response.cookies.values():  # (redirect(...).set_cookie())
+            if ctx is not None:
+                ctx.add_set_cookie(morsel.OutputString())
+        kept = status in (307, 308) and not ran
+        raise RedirectSignal(location, "push", status if kept else 303)
+    if status < 400:
+        raise TypeError(
+            f"The action returned a Django response ({status}); an action returns a JSON value,"
+            " or ends with redirect(), a redirect response, Http404 or PermissionDenied, and the"
+            " page is rendered by its own view."
+        )
+    raise HTTPSignal(status, page=as_wsgi(response))

@@ -257,7 +257,7 @@ def _dispatch(app: Flask, call: t.Callable[[], t.Any]) -> t.Any:
     try:
         answer = app.preprocess_request()
         if answer is not None:
-            _end_with(app.make_response(answer))
+            _end_with(app.make_response(answer), ran=False)
         result = call()
     except HTTPException as e:
         if e.response is None:
@@ -274,12 +274,20 @@ def _dispatch(app: Flask, call: t.Callable[[], t.Any]) -> t.Any:
     return result
 
 
-def _end_with(response: BaseResponse) -> t.NoReturn:
-    """End the action with ``response``: its redirect, or its error status and page."""
+def _end_with(response: BaseResponse, ran: bool = True) -> t.NoReturn:
+    """End the action with ``response``: its redirect, or its error status and page. A
+    redirect is a ``303`` once the action ran (a ``308`` would post the form to the new URL,
+    to run it again); a ``before_request`` function's ``307``/``308`` (the action has not run:
+    it moved) keeps its status, so the browser posts the form there."""
     status = response.status_code
     location = response.headers.get("Location")
     if 300 <= status < 400 and location:
-        raise RedirectSignal(location, "push", 303)
+        ctx = context.current()
+        for header in response.headers.getlist("Set-Cookie"):  # (redirect(...).set_cookie())
+            if ctx is not None:
+                ctx.add_set_cookie(header)
+        kept = status in (307, 308) and not ran
+        raise RedirectSignal(location, "push", status if kept else 303)
     if status < 400:
         raise HTTPSignal(403)  # the app answered instead of letting the action run
     raise HTTPSignal(status, page=t.cast("WSGIApplication", response))

@@ -682,12 +682,14 @@
     }
 
     // The body of a form's submission, encoded as the browser would encode it: a form that is
-    // not multipart sends the names of its files, not the files (FormData would send them).
+    // not multipart sends the names of its files, not the files (FormData would send them),
+    // and its line breaks as CRLF (a textarea's "a\nb" is "a\r\nb", as in a multipart body).
     function bodyOf(form, submitter, data) {
       if (enctypeOf(form, submitter) === "multipart/form-data") return data;
+      const crlf = (text) => text.replace(/\r\n|\r|\n/g, "\r\n");
       const pairs = [...data].map(([name, value]) => [
-        name,
-        value instanceof File ? value.name : value,
+        crlf(name),
+        value instanceof File ? value.name : crlf(value),
       ]);
       return new URLSearchParams(pairs);
     }

@@ -150,6 +150,8 @@ TEMPLATES = {
   <input name="t" value="v"><button>Send</button></form>
 <form id="names-form" method="post">{{ record.field() }}
   <input type="file" name="docs"><input name="after" value="1"><button>Send</button></form>
+<form id="text-form" method="post">{{ record.field() }}
+  <textarea name="note"></textarea><button>Send</button></form>
 <form id="latin-form" method="post" accept-charset="ISO-8859-1">{{ record.field() }}
   <input name="u" value="café"><button>Send</button></form>
 <form id="relative-form" method="post" action="/forms/sub/page">{{ go_relative.field() }}

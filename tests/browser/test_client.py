@@ -214,6 +214,20 @@ def test_a_form_that_is_not_multipart_sends_the_names_of_its_files(
     assert page.evaluate("window.marker") == 1  # the script sent it
 
 
+def test_a_form_that_is_not_multipart_sends_line_breaks_as_the_browser_does(
+    site: BrowserApp, page: Page
+) -> None:
+    """A textarea's line breaks reach the action as CRLF, as the browser sends them."""
+    page.goto(site.base + "/forms")
+    page.evaluate("window.marker = 1")
+    page.fill("#text-form textarea", "a\nb")
+    page.click("#text-form button")
+    page.wait_for_function("!document.querySelector('#text-form [data-pending]')")
+    expect(page.locator("#where")).to_have_text("/forms")
+    assert site.recorded == [("note", "a\r\nb")]
+    assert page.evaluate("window.marker") == 1
+
+
 def test_a_relative_redirect_goes_next_to_the_url_posted_to(site: BrowserApp, page: Page) -> None:
     """redirect("done") from a form posted to /forms/sub/page ends on /forms/sub/done, as the
     browser resolves the 303 without JavaScript."""

@@ -645,6 +645,23 @@ def test_an_action_returning_a_permanent_redirect_is_answered_with_303() -> None
     assert (answer.status_code, answer["Location"]) == (303, "/moved/")
 
 
+def test_the_cookies_of_a_redirect_the_action_returns_are_sent() -> None:
+    """``response = redirect(...); response.set_cookie(...); return response``, as in a view:
+    the cookie is sent with the action's redirect."""
+    from django.shortcuts import redirect as django_redirect
+
+    from actionkit import action
+
+    @action(id="test-django-redirect-cookie")
+    def go(request: t.Any) -> t.Any:
+        response = django_redirect("/posts")
+        response.set_cookie("theme", "dark")
+        return response
+
+    answer = submit(client(), go, {}, path="/posts")
+    assert answer.status_code == 303 and answer.cookies["theme"].value == "dark"
+
+
 def test_not_found_and_forbidden_roll_back_as_http404_does() -> None:
     """With ATOMIC_REQUESTS, an action ended by not_found() or forbidden() rolls back what it
     wrote, as one raising Http404; transaction.non_atomic_requests opts an action out."""
