@@ -90,8 +90,8 @@ def refused(error: RequestRefused, client: bool) -> Answer:
 
 def redirected(signal: RedirectSignal) -> Answer:
     """An action's redirect without JavaScript: ``303`` (``permanent_redirect()`` too: a
-    ``308`` would post the form again to the new URL), or a guard's ``307``/``308`` that
-    moved the form before the action ran."""
+    ``308`` would post the form again to the new URL), or a Flask ``before_request``
+    function's ``308`` that moved the page before the action ran."""
     # A header holds latin-1 only: a URL with other text is sent as its URI, as Werkzeug's
     # redirect() sends it (/tags/thé → /tags/th%C3%A9).
     headers = [("Location", iri_to_uri(signal.url)), ("Content-Type", HTML)]
@@ -144,16 +144,17 @@ def client(
     moved = None if redirect is None else {"url": redirect.url, "type": redirect.type}
     status = 0 if rendered is None else rendered.status_code
     location = None if rendered is None else _location(rendered)
-    if 200 <= status < 300 or (form and status >= 400):
-        # (A form's page that is an error is shown as the browser shows it without
-        # JavaScript: the item deleted on its own page is a 404, a failed form's page may
-        # answer the failure's status.)
+    if 200 <= status < 300 or (form and failed and status >= 400):
+        # (A failed form's page may answer the failure's status: it shows the errors, and
+        # the client keeps what was typed.)
         assert rendered is not None
         html_text = rendered.body.decode("utf-8", "replace")
-    elif form and location and moved is None:
-        # The page posted to redirects after the action (a log-out on a page for members
-        # sends to the login page): the client goes there, as the browser does.
-        moved = {"url": near(url, location), "type": "push"}
+    elif form and moved is None and (location or status >= 400):
+        # The page posted to is not there to show after the action: it redirects (a log-out
+        # on a page for members sends to the login page) or is an error (the item deleted on
+        # its own page is a 404, a page of its own making). The client goes there, as the
+        # browser does without JavaScript.
+        moved = {"url": near(url, location or url), "type": "push"}
     answer = {
         "result": value,
         "failed": failed,

@@ -1224,9 +1224,11 @@ def test_an_action_returning_a_permanent_redirect_is_answered_with_303() -> None
     assert followed.text == "moved" and ran == [1, 1]
 
 
-def test_a_guard_that_moves_the_form_keeps_its_307_or_308() -> None:
-    """A before_request function answering 308 (the page moved) before the action ran keeps its
-    status: the browser posts the form to the new URL, where the action runs once."""
+def test_a_guard_that_moves_the_form_keeps_its_308() -> None:
+    """A before_request function answering 308 (the page moved), or aborting with it, before
+    the action ran keeps its status: the browser posts the form to the new URL, where the
+    action runs once. A login guard's 307 is a 303: posted to the login page, the form would
+    run the action there, without the user."""
     from flask import redirect as flask_redirect
     from flask import request
 
@@ -1244,15 +1246,23 @@ def test_a_guard_that_moves_the_form_keeps_its_307_or_308() -> None:
     def moved() -> t.Any:
         if request.path.startswith("/old/"):
             return flask_redirect("/new/" + request.path[5:], 308)
+        if request.path.startswith("/gone/"):
+            abort(flask_redirect("/new/" + request.path[6:], 308))
+        if request.path == "/account":
+            return flask_redirect("/login?next=/account", 307)
         return None
 
-    app.add_url_rule("/old/news", "old", lambda: "old")
-    app.add_url_rule("/new/news", "new", lambda: "new")
+    for rule in ("/old/news", "/gone/news", "/new/news", "/account", "/login"):
+        app.add_url_rule(rule, rule, lambda: "page " + request.path)
     client = app.test_client()
-    response = client.submit(note, {}, path="/old/news")
-    assert (response.status_code, response.headers["Location"]) == (308, "/new/news")
+    for old in ("/old/news", "/gone/news"):
+        response = client.submit(note, {}, path=old)
+        assert (response.status_code, response.headers["Location"]) == (308, "/new/news")
     followed = client.submit(note, {}, path="/old/news", follow_redirects=True)
-    assert followed.text == "new" and ran == ["/new/news"]
+    assert followed.text == "page /new/news" and ran == ["/new/news"]
+    guarded = client.submit(note, {}, path="/account", follow_redirects=True)
+    assert guarded.history[0].status_code == 303 and guarded.text == "page /login"
+    assert ran == ["/new/news"]
 
 
 def test_the_cookies_of_a_redirect_the_action_returns_are_sent() -> None:

@@ -180,7 +180,7 @@ class ActionKitMiddleware:
             with _django_paths(environ):
                 refused = guards.login_required_answer(request, context.current())
                 if refused is not None:
-                    responses.end_with(refused, ran=False)
+                    responses.end_with(refused)
                 result = _atomic_call(call, request)
         except ActionSignal:
             raise

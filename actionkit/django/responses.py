@@ -222,10 +222,11 @@ def no_write(data: bytes) -> object:
     raise RuntimeError("The WSGI write() callable is not supported inside Django.")
 
 
-def end_with(response: HttpResponseBase, ran: bool = True) -> t.NoReturn:
-    """End an action that returned a response: its redirect (``redirect_to_login``), or its
-    error status with its page. A redirect is a ``303`` once the action ran; a guard's
-    ``307``/``308`` (the action has not run) keeps its status, so the form is posted there."""
+def end_with(response: HttpResponseBase) -> t.NoReturn:
+    """End an action that returned a response (or its login guard's): its redirect
+    (``redirect_to_login``), always a ``303`` (a ``307``/``308`` would post the form again to
+    the new URL, where the action or its guard would answer the same), or its error status
+    with its page."""
     status = response.status_code
     location = response.get("Location")
     if 300 <= status < 400 and location:
@@ -233,8 +234,7 @@ def end_with(response: HttpResponseBase, ran: bool = True) -> t.NoReturn:
         for morsel in response.cookies.values():  # (redirect(...).set_cookie())
             if ctx is not None:
                 ctx.add_set_cookie(morsel.OutputString())
-        kept = status in (307, 308) and not ran
-        raise RedirectSignal(location, "push", status if kept else 303)
+        raise RedirectSignal(location, "push", 303)
     if status < 400:
         raise TypeError(
             f"The action returned a Django response ({status}); an action returns a JSON value,"

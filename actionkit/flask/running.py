@@ -256,8 +256,13 @@ def _dispatch(app: Flask, call: t.Callable[[], t.Any]) -> t.Any:
     """``before_request`` functions, then the action; a response from either ends it."""
     try:
         answer = app.preprocess_request()
-        if answer is not None:
-            _end_with(app.make_response(answer), ran=False)
+    except HTTPException as e:  # abort(redirect(...)) in a before_request function
+        if e.response is None:
+            raise
+        _end_with(e.response, ran=False)
+    if answer is not None:
+        _end_with(app.make_response(answer), ran=False)
+    try:
         result = call()
     except HTTPException as e:
         if e.response is None:
@@ -277,8 +282,9 @@ def _dispatch(app: Flask, call: t.Callable[[], t.Any]) -> t.Any:
 def _end_with(response: BaseResponse, ran: bool = True) -> t.NoReturn:
     """End the action with ``response``: its redirect, or its error status and page. A
     redirect is a ``303`` once the action ran (a ``308`` would post the form to the new URL,
-    to run it again); a ``before_request`` function's ``307``/``308`` (the action has not run:
-    it moved) keeps its status, so the browser posts the form there."""
+    to run it again); a ``before_request`` function's ``308`` (the action has not run: the page
+    moved) keeps its status, so the browser posts the form there. (A ``307`` is a ``303``: a
+    login guard's, posted to the login page, would run the action there.)"""
     status = response.status_code
     location = response.headers.get("Location")
     if 300 <= status < 400 and location:
@@ -286,8 +292,7 @@ def _end_with(response: BaseResponse, ran: bool = True) -> t.NoReturn:
         for header in response.headers.getlist("Set-Cookie"):  # (redirect(...).set_cookie())
             if ctx is not None:
                 ctx.add_set_cookie(header)
-        kept = status in (307, 308) and not ran
-        raise RedirectSignal(location, "push", status if kept else 303)
+        raise RedirectSignal(location, "push", 308 if status == 308 and not ran else 303)
     if status < 400:
         raise HTTPSignal(403)  # the app answered instead of letting the action run
     raise HTTPSignal(status, page=t.cast("WSGIApplication", response))

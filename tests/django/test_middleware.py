@@ -950,6 +950,41 @@ def test_the_per_site_cache_stores_a_page_that_opts_in() -> None:
     assert (second.status_code, second.text) == (200, "count=1") and renders == [1]
 
 
+def test_a_login_guard_answering_307_is_a_303() -> None:
+    """A LoginRequiredMiddleware of the project's own that answers 307: a 303 all the same. The
+    browser would post the form to the login page, where the guard (which follows the action,
+    not the page) answers 307 again, each time with a longer next, until it gives up."""
+    from django.conf import settings
+    from django.contrib.auth.middleware import LoginRequiredMiddleware
+    from django.http import HttpResponse, HttpResponseRedirect
+    from django.test import override_settings
+
+    from actionkit import Registry
+
+    class TemporaryRedirect(LoginRequiredMiddleware):  # type: ignore[misc]
+        def handle_no_permission(self, request: t.Any, view_func: t.Any) -> t.Any:
+            return HttpResponseRedirect(f"/login?next={request.path}", status=307)
+
+    registry = Registry()
+
+    @registry.action(id="wipe-307")
+    def wipe() -> str:
+        return "wiped"
+
+    globals()["TemporaryRedirect"] = TemporaryRedirect
+    middleware = [*settings.MIDDLEWARE, f"{__name__}.TemporaryRedirect"]
+    options = {"CACHE": "memory", "REGISTRY": registry}
+    try:
+        with (
+            override_settings(MIDDLEWARE=middleware, LOGIN_URL="/login", ACTIONKIT=options),
+            _route("account", lambda request: HttpResponse("account")),
+        ):
+            refused = submit(client(), wipe, path="/account")
+            assert (refused.status_code, refused["Location"]) == (303, "/login?next=/account")
+    finally:
+        del globals()["TemporaryRedirect"]
+
+
 def test_login_required_middleware_guards_actions() -> None:
     """With Django's LoginRequiredMiddleware, an anonymous user's action is refused as a view
     of its own would be (the redirect to the login page, the page posted to as next; nothing
