@@ -70,7 +70,7 @@ django-suite: $(STAMP)
 
 # Mutation testing (mutmut) of the request checks, the answers and the storage policy: the
 # modules and the tests of [tool.mutmut] in pyproject.toml, each mutant against the tests that
-# reach it; about half an hour on 2 cores. Results: `$(BIN)/mutmut results`, bench/mutation.md.
+# reach it; about four minutes on 2 cores. Results: `$(BIN)/mutmut results`, bench/mutation.md.
 # Not part of `make test`.
 .PHONY: mutate
 mutate: $(STAMP) system-deps

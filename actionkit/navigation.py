@@ -146,7 +146,8 @@ class ActionState:
 
 class NoState:
     """What :func:`action_state` returns where no action's outcome is shown: falsy, without
-    errors or values, so that templates need no guard (``state.error("title")`` is ``None``)."""
+    errors or values, so that templates need no guard (``state.error("title")`` is ``None``,
+    ``state.value("title")`` is ``""``)."""
 
     __slots__ = ()
     action = None
@@ -162,8 +163,8 @@ class NoState:
     def errors(self) -> dict[str, t.Any]:
         return {}
 
-    def value(self, name: str, default: str | None = None) -> str | None:
-        return default
+    def value(self, name: str, default: str = "") -> str:
+        return default  # as ActionState.value for a field not submitted
 
     def error(self, name: str) -> None:
         return None
@@ -183,9 +184,9 @@ def action_state(action: Action | None = None) -> ActionState | NoState:
     """The outcome of the action that was just submitted, while its page is rendered again.
 
     Elsewhere, and when ``action`` is given unless it was that action (bound copies count as
-    their action), an empty :class:`~actionkit.NoState`: falsy, its ``failed`` false and its
-    ``error(name)`` and ``value(name)`` ``None``. Templates use it to show errors and keep
-    submitted values::
+    their action), an empty :class:`~actionkit.NoState`: falsy, its ``failed`` false, its
+    ``error(name)`` ``None`` and its ``value(name)`` ``""``. Templates use it to show errors
+    and keep submitted values::
 
         {% set state = action_state(create_post) %}
         <input name="title" value="{{ state.value('title') or '' }}">

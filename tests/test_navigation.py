@@ -81,3 +81,21 @@ def test_action_state_filters_by_action(ctx: RequestContext) -> None:
     assert not action_state(second) and action_state(second).failed is False
     assert state.value("title") == "x" and state.value("other", "d") == "d"
     assert state.error("title") == "bad" and state.error("nope") is None
+
+
+def test_the_empty_state_renders_nothing_in_a_template(ctx: RequestContext) -> None:
+    """Outside the page after an action, ``value="{{ state.value('title') }}"`` is empty, as for
+    a field not submitted (it wrote "None" into the input), and ``state.error()`` is falsy."""
+    import jinja2
+
+    registry = Registry()
+    save = registry.register(lambda form: None, id="save")
+    template = jinja2.Environment(autoescape=True).from_string(
+        "<input value=\"{{ state.value('title') }}\">"
+        "{% if state.error('title') %}<p>{{ state.error('title') }}</p>{% endif %}"
+    )
+    for state in (action_state(), action_state(save)):
+        assert template.render(state=state) == '<input value="">'
+        assert state.value("title", "default") == "default"
+    ctx.state = ActionState(save, None, MultiDict(), False, 200)
+    assert template.render(state=action_state(save)) == '<input value="">'
