@@ -144,7 +144,7 @@ def client(
     moved = None if redirect is None else {"url": redirect.url, "type": redirect.type}
     status = 0 if rendered is None else rendered.status_code
     location = None if rendered is None else _location(rendered)
-    if 200 <= status < 300 or (form and failed and status >= 400):
+    if 200 <= status < 300 or (form and failed and status == result.status):
         # (A failed form's page may answer the failure's status: it shows the errors, and
         # the client keeps what was typed.)
         assert rendered is not None

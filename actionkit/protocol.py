@@ -17,7 +17,8 @@ Arguments
 Answer to the client (``Action-Id`` present)
     ``application/json``: ``{"result", "failed", "redirect", "html", "url", "revalidated"}``;
     ``html`` is the page named by ``Action-Page`` (or the redirect target) rendered after the
-    action, when the action changed something a page could show.
+    action, when the action changed something a page could show; after a form's submission, a
+    page that redirects or is an error is named in ``redirect`` instead (docs/protocol.rst).
 """
 
 from __future__ import annotations

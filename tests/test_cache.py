@@ -1859,6 +1859,39 @@ def test_a_cached_value_computed_for_a_page_goes_with_the_page(store: Store) -> 
     assert client.call(read).json["result"] == "newest" and len(loads) == 4
 
 
+def test_a_body_made_as_it_is_sent_tags_its_page_with_the_data_it_reads(store: Store) -> None:
+    """A page whose body is a generator reading a cached() value (a streamed template) runs
+    it with the page's context current: the page carries the value's tags, and
+    revalidate_tag of the data drops it (it was kept, showing the old value)."""
+    data = {"v": "old"}
+
+    @cached(tags=["posts"])
+    def value() -> str:
+        return data["v"]
+
+    def app(environ: t.Any, start_response: t.Any) -> t.Iterator[bytes]:
+        cache_tag("page")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body() -> t.Iterator[bytes]:
+            yield b"v="
+            yield value().encode()
+
+        return body()
+
+    cache = PageCache(store)
+    client = ActionClient(ActionMiddleware(app, cache=cache, registry=Registry()))
+
+    def show() -> tuple[str, str]:
+        with client.get("/s") as response:
+            return response.headers["Actionkit-Cache"], response.text
+
+    assert show() == ("MISS", "v=old") and show() == ("HIT", "v=old")
+    data["v"] = "new"
+    cache.revalidate_tag("posts")
+    assert show() == ("MISS", "v=new")
+
+
 def test_cached_outside_any_context_with_several_stores_says_which_it_uses(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

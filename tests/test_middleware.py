@@ -375,6 +375,11 @@ def test_a_failed_form_whose_page_answers_its_status_is_shown() -> None:
     answer = client.submit(save, {"title": ""}, path="/new", js=True)
     assert answer.status_code == 422 and answer.json["redirect"] is None
     assert answer.json["html"] == "<p>title required</p>"
+    # A failed form whose page is now another error (deleted meanwhile) is loaded, not morphed.
+    gone = ActionClient(ActionMiddleware(_paths_app, registry=registry, cache=False))
+    answer = gone.submit(save, {"title": ""}, path="/gone", js=True)
+    assert answer.json["redirect"] == {"url": "/gone", "type": "push"}
+    assert answer.json["html"] is None
 
 
 def test_a_redirect_with_text_in_its_query_renders_the_page_with_it_escaped() -> None:

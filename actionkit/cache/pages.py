@@ -261,6 +261,7 @@ class PageCache(Waiting, Folding):
             mine = exc_info is not None or policy.personal(environ)
             plan = None if mine else policy.plan_for(ctx, status, headers, since)
             capture.hints = None if ctx is None else ctx.hints
+            capture.ctx = ctx
             if ctx is not None:
                 ctx.hints.planned = True
             capture.plan = plan

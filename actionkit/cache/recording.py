@@ -6,12 +6,13 @@ import typing as t
 
 from werkzeug.http import is_resource_modified
 
+from .. import context
 from ..protocol import CACHE_STATUS_HEADER
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-    from ..context import RenderHints
+    from ..context import RenderHints, RequestContext
     from ..stores import Entry
     from .policy import Plan
 
@@ -25,12 +26,14 @@ BYPASS = "BYPASS"
 class Capture:
     """What the app's ``start_response`` decided, and the bytes it wrote through ``write()``."""
 
-    __slots__ = ("chunks", "hints", "plan", "started")
+    __slots__ = ("chunks", "ctx", "hints", "plan", "started")
 
     def __init__(self) -> None:
         self.plan: Plan | None = None
         #: What the page declared while it rendered (read again when it is stored).
         self.hints: RenderHints | None = None
+        #: The page's request context, current again while its body is iterated.
+        self.ctx: RequestContext | None = None
         self.started = False
         self.chunks: list[bytes] = []
 
@@ -73,7 +76,19 @@ class Recorder:
     def __iter__(self) -> t.Iterator[bytes]:
         capture = self._capture
         chunks = capture.chunks
-        for chunk in self._iterable:
+        iterator = iter(self._iterable)
+        while True:
+            # A body that is made as it is sent (a generator, a streamed template) runs with
+            # its page's context current: the cached() values it reads tag the page.
+            ctx = capture.ctx
+            token = None if ctx is None or context.current() else context.push(ctx)
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                break
+            finally:
+                if token is not None:
+                    context.pop(token)
             # A generator app calls start_response at its first step: look each time.
             if capture.plan is not None:
                 chunks.append(chunk)
