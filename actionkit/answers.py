@@ -95,8 +95,7 @@ def redirected(signal: RedirectSignal) -> Answer:
     # A header holds latin-1 only: a URL with other text is sent as its URI, as Werkzeug's
     # redirect() sends it (/tags/thé → /tags/th%C3%A9).
     headers = [("Location", iri_to_uri(signal.url)), ("Content-Type", HTML)]
-    status = signal.status
-    return Answer(status, headers, html_page(status, f"Redirecting to {signal.url}."))
+    return Answer(signal.status, headers, html_page(signal.status, f"Redirecting to {signal.url}."))
 
 
 def page(rendered: Rendered | None, result: t.Any) -> Answer:

@@ -1770,6 +1770,10 @@ def test_cached_keys_keep_apart_what_json_would_merge_and_stay_short(store: Stor
             word_count({1: "x"})
         with pytest.raises(TypeError, match=r"not True"):
             word_count([{"a": {True: 1}}])
+        looped: list[t.Any] = []
+        looped.append(looped)
+        with pytest.raises(TypeError, match=r"its arguments must be JSON values"):
+            word_count(looped)
         assert word_count({"1": "x"}) == 1
         long_a, long_b = "word " * 20_000, "word " * 19_999 + "other"
         assert (word_count(long_a), word_count(long_b), word_count(long_a)) == (20_000,) * 3

@@ -206,7 +206,10 @@ def _argument_key(name: str, arguments: dict[str, t.Any]) -> str:
     # key (or "1" was one) are the arguments looked through for keys that were not strings.
     if text is None or _KEY_NOT_TEXT.search(text):
         for param, value in arguments.items():
-            problem = _not_json(value, leaves=text is None)
+            try:
+                problem = _not_json(value, leaves=text is None)
+            except RecursionError:  # a list or dict that holds itself
+                problem = ""
             if problem is not None:
                 raise TypeError(
                     f"The cached function {name} got {value!r} for {param!r}; its arguments"
