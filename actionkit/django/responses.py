@@ -231,8 +231,8 @@ def end_with(response: HttpResponseBase) -> t.NoReturn:
     location = response.get("Location")
     if 300 <= status < 400 and location:
         ctx = context.current()
-        for morsel in response.cookies.values():  # (redirect(...).set_cookie())
-            if ctx is not None:
+        if ctx is not None:  # the cookies set on it (redirect(...).set_cookie(...))
+            for morsel in response.cookies.values():
                 ctx.add_set_cookie(morsel.OutputString())
         raise RedirectSignal(location, "push", 303)
     if status < 400:

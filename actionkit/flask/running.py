@@ -289,8 +289,8 @@ def _end_with(response: BaseResponse, ran: bool = True) -> t.NoReturn:
     location = response.headers.get("Location")
     if 300 <= status < 400 and location:
         ctx = context.current()
-        for header in response.headers.getlist("Set-Cookie"):  # (redirect(...).set_cookie())
-            if ctx is not None:
+        if ctx is not None:  # the cookies set on it (redirect(...).set_cookie(...))
+            for header in response.headers.getlist("Set-Cookie"):
                 ctx.add_set_cookie(header)
         raise RedirectSignal(location, "push", 308 if status == 308 and not ran else 303)
     if status < 400:
