@@ -16,6 +16,7 @@ import logging
 import typing as t
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.urls import iri_to_uri
@@ -62,6 +63,9 @@ def send(
         # One Set-Cookie per name: the page's own, when it sets one the action set too.
         own = {v.partition("=")[0].strip() for k, v in headers if k.lower() == "set-cookie"}
         headers.extend(("Set-Cookie", v) for k, v in ctx.set_cookies.items() if k not in own)
+    if ctx is not None and ctx.more_headers:
+        names = {name.lower() for name, _ in headers}
+        headers.extend((k, v) for k, v in ctx.more_headers if k.lower() not in names)
     headers.append(("Content-Length", str(len(answer.body))))
     start_response(status_line(answer.status), headers)
     if ctx is not None and ctx.after_callbacks:
@@ -217,7 +221,12 @@ def as_json(*given: t.Any) -> t.Any:
         return value.model_dump(mode="json")
     if len(given) > 1:
         return given[0](value)
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
+    # What pydantic gives actions (dates, Decimal, UUID, Enum, dataclasses, sets), as pydantic
+    # writes them in JSON (as DjangoJSONEncoder and Flask's provider do most of them).
+    try:
+        return to_jsonable_python(value)
+    except PydanticSerializationError:
+        raise TypeError(f"{type(value).__name__} is not a JSON value") from None
 
 
 def _no_store(content_type: str) -> Headers:

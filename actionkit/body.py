@@ -49,9 +49,14 @@ def peek_body(environ: WSGIEnvironment, limit: int) -> Peek:
     if length.isdigit() and int(length) <= limit and not environ.get("wsgi.input_terminated"):
         # The usual form: its whole length, straight from the server's stream.
         want = int(length)
-        body = raw.read(want) if want else b""
+        body = b""
         while len(body) < want:  # a stream that answers with what has arrived so far
-            more = raw.read(want - len(body))
+            try:
+                more = raw.read(want - len(body))
+            except (OSError, ValueError):
+                # uWSGI and mod_wsgi raise when the client went away (Werkzeug's own reads
+                # say ClientDisconnected for it): the body ends where it stopped.
+                more = b""
             if not more:
                 truncated = True
                 break

@@ -70,8 +70,8 @@ def check(middleware: ActionMiddleware, *, workers: int | None = None) -> list[P
         report.error(
             "secret_key",
             "No secret key: bind() fails and bound arguments cannot be read; set"
-            " ACTIONKIT_SECRET_KEY (or app.secret_key with Flask) to the same value in every"
-            " worker.",
+            " ACTIONKIT_SECRET_KEY (Flask: app.secret_key; Django: SECRET_KEY or"
+            " ACTIONKIT['SECRET_KEY']) to the same value in every worker.",
         )
     count = worker_count(workers)
     store = middleware.cache.store if middleware.cache is not None else None

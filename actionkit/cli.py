@@ -114,7 +114,10 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     problems = check(middleware, workers=args.workers)
-    _print_problems(args.app, problems, len(middleware.registry), args.json)
+    try:
+        _print_problems(args.app, problems, len(middleware.registry), args.json)
+    except BrokenPipeError:  # check | head: the exit status still says what it found
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 1 if any(p.level == "error" for p in problems) else 0
 
 
@@ -132,7 +135,7 @@ def actions_text(middleware: ActionMiddleware, *, as_json: bool = False) -> str:
 
 
 def _print_problems(app: str, problems: list[Problem], count: int, as_json: bool) -> None:
-    print(problems_text(app, problems, count, as_json=as_json))
+    print(problems_text(app, problems, count, as_json=as_json), flush=True)
 
 
 def problems_text(app: str, problems: list[Problem], count: int, *, as_json: bool = False) -> str:

@@ -47,6 +47,9 @@ class RenderHints:
     #: ``session``): each asked again when the page is stored, since a streamed page reads it
     #: after its headers, once the framework decided whether to say ``Vary: Cookie``.
     readers: list[t.Callable[[], bool]] = field(default_factory=list)
+    #: Why the page must not be stored, when a framework's adapter found a reason while it
+    #: rendered (Flask-WTF's CSRF token, which expires).
+    refusal: str | None = None
     #: Set once the page's answer started: cache_tag() and cache_life() come too late then.
     planned: bool = False
     #: The tags of the ``cached()`` values the page showed, and the earliest of their expiries.
@@ -63,6 +66,8 @@ class RequestContext:
     cache: object | None = None
     #: The secret key(s) of the middleware (bound arguments made during the request use it).
     secret_key: t.Any = None
+    #: The middleware's ``trust_forwarded``: ``X-Forwarded-Proto`` tells the request's scheme.
+    trust_forwarded: bool = False
     #: ``True`` while an action runs: only then may cookies be set.
     in_action: bool = False
     #: The :class:`~actionkit.Action` the request runs, if it is an action request.
@@ -78,6 +83,9 @@ class RequestContext:
     set_cookies: dict[str, str] = field(default_factory=dict)
     #: The ``Path`` of each cookie in :attr:`set_cookies`: where a browser sends it back.
     cookie_paths: dict[str, str] = field(default_factory=dict)
+    #: Other headers for the action's answer (a framework's ``after_request`` functions'
+    #: ``Access-Control-*``, security headers), each sent unless the answer has its own.
+    more_headers: list[tuple[str, str]] | None = None
     revalidated_paths: list[str] = field(default_factory=list)
     revalidated_tags: list[str] = field(default_factory=list)
     #: What the page being rendered said about caching itself.
@@ -273,6 +281,15 @@ _COOKIE_OPTIONS = frozenset(
 )
 
 
+def request_scheme(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
+    """The scheme the browser used (``X-Forwarded-Proto`` only when trusted)."""
+    if trust_forwarded:
+        proto = environ.get("HTTP_X_FORWARDED_PROTO")
+        if proto:
+            return str(proto).split(",", 1)[0].strip().lower()
+    return str(environ.get("wsgi.url_scheme", "http"))
+
+
 def _dump_cookie(ctx: RequestContext, name: str, value: str, options: dict[str, t.Any]) -> str:
     unknown = set(options) - _COOKIE_OPTIONS
     if unknown:
@@ -283,7 +300,7 @@ def _dump_cookie(ctx: RequestContext, name: str, value: str, options: dict[str, 
         "path": "/",
         "httponly": True,
         "samesite": "Lax",
-        "secure": ctx.environ.get("wsgi.url_scheme") == "https",
+        "secure": request_scheme(ctx.environ, ctx.trust_forwarded) == "https",
         **options,
     }
     return dump_cookie(name, value, **settings)

@@ -31,9 +31,11 @@ ANY = (t.Any, object)
 Form = MultiDict[str, t.Any]
 #: Reads a field's raw value from a form, or :data:`MISSING`.
 Reader = t.Callable[[Form, str], t.Any]
-#: A model's field: its key in the form, how it is read, whether the model requires it, and
-#: what makes its text a value of the field's type where pydantic would refuse the text.
-ModelField = tuple[str, Reader, bool, t.Callable[[t.Any], t.Any] | None]
+#: A model's field: its keys in the form (the first one found is read: an alias, the other
+#: choices of ``AliasChoices``, its name with ``populate_by_name``), how it is read, whether the
+#: model requires it, what makes its text a value of the field's type where pydantic would
+#: refuse the text, and whether ``None`` is one of its values (an empty input is then ``None``).
+ModelField = tuple[tuple[str, ...], Reader, bool, t.Callable[[t.Any], t.Any] | None, bool]
 
 
 # -- reading a form -------------------------------------------------------------------------------
@@ -165,29 +167,45 @@ def model_fields(annotation: t.Any) -> tuple[ModelField, ...] | None:
     base = _unwrap(annotation)
     if not inspect.isclass(base):
         return None
-    fields: list[tuple[str, t.Any, bool]]
+    fields: list[tuple[tuple[str, ...], t.Any, bool]]
     if issubclass(base, pydantic.BaseModel):
+        by_name = bool(
+            base.model_config.get("populate_by_name") or base.model_config.get("validate_by_name")
+        )
         fields = [
-            (
-                f.validation_alias if isinstance(f.validation_alias, str) else f.alias or name,
-                f.annotation,
-                f.is_required(),
-            )
+            (_keys(name, f, by_name), f.annotation, f.is_required())
             for name, f in base.model_fields.items()
         ]
     elif dataclasses.is_dataclass(base):
         hints = _hints(base)
         fields = [
-            (f.name, hints.get(f.name, t.Any), _required_field(f))
+            ((f.name,), hints.get(f.name, t.Any), _required_field(f))
             for f in dataclasses.fields(base)
             if f.init
         ]
     elif typing_extensions.is_typeddict(base):
         required: frozenset[str] = getattr(base, "__required_keys__", frozenset())
-        fields = [(k, v, k in required) for k, v in _hints(base).items()]
+        fields = [((k,), v, k in required) for k, v in _hints(base).items()]
     else:
         return None
-    return tuple((key, reader(ann), required, _choose(ann)) for key, ann, required in fields)
+    return tuple(
+        (keys, reader(ann), required, _choose(ann), _accepts(ann, None, False))
+        for keys, ann, required in fields
+    )
+
+
+def _keys(name: str, field: t.Any, by_name: bool) -> tuple[str, ...]:
+    """The form keys of a pydantic model's field, as pydantic reads its input."""
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        keys = [alias]
+    elif isinstance(alias, pydantic.AliasChoices):
+        keys = [c for c in alias.choices if isinstance(c, str)]
+    else:
+        keys = [field.alias or name]
+    if (by_name or not keys) and name not in keys:
+        keys.append(name)
+    return tuple(keys)
 
 
 def _hints(cls: type) -> dict[str, t.Any]:
@@ -216,15 +234,18 @@ def _required_field(field: dataclasses.Field[t.Any]) -> bool:
 def model_input(fields: tuple[ModelField, ...], form: Form, has_default: bool = False) -> t.Any:
     """The values of a model's fields in ``form``; :data:`MISSING` for a parameter with a
     default (``filters: Filters | None = None``) when the form has none of its fields."""
-    if has_default and not any(key in form for key, *_ in fields):
+    if has_default and not any(key in form for keys, *_ in fields for key in keys):
         return MISSING
     data = {}
-    for key, reader, required, choose in fields:
+    for keys, reader, required, choose, nullable in fields:
+        key = next((k for k in keys if k in form), keys[0])
         value = reader(form, key)
         if value is MISSING and reads_many(reader) and required:
             value = []
+        elif value is MISSING and required and nullable and key in form:
+            value = None  # an empty input is a form's only "no value": Optional[date]
         if value is not MISSING:
-            data[key] = value if choose is None else choose(value)
+            data[key] = value if choose is None or value is None else choose(value)
     return data
 
 

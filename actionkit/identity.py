@@ -87,5 +87,8 @@ def check_replacement(
         "another function of that name",
         "Two functions with one qualified name (closures made by one factory, lambdas, a name"
         " defined twice) would share one ID. Give each its own @action(id=...), or make one"
-        " action and pass the per-call values with bind() (action.bind(value)).",
+        " action and pass the per-call values with bind() (action.bind(value)). An app"
+        " factory called more than once (one app per test) defines its actions at module"
+        " level, or registers them on a Registry of each app's own"
+        " (ActionKit(app, registry=Registry()), @registry.action).",
     )

@@ -41,7 +41,7 @@ from . import context
 from .assets import assets
 from .cache.api import cache_life, cache_tag
 from .navigation import action_state
-from .protocol import STATIC_PREFIX
+from .protocol import STATIC_PREFIX, STATIC_ROOT_KEY
 from .registry import Action
 
 if t.TYPE_CHECKING:
@@ -106,7 +106,8 @@ def _exposed(expose: Exposed) -> list[tuple[str, Action]]:
 
 def _static_url() -> str:
     ctx = context.current()
-    script_name = ctx.environ.get("SCRIPT_NAME", "") if ctx is not None else ""
+    environ: t.Mapping[str, t.Any] = ctx.environ if ctx is not None else {}
+    script_name = str(environ.get(STATIC_ROOT_KEY, environ.get("SCRIPT_NAME", "")))
     return script_name.rstrip("/") + STATIC_PREFIX
 
 

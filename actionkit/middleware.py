@@ -40,7 +40,7 @@ from .context import RequestContext
 from .exceptions import HTTPSignal, InvalidArguments, RedirectSignal, RequestRefused
 from .navigation import ActionState, Failure, fail
 from .params import ActionCall
-from .protocol import ENVIRON_ACTION_ID, STATIC_PREFIX, error_code
+from .protocol import ENVIRON_ACTION_ID, STATIC_PREFIX, STATIC_ROOT_KEY, error_code
 from .registry import Registry, default_registry
 from .rendering import Rendered, page_environ, render_app, resolved
 
@@ -78,8 +78,8 @@ class ActionMiddleware:
     :param allowed_origins: other origins (``https://admin.example.com``) or host patterns
         (``*.example.com``) whose pages may run actions, e.g. behind a proxy that rewrites
         ``Host``.
-    :param trust_forwarded: take the host from ``X-Forwarded-Host`` for the cross-site check;
-        only behind a proxy that sets it.
+    :param trust_forwarded: take the host and scheme from ``X-Forwarded-Host`` and
+        ``-Proto`` (the cross-site check, ``Secure`` cookies); only behind a proxy that sets them.
     :param body_limit: the largest action request body, in bytes; larger ones get ``413``.
     :param debug: show tracebacks in the answer of an action that raised. Never in production.
     :param error_page: renders the application's page for an error status, for browsers without
@@ -119,7 +119,7 @@ class ActionMiddleware:
         # Bound arguments made outside a request (at import, in a CLI) use this key too.
         security.set_process_key(secret_key)
         self.secret_key = security.resolve_key(secret_key)
-        self.allowed_origins = tuple(allowed_origins)
+        self.allowed_origins = security.origins(allowed_origins)
         self.trust_forwarded = trust_forwarded
         self.body_limit = body_limit
         self.debug = debug
@@ -158,6 +158,8 @@ class ActionMiddleware:
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> t.Iterable[bytes]:
+        # Where /_actionkit/ is served, for a page under a dispatcher inside (jinja._static_url).
+        environ.setdefault(STATIC_ROOT_KEY, environ.get("SCRIPT_NAME", ""))
         method = environ["REQUEST_METHOD"]
         if method == "POST":
             return self._post(environ, start_response)
@@ -178,7 +180,7 @@ class ActionMiddleware:
         """Call the wrapped app with a request context current; run ``after()`` callbacks from
         ``close()`` (or hand them to ``parent`` when this render is part of an action's answer).
         """
-        ctx = RequestContext(environ, cache=self.cache, secret_key=self.secret_key, state=state)
+        ctx = self._context(environ, state=state)
         if parent is not None:
             ctx.pending = parent.pending  # the action's revalidations (see PageCache.render)
         if self._context_in_environ:
@@ -205,15 +207,13 @@ class ActionMiddleware:
             return answers.send(answers.refused(e, client), start_response)
         if call is None:
             return self.call_app(environ, start_response)
-        ctx = RequestContext(
-            environ,
-            cache=self.cache,
-            secret_key=self.secret_key,
-            in_action=True,
-            action=call.action,
-            pending=None if self.cache is None else [],
-        )
+        pending: list[t.Any] | None = None if self.cache is None else []
+        ctx = self._context(environ, in_action=True, action=call.action, pending=pending)
         return answers.send(self._run(environ, call, ctx), start_response, ctx)
+
+    def _context(self, environ: WSGIEnvironment, **more: t.Any) -> RequestContext:
+        more.update(secret_key=self.secret_key, trust_forwarded=self.trust_forwarded)
+        return RequestContext(environ, cache=self.cache, **more)
 
     # -- running an action, then answering -------------------------------------------------------
 

@@ -41,6 +41,9 @@ RESERVED_FIELD_PREFIX = "$ACTION_"
 
 #: URL prefix under which the middleware serves the client script and its assets.
 STATIC_PREFIX = "/_actionkit/"
+#: The environ key of the mount point (``SCRIPT_NAME``) at which the middleware serves
+#: :data:`STATIC_PREFIX`, as it was when the request reached it.
+STATIC_ROOT_KEY = "actionkit.static_root"
 
 #: Response header saying how the page cache answered.
 CACHE_STATUS_HEADER = "Actionkit-Cache"

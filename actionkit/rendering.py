@@ -53,8 +53,13 @@ def render_app(app: WSGIApplication, environ: WSGIEnvironment) -> Rendered:
     finally:
         if hasattr(iterable, "close"):
             iterable.close()
+    if not captured:
+        raise RuntimeError(f"{app!r} gave its body without calling start_response() (PEP 3333).")
     return Rendered(captured[0], captured[1], b"".join(chunks))
 
+
+#: Set in the environ of the page rendered in-process after an action.
+AFTER_ACTION_KEY = "actionkit.after_action"
 
 _NOT_COPIED = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH", "werkzeug.debug.preserve_context"))
 
@@ -101,6 +106,9 @@ def page_environ(
             "HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8",
         }
     )
+    # Not a request of the client's: the page shown after an action (a rate limiter counts
+    # the action alone; see actionkit.flask.is_page_after_action).
+    page[AFTER_ACTION_KEY] = True
     if ENVIRON_ACTION_ID in environ:
         # The client script's answer holds the page as text: not compressed (Flask-Compress).
         page["HTTP_ACCEPT_ENCODING"] = "identity"

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .context import request_scheme
 from .exceptions import BadToken, SecretKeyMissing
 
 if t.TYPE_CHECKING:
@@ -225,15 +226,6 @@ def _normalize_host(host: str, scheme: str) -> str:
     return host
 
 
-def request_scheme(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
-    """The scheme the browser used (``X-Forwarded-Proto`` only when trusted)."""
-    if trust_forwarded:
-        proto = environ.get("HTTP_X_FORWARDED_PROTO")
-        if proto:
-            return str(proto).split(",", 1)[0].strip().lower()
-    return str(environ.get("wsgi.url_scheme", "http"))
-
-
 def request_host(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
     """The host the browser addressed (``X-Forwarded-Host`` only when trusted)."""
     scheme = request_scheme(environ, trust_forwarded)
@@ -257,6 +249,18 @@ def _origin_host(origin: str) -> tuple[str, str] | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return parts.scheme, _normalize_host(parts.netloc, parts.scheme)
+
+
+def origins(allowed: t.Iterable[str]) -> tuple[str, ...]:
+    """``allowed_origins`` as given, checked: a string is refused (its characters would be the
+    patterns, ``*`` among them for ``"https://*.example.com"``: every host)."""
+    if isinstance(allowed, str | bytes):
+        raise TypeError(
+            f"allowed_origins is a list of origins, not the string {allowed!r}: write"
+            f" [{allowed!r}] (in the environment, FLASK_ACTIONKIT_ALLOWED_ORIGINS is read as"
+            " JSON: a list in JSON)."
+        )
+    return tuple(allowed)
 
 
 def is_same_origin(

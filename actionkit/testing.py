@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import typing as t
 
+from pydantic_core import to_jsonable_python
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import Client, TestResponse
 
@@ -65,7 +66,10 @@ class ActionClient(Client):
         # The action's hidden field comes first, where a form's own field usually stands; a
         # file given as a (file, filename) tuple stays one value.
         fields: MultiDict[str, t.Any] = MultiDict([(action.field_name, action.token)])
-        pairs = data.items() if isinstance(data, t.Mapping) else (data or ())
+        if isinstance(data, MultiDict):  # every value of a repeated field, as Client.post()
+            pairs: t.Iterable[tuple[str, t.Any]] = data.items(multi=True)
+        else:
+            pairs = data.items() if isinstance(data, t.Mapping) else (data or ())
         for key, value in pairs:
             for item in value if isinstance(value, list) else [value]:
                 fields.add(key, item)
@@ -94,7 +98,9 @@ class ActionClient(Client):
         if action.token:
             all_headers[ACTION_BOUND_HEADER] = action.token
         all_headers.update(headers or {})
-        return self.post(path, json=list(args), headers=all_headers, **kwargs)
+        # As the client script sends them (ISO 8601 dates, numbers of Decimals as text), not as
+        # a framework's JSON provider would (Flask: HTTP dates, which a ``date`` refuses).
+        return self.post(path, json=to_jsonable_python(list(args)), headers=all_headers, **kwargs)
 
 
 _MIXED: dict[type[Client], type[ActionClient]] = {}

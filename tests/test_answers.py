@@ -3,11 +3,15 @@ the client gets the page."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import decimal
+import enum
 import json
 import logging
 import math
 import typing as t
+import uuid
 
 import pytest
 from pydantic import BaseModel
@@ -369,3 +373,54 @@ def test_results_the_client_can_and_cannot_receive(caplog: pytest.LogCaptureFixt
         assert client.call(nan).status_code == 500
         assert client.call(inf).status_code == 500
     assert "{'ratio': nan}, which is not a JSON value" in caplog.text
+
+
+class _Colour(enum.Enum):
+    RED = "red"
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+    y: int
+
+
+def test_results_of_the_types_typed_actions_take_reach_the_client() -> None:
+    """A date, a Decimal, a UUID, an Enum, a set or a dataclass returned by an action (the
+    values typed parameters give it) reach the client as pydantic writes them in JSON: the
+    action has run, and a 500 would tell the page it failed. Something pydantic cannot write
+    either is still a 500."""
+    registry = Registry()
+    ran: list[str] = []
+    values: dict[str, t.Any] = {
+        "day": datetime.date(2024, 3, 5),
+        "price": decimal.Decimal("9.90"),
+        "ref": uuid.UUID(int=1),
+        "colour": _Colour.RED,
+        "tags": {"a"},
+        "point": _Point(1, 2),
+    }
+
+    @registry.action(id="give")
+    def give(name: str) -> t.Any:
+        ran.append(name)
+        return values[name]
+
+    @registry.action(id="odd")
+    def odd() -> t.Any:
+        return object()
+
+    client = ActionClient(ActionMiddleware(_page, registry=registry, cache=False))
+    got = {name: client.call(give, name).json["result"] for name in values}
+    assert got == {
+        "day": "2024-03-05",
+        "price": "9.90",
+        "ref": "00000000-0000-0000-0000-000000000001",
+        "colour": "red",
+        "tags": ["a"],
+        "point": {"x": 1, "y": 2},
+    }
+    answer = client.submit(give, {"name": "day"}, js=True)
+    assert answer.status_code == 200 and answer.json["result"] == "2024-03-05"
+    assert ran == [*values, "day"]
+    assert client.call(odd).status_code == 500

@@ -75,6 +75,41 @@ def test_a_body_shorter_than_its_length_is_reported_and_handed_on() -> None:
     assert environ["wsgi.input"].read() == b"a=1"
 
 
+class _Gone:
+    """A server's stream whose client went away mid-body: uWSGI and mod_wsgi raise OSError
+    once what arrived has been read."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.data:
+            raise OSError("error during read on wsgi.input")
+        chunk, self.data = self.data[:size], self.data[size:]
+        return chunk
+
+
+def test_a_client_gone_mid_body_is_a_body_cut_short() -> None:
+    """A stream that raises OSError where the client went away ends the body there (it
+    escaped the middleware: a server's 500 for a form that is no action, and for an action,
+    where its 400 is due); the application meets the same end."""
+    environ = _environ(_Gone(b"a=1"), 100)
+    assert peek_body(environ, limit=1000) == (b"a=1", False, True)
+
+    def app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    middleware = ActionMiddleware(app, registry=Registry(), cache=False, secret_key="k" * 32)
+    statuses: list[str] = []
+    for body in (b"a=1", b"$ACTION_ID_x="):
+        sent = _environ(_Gone(body), 100)
+        sent.update(REQUEST_METHOD="POST", CONTENT_TYPE="application/x-www-form-urlencoded")
+        answer = b"".join(middleware(sent, lambda s, h, e=None: statuses.append(s)))
+    assert statuses == ["200 OK", "400 Bad Request"], answer
+    assert answer.startswith(b"<!doctype html>")
+
+
 def test_replay_stream_reads_lines_across_the_seam() -> None:
     """Lines that span the bytes read and the rest come out whole."""
     stream = ReplayStream(b"one\ntw", io.BytesIO(b"o\nthree"))

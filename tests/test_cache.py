@@ -340,6 +340,28 @@ def test_a_process_that_only_read_a_page_waits_for_a_dead_render_as_long_as_its_
     assert answer[0] == "MISS" and 0.25 < waited < 2, waited  # the cache's wait is 5 s
 
 
+def test_a_reader_of_an_expired_page_waits_for_a_dead_regeneration_as_for_a_dead_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page past its lifetime (``stale=0``) whose regeneration another process took the
+    lease for, and died doing: its readers wait as a miss waits for a dead render (at least
+    _LEAST_WAIT, about four times a render), not the cache's whole wait, then render."""
+    from actionkit.cache import waiting
+
+    monkeypatch.setattr(waiting, "_LEAST_WAIT", 0.3)
+    path = tmp_path / "cache.sqlite3"
+    a, b = Site(SQLiteStore(path)), Site(SQLiteStore(path))
+    assert a.get("/nostale")[0] == "MISS" and b.get("/nostale")[0] == "HIT"
+    a.clock.now += 61
+    b.clock.now += 61  # expired, and no stale window
+    (key,) = [k for k in a.cache._shared if "/nostale" in k]
+    assert a.cache.safe.store.acquire(key, 30)  # a's regeneration, killed with its process
+    started = time.monotonic()
+    answer = b.get("/nostale")
+    waited = time.monotonic() - started
+    assert answer == ("MISS", "/nostale? v1 render 1") and 0.25 < waited < 2, waited  # wait=5
+
+
 def test_the_wait_for_another_process_render_reads_the_pages_while_threads_change_them() -> None:
     """A miss of a page this process only served from the store times its wait by the renders
     of the others, which threads serving other pages add and drop meanwhile: the miss never
@@ -436,6 +458,21 @@ def test_vary_is_part_of_the_key(store: Store) -> None:
     assert site.get("/vary", headers=fr) == ("HIT", "/vary? v1 render 2")
     site.cache.revalidate_tag("posts")
     assert site.get("/vary", headers=en)[0] == "MISS"
+
+
+def test_an_answer_without_the_vary_of_a_stored_page_does_not_replace_its_variants(
+    store: Store,
+) -> None:
+    """A page stored with ``Vary`` whose answer for another request has none (Flask-CORS adds
+    ``Vary: Origin`` for allowed origins only) is stored as one more variant: stored without
+    it, it replaced every variant, so one request from anywhere served the allowed origins a
+    page without their headers."""
+    site = Site(store)
+    en, fr = {"Accept-Language": "en"}, {"Accept-Language": "fr", "X-Vary-On": ""}
+    assert site.get("/vary", headers=en)[0] == "MISS"
+    assert site.get("/vary", headers=fr)[0] == "MISS"
+    assert site.get("/vary", headers=en) == ("HIT", "/vary? v1 render 1")
+    assert site.get("/vary", headers=fr) == ("HIT", "/vary? v1 render 2")
 
 
 def test_a_page_reading_cookies_is_stored_only_if_it_varies_with_them(store: Store) -> None:
@@ -1960,6 +1997,45 @@ print("ok")
         [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_revalidation_in_a_process_without_an_app_says_it_reached_nothing(
+    tmp_path: Path,
+) -> None:
+    """A job that revalidates before (or without) making the app reaches only its own empty
+    memory store: the running app's page stayed stale, silently. It is logged once; a process
+    that has made a middleware, or holds data in the default store, is not warned."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(
+        """
+import sys
+from actionkit import ActionMiddleware, cached, revalidate_path, revalidate_tag
+
+if sys.argv[1] == "bare":
+    revalidate_tag("posts")
+    revalidate_path("/posts")
+elif sys.argv[1] == "data":
+    @cached(tags=["posts"])
+    def count():
+        return 1
+    count()
+    revalidate_tag("posts")
+else:
+    app = ActionMiddleware(lambda e, s: [], secret_key="k" * 32)
+    revalidate_tag("posts")
+"""
+    )
+    logged = {}
+    for case in ("bare", "data", "app"):
+        done = subprocess.run(
+            [sys.executable, str(script), case], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        logged[case] = done.stderr.count("no actionkit middleware has been made")
+    assert logged == {"bare": 1, "data": 0, "app": 0}
 
 
 # -- PageCache on its own, as the middleware drives it ----------------------------------------

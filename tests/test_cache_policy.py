@@ -53,6 +53,22 @@ def _hints(**values: t.Any) -> RenderHints:
             "404 NOT FOUND", [], _hints(tags={"t"}), 0, "its status is '404 NOT FOUND'", id="404"
         ),
         pytest.param(OK, [], _hints(tags={"t"}), -1, "the store is unavailable", id="store-down"),
+        pytest.param(
+            OK,
+            [("Content-Security-Policy", "script-src 'strict-dynamic' 'nonce-r4nd0m'")],
+            _hints(tags={"t"}),
+            0,
+            "its Content-Security-Policy has a nonce",
+            id="csp-nonce",
+        ),
+        pytest.param(
+            OK,
+            [("Content-Security-Policy-Report-Only", "script-src 'NONCE-x'")],
+            _hints(tags={"t"}),
+            0,
+            "its Content-Security-Policy has a nonce",
+            id="csp-report-only-nonce",
+        ),
         pytest.param(OK, [], _hints(ttl=0.0), 0, "its lifetime is 0", id="ttl-0"),
         pytest.param(
             OK, [("Cache-Control", "s-maxage=0")], None, 0, "its lifetime is 0", id="s-maxage-0"
@@ -85,6 +101,16 @@ def test_pages_not_stored_say_why(
     """A page that did not opt in gets None; one that opted in but must not be stored gets
     the reason."""
     assert plan(status, headers, hints, since) == expected
+
+
+def test_a_policy_without_a_nonce_and_a_page_without_a_reason_of_its_framework_are_stored() -> None:
+    """A Content-Security-Policy without a nonce (hashes, hosts) is everybody's; a reason a
+    framework's adapter gave while the page rendered (Flask-WTF's token) keeps it out."""
+    csp = [("Content-Security-Policy", "script-src 'self' 'sha256-abc'")]
+    assert isinstance(plan(OK, csp, _hints(tags={"t"}), 0), Plan)
+    hints = _hints(tags={"t"})
+    hints.refusal = "it shows a Flask-WTF CSRF token"
+    assert plan(OK, csp, hints, 0) == "it shows a Flask-WTF CSRF token"
 
 
 def test_a_plan_keeps_what_the_store_needs() -> None:
@@ -214,6 +240,37 @@ def test_pages_of_other_schemes_and_mount_points_have_their_own_keys() -> None:
         page_key({**base, "PATH_INFO": "/app/p/x"}),
     }
     assert len(keys) == 5
+
+
+def test_a_host_header_cannot_name_a_page_of_another_mount_point() -> None:
+    """``Host: example.com/blog`` (which a client may send and gunicorn passes on) asking for
+    ``/page`` is not the page ``/page`` of the app mounted at ``/blog``: the host's ``/`` and
+    ``%`` are escaped in the key (two mounts sharing a store served each other's pages for a
+    request crafted once). A plain host keeps its key."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    from actionkit import ActionMiddleware, Registry, cache_life
+    from actionkit.stores import MemoryStore
+
+    crafted = {"HTTP_HOST": "example.com/blog", "PATH_INFO": "/page"}
+    mounted = {"HTTP_HOST": "example.com", "SCRIPT_NAME": "/blog", "PATH_INFO": "/page"}
+    assert page_key(crafted) != page_key(mounted)
+    assert page_key({"HTTP_HOST": "example.com%2Fblog", "PATH_INFO": "/page"}) != page_key(crafted)
+    assert page_key({"HTTP_HOST": "h:8000", "PATH_INFO": "/p"}) == "page:http://h:8000\0/p?"
+    store = MemoryStore()
+
+    def make(name: str) -> ActionMiddleware:
+        def app(environ: t.Any, start_response: t.Any) -> list[bytes]:
+            cache_life(300)
+            start_response("200 OK", [("Content-Type", "text/html")])
+            return [name.encode()]
+
+        return ActionMiddleware(app, registry=Registry(), cache=store, secret_key="k" * 32)
+
+    client = Client(DispatcherMiddleware(make("main"), {"/blog": make("blog")}))
+    assert client.get("/page", headers={"Host": "example.com/blog"}).text == "main"
+    assert client.get("/blog/page", headers={"Host": "example.com"}).text == "blog"
 
 
 def test_a_question_mark_in_the_path_is_not_the_query() -> None:

@@ -152,6 +152,9 @@ def test_check_reports_wrapped_and_shadowed_actions() -> None:
     assert "tests.cli_apps.broken_app.delete_everything" in found["wrapped_action"]["message"]
     assert "put @action on top" in found["wrapped_action"]["message"]
     assert "tests.cli_apps.broken_app.shadowed" in found["not_the_action"]["message"]
+    # Each framework's place for the key is named (a Django project was sent to app.secret_key).
+    assert "app.secret_key" in found["secret_key"]["message"]
+    assert "ACTIONKIT['SECRET_KEY']" in found["secret_key"]["message"]
 
 
 def test_check_reports_duplicate_ids() -> None:
@@ -545,6 +548,22 @@ def test_actions_into_a_closed_pipe_says_nothing(tmp_path: t.Any) -> None:
     process.stdout.close()  # before the command has loaded the app and written a byte
     errors = process.stderr.read().decode()
     assert process.wait(60) == 0 and "Traceback" not in errors, errors
+    process.stderr.close()
+
+
+def test_check_into_a_closed_pipe_says_nothing() -> None:
+    """``check | head``: the reader gone, no traceback; the exit status still tells what was
+    found (the problems of the app: 1)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "actionkit", "check", BROKEN_APP, "--workers", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(60) == 1 and "Traceback" not in errors, errors
     process.stderr.close()
 
 

@@ -72,6 +72,37 @@ def test_cookies_cannot_be_set_outside_an_action(ctx: RequestContext) -> None:
         cookies().set("a", "b")
 
 
+@pytest.mark.parametrize(
+    ("trust", "forwarded", "secure"),
+    [(True, "https", True), (False, "https", False), (True, "http", False)],
+)
+def test_cookies_are_secure_on_a_request_https_behind_a_trusted_proxy(
+    trust: bool, forwarded: str, secure: bool
+) -> None:
+    """With ``trust_forwarded``, ``X-Forwarded-Proto: https`` makes the request https for the
+    ``Secure`` default of a cookie as for the origin check (it was left out on an https site
+    behind a proxy ending TLS); without it the header is nobody's word."""
+    from werkzeug.test import Client
+
+    from actionkit import ActionMiddleware, Registry
+
+    registry = Registry()
+
+    @registry.action(id="login")
+    def login() -> None:
+        cookies().set("sid", "s")
+
+    def page(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"page"]
+
+    app = ActionMiddleware(page, registry=registry, secret_key="k" * 32, trust_forwarded=trust)
+    headers = {"Action-Id": "login", "X-Forwarded-Proto": forwarded}
+    answer = Client(app).post("/", json=[], headers=headers)
+    assert answer.status_code == 200
+    assert ("; Secure" in answer.headers["Set-Cookie"]) is secure
+
+
 def test_add_set_cookie(ctx: RequestContext) -> None:
     """A Set-Cookie made elsewhere (a session) is sent and seen by the re-render."""
     ctx.add_set_cookie('session="abc"; Path=/; HttpOnly')

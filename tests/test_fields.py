@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import enum
 import io
 import typing as t
@@ -9,6 +11,7 @@ import typing as t
 import pydantic
 import pytest
 from annotated_types import MinLen
+from typing_extensions import TypedDict
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from actionkit import Bound
@@ -18,6 +21,7 @@ from actionkit.fields import (
     is_multidict,
     message,
     model_fields,
+    model_input,
     read_flag,
     read_many,
     read_many_filled,
@@ -197,3 +201,54 @@ def test_choices_that_are_not_text_take_the_text_a_form_sends(
     assert validate(value) == value
     with pytest.raises(pydantic.ValidationError):
         validate(["9"] if isinstance(text, list) else "9")
+
+
+def test_an_empty_input_is_none_for_a_nullable_model_field_without_default() -> None:
+    """A blank ``<input type=date>`` for ``due: date | None`` of a model, a dataclass or a
+    TypedDict is ``None``, as for a parameter of that annotation (it was "Field required":
+    the form could never be sent without a date); left out of the form, it is still missing."""
+
+    class Task(pydantic.BaseModel):
+        title: str
+        due: datetime.date | None
+
+    @dataclasses.dataclass
+    class TaskData:
+        title: str
+        due: datetime.date | None
+
+    class TaskDict(TypedDict):
+        title: str
+        due: datetime.date | None
+
+    for model in (Task, TaskData, TaskDict):
+        fields = model_fields(model)
+        assert fields is not None
+        empty = model_input(fields, MultiDict([("title", "Buy milk"), ("due", "")]))
+        assert empty == {"title": "Buy milk", "due": None}, model
+        assert model_input(fields, MultiDict([("title", "t")])) == {"title": "t"}
+        typed = model_input(fields, MultiDict([("title", "t"), ("due", "2024-03-05")]))
+        assert typed == {"title": "t", "due": "2024-03-05"}
+
+
+def test_a_model_field_is_read_under_every_key_pydantic_accepts() -> None:
+    """Each choice of ``AliasChoices``, and the field's name with ``populate_by_name``: the
+    form is read as pydantic reads the same data sent as JSON (only the first key was)."""
+    from pydantic import AliasChoices, ConfigDict, Field
+
+    class Person(pydantic.BaseModel):
+        model_config = ConfigDict(populate_by_name=True)
+        first_name: str = Field(alias="firstName")
+        last_name: str = Field(validation_alias=AliasChoices("surname", "family_name"))
+
+    fields = model_fields(Person)
+    assert fields is not None
+    for form in (
+        [("first_name", "Ada"), ("surname", "Lovelace")],
+        [("firstName", "Ada"), ("family_name", "Lovelace")],
+    ):
+        data = model_input(fields, MultiDict(form))
+        assert Person.model_validate(data).model_dump() == {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+        }

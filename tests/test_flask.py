@@ -1181,6 +1181,58 @@ def test_a_scoped_action_meets_the_guards_of_its_pages(path: str, status: int) -
     assert ran == []
 
 
+def test_a_scoped_action_is_refused_at_a_route_of_the_app_matching_below_its_root() -> None:
+    """A catch-all route of the app (``/<path:page>``: a CMS, an SPA fallback) matches
+    ``/admin/anything`` too; posted there, the blueprint's guard does not run, so the action
+    must not either (it ran for anyone)."""
+    app, actions, ran = _guarded_site()
+    app.add_url_rule("/<path:page>", "cms_page", lambda page: f"page {page}")
+    client = app.test_client()
+    assert client.submit(actions["wipe"], path="/admin/anything").status_code == 404
+    assert client.call(actions["wipe"], path="/admin/anything").status_code == 404
+    assert client.submit(actions["wipe"], path="/admin/").status_code == 403
+    assert ran == []
+
+
+def test_a_proxy_fix_applied_before_the_extension_stays_outside_it() -> None:
+    """``app.wsgi_app = ProxyFix(app.wsgi_app)`` before ``ActionKit(app)`` (Flask's docs, in
+    a factory): the extension goes inside it, so an action sees the request as its views do
+    (the client's address, the prefix in ``url_for``), not the proxy's."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    registry = Registry()
+
+    @registry.action(id="who")
+    def who() -> dict[str, t.Any]:
+        return {"remote": request.remote_addr, "done": url_for("done")}
+
+    @registry.action(id="go")
+    def go() -> None:
+        action_redirect(url_for("done"))
+
+    app = Flask(__name__)
+    app.secret_key = "proxy-secret-0123456789"
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_host=1, x_proto=1, x_prefix=1)  # type: ignore[method-assign]
+    ActionKit(app, registry=registry)
+    assert isinstance(app.wsgi_app, ProxyFix)
+    app.add_url_rule("/", "home", lambda: {"remote": request.remote_addr, "done": url_for("done")})
+    app.add_url_rule("/done", "done", lambda: "done")
+    proxy = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Host": "public.example",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Prefix": "/shop",
+        "Origin": "https://public.example",
+    }
+    client = ActionClient(app)
+    base = {"REMOTE_ADDR": "10.0.0.1"}
+    view = client.get("/", headers=proxy, environ_base=base).json
+    assert view == {"remote": "203.0.113.9", "done": "/shop/done"}
+    assert client.call(registry.get("who"), headers=proxy, environ_base=base).json["result"] == view
+    moved = client.submit(registry.get("go"), headers=proxy, environ_base=base)
+    assert moved.status_code == 303 and moved.headers["Location"] == "/shop/done"
+
+
 def test_a_form_posted_where_flask_adds_a_slash_is_answered_with_303() -> None:
     """Posted to ``/posts`` when the route is ``/posts/``, the page after the action is Flask's
     redirect to ``/posts/``: the browser is sent there with ``303`` (a ``308`` would make it post
@@ -1883,3 +1935,146 @@ def test_with_client_keeps_the_actions_request_context(answer: str) -> None:
         assert session["who"] == "ada"
     with pytest.raises(RuntimeError):
         request.method  # noqa: B018 -- the block's end let the context go
+
+
+# -- other Flask extensions ----------------------------------------------------------------------
+
+
+def test_a_page_showing_a_flask_wtf_token_is_never_stored() -> None:
+    """Flask-WTF's CSRF token expires (WTF_CSRF_TIME_LIMIT): a page stored with it, per user
+    through ``Vary: Cookie``, kept the token of its first render, and once it had expired every
+    action posted from the page was refused ("The CSRF token has expired") until revalidated.
+    Such a page is never stored, as Django's pages with a token."""
+    from flask_wtf import CSRFProtect
+
+    registry = Registry()
+
+    @registry.action
+    def like() -> str:
+        return "liked"
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="wtf-secret-0123456789", WTF_CSRF_TIME_LIMIT=3600)
+    ActionKit(app, registry=registry)
+    CSRFProtect(app)
+
+    @app.get("/")
+    def home() -> str:
+        cache_tag("home")
+        return render_template_string('<meta name="csrf-token" content="{{ csrf_token() }}">')
+
+    @app.get("/plain")
+    def plain() -> str:
+        cache_tag("home")
+        return "no token"
+
+    client = app.test_client()
+    untokened = [client.get("/plain", buffered=True).headers["Actionkit-Cache"] for _ in range(2)]
+    assert untokened == ["MISS", "HIT"]
+    seen = [client.get("/").headers["Actionkit-Cache"] for _ in range(3)]
+    assert seen == ["BYPASS"] * 3
+    page = client.get("/").text
+    token = page.split('content="')[1].split('"')[0]
+    answer = client.call(like, path="/", headers={"X-CSRFToken": token})
+    assert answer.status_code == 200 and answer.json["result"] == "liked"
+
+
+def test_flask_limiter_counts_each_action_once_with_the_documented_filter() -> None:
+    """The page rendered in-process after an action is not a request of the client's:
+    ``limiter.request_filter(is_page_after_action)`` keeps it out of Flask-Limiter's counts
+    (each action counted twice: a limit of 4 a minute let 2 actions through)."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    from actionkit.flask import is_page_after_action
+
+    registry = Registry()
+    votes: list[int] = []
+
+    @registry.action
+    def vote() -> int:
+        votes.append(1)
+        revalidate_path("/")
+        return len(votes)
+
+    app = Flask(__name__)
+    app.secret_key = "limiter-secret-0123456789"
+    ActionKit(app, registry=registry)
+    limiter = Limiter(
+        get_remote_address, app=app, storage_uri="memory://", default_limits=["4/minute"]
+    )
+    limiter.request_filter(is_page_after_action)
+    pages_after: list[bool] = []
+
+    @app.get("/")
+    def home() -> str:
+        pages_after.append(is_page_after_action())
+        return f"{len(votes)} votes"
+
+    client = app.test_client()
+    statuses = [client.submit(vote, {}, path="/", js=True).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
+    assert pages_after == [True] * 4 and not is_page_after_action()
+    assert client.get("/").status_code == 429  # the client's own requests still count
+
+
+def test_headers_set_by_after_request_functions_reach_the_action_answer() -> None:
+    """An ``after_request`` function's headers (Flask-CORS's ``Access-Control-Allow-Origin``
+    for an allowed origin, a security header) are sent with the action's answer as with a
+    view's (only its cookies were); those about the stand-in's empty body are not."""
+    registry = Registry()
+    admin = "https://admin.example.com"
+
+    @registry.action
+    def ping() -> str:
+        return "pong"
+
+    app = Flask(__name__)
+    app.secret_key = "cors-secret-0123456789"
+    ActionKit(app, registry=registry, allowed_origins=[admin])
+    app.add_url_rule("/", "home", lambda: "home")
+
+    @app.after_request
+    def headers(response: t.Any) -> t.Any:
+        if request.headers.get("Origin") == admin:
+            response.headers["Access-Control-Allow-Origin"] = admin
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Cache-Control"] = "public, max-age=600"
+        response.add_etag()
+        return response
+
+    client = app.test_client()
+    answer = client.call(ping, path="/", headers={"Origin": admin})
+    assert answer.status_code == 200 and answer.json["result"] == "pong"
+    assert answer.headers["Access-Control-Allow-Origin"] == admin
+    assert answer.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert answer.headers["Cache-Control"] == "no-store" and "ETag" not in answer.headers
+    assert answer.headers["Content-Type"] == "application/json"
+    moved = client.submit(ping, {}, path="/", headers={"Origin": admin})
+    assert moved.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_the_logged_traceback_of_a_raising_action_is_the_one_it_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Flask's search for an error handler raises the action's error again, which put the
+    frames of that raise in front of its traceback: the log said the action was called from
+    the handler lookup. The logged traceback ends in the action, called from where it was."""
+    import traceback
+
+    registry = Registry()
+
+    @registry.action
+    def explode() -> None:
+        raise RuntimeError("explode")
+
+    app = Flask(__name__)
+    app.secret_key = "trace-secret-0123456789"
+    ActionKit(app, registry=registry, cache=False)
+    app.add_url_rule("/", "home", lambda: "home")
+    with caplog.at_level(logging.ERROR, logger="actionkit"):
+        assert app.test_client().call(explode, path="/").status_code == 500
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert record.exc_info is not None
+    frames = [frame.name for frame in traceback.extract_tb(record.exc_info[2])]
+    assert "_handler_answer" not in frames and frames[-1] == "explode", frames

@@ -90,6 +90,36 @@ def test_script_url_follows_script_name() -> None:
     assert sources == ["/app" + assets().url("idiomorph.js"), "/app" + assets().url("actionkit.js")]
 
 
+def test_script_url_is_where_the_middleware_serves_it_under_a_dispatcher_inside() -> None:
+    """A dispatcher inside the middleware moves the mount point on (``/blog``) before the page
+    renders: the script URLs stay at the middleware's own mount point, where it serves them
+    (they were below ``/blog``: 404, and the page ran without its script)."""
+    from flask import Flask
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    from actionkit import ActionMiddleware
+
+    blog = Flask("blog")
+    blog.get("/")(lambda: str(actionkit_script()))
+
+    def root(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        start_response("404 NOT FOUND", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+    app = ActionMiddleware(
+        DispatcherMiddleware(root, {"/blog": blog}), registry=Registry(), secret_key="k" * 32
+    )
+    client = Client(app)
+    sources = re.findall(r'src="([^"]+)"', client.get("/blog/").text)
+    assert sources == [assets().url("idiomorph.js"), assets().url("actionkit.js")]
+    assert [client.get(src).status_code for src in sources] == [200, 200]
+    outer = Client(DispatcherMiddleware(root, {"/site": app}))
+    sources = re.findall(r'src="([^"]+)"', outer.get("/site/blog/").text)
+    assert [outer.get(src).status_code for src in sources] == [200, 200]
+    assert all(src.startswith("/site/_actionkit/") for src in sources)
+
+
 def test_install_with_static_url() -> None:
     """install(env, static_url=...) serves the script from elsewhere (a CDN or a rewritten
     path), keeping the hashed file names."""

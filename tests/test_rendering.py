@@ -12,7 +12,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from actionkit import ActionMiddleware, Registry, cookies, revalidate_path
 from actionkit.context import url_path
-from actionkit.rendering import cookie_header
+from actionkit.rendering import cookie_header, render_app
 from actionkit.testing import ActionClient
 
 
@@ -112,3 +112,14 @@ def test_a_path_is_written_as_in_its_url() -> None:
     assert url_path("/tag/caf\u00c3\u00a9") == "/tag/caf%C3%A9"
     assert url_path("/100%") == "/100%25"
     assert url_path("/x/\u540d") == "/x/%E5%90%8D"
+
+
+def test_an_app_that_never_starts_its_response_is_named() -> None:
+    """A WSGI app returning its body without calling start_response (PEP 3333 requires it)
+    is a clear error naming the app, not an IndexError from inside actionkit."""
+
+    def careless(environ: t.Any, start_response: t.Any) -> list[bytes]:
+        return [b"page"]
+
+    with pytest.raises(RuntimeError, match="careless.*without calling start_response"):
+        render_app(careless, {})

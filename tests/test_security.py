@@ -508,6 +508,25 @@ def test_only_web_origins_are_compared(origin: str, allowed: list[str], same: bo
     assert security.is_same_origin(environ, allowed, False) is same
 
 
+@pytest.mark.parametrize("given", ["https://*.example.com", b"https://app.example.com"])
+def test_allowed_origins_given_as_one_string_are_refused(given: t.Any) -> None:
+    """``allowed_origins="https://*.example.com"`` (a Flask setting read from the environment
+    as text) was its characters, ``*`` among them: every host was allowed. It is refused, for
+    the middleware and for Flask's extension."""
+    from flask import Flask
+
+    from actionkit.flask import ActionKit
+
+    with pytest.raises(TypeError, match="a list of origins, not the string"):
+        ActionMiddleware(lambda e, s: [], allowed_origins=given, secret_key="k" * 32)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="k" * 32, ACTIONKIT_ALLOWED_ORIGINS=given)
+    with pytest.raises(TypeError, match="a list of origins, not the string"):
+        ActionKit(app)
+    listed = ActionMiddleware(lambda e, s: [], allowed_origins=[given], secret_key="k" * 32)
+    assert listed.allowed_origins == (given,)
+
+
 @pytest.mark.parametrize(
     ("origin", "request_scheme", "forwarded", "same"),
     [

@@ -141,3 +141,55 @@ def test_a_failing_store_never_fails_a_request(
             assert time.monotonic() < deadline, f"the store is not used again: {seen}"
             time.sleep(0.05)  # the store is tried again every SafeStore.retry_every seconds
     assert seen[-1] == "HIT"
+
+
+_JOB = """
+import sys
+from actionkit import ActionMiddleware, revalidate_tag
+from actionkit.cache.safe import SafeStore
+from actionkit.stores import SQLiteStore
+
+SafeStore.exit_patience = float(sys.argv[2])
+app = ActionMiddleware(lambda e, s: [], cache=SQLiteStore(sys.argv[1], timeout=0.05))
+revalidate_tag("posts")  # the store is locked: kept for it
+print("revalidated", flush=True)
+"""
+
+
+@pytest.mark.parametrize("patience", [10.0, 0.3])
+def test_a_process_exiting_while_its_store_is_away_waits_to_deliver_or_says_what_is_lost(
+    tmp_path: Path, patience: float
+) -> None:
+    """A job (or a worker stopping gracefully) that revalidated while the store was away ends
+    by delivering what waits, once the store is back within ``SafeStore.exit_patience``: the
+    daemon thread that delivers them dies with the process, and the old page was then served
+    for good. Past the patience, what is lost is logged as an error."""
+    import subprocess
+    import sys
+
+    from actionkit.stores import Entry
+
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path)
+    assert store.set("page:/posts", Entry(b"old", {}, tags=["posts"]), store.generation())
+    outage = SQLiteLocked(path)
+    outage.begin()
+    job = subprocess.Popen(
+        [sys.executable, "-c", _JOB, str(path), str(patience)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert job.stdout is not None and job.stdout.readline() == "revalidated\n"
+        time.sleep(0.5)  # the job has ended its work; the store is still away
+    finally:
+        outage.end()
+    _, errors = job.communicate(timeout=60)
+    assert job.returncode == 0, errors
+    if patience > 1:
+        assert store.get("page:/posts") is None and "lost" not in errors, errors
+    else:
+        assert "1 revalidation(s) it was keeping for it are lost" in errors, errors
+        assert "tag 'posts'" in errors
+    store.close()

@@ -1395,6 +1395,25 @@ def test_sqlite_writer_waits_for_the_lock_then_writes(
     store.close()
 
 
+def test_sqlite_connections_of_threads_that_ended_are_closed(tmp_path: Path) -> None:
+    """A server that starts a thread per request (Werkzeug's, Django's runserver) left each
+    thread's connection open, two file descriptors each, until the limit of open files; they
+    are closed once another thread connects."""
+    import os
+
+    store = SQLiteStore(tmp_path / "cache.sqlite3")
+    store.generation()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        thread = threading.Thread(target=store.get, args=("page:/x",))
+        thread.start()
+        thread.join()
+    assert len(store._connections) <= 2  # this thread's, and the last one's
+    assert len(os.listdir("/proc/self/fd")) <= before + 4
+    assert store.set("k", Entry(b"v", {}), store.generation()) and store.get("k") is not None
+    store.close()
+
+
 def test_sqlite_threads_of_a_process_take_turns_to_write(tmp_path: Path) -> None:
     """A thread whose process is writing waits for its turn without asking SQLite for the
     lock (it asks once, when the other is done), and gives up after the store's timeout."""

@@ -22,6 +22,7 @@ import weakref
 
 from .. import context
 from ..rendering import canonical_paths
+from ..stores import MemoryStore
 from .pages import PageCache
 
 logger = logging.getLogger("actionkit")
@@ -93,9 +94,22 @@ def _targets() -> list[PageCache]:
         if found is not None:
             return [found]
     caches = _by_store()
+    store = default_cache().store
+    if not caches and not _unreached and isinstance(store, MemoryStore) and not len(store):
+        _unreached.append(True)
+        logger.warning(
+            "A revalidation was made outside a request in a process where no actionkit"
+            " middleware has been made and nothing is cached: it reached only this process's"
+            " empty default store, not the store of the app serving the pages. Make the app"
+            " first (Flask: create it and revalidate inside `with app.app_context():`; Django:"
+            " django.setup() with actionkit.django installed)."
+        )
     if not any(cache.store is default_cache().store for cache in caches):
         caches.append(default_cache())
     return caches
+
+
+_unreached: list[bool] = []  # logged once per process (see _targets)
 
 
 def _by_store() -> list[PageCache]:

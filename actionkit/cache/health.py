@@ -67,6 +67,12 @@ def health_of(store: Store) -> Health:
             return Health()
 
 
+def healths() -> list[tuple[t.Any, Health]]:
+    """Every store of this process with its state."""
+    with _healths_lock:
+        return list(_healths.items())
+
+
 def _after_fork_in_child() -> None:
     global _healths_lock
     _healths_lock = threading.Lock()

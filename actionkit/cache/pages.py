@@ -27,8 +27,7 @@ if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-# How many pages PageCache remembers as stored for everyone (see PageCache._miss).
-_SHARED_KEYS = 10_000
+_SHARED_KEYS = 10_000  # how many pages PageCache remembers as stored for everyone (_miss)
 
 
 class PageCache(Waiting, Folding):
@@ -38,10 +37,9 @@ class PageCache(Waiting, Folding):
         :func:`~actionkit.stores.default_store`.
     :param clock: the time source for lifetimes (tests pass a fake one).
     :param lease: how long one request may take to regenerate a page before another may try.
-    :param wait: how long a reader waits for a page being regenerated (``stale=0``), or being
-        rendered after a revalidation by another thread or process (another process's render:
-        at most four times as long as this process's last render of the page took, at least a
-        second, as that process may have died with the page's lease).
+    :param wait: how long a reader waits for a page another thread or process renders (past
+        its lifetime with ``stale=0``, or after a revalidation); another process's, as it may
+        have died with the lease: four times this process's last render of it, at least 1 s.
     """
 
     def __init__(
@@ -99,10 +97,11 @@ class PageCache(Waiting, Folding):
             return () if environ["REQUEST_METHOD"] == "HEAD" else (entry.body,)
         now = self.clock()
         if "vary" in entry.meta:
-            key = policy.vary_key(key, entry.meta["vary"], environ)
+            vary = entry.meta["vary"]
+            key = policy.vary_key(key, vary, environ)
             entry = self.safe.get(key)
             if entry is None:
-                return self._pass(app, environ, start_response, lease=None)
+                return self._pass(app, environ, start_response, lease=None, vary=vary)
         elif key not in self._shared:  # for everyone, rendered elsewhere: misses wait too
             if len(self._shared) >= _SHARED_KEYS:
                 self._shared.clear()
@@ -110,8 +109,7 @@ class PageCache(Waiting, Folding):
         if now < entry.expires:
             return answer_entry(entry, environ, start_response, HIT)
         if environ.get("REQUEST_METHOD") != "GET":
-            # A HEAD's render is never stored: taking the lease would make the GETs waiting
-            # for the regeneration (stale=0) wait for nothing, then all render at once.
+            # A HEAD's render is never stored: its lease would hold GETs up (stale=0) for nothing.
             if now < entry.stale_until:
                 return answer_entry(entry, environ, start_response, STALE)
             return self._pass(app, environ, start_response, lease=None)
@@ -239,9 +237,11 @@ class PageCache(Waiting, Folding):
         lease: str | None,
         done: t.Callable[[], None] | None = None,
         fold: Fold | None = None,
+        vary: list[str] | None = None,
     ) -> t.Iterable[bytes]:
         """Call ``app``; store its answer if it opts in (with the revalidations in ``fold``,
-        see :meth:`render`); release ``lease`` and call ``done`` when that is over."""
+        see :meth:`render`, and varying on ``vary`` too: an answer without the stored page's
+        ``Vary`` must not replace its variants); release ``lease``, call ``done`` when over."""
         since: int | None = None
         began = 0.0
         if environ.get("REQUEST_METHOD") == "GET" and not policy.personal(environ):
@@ -260,6 +260,8 @@ class PageCache(Waiting, Folding):
             # (An authentication middleware inside may have set REMOTE_USER meanwhile.)
             mine = exc_info is not None or policy.personal(environ)
             plan = None if mine else policy.plan_for(ctx, status, headers, since)
+            if vary and plan is not None:
+                plan.vary = sorted(set(vary).union(plan.vary))
             capture.hints = None if ctx is None else ctx.hints
             capture.ctx = ctx
             if ctx is not None:

@@ -86,6 +86,11 @@ def plan(
                 ttl = seconds(directives["s-maxage"])
                 if "stale-while-revalidate" in directives:
                     stale = seconds(directives["stale-while-revalidate"])
+        elif lower in ("content-security-policy", "content-security-policy-report-only"):
+            # A nonce must be unique to each response (CSP 3, 7.1): such a page is everyone's
+            # own, as Next.js renders every page dynamically once it reads the nonce.
+            if "'nonce-" in value.lower():
+                refusal = refusal or "its Content-Security-Policy has a nonce"
         elif lower == "cache-tag":
             tags.update(tag.strip() for tag in value.split(",") if tag.strip())
     if hints is not None:
@@ -94,6 +99,8 @@ def plan(
             ttl, stale = hints.ttl, hints.stale
         if read_cookies(hints, vary):
             refusal = refusal or "it read the request's cookies without Vary: Cookie"
+        if hints.refusal is not None:
+            refusal = refusal or hints.refusal
     if ttl is None and not tags:
         return None  # did not opt in
     if not status.startswith("200"):
@@ -167,10 +174,19 @@ def page_key(environ: WSGIEnvironment) -> str:
     string (and :data:`VARIANT_KEY`). An ``http`` and an ``https`` page differ (absolute URLs
     in them), and so do a path below a mount point and the same path without one."""
     return (
-        f"page:{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        f"page:{environ.get('wsgi.url_scheme', 'http')}://{_host(environ.get('HTTP_HOST', ''))}"
         f"{environ.get('SCRIPT_NAME', '')}\0{_unambiguous(environ.get('PATH_INFO', ''))}"
         f"?{environ.get('QUERY_STRING', '')}{environ.get(VARIANT_KEY, '')}"
     )
+
+
+def _host(host: str) -> str:
+    """A ``Host`` header as it goes in a key: a ``/`` in it (which a client may send, and a
+    server passes on) escaped, so that ``Host: example.com/blog`` asking for ``/page`` does not
+    name the page ``/page`` of the application mounted at ``/blog`` of ``example.com``."""
+    if "/" not in host and "%" not in host:
+        return host
+    return host.replace("%", "%25").replace("/", "%2F")
 
 
 def _unambiguous(path: str) -> str:

@@ -34,12 +34,13 @@ revalidation drops once it is delivered, within about ``retry_every`` of the sto
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
 import typing as t
 
-from .health import CLEAR, Revalidation, health_of
+from .health import CLEAR, Revalidation, health_of, healths
 
 if t.TYPE_CHECKING:
     from ..stores import Entry, Store
@@ -64,6 +65,9 @@ class SafeStore:
     #: Revalidations kept while the store is down; past that, the store is cleared when it is
     #: back instead.
     max_pending = 10_000
+    #: Seconds an exiting process (a graceful restart, ``max_requests``) waits for its stores
+    #: to take the revalidations still waiting for them; past that they are lost, and said so.
+    exit_patience = 10.0
 
     def __init__(self, store: Store, *, clock: t.Callable[[], float] = time.monotonic) -> None:
         self.store = store
@@ -342,3 +346,34 @@ class SafeStore:
                 wait = max(0.0, health.retry_at - self._clock())
             time.sleep(min(max(wait, 0.01), self.retry_every))
             self._usable()
+
+
+def _deliver_at_exit() -> None:
+    """At interpreter exit, deliver what still waits for a store (within
+    ``SafeStore.exit_patience``), else log what is lost: the deliverer is a daemon thread, and
+    the pages those revalidations drop would otherwise be served for good once the store is
+    back."""
+    deadline = time.monotonic() + SafeStore.exit_patience
+    for store, health in healths():
+        safe = SafeStore(store)
+        while True:
+            with health.lock:
+                waiting = list(health.pending)
+                leases = len(health.leases)
+            if not waiting and not leases:
+                break
+            if time.monotonic() >= deadline:
+                logger.error(
+                    "The cache store %r is still away as this process exits: %d revalidation(s)"
+                    " it was keeping for it are lost (the pages they drop stay until"
+                    " revalidated again or past their lifetime): %s",
+                    store,
+                    len(waiting),
+                    ", ".join(f"{kind} {name!r}" for kind, name, _ in waiting[:20]),
+                )
+                break
+            safe._usable()
+            time.sleep(0.02)
+
+
+atexit.register(_deliver_at_exit)

@@ -91,8 +91,10 @@ class Waiting:
             delay = min(delay * 2, _LAST_POLL)
 
     def _await_fresh(self, key: str) -> Entry | None:
-        """Wait for another request's regeneration of ``key``; ``None`` if it did not come."""
-        deadline = time.monotonic() + self.wait
+        """Wait for another request's regeneration of ``key``; ``None`` if it did not come
+        (within the bound of a wait for another process's render: the process holding the
+        lease may have been killed while regenerating, see _render_deadline)."""
+        deadline = self._render_deadline(key)
         delay = 0.002
         while time.monotonic() < deadline:
             time.sleep(delay)

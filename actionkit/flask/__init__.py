@@ -70,6 +70,8 @@ except ModuleNotFoundError as e:  # pragma: no cover - tested in a subprocess
         " 'actionkit[flask]'."
     ) from e
 
+from werkzeug.middleware.proxy_fix import ProxyFix
+
 from .. import context
 from ..cache import PageCache
 from ..cache.api import add_finder
@@ -77,7 +79,8 @@ from ..jinja import install
 from ..middleware import BODY_LIMIT, ActionMiddleware
 from ..stores import MemoryStore, SQLiteStore
 from ..testing import ActionClient, with_actions
-from .running import error_page, json_default, propagates, run_in_flask, settled, watch_session
+from .pages import settled, watch_session
+from .running import error_page, json_default, propagates, run_in_flask
 
 if t.TYPE_CHECKING:
     from ..stores import Store
@@ -146,8 +149,14 @@ class ActionKit:
             # A store of the app's own: apps made by a factory (one per test) share nothing,
             # and revalidation outside a request finds it through the app context.
             settings["cache"] = MemoryStore()
+        # A ProxyFix applied before (Flask's docs: app.wsgi_app = ProxyFix(app.wsgi_app)) must
+        # stay outside: actions, the origin check and the page cache see the request as fixed.
+        outer: ProxyFix | None = None
+        inner: t.Any = app.wsgi_app
+        while isinstance(inner, ProxyFix):
+            outer, inner = inner, inner.app
         middleware = ActionMiddleware(
-            app.wsgi_app,
+            inner,
             **settings,
             error_page=functools.partial(error_page, app),
             action_wrapper=functools.partial(run_in_flask, app),
@@ -158,7 +167,10 @@ class ActionKit:
         middleware._json_default = functools.partial(json_default, app)
         if follow_debug:
             middleware._debug_source = lambda: app.debug  # set late by app.run(debug=True)
-        app.wsgi_app = middleware  # type: ignore[method-assign]
+        if outer is None:
+            app.wsgi_app = middleware  # type: ignore[method-assign]
+        else:
+            outer.app = middleware
         app.extensions["actionkit"] = middleware
         _install_template_globals(app)
         _watch_cookie_reads(app)
@@ -263,6 +275,17 @@ class FlaskActionClient(FlaskClient, ActionClient):
     """Flask's test client (``session_transaction()``, the app context) that can also
     ``submit()`` and ``call()`` actions: ``app.test_client()`` of an app set up with
     :class:`ActionKit`, and what ``ActionClient(app)`` gives for a Flask app."""
+
+
+def is_page_after_action() -> bool:
+    """Whether the current Flask request is the page actionkit renders in-process after an
+    action (not a request of the client's): ``limiter.request_filter(is_page_after_action)``
+    counts each action once against Flask-Limiter's limits."""
+    from flask import has_request_context, request
+
+    from ..rendering import AFTER_ACTION_KEY
+
+    return has_request_context() and bool(request.environ.get(AFTER_ACTION_KEY))
 
 
 def get_middleware(app: Flask) -> ActionMiddleware:

@@ -22,6 +22,7 @@ from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..navigation import Failure
 from ..protocol import ENVIRON_ACTION_ID
 from ..rendering import Rendered, render_app
+from .pages import settled, watch_session
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -123,27 +124,6 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
         ctx.pop(error)
 
 
-def watch_session(app: Flask, **extra: t.Any) -> None:
-    """Let the page cache know when a page reads the session after Flask decided its headers
-    (a streamed page: ``stream_template``, ``stream_with_context``): Flask then said no
-    ``Vary: Cookie``, and the page is somebody's (``request_started``)."""
-    ctx = context.current()
-    flask_ctx = _cv_request.get(None)
-    opened = None if flask_ctx is None else getattr(flask_ctx, "_session", None)
-    if ctx is not None and opened is not None and not app.session_interface.is_null_session(opened):
-        # (A null session, without a secret key, is everybody's: Flask never saves it.)
-        ctx.hints.readers.append(lambda: bool(getattr(opened, "accessed", False)))
-
-
-def settled(app: Flask, response: t.Any, **extra: t.Any) -> None:
-    """A response that is not streamed is whole when Flask finishes it, its ``Vary`` decided:
-    a later read of the session (a ``teardown_request`` function's) is not the page's
-    (``request_finished``; see ``actionkit.flask``)."""
-    ctx = context.current()
-    if ctx is not None and not getattr(response, "is_streamed", True):
-        ctx.hints.readers.clear()
-
-
 def _heard(signal: t.Any, app: Flask, ours: t.Callable[..., None]) -> bool:
     """Whether a receiver of ``signal`` for ``app`` other than actionkit's own (``ours``,
     which watches the pages the cache may store: an action is never one) listens; an action
@@ -211,10 +191,14 @@ def _handler_answer(app: Flask, error: Exception) -> BaseResponse | None:
 
     :raises Exception: the handler's own error.
     """
+    stack = error.__traceback__
     try:
         handled = app.handle_user_exception(error)
     except Exception as again:
         if again is error:
+            # Raised again by Flask, its traceback gained the frames of that raise before
+            # those of the action's call: the one logged is the one it was raised with.
+            error.__traceback__ = stack
             return None
         raise
     response = app.make_response(handled)
@@ -232,10 +216,19 @@ def _check_scope(flask_ctx: RequestContext) -> None:
     blueprint's guards would run before it."""
     ctx = context.current()
     action = None if ctx is None else ctx.action
-    if (
-        getattr(action, "under", None) is not None
-        and flask_ctx.request.routing_exception is not None
-    ):
+    under = getattr(action, "under", None)
+    if under is None:
+        return
+    request = flask_ctx.request
+    rule = request.url_rule
+    if request.routing_exception is not None or rule is None:
+        raise HTTPSignal(404)
+    # The route itself must be one of the pages below ``under`` (a blueprint's), not a route
+    # elsewhere that also matches the path (a catch-all ``/<path:p>``): only then do the
+    # guards of the pages below ``under`` run before the action.
+    route = request.script_root + rule.rule
+    root = under.rstrip("/")
+    if root and route != root and not route.startswith(root + "/"):
         raise HTTPSignal(404)
 
 
@@ -321,20 +314,35 @@ def _after_request(
     if _nothing_after(app, flask_ctx):
         if always or _heard(request_finished, app, settled):
             response = stand_in()
-            _keep_cookies(response)
+            _keep_headers(response)
             request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
         return
     response = app.process_response(t.cast("Response", stand_in()))
-    _keep_cookies(response)
+    _keep_headers(response)
     request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
 
 
-def _keep_cookies(response: BaseResponse) -> None:
-    """The ``Set-Cookie`` headers of ``response`` join the answer of the action."""
+def _keep_headers(response: BaseResponse) -> None:
+    """The ``Set-Cookie`` headers of ``response`` join the answer of the action, and so do the
+    others ``after_request`` functions set (Flask-CORS's, a rate limiter's, security headers),
+    but those about the stand-in's body and the connection (see _NOT_KEPT)."""
     ctx = context.current()
-    if ctx is not None:
-        for header in response.headers.getlist("Set-Cookie"):
-            ctx.add_set_cookie(header)
+    if ctx is None:
+        return
+    for name, value in response.headers.items():
+        lower = name.lower()
+        if lower == "set-cookie":
+            ctx.add_set_cookie(value)
+        elif not lower.startswith("content-") and lower not in _NOT_KEPT:
+            ctx.more_headers = [*(ctx.more_headers or ()), (name, value)]
+
+
+# The stand-in's own (its Location, validators of its empty body, caching of the page it is
+# not) and the connection's.
+_NOT_KEPT = frozenset(
+    ("location", "etag", "last-modified", "expires", "cache-control", "age")
+    + ("connection", "keep-alive", "transfer-encoding", "upgrade")
+)
 
 
 def _nothing_after(app: Flask, ctx: RequestContext) -> bool:

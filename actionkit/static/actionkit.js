@@ -49,6 +49,10 @@
   const RELOAD_KEY = "actionkit:reloaded-at";
   // Within this many milliseconds of that reload, do not reload again (no reload loops).
   const RELOAD_GUARD_MS = 10000;
+  // Shown in a form whose request got no answer (offline, the connection lost).
+  const NO_ANSWER =
+    "No answer from the server (the action may or may not have run): " +
+    "check the page, then try again.";
   const CONCURRENCY_MODES = ["queue", "abort", "drop"];
   // Inputs without a value the user types or picks.
   const UNTYPED = ["file", "hidden", "submit", "button", "reset", "image"];
@@ -85,10 +89,6 @@
     // Elements shown as pending (forms, submitters, declarative call elements), with how many
     // submissions keep them so and how to undo it.
     const busy = new Map();
-    // Forms whose next submit event must go through natively (the network fallback).
-    const native = new WeakSet();
-    // Forms that already fell back once: never loop.
-    const retried = new WeakSet();
     // Declarative calls: the page each load-triggered element last ran for; observed elements.
     const loadedFor = new WeakMap();
     const observed = new WeakSet();
@@ -109,6 +109,11 @@
     // The state of each control and <details> as the server rendered it (on load, and after
     // each morph): what the user changed differs from it, and is kept by a morph.
     const served = new WeakMap();
+    // Whether the server rendered each <dialog> open (on load, and after each morph).
+    const dialogServed = new WeakMap();
+    for (const d of document.querySelectorAll("dialog")) {
+      dialogServed.set(d, d.hasAttribute("open"));
+    }
     // The names of the attributes of <html> on the page last morphed in. None at first: on the
     // page as loaded, those the server rendered cannot be told from those a script set.
     let rootServed = [];
@@ -179,6 +184,8 @@
       const error = answer && answer.error ? answer.error : {};
       const code = error.code || "http_" + status;
       if (code === UNKNOWN_ACTION) reloadOnce();
+      // debug=True: the server sent the traceback; the developer finds it in the console.
+      if (error.traceback) console.error("actionkit: the action raised\n" + error.traceback);
       const message =
         code === ACTION_FAILED && error.digest
           ? "The action failed. Reference: " + error.digest + "."
@@ -193,6 +200,11 @@
     // After a deploy the page may name actions the server no longer has: load the page again
     // to get the new IDs, but only once in a while, so a page that is wrong does not loop.
     function reloadOnce() {
+      // Never over what the user typed: the error is shown instead (Back-style safety).
+      for (const el of document.querySelectorAll(KEPT)) {
+        const state = stateOf(el);
+        if (state !== null && served.has(el) && served.get(el) !== state) return;
+      }
       try {
         const last = Number(sessionStorage.getItem(RELOAD_KEY) || 0);
         if (Date.now() - last < RELOAD_GUARD_MS) return;
@@ -259,17 +271,42 @@
     function morphInto(old, fresh) {
       const focused = document.activeElement;
       let rendered = null;
+      // Only a control's value is the user's: a focused link or region still gets its content.
+      const holdsValue =
+        focused instanceof HTMLInputElement ||
+        focused instanceof HTMLTextAreaElement ||
+        focused instanceof HTMLSelectElement ||
+        (focused instanceof HTMLElement && focused.isContentEditable);
       window.Idiomorph.morph(old, fresh, {
         morphStyle: "outerHTML",
-        ignoreActiveValue: true,
+        ignoreActiveValue: holdsValue,
         restoreFocus: true,
         callbacks: {
+          // A <dialog> the user opened (showModal) stays open, unless the server had it open.
+          beforeAttributeUpdated: (name, el, kind) =>
+            !(name === "open" && kind === "remove" && el instanceof HTMLDialogElement &&
+              el.open && !dialogServed.get(el)),
           afterNodeMorphed: (node, model) => {
             if (node === focused) rendered = stateOf(model);
+            if (node instanceof HTMLDialogElement) {
+              dialogServed.set(node, model.hasAttribute("open"));
+            }
           },
         },
       });
       if (old.isConnected) noteServed(old, focused, rendered);
+    }
+
+    // Adds the style sheets of `doc` (the page rendered again at the same URL) the document
+    // lacks; none is removed (the page may still show what it styled), and inline <style>s,
+    // which may differ on every render, are left alone.
+    function addStyles(doc) {
+      const hrefs = (root) =>
+        [...root.querySelectorAll("link[rel~='stylesheet'][href]")].map((el) => el.href);
+      const mine = new Set(hrefs(document));
+      for (const el of doc.head.querySelectorAll("link[rel~='stylesheet'][href]")) {
+        if (!mine.has(el.href)) document.head.append(document.importNode(el, true));
+      }
     }
 
     // Whether the document already has every script and style sheet of `doc`: a page that
@@ -388,6 +425,7 @@
       }
       shownAll = order;
       if (here && !target) {
+        addStyles(doc);
         morph(doc);
         return;
       }
@@ -638,10 +676,6 @@
     function decide(event) {
       const form = event.target;
       if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
-      if (native.has(form)) {
-        native.delete(form);
-        return;
-      }
       const submitter = event.submitter || null;
       const attr = (name, formName) =>
         (submitter && submitter.getAttribute(formName)) || form.getAttribute(name);
@@ -764,8 +798,11 @@
       if (failure) {
         rollback();
         if (failure.name === "AbortError") return;
-        emit(form, "error", { error: failure, status: 0, answer: null });
-        fallBackToNative(form, submitter);
+        // Never sent again by itself: the request may have reached the server, and the action
+        // run, before the answer was lost (the browser never posts a form twice either).
+        if (emit(form, "error", { error: failure, status: 0, answer: null })) {
+          showError(form, new Error(NO_ANSWER));
+        }
         return;
       }
       // Never apply an answer older than one already applied.
@@ -798,20 +835,6 @@
         }
       }
       emit(form, "result", answer);
-    }
-
-    // The network failed (offline, a server restarting): let the browser submit the form
-    // itself, once; its own error page is more useful than nothing happening.
-    function fallBackToNative(form, submitter) {
-      if (!form.isConnected || retried.has(form)) return;
-      retried.add(form);
-      native.add(form);
-      const submit = HTMLFormElement.prototype.requestSubmit;
-      if (submitter && submitter.isConnected && submitter.form === form) {
-        submit.call(form, submitter);
-      } else {
-        submit.call(form);
-      }
     }
 
     // -- calls from scripts -------------------------------------------------------------------

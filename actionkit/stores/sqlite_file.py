@@ -125,7 +125,8 @@ class SQLiteFile:
         self.timeout = timeout
         self._pid = os.getpid()
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Each connection of this process, with the thread it is for.
+        self._connections: dict[sqlite3.Connection, threading.Thread] = {}
         self._lock = threading.Lock()
         # Held by the thread of this process that writes (see sqlite_writes.WriteTransaction).
         self._writing = threading.Lock()
@@ -289,8 +290,7 @@ class SQLiteFile:
         if db is None:
             return
         with self._lock:
-            if db in self._connections:
-                self._connections.remove(db)
+            self._connections.pop(db, None)
         if getattr(local, "pid", None) == os.getpid():
             db.close()
 
@@ -302,7 +302,7 @@ class SQLiteFile:
             _inherited.extend(self._connections)
             self._pid = pid
             self._local = threading.local()
-            self._connections = []
+            self._connections = {}
             self._lock = threading.Lock()
             self._writing = threading.Lock()
             # Mapped again once a connection of this process holds the file open: only then
@@ -329,7 +329,12 @@ class SQLiteFile:
         if self._shm is None:
             self._map_wal_index(db)
         with self._lock:
-            self._connections.append(db)
+            self._connections[db] = threading.current_thread()
+            # Those of threads that have ended (a server with a thread per request), two file
+            # descriptors each, are closed once this one holds the file open.
+            for old in [c for c, thread in self._connections.items() if not thread.is_alive()]:
+                del self._connections[old]
+                old.close()
         return db
 
     def _transaction(self) -> WriteTransaction:

@@ -31,7 +31,7 @@ TEMPLATES = {
 {% if csrf %}<meta name="csrf-token" content="{{ csrf }}">{% endif %}
 {{ actionkit_script(expose=expose) }}
 <style>body{font:16px sans-serif;margin:2rem;min-height:3000px}
-[data-pending]{opacity:.6} .error{color:#b00}</style></head>
+[data-pending]{opacity:.6} .error{color:#b00}</style>{% block head %}{% endblock %}</head>
 <body>{% block body %}{% endblock %}</body></html>""",
     "macros.html": """{% macro delete_button(action, post) -%}
 <button id="delete-{{ post.id }}" {{ action.bind(post.id).button_attrs() }}>Delete</button>
@@ -158,6 +158,21 @@ TEMPLATES = {
   <button>Go</button></form>
 <form id="script-form" method="post">{{ go_script.field() }}<button>Go</button></form>
 {% endblock %}""",
+    "widgets.html": """{% extends "base.html" %}{% block title %}Widgets{% endblock %}
+{% block head %}{% if widgets %}<link rel="stylesheet" href="/widgets.css">{% endif %}{% endblock %}
+{% block body %}
+<p id="widget-total">Total: {{ widgets }}</p>
+<a href="#" id="widget-link" data-action-call="{{ bump_widgets.id }}">Bump ({{ widgets }})</a>
+<main id="widget-main" tabindex="-1"><p id="widget-in-main">In main: {{ widgets }}</p></main>
+<p id="styled" class="notice">Styled once bumped</p>
+<button id="open-dialog" onclick="document.getElementById('dialog').showModal()">Edit</button>
+<dialog id="dialog">{% set state = action_state(name_widget) %}
+{% call action_form(name_widget, id="dialog-form") %}<input id="widget-name" name="name">
+  {% if state and state.error('name') %}<p id="widget-name-error">{{ state.error('name') }}</p>
+  {% endif %}<button id="save-widget">Save</button>{% endcall %}</dialog>
+<form id="stale-form" method="post"><input type="hidden" name="$ACTION_ID_gone-since" value="">
+  <textarea id="stale-text" name="text"></textarea><button id="stale-send">Send</button></form>
+{% endblock %}""",
     "keep.html": """{% extends "base.html" %}{% block title %}Keep{% endblock %}
 {% block body %}
 {% set state = action_state(check_title) %}
@@ -242,6 +257,7 @@ class BrowserApp:
         self.tallies = 0
         self.lab_renders = 0
         self.keep_renders = 0
+        self.widgets = 0
         self.categories = ["Books", "Film", "Music"]
         self.theme: str | None = None
         self.lock = threading.Lock()
@@ -398,6 +414,18 @@ class BrowserApp:
                 return site.tallies
 
         @action
+        def bump_widgets() -> int:
+            site.widgets += 1
+            revalidate_path("/widgets")
+            return site.widgets
+
+        @action
+        def name_widget(form: MultiDict[str, str]) -> t.Any:
+            if not form.get("name"):
+                return fail(422, {"name": "A name is required."})
+            return form["name"]
+
+        @action
         def mark_seen() -> int:
             site.seen += 1
             return site.seen
@@ -445,6 +473,11 @@ class BrowserApp:
             )
         elif request.path.startswith("/forms"):
             html = self.env.get_template("forms.html").render(path=request.path, **context)
+        elif request.path == "/widgets":
+            html = self.env.get_template("widgets.html").render(widgets=self.widgets, **context)
+        elif request.path == "/widgets.css":
+            css = ".notice { color: rgb(0, 128, 0); }"
+            return Response(css, content_type="text/css")(environ, start_response)
         elif request.path == "/other":
             html = self.env.get_template("other.html").render(**context)
         else:

@@ -903,19 +903,80 @@ def test_unknown_action_reloads_once(site: BrowserApp, page: Page) -> None:
     assert page.evaluate("window.marker") == 2
 
 
-def test_network_failure_falls_back_to_a_native_submission(site: BrowserApp, page: Page) -> None:
-    """When the request fails at the network level, the form is submitted natively, once."""
+def test_an_answer_lost_on_the_way_is_never_sent_again(site: BrowserApp, page: Page) -> None:
+    """The request reached the server and the action ran, then the connection was lost: the
+    form says so and is not submitted again by itself (it was, natively: the action ran twice,
+    two posts for one click); what was typed stays for the user to decide."""
     page.goto(site.base + "/posts")
-    page.route(
-        "**/posts",
-        lambda route: (
-            route.abort() if route.request.headers.get("action-id") else route.continue_()
-        ),
-    )
-    page.fill("#title", "offline first")
+
+    def lose_the_answer(route: t.Any) -> None:
+        if route.request.headers.get("action-id"):
+            route.fetch()  # the server runs the action
+            route.abort()  # its answer never arrives
+        else:
+            route.continue_()
+
+    page.route("**/posts", lose_the_answer)
+    page.evaluate("window.marker = 1")
+    page.fill("#title", "sent once")
     page.click("#create-button")
-    expect(page.locator("#post-1 .title")).to_have_text("offline first")
-    assert site.posts[1]["title"] == "offline first"
+    box = page.locator("#create [data-action-error]")
+    expect(box).to_have_text(re.compile("No answer from the server"))
+    expect(page.locator("#create-button")).to_be_enabled()
+    assert [p["title"] for p in site.posts.values()] == ["sent once"]
+    assert page.input_value("#title") == "sent once" and page.evaluate("window.marker") == 1
+
+
+def test_a_focused_link_or_region_gets_its_new_content(site: BrowserApp, page: Page) -> None:
+    """Only the value of a focused control is the user's: a link clicked to call an action,
+    and a region focused by a skip link, show what the server rendered after it (they kept
+    their old text)."""
+    page.goto(site.base + "/widgets")
+    page.click("#widget-link")
+    expect(page.locator("#widget-total")).to_have_text("Total: 1")
+    expect(page.locator("#widget-link")).to_have_text("Bump (1)")
+    page.focus("#widget-main")
+    page.evaluate(f"actionkit.call({site.actions['bump_widgets'].id!r})")
+    expect(page.locator("#widget-total")).to_have_text("Total: 2")
+    expect(page.locator("#widget-in-main")).to_have_text("In main: 2")
+
+
+def test_a_dialog_the_user_opened_stays_open_with_its_errors(site: BrowserApp, page: Page) -> None:
+    """A form in a modal ``<dialog>`` that fails shows its errors in the dialog, still open:
+    the server renders it closed, and the morph closed it over the errors."""
+    page.goto(site.base + "/widgets")
+    page.click("#open-dialog")
+    page.click("#save-widget")
+    expect(page.locator("#widget-name-error")).to_have_text("A name is required.")
+    assert page.evaluate("document.getElementById('dialog').open")
+    expect(page.locator("#widget-name-error")).to_be_visible()
+
+
+def test_an_unknown_action_never_reloads_over_what_was_typed(site: BrowserApp, page: Page) -> None:
+    """A form naming an action the server no longer has (after a deploy) reloads the page
+    only when nothing typed would be lost; otherwise the error is shown and the text stays."""
+    page.goto(site.base + "/widgets")
+    page.evaluate("window.marker = 1")
+    page.fill("#stale-text", "a long reply")
+    page.click("#stale-send")
+    expect(page.locator("#stale-form [data-action-error]")).to_be_visible()
+    assert page.evaluate("window.marker") == 1
+    assert page.input_value("#stale-text") == "a long reply"
+
+
+def test_a_style_sheet_the_page_gains_after_an_action_is_loaded(
+    site: BrowserApp, page: Page
+) -> None:
+    """The page rendered again at the same URL links a style sheet the document lacks: it is
+    added (only the body was morphed in, the new styles never applied)."""
+    page.goto(site.base + "/widgets")
+    expect(page.locator("#styled")).not_to_have_css("color", "rgb(0, 128, 0)")
+    page.click("#widget-link")
+    expect(page.locator("#widget-total")).to_have_text("Total: 1")
+    expect(page.locator("#styled")).to_have_css("color", "rgb(0, 128, 0)")
+    page.click("#widget-link")
+    expect(page.locator("#widget-total")).to_have_text("Total: 2")
+    assert page.locator("link[href='/widgets.css']").count() == 1
 
 
 def test_without_idiomorph_the_page_is_still_updated(site: BrowserApp, page: Page) -> None:
@@ -938,3 +999,23 @@ def test_client_script_is_served_with_long_caching(site: BrowserApp, page: Page)
     asset = page.request.get(src)
     assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert page.evaluate("Object.isFrozen(actionkit) && actionkit.version") == 1
+
+
+def test_the_traceback_of_a_debug_answer_goes_to_the_console(site: BrowserApp, page: Page) -> None:
+    """With ``debug=True`` the answer of an action that raised carries its traceback: the
+    developer finds it in the browser's console (the page shows the short message only)."""
+    page.goto(site.base + "/lab")
+    error = {"code": "action_failed", "digest": "d1", "traceback": "Traceback: RuntimeError: boom"}
+    page.route(
+        "**/lab",
+        lambda route: (
+            route.fulfill(status=500, json={"error": error})
+            if route.request.headers.get("action-id")
+            else route.continue_()
+        ),
+    )
+    logged: list[str] = []
+    page.on("console", lambda message: logged.append(message.text))
+    code = page.evaluate("actionkit.call('add', 1, 2).then(() => 'resolved', (e) => e.code)")
+    assert code == "action_failed"
+    assert any("RuntimeError: boom" in text for text in logged), logged
