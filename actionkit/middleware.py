@@ -158,8 +158,6 @@ class ActionMiddleware:
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> t.Iterable[bytes]:
-        # Where /_actionkit/ is served, for a page under a dispatcher inside (jinja._static_url).
-        environ.setdefault(STATIC_ROOT_KEY, environ.get("SCRIPT_NAME", ""))
         method = environ["REQUEST_METHOD"]
         if method == "POST":
             return self._post(environ, start_response)
@@ -180,7 +178,11 @@ class ActionMiddleware:
         """Call the wrapped app with a request context current; run ``after()`` callbacks from
         ``close()`` (or hand them to ``parent`` when this render is part of an action's answer).
         """
-        ctx = self._context(environ, state=state)
+        ctx = RequestContext(
+            environ, self.cache, self.secret_key, self.trust_forwarded, state=state
+        )
+        # Where /_actionkit/ is served, for a page under a dispatcher inside (jinja._static_url).
+        environ.setdefault(STATIC_ROOT_KEY, environ.get("SCRIPT_NAME", ""))
         if parent is not None:
             ctx.pending = parent.pending  # the action's revalidations (see PageCache.render)
         if self._context_in_environ:
@@ -207,13 +209,9 @@ class ActionMiddleware:
             return answers.send(answers.refused(e, client), start_response)
         if call is None:
             return self.call_app(environ, start_response)
-        pending: list[t.Any] | None = None if self.cache is None else []
-        ctx = self._context(environ, in_action=True, action=call.action, pending=pending)
+        ctx = RequestContext(environ, self.cache, self.secret_key, self.trust_forwarded, True)
+        ctx.action, ctx.pending = call.action, None if self.cache is None else []
         return answers.send(self._run(environ, call, ctx), start_response, ctx)
-
-    def _context(self, environ: WSGIEnvironment, **more: t.Any) -> RequestContext:
-        more.update(secret_key=self.secret_key, trust_forwarded=self.trust_forwarded)
-        return RequestContext(environ, cache=self.cache, **more)
 
     # -- running an action, then answering -------------------------------------------------------
 
