@@ -220,7 +220,15 @@ def as_json(*given: t.Any) -> t.Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if len(given) > 1:
-        return given[0](value)
+        try:
+            return given[0](value)
+        except TypeError:
+            # Not the framework's (Flask's provider: Enum, set): pydantic's, else its error.
+            try:
+                return to_jsonable_python(value)
+            except PydanticSerializationError:
+                pass
+            raise
     # What pydantic gives actions (dates, Decimal, UUID, Enum, dataclasses, sets), as pydantic
     # writes them in JSON (as DjangoJSONEncoder and Flask's provider do most of them).
     try:

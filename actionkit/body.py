@@ -70,7 +70,7 @@ def peek_body(environ: WSGIEnvironment, limit: int) -> Peek:
         while size < cap:
             try:
                 chunk = rest.read(min(_CHUNK, cap - size))
-            except ClientDisconnected:
+            except (ClientDisconnected, OSError, ValueError):  # (a terminated raw input)
                 truncated = True
                 break
             if not chunk:

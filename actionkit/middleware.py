@@ -35,7 +35,7 @@ from .answers import Answer
 from .assets import assets
 from .body import discard_body
 from .cache import PageCache
-from .cache.api import track
+from .cache.api import made, track
 from .context import RequestContext
 from .exceptions import HTTPSignal, InvalidArguments, RedirectSignal, RequestRefused
 from .navigation import ActionState, Failure, fail
@@ -116,6 +116,8 @@ class ActionMiddleware:
             self.cache = PageCache(cache)
         if self.cache is not None:
             track(self.cache)
+        elif not made:
+            made.append(True)
         # Bound arguments made outside a request (at import, in a CLI) use this key too.
         security.set_process_key(secret_key)
         self.secret_key = security.resolve_key(secret_key)

@@ -95,6 +95,9 @@ def test_a_client_gone_mid_body_is_a_body_cut_short() -> None:
     where its 400 is due); the application meets the same end."""
     environ = _environ(_Gone(b"a=1"), 100)
     assert peek_body(environ, limit=1000) == (b"a=1", False, True)
+    # A server that ends its stream itself (mod_wsgi, waitress): the other way of reading.
+    terminated = _environ(_Gone(b"a=1"), None, terminated=True)
+    assert peek_body(terminated, limit=1000) == (b"a=1", False, True)
 
     def app(environ: t.Any, start_response: t.Any) -> list[bytes]:
         start_response("200 OK", [])

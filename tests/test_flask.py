@@ -1187,9 +1187,11 @@ def test_a_scoped_action_is_refused_at_a_route_of_the_app_matching_below_its_roo
     must not either (it ran for anyone)."""
     app, actions, ran = _guarded_site()
     app.add_url_rule("/<path:page>", "cms_page", lambda page: f"page {page}")
+    app.add_url_rule("/<section>/<slug>/<int:n>", "cms_item", lambda **kw: "item")
     client = app.test_client()
     assert client.submit(actions["wipe"], path="/admin/anything").status_code == 404
     assert client.call(actions["wipe"], path="/admin/anything").status_code == 404
+    assert client.call(actions["wipe"], path="/admin/note/1").status_code == 404
     assert client.submit(actions["wipe"], path="/admin/").status_code == 403
     assert ran == []
 
@@ -2078,3 +2080,29 @@ def test_the_logged_traceback_of_a_raising_action_is_the_one_it_raised(
     assert record.exc_info is not None
     frames = [frame.name for frame in traceback.extract_tb(record.exc_info[2])]
     assert "_handler_answer" not in frames and frames[-1] == "explode", frames
+
+
+def test_results_flask_json_cannot_write_are_written_as_pydantic_writes_them() -> None:
+    """An Enum or a set returned by an action (what typed parameters give it), which Flask's
+    JSON provider refuses, reaches the client as pydantic writes it (a 500 after the action
+    ran); what Flask writes itself (a date) stays as Flask writes it."""
+    import datetime
+    import enum
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    registry = Registry()
+
+    @registry.action
+    def pick(name: str) -> t.Any:
+        colour = Colour(name)
+        return [colour, {colour.value}, datetime.date(2024, 3, 5)]
+
+    app = Flask(__name__)
+    app.secret_key = "enum-secret-0123456789"
+    ActionKit(app, registry=registry, cache=False)
+    app.add_url_rule("/", "home", lambda: "home")
+    answer = app.test_client().call(pick, "red", path="/")
+    assert answer.status_code == 200
+    assert answer.json["result"] == ["red", ["red"], "Tue, 05 Mar 2024 00:00:00 GMT"]

@@ -193,3 +193,68 @@ def test_a_process_exiting_while_its_store_is_away_waits_to_deliver_or_says_what
         assert "1 revalidation(s) it was keeping for it are lost" in errors, errors
         assert "tag 'posts'" in errors
     store.close()
+
+
+_OWED = """
+import os, sys
+from actionkit.cache.safe import SafeStore
+from actionkit.stores import MemoryStore
+
+SafeStore.exit_patience = 5.0
+
+
+class Away(MemoryStore):
+    down = False
+
+    def generation(self):
+        if self.down:
+            raise ConnectionError("away")
+        return super().generation()
+
+    def release(self, key):
+        if self.down:
+            raise ConnectionError("away")
+        super().release(key)
+
+    def revalidate_tag(self, tag):
+        raise ConnectionError("away")
+
+
+store = Away()
+safe = SafeStore(store)
+if sys.argv[1] == "lease":
+    assert safe.acquire("page:/p", 30)  # a render holds the page's lease
+    store.down = True
+    safe.failed(ConnectionError("away"))
+    safe.release("page:/p")  # owed to the store, which lets it go by itself in time
+else:
+    store.down = True
+    safe.revalidate_tag("posts")  # kept for the store, by the parent
+    pid = os.fork()
+    if pid == 0:
+        sys.exit(0)  # a worker ending gracefully (gunicorn's workers end with sys.exit)
+    os.waitpid(pid, 0)
+    SafeStore.exit_patience = 0.0
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("case", ["lease", "fork"])
+def test_what_a_process_owes_no_store_at_exit_is_not_waited_for(case: str) -> None:
+    """A lease owed to a store that is away expires there by itself: the exit does not wait
+    for the store nor log a loss. A forked child (a gunicorn worker of a preloaded app) leaves
+    the revalidations it inherited to its parent, which delivers them: it neither waits for
+    them nor says they are lost (only the parent's own exit does)."""
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _OWED, case], capture_output=True, text=True, timeout=60
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 0 and done.stdout == "done\n", done.stderr
+    if case == "lease":
+        assert took < 4 and "are lost" not in done.stderr, (took, done.stderr)  # patience: 5 s
+    else:  # the parent's own exit, with no patience left, reports them; the child's does not
+        assert done.stderr.count("1 revalidation(s) it was keeping for it are lost") == 1

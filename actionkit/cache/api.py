@@ -42,6 +42,9 @@ def add_finder(finder: t.Callable[[], PageCache | None]) -> None:
         _finders.append(finder)
 
 
+made: list[bool] = []  # a middleware was made in this process (its cache off, maybe)
+
+
 def track(cache: PageCache) -> None:
     """Note that a middleware of this process uses ``cache``."""
     _caches.add(cache)
@@ -95,7 +98,13 @@ def _targets() -> list[PageCache]:
             return [found]
     caches = _by_store()
     store = default_cache().store
-    if not caches and not _unreached and isinstance(store, MemoryStore) and not len(store):
+    if (
+        not caches
+        and not _unreached
+        and not made
+        and isinstance(store, MemoryStore)
+        and not len(store)
+    ):
         _unreached.append(True)
         logger.warning(
             "A revalidation was made outside a request in a process where no actionkit"

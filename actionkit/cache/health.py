@@ -34,6 +34,8 @@ class Health:
         # Each waiting revalidation with the number of its latest request.
         self.pending: OrderedDict[Revalidation, int] = OrderedDict()
         self.requests = 0
+        #: The number of the last request made before this process was forked from its parent.
+        self.inherited = 0
         self.delivered = 0
         #: The leases taken in the store and not let go yet, by key (how many times: a lease
         #: granted without the store may share the key).
@@ -49,6 +51,9 @@ class Health:
         self.thread = None
         self.held = {}  # the parent's; it lets them go
         self.leases = set()
+        # The parent's waiting revalidations stay (delivered here too before this child reads
+        # the store), but are the parent's to wait for at exit (see safe._deliver_at_exit).
+        self.inherited = self.requests
 
 
 _healths: weakref.WeakKeyDictionary[t.Any, Health] = weakref.WeakKeyDictionary()

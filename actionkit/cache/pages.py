@@ -96,6 +96,7 @@ class PageCache(Waiting, Folding):
             start_response(prepared[0], prepared[1][:])
             return () if environ["REQUEST_METHOD"] == "HEAD" else (entry.body,)
         now = self.clock()
+        vary: list[str] | None = None
         if "vary" in entry.meta:
             vary = entry.meta["vary"]
             key = policy.vary_key(key, vary, environ)
@@ -119,13 +120,13 @@ class PageCache(Waiting, Folding):
             if fresh is not None and "vary" not in fresh.meta and self.clock() < fresh.expires:
                 self.safe.release(key)
                 return answer_entry(fresh, environ, start_response, HIT)
-            return self._pass(app, environ, start_response, lease=key)
+            return self._pass(app, environ, start_response, lease=key, vary=vary)
         if now < entry.stale_until:
             return answer_entry(entry, environ, start_response, STALE)
         fresh = self._await_fresh(key)
         if fresh is not None:
             return answer_entry(fresh, environ, start_response, HIT)
-        return self._pass(app, environ, start_response, lease=None)
+        return self._pass(app, environ, start_response, lease=None, vary=vary)
 
     def render(
         self,
@@ -254,8 +255,7 @@ class PageCache(Waiting, Folding):
         def intercept(
             status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
         ) -> t.Callable[[bytes], object]:
-            # Called again with exc_info when the app fails after starting: that answer is
-            # an error page, never stored.
+            # Called again with exc_info when the app fails after starting: never stored.
             ctx = context.current()  # the page's own: intercept runs inside the app
             # (An authentication middleware inside may have set REMOTE_USER meanwhile.)
             mine = exc_info is not None or policy.personal(environ)

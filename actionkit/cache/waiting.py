@@ -94,7 +94,9 @@ class Waiting:
         """Wait for another request's regeneration of ``key``; ``None`` if it did not come
         (within the bound of a wait for another process's render: the process holding the
         lease may have been killed while regenerating, see _render_deadline)."""
-        deadline = self._render_deadline(key)
+        # A lease this process holds is a render alive here: waited for as long as ``wait``.
+        held = key in self.safe._health.held
+        deadline = time.monotonic() + self.wait if held else self._render_deadline(key)
         delay = 0.002
         while time.monotonic() < deadline:
             time.sleep(delay)

@@ -224,8 +224,8 @@ def _check_scope(flask_ctx: RequestContext) -> None:
     if request.routing_exception is not None or rule is None:
         raise HTTPSignal(404)
     # The route itself must be one of the pages below ``under`` (a blueprint's), not a route
-    # elsewhere that also matches the path (a catch-all ``/<path:p>``): only then do the
-    # guards of the pages below ``under`` run before the action.
+    # elsewhere that also matches the path (a catch-all ``/<path:p>``, ``/<section>/<slug>``):
+    # only then do the guards of the pages below ``under`` run before the action.
     route = request.script_root + rule.rule
     root = under.rstrip("/")
     if root and route != root and not route.startswith(root + "/"):

@@ -109,8 +109,11 @@
     // The state of each control and <details> as the server rendered it (on load, and after
     // each morph): what the user changed differs from it, and is kept by a morph.
     const served = new WeakMap();
-    // Whether the server rendered each <dialog> open (on load, and after each morph).
+    // Whether the server rendered each <dialog> open (on load, and after each morph). One the
+    // user opened (or closed) stays so through a morph of the same page (`keep`); the dialog of
+    // a form whose action succeeded closes (a modal closes once saved: see submit).
     const dialogServed = new WeakMap();
+    const dialogs = { keep: true };
     for (const d of document.querySelectorAll("dialog")) {
       dialogServed.set(d, d.hasAttribute("open"));
     }
@@ -251,7 +254,12 @@
       const x = window.scrollX;
       const y = window.scrollY;
       if (window.Idiomorph) {
-        morphInto(document.body, doc.body);
+        dialogs.keep = keep;
+        try {
+          morphInto(document.body, doc.body);
+        } finally {
+          dialogs.keep = true;
+        }
       } else {
         // idiomorph failed to load: still show the new page, only less smoothly.
         console.warn("actionkit: idiomorph is missing; replacing the page body instead");
@@ -282,10 +290,24 @@
         ignoreActiveValue: holdsValue,
         restoreFocus: true,
         callbacks: {
-          // A <dialog> the user opened (showModal) stays open, unless the server had it open.
-          beforeAttributeUpdated: (name, el, kind) =>
-            !(name === "open" && kind === "remove" && el instanceof HTMLDialogElement &&
-              el.open && !dialogServed.get(el)),
+          beforeAttributeUpdated: (name, el, kind) => {
+            if (name !== "open" || !(el instanceof HTMLDialogElement)) return true;
+            // A <dialog> the user opened (showModal) or closed stays so (see dialogServed).
+            const served = Boolean(dialogServed.get(el));
+            if (dialogs.keep && (kind === "remove" ? el.open && !served : !el.open && served)) {
+              return false;
+            }
+            if (kind !== "remove" || !el.open) return true;
+            el.close(); // not the attribute alone: a modal would leave the page inert
+            return false;
+          },
+          // A dialog the morph inserts is as the server rendered it (a notice shown open).
+          afterNodeAdded: (node) => {
+            if (!(node instanceof Element)) return;
+            for (const d of [node, ...node.querySelectorAll("dialog")]) {
+              if (d instanceof HTMLDialogElement) dialogServed.set(d, d.hasAttribute("open"));
+            }
+          },
           afterNodeMorphed: (node, model) => {
             if (node === focused) rendered = stateOf(model);
             if (node instanceof HTMLDialogElement) {
@@ -830,6 +852,10 @@
         restore();
       } else {
         apply(shown, order, form);
+        // Done: the dialog the user opened for this form closes (close(), not the attribute:
+        // a modal's top layer and the page's inertness go with it).
+        const dialog = form.isConnected ? form.closest("dialog") : null;
+        if (dialog && dialog.open && !dialogServed.get(dialog)) dialog.close();
         if (form.isConnected && form.getAttribute("data-reset") !== "false") {
           HTMLFormElement.prototype.reset.call(form); // (a field named "reset" shadows it)
         }

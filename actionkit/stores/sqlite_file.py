@@ -19,7 +19,7 @@ import typing as t
 import weakref
 
 from .sqlite_index import _WAL_HEADER, _wal_index_maps
-from .sqlite_writes import WriteTransaction, forget_reads
+from .sqlite_writes import Ended, WriteTransaction, forget_reads
 
 logger = logging.getLogger("actionkit")
 
@@ -127,6 +127,7 @@ class SQLiteFile:
         self._local = threading.local()
         # Each connection of this process, with the thread it is for.
         self._connections: dict[sqlite3.Connection, threading.Thread] = {}
+        self._ended: list[sqlite3.Connection] = []  # of threads that ended (see Ended)
         self._lock = threading.Lock()
         # Held by the thread of this process that writes (see sqlite_writes.WriteTransaction).
         self._writing = threading.Lock()
@@ -303,6 +304,7 @@ class SQLiteFile:
             self._pid = pid
             self._local = threading.local()
             self._connections = {}
+            self._ended = []
             self._lock = threading.Lock()
             self._writing = threading.Lock()
             # Mapped again once a connection of this process holds the file open: only then
@@ -328,13 +330,15 @@ class SQLiteFile:
         forget_reads(local)
         if self._shm is None:
             self._map_wal_index(db)
+        # Dropped with this thread's (or greenlet's) locals when it ends: its connection is
+        # then closed by the next connection made (threading.Thread, raw threads, gevent).
+        local.ended = Ended(db, self._ended)
         with self._lock:
             self._connections[db] = threading.current_thread()
-            # Those of threads that have ended (a server with a thread per request), two file
-            # descriptors each, are closed once this one holds the file open.
-            for old in [c for c, thread in self._connections.items() if not thread.is_alive()]:
-                del self._connections[old]
-                old.close()
+            while self._ended:
+                old = self._ended.pop()
+                if self._connections.pop(old, None) is not None:
+                    old.close()
         return db
 
     def _transaction(self) -> WriteTransaction:

@@ -123,3 +123,16 @@ class WriteTransaction:
             db.execute(self._handler)
             # PRAGMA data_version does not count a connection's own commits.
             forget_reads(self.local)
+
+
+class Ended:
+    """Held in a thread's (or greenlet's) locals with its connection: once the locals are
+    dropped, the thread has ended, and its connection joins ``ended`` to be closed."""
+
+    __slots__ = ("db", "ended")
+
+    def __init__(self, db: sqlite3.Connection, ended: list[sqlite3.Connection]) -> None:
+        self.db, self.ended = db, ended
+
+    def __del__(self) -> None:
+        self.ended.append(self.db)  # (list.append: atomic, no lock in a finalizer)

@@ -165,6 +165,10 @@ TEMPLATES = {
 <a href="#" id="widget-link" data-action-call="{{ bump_widgets.id }}">Bump ({{ widgets }})</a>
 <main id="widget-main" tabindex="-1"><p id="widget-in-main">In main: {{ widgets }}</p></main>
 <p id="styled" class="notice">Styled once bumped</p>
+{% if widgets == 1 %}<dialog id="notice" open>Bumped once</dialog>
+{% elif widgets %}<dialog id="notice">Bumped again</dialog>{% endif %}
+<dialog id="welcome" open>Welcome
+  <button id="close-welcome" onclick="this.closest('dialog').close()">Close</button></dialog>
 <button id="open-dialog" onclick="document.getElementById('dialog').showModal()">Edit</button>
 <dialog id="dialog">{% set state = action_state(name_widget) %}
 {% call action_form(name_widget, id="dialog-form") %}<input id="widget-name" name="name">

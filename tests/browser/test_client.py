@@ -950,6 +950,36 @@ def test_a_dialog_the_user_opened_stays_open_with_its_errors(site: BrowserApp, p
     expect(page.locator("#widget-name-error")).to_have_text("A name is required.")
     assert page.evaluate("document.getElementById('dialog').open")
     expect(page.locator("#widget-name-error")).to_be_visible()
+    # Another action's answer leaves it open too; its own form's success closes it, as the
+    # page renders it (a modal closes once saved).
+    page.evaluate(f"actionkit.call({site.actions['bump_widgets'].id!r})")
+    expect(page.locator("#widget-total")).to_have_text("Total: 1")
+    assert page.evaluate("document.getElementById('dialog').open")
+    page.fill("#widget-name", "Gizmo")
+    page.click("#save-widget")
+    expect(page.locator("#dialog")).not_to_have_attribute("open", "")
+    assert not page.evaluate("document.getElementById('dialog').open")
+    page.click("#widget-link")  # closed as a modal is: the page is not left inert
+    expect(page.locator("#widget-total")).to_have_text("Total: 2")
+
+
+def test_dialogs_the_user_did_not_touch_follow_the_server(site: BrowserApp, page: Page) -> None:
+    """A dialog a morph inserts open (a notice) closes when the server renders it closed (it
+    stayed open for good); one the server renders open that the user closed stays closed (every
+    morph opened it again)."""
+    page.goto(site.base + "/widgets")
+    page.click("#close-welcome")
+    bump = f"actionkit.call({site.actions['bump_widgets'].id!r})"
+    page.evaluate(bump)
+    expect(page.locator("#widget-total")).to_have_text("Total: 1")
+    assert page.evaluate("document.getElementById('notice').open")
+    assert not page.evaluate("document.getElementById('welcome').open")
+    page.evaluate(bump)
+    expect(page.locator("#widget-total")).to_have_text("Total: 2")
+    assert not page.evaluate("document.getElementById('notice').open")
+    assert not page.evaluate("document.getElementById('welcome').open")
+    page.click("#widget-link")  # the page is not left inert by a dialog closed under it
+    expect(page.locator("#widget-total")).to_have_text("Total: 3")
 
 
 def test_an_unknown_action_never_reloads_over_what_was_typed(site: BrowserApp, page: Page) -> None:
