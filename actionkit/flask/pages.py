@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import typing as t
 
-from flask import Flask, g
-from flask.globals import _cv_request
+from flask import Flask
+from flask.globals import _cv_app, _cv_request
 
 from .. import context
 
@@ -44,4 +44,5 @@ def _wtf_token_made(app: Flask) -> bool:
     """Whether the request made Flask-WTF's CSRF token (``csrf_token()``, ``form.hidden_tag()``
     keep it in ``g`` under ``WTF_CSRF_FIELD_NAME``)."""
     name = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    return isinstance(name, str) and name in g
+    app_ctx = _cv_app.get(None)  # (read directly: the ``g`` proxy costs more than the check)
+    return app_ctx is not None and isinstance(name, str) and name in vars(app_ctx.g)
