@@ -334,7 +334,8 @@ def _keep_headers(response: BaseResponse) -> None:
         if lower == "set-cookie":
             ctx.add_set_cookie(value)
         elif not lower.startswith("content-") and lower not in _NOT_KEPT:
-            ctx.more_headers = [*(ctx.more_headers or ()), (name, value)]
+            ctx.more_headers = ctx.more_headers or []
+            ctx.more_headers.append((name, value))
 
 
 # The stand-in's own (its Location, validators of its empty body, caching of the page it is

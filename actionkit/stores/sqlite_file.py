@@ -125,8 +125,7 @@ class SQLiteFile:
         self.timeout = timeout
         self._pid = os.getpid()
         self._local = threading.local()
-        # Each connection of this process, with the thread it is for.
-        self._connections: dict[sqlite3.Connection, threading.Thread] = {}
+        self._connections: set[sqlite3.Connection] = set()  # each thread's, of this process
         self._ended: list[sqlite3.Connection] = []  # of threads that ended (see Ended)
         self._lock = threading.Lock()
         # Held by the thread of this process that writes (see sqlite_writes.WriteTransaction).
@@ -291,7 +290,7 @@ class SQLiteFile:
         if db is None:
             return
         with self._lock:
-            self._connections.pop(db, None)
+            self._connections.discard(db)
         if getattr(local, "pid", None) == os.getpid():
             db.close()
 
@@ -303,7 +302,7 @@ class SQLiteFile:
             _inherited.extend(self._connections)
             self._pid = pid
             self._local = threading.local()
-            self._connections = {}
+            self._connections = set()
             self._ended = []
             self._lock = threading.Lock()
             self._writing = threading.Lock()
@@ -334,10 +333,11 @@ class SQLiteFile:
         # then closed by the next connection made (threading.Thread, raw threads, gevent).
         local.ended = Ended(db, self._ended)
         with self._lock:
-            self._connections[db] = threading.current_thread()
+            self._connections.add(db)
             while self._ended:
                 old = self._ended.pop()
-                if self._connections.pop(old, None) is not None:
+                if old in self._connections:
+                    self._connections.remove(old)
                     old.close()
         return db
 
