@@ -219,22 +219,18 @@ def as_json(*given: t.Any) -> t.Any:
     value = given[-1]
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    refused = TypeError(f"{type(value).__name__} is not a JSON value")
     if len(given) > 1:
         try:
             return given[0](value)
-        except TypeError:
-            # Not the framework's (Flask's provider: Enum, set): pydantic's, else its error.
-            try:
-                return to_jsonable_python(value)
-            except PydanticSerializationError:
-                pass
-            raise
+        except TypeError as e:  # not the framework's (Flask's provider: Enum, set)
+            refused = e
     # What pydantic gives actions (dates, Decimal, UUID, Enum, dataclasses, sets), as pydantic
     # writes them in JSON (as DjangoJSONEncoder and Flask's provider do most of them).
     try:
         return to_jsonable_python(value)
     except PydanticSerializationError:
-        raise TypeError(f"{type(value).__name__} is not a JSON value") from None
+        raise refused from None
 
 
 def _no_store(content_type: str) -> Headers:

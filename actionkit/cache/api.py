@@ -113,7 +113,7 @@ def _targets() -> list[PageCache]:
             " first (Flask: create it and revalidate inside `with app.app_context():`; Django:"
             " django.setup() with actionkit.django installed)."
         )
-    if not any(cache.store is default_cache().store for cache in caches):
+    if not any(cache.store is store for cache in caches):
         caches.append(default_cache())
     return caches
 
