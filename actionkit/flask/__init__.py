@@ -28,7 +28,8 @@ An action runs as a view would
 - inside Flask's application and request context: ``request`` (the ``POST`` that ran the
   action, its form included), ``session``, ``g``, ``current_app`` and ``url_for`` work, and
   ``request.endpoint`` is the endpoint of the page the form is on, so the ``before_request``
-  functions of that page's blueprint run too;
+  functions of that page's blueprint run too (in an app with nothing around its requests, the
+  request context is made when the action first reads it: see ``actionkit.flask.lazy``);
 - ``before_request`` functions run first. When one answers, the action does not run: a redirect
   (a login page) becomes the action's redirect — ``303`` without JavaScript, ``redirect`` in the
   client's answer — and an error status is the answer's status, with that function's page when
@@ -79,6 +80,7 @@ from ..jinja import install
 from ..middleware import BODY_LIMIT, ActionMiddleware
 from ..stores import MemoryStore, SQLiteStore
 from ..testing import ActionClient, with_actions
+from .lazy import unmade
 from .pages import settled, watch_session
 from .running import error_page, json_default, propagates, run_in_flask
 
@@ -245,7 +247,9 @@ def _streamed_context() -> context.RequestContext | None:
     flask_ctx = _cv_request.get(None)
     if flask_ctx is None:
         return None
-    found = flask_ctx.request.environ.get(context.ENVIRON_KEY)
+    # (An action's context that nothing read is not made for this: its environ is at hand.)
+    environ = flask_ctx.environ if unmade(flask_ctx) else flask_ctx.request.environ
+    found = environ.get(context.ENVIRON_KEY)
     return found if isinstance(found, context.RequestContext) else None
 
 

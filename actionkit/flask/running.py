@@ -13,7 +13,7 @@ from flask import Flask, abort, got_request_exception, request_finished, request
 from flask.ctx import RequestContext
 from flask.globals import _cv_app, _cv_request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
+from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.sansio.response import Response as BaseResponse
 
 from .. import context
@@ -22,6 +22,7 @@ from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..navigation import Failure
 from ..protocol import ENVIRON_ACTION_ID
 from ..rendering import Rendered, render_app
+from .lazy import action_context, full_context, unmade
 from .pages import settled, watch_session
 
 if t.TYPE_CHECKING:
@@ -31,48 +32,19 @@ if t.TYPE_CHECKING:
     from ..params import ActionCall
 
 
-def _request_context(app: Flask, environ: WSGIEnvironment) -> RequestContext:
-    """Push Flask's request context for ``environ``, routed as the page the form is on.
-
-    The page's route usually accepts only ``GET``; matching the ``POST`` as a ``GET`` gives
-    ``request.endpoint``, ``view_args`` and the blueprint, whose ``before_request`` functions
-    (a login check on ``/admin``) must guard the actions posted to its pages. Where the path has
-    no ``GET`` route, the route of the request's own method is taken.
-    """
-    ctx = app.request_context(environ)
-    adapter = ctx.url_adapter
-    if adapter is None or adapter.default_method == "GET":
-        ctx.push()
-        return ctx
-    method = adapter.default_method
-    adapter.default_method = "GET"  # what push() matches with (no MethodNotAllowed to raise)
-    try:
-        ctx.push()
-    finally:
-        adapter.default_method = method  # url_for() and the rest see the request's own method
-    request = ctx.request
-    if isinstance(request.routing_exception, MethodNotAllowed):
-        try:
-            rule, args = adapter.match(return_rule=True)
-        except HTTPException:
-            pass
-        else:
-            request.url_rule, request.view_args = rule, dict(args)
-            request.routing_exception = None
-    return ctx
-
-
 def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.Any:
     """Run an action inside Flask's request context, as a view would run (see the module)."""
-    ctx = _request_context(app, environ)
+    ctx = action_context(app, environ, call)
     error: BaseException | None = None
     try:
         if _heard(request_started, app, watch_session):
             request_started.send(app, _async_wrapper=app.ensure_sync)
         try:
             _check_scope(ctx)
-            # A parameter named ``request`` gets Flask's request.
-            result = _dispatch(app, functools.partial(call, request=ctx.request))
+            if unmade(ctx):  # nothing to run before it, no parameter taking the request
+                result = _dispatch(app, call, preprocess=False)
+            else:  # a parameter named ``request`` gets Flask's request
+                result = _dispatch(app, functools.partial(call, request=ctx.request))
         except ActionSignal as signal:
             if isinstance(signal, HTTPSignal) and signal.page is None:
                 # The app's error page, made in this context: another one would run the
@@ -245,10 +217,10 @@ def _handled(app: Flask, error: HTTPException) -> WSGIApplication:
         return t.cast("WSGIApplication", error)
 
 
-def _dispatch(app: Flask, call: t.Callable[[], t.Any]) -> t.Any:
+def _dispatch(app: Flask, call: t.Callable[[], t.Any], preprocess: bool = True) -> t.Any:
     """``before_request`` functions, then the action; a response from either ends it."""
     try:
-        answer = app.preprocess_request()
+        answer = app.preprocess_request() if preprocess else None
     except HTTPException as e:  # abort(redirect(...)) in a before_request function
         if e.response is None:
             raise
@@ -311,6 +283,8 @@ def _after_request(
     :param always: ``stand_in`` is a response of the app's own (an error handler's), whose
         cookies join the answer even when no function runs.
     """
+    if not always and unmade(flask_ctx):
+        return  # nothing read the request context: no session to save, nothing registered
     if _nothing_after(app, flask_ctx):
         if always or _heard(request_finished, app, settled):
             response = stand_in()
@@ -378,7 +352,7 @@ def error_page(app: Flask, status: int, environ: WSGIEnvironment) -> Rendered | 
     """The page of the app's error handler for ``status``, in a request context of its own."""
     if status not in default_exceptions:
         return None  # the middleware's own page
-    ctx = _request_context(app, environ)
+    ctx = full_context(app, environ)
     try:
         try:
             abort(status)

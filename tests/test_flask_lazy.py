@@ -1,0 +1,252 @@
+"""Flask's request context of an action, made when something first reads it
+(actionkit.flask.lazy): what the action sees is what it would see in a context made first."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import pytest
+from flask import (
+    Flask,
+    after_this_request,
+    copy_current_request_context,
+    flash,
+    g,
+    get_flashed_messages,
+    has_request_context,
+    request,
+    request_tearing_down,
+    session,
+    url_for,
+)
+
+from actionkit import Registry, revalidate_path
+from actionkit.flask import ActionKit
+from actionkit.flask import lazy as lazy_module
+from actionkit.stores import MemoryStore
+from actionkit.testing import ActionClient
+
+
+def make_app(secret: bool = True) -> tuple[Flask, Registry, list[t.Any]]:
+    """An app with no function around its requests; ``made`` lists each request object Flask
+    makes for a ``POST`` (an action's context; the page after it is a ``GET``)."""
+    app = Flask(__name__)
+    if secret:
+        app.secret_key = "flask-secret"
+    registry = Registry()
+    ActionKit(app, registry=registry, cache=MemoryStore())
+    made: list[t.Any] = []
+    base = app.request_class
+
+    class Counting(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+            super().__init__(*args, **kwargs)
+            if self.method == "POST":
+                made.append(self)
+
+    app.request_class = Counting
+
+    @app.get("/")
+    def home() -> str:
+        return "home " + ",".join(get_flashed_messages())
+
+    @app.get("/posts/<int:number>")
+    def post(number: int) -> str:
+        return f"post {number}"
+
+    return app, registry, made
+
+
+def test_an_action_reading_nothing_of_the_request_has_no_request_made() -> None:
+    app, registry, made = make_app()
+    seen: list[t.Any] = []
+
+    @registry.action(id="count")
+    def count(n: int) -> int:
+        seen.append(has_request_context())
+        g.counted = n  # the app context is there
+        return n + 1
+
+    answer = ActionClient(app).call(registry["count"], 1, path="/")
+    assert answer.status_code == 200 and answer.json["result"] == 2
+    assert seen == [True]
+    assert made == []
+
+
+def test_reading_the_request_makes_it_as_it_would_have_been() -> None:
+    app, registry, made = make_app()
+    seen: dict[str, t.Any] = {}
+
+    @registry.action(id="look")
+    def look(form: t.Any = None) -> None:
+        seen["endpoint"] = request.endpoint  # routed as the page (a GET route), not a 405
+        seen["view_args"] = request.view_args
+        seen["title"] = request.form.get("title")
+        seen["url"] = url_for("post", number=2)
+        seen["method"] = request.method
+
+    client = ActionClient(app)
+    assert client.submit(registry["look"], {"title": "hi"}, path="/posts/7").status_code == 200
+    assert seen == {
+        "endpoint": "post",
+        "view_args": {"number": 7},
+        "title": "hi",
+        "url": "/posts/2",
+        "method": "POST",
+    }
+    assert len(made) == 1
+
+
+def test_a_session_written_by_an_action_is_saved_and_a_flash_shown() -> None:
+    app, registry, _ = make_app()
+
+    @registry.action(id="login")
+    def login() -> None:
+        session["user"] = "ada"
+        flash("Welcome")
+        revalidate_path("/")
+
+    client = ActionClient(app)
+    answer = client.call(registry["login"], path="/")
+    assert "session=" in answer.headers["Set-Cookie"]
+    assert "home Welcome" in answer.json["html"]
+
+
+def test_after_this_request_and_a_teardown_of_the_app_context_run() -> None:
+    app, registry, _ = make_app()
+    torn: list[t.Any] = []
+    app.teardown_appcontext(lambda exc: torn.append(exc))
+
+    @registry.action(id="stamp")
+    def stamp() -> None:
+        @after_this_request
+        def add(response: t.Any) -> t.Any:
+            response.set_cookie("stamped", "1")
+            return response
+
+    @registry.action(id="quiet")
+    def quiet() -> None:
+        pass
+
+    client = ActionClient(app)
+    cookies = client.call(registry["stamp"], path="/").headers.getlist("Set-Cookie")
+    assert any(cookie.startswith("stamped=1") for cookie in cookies)
+    torn.clear()
+    client.call(registry["quiet"], path="/")
+    assert torn == [None]
+
+
+def test_an_error_of_the_action_reaches_the_apps_handler_with_the_request_made() -> None:
+    app, registry, _ = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    handled: list[str | None] = []
+
+    class Conflict(Exception):
+        pass
+
+    @app.errorhandler(Conflict)
+    def conflict(error: Conflict) -> t.Any:
+        handled.append(request.endpoint)
+        return "taken", 409
+
+    @registry.action(id="clash")
+    def clash() -> None:
+        raise Conflict
+
+    answer = ActionClient(app).call(registry["clash"], path="/posts/3")
+    assert answer.status_code == 409
+    assert handled == ["post"]
+
+
+def test_a_copied_context_runs_in_a_thread() -> None:
+    app, registry, _ = make_app()
+    got: list[str] = []
+
+    @registry.action(id="spawn")
+    def spawn(form: t.Any = None) -> None:
+        @copy_current_request_context
+        def work() -> None:
+            got.append(request.form["word"])
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+
+    ActionClient(app).submit(registry["spawn"], {"word": "thread"}, path="/")
+    assert got == ["thread"]
+
+
+def _hooks() -> dict[str, t.Callable[[Flask, list[str]], None]]:
+    def before(app: Flask, ran: list[str]) -> None:
+        app.before_request(lambda: ran.append("before"))
+
+    def after(app: Flask, ran: list[str]) -> None:
+        app.after_request(lambda response: ran.append("after") or response)
+
+    def teardown(app: Flask, ran: list[str]) -> None:
+        app.teardown_request(lambda exc: ran.append("teardown"))
+
+    def tearing_down(app: Flask, ran: list[str]) -> None:
+        def receiver(sender: Flask, **extra: t.Any) -> None:
+            ran.append("tearing_down")
+
+        request_tearing_down.connect(receiver, app, weak=False)
+
+    return {"before": before, "after": after, "teardown": teardown, "tearing_down": tearing_down}
+
+
+@pytest.mark.parametrize("hook", sorted(_hooks()))
+def test_an_app_with_functions_around_its_requests_has_the_context_made_first(hook: str) -> None:
+    app, registry, made = make_app()
+    ran: list[str] = []
+    _hooks()[hook](app, ran)
+
+    @registry.action(id="quiet")
+    def quiet() -> None:
+        pass
+
+    assert ActionClient(app).call(registry["quiet"], path="/").status_code == 200
+    assert len(made) == 1 and hook in ran
+
+
+def test_a_session_cookie_has_the_context_made_first() -> None:
+    """A permanent session is sent again on every request (SESSION_REFRESH_EACH_REQUEST),
+    whether the action reads it or not."""
+    app, registry, made = make_app()
+
+    @registry.action(id="keep")
+    def keep() -> None:
+        session.permanent = True
+        session["user"] = "ada"
+
+    @registry.action(id="quiet")
+    def quiet() -> None:
+        pass
+
+    client = ActionClient(app)
+    client.call(registry["keep"], path="/")
+    made.clear()
+    answer = client.call(registry["quiet"], path="/")
+    assert "session=" in answer.headers["Set-Cookie"] and len(made) == 1
+
+
+def test_without_a_secret_key_a_cookie_does_not_matter() -> None:
+    app, registry, made = make_app(secret=False)
+
+    @registry.action(id="quiet")
+    def quiet() -> None:
+        pass
+
+    client = ActionClient(app)
+    client.set_cookie("session", "anything")
+    assert client.call(registry["quiet"], path="/").status_code == 200
+    assert made == []
+
+
+def test_a_lazy_context_that_nothing_read_says_so() -> None:
+    app = Flask(__name__)
+    ctx = lazy_module.LazyRequestContext(app, {"REQUEST_METHOD": "GET"})
+    assert lazy_module.unmade(ctx) and "not made yet" in repr(ctx)
+    with pytest.raises(AttributeError):
+        ctx.anything_else  # noqa: B018
