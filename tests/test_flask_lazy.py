@@ -16,6 +16,7 @@ from flask import (
     get_flashed_messages,
     has_request_context,
     request,
+    request_started,
     request_tearing_down,
     session,
     url_for,
@@ -193,20 +194,38 @@ def _hooks() -> dict[str, t.Callable[[Flask, list[str]], None]]:
 
         request_tearing_down.connect(receiver, app, weak=False)
 
-    return {"before": before, "after": after, "teardown": teardown, "tearing_down": tearing_down}
+    def started(app: Flask, ran: list[str]) -> None:
+        def receiver(sender: Flask, **extra: t.Any) -> None:
+            ran.append("started")
+
+        request_started.connect(receiver, weak=False)  # every app's (blinker's ANY sender)
+
+    return {
+        "before": before,
+        "after": after,
+        "teardown": teardown,
+        "tearing_down": tearing_down,
+        "started": started,
+    }
 
 
 @pytest.mark.parametrize("hook", sorted(_hooks()))
 def test_an_app_with_functions_around_its_requests_has_the_context_made_first(hook: str) -> None:
     app, registry, made = make_app()
     ran: list[str] = []
+    before = {s: dict(s.receivers) for s in (request_started, request_tearing_down)}
     _hooks()[hook](app, ran)
 
     @registry.action(id="quiet")
     def quiet() -> None:
         pass
 
-    assert ActionClient(app).call(registry["quiet"], path="/").status_code == 200
+    try:
+        assert ActionClient(app).call(registry["quiet"], path="/").status_code == 200
+    finally:
+        for signal, receivers in before.items():
+            for key in set(signal.receivers) - set(receivers):
+                signal.disconnect(signal.receivers[key])
     assert len(made) == 1 and hook in ran
 
 

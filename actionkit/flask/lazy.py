@@ -175,14 +175,22 @@ def _needs_context(app: Flask, environ: WSGIEnvironment, call: t.Any) -> bool:
         return True  # (a session of another kind may be written whether read or not)
     if app.secret_key and app.config["SESSION_COOKIE_NAME"] + "=" in environ.get("HTTP_COOKIE", ""):
         return True  # a permanent session is sent again on each request, read or not
-    return any(
-        any(r is not ours for r in signal.receivers_for(app))
-        for signal, ours in (
-            (request_started, watch_session),
-            (request_finished, settled),
-            (request_tearing_down, None),
-        )
+    return (
+        heard(request_started, app, watch_session)
+        or heard(request_finished, app, settled)
+        or heard(request_tearing_down, app, None)
     )
+
+
+def heard(signal: t.Any, app: Flask, ours: t.Callable[..., None] | None) -> bool:
+    """Whether a receiver of ``signal`` for ``app`` other than actionkit's own (``ours``,
+    which watches the pages the cache may store: an action is never one) listens; an action
+    sends ``request_started`` and ``request_finished`` only then (it has no response of its own
+    to make for the second)."""
+    receivers = signal.receivers  # (every sender's: only actionkit's, the usual case, is quick)
+    if not receivers or (len(receivers) == 1 and ours is not None and id(ours) in receivers):
+        return False
+    return any(r is not ours for r in signal.receivers_for(app))
 
 
 def unmade(ctx: RequestContext) -> t.TypeGuard[LazyRequestContext]:

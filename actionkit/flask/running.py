@@ -22,7 +22,7 @@ from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..navigation import Failure
 from ..protocol import ENVIRON_ACTION_ID
 from ..rendering import Rendered, render_app
-from .lazy import action_context, full_context, unmade
+from .lazy import action_context, full_context, heard, unmade
 from .pages import settled, watch_session
 
 if t.TYPE_CHECKING:
@@ -37,7 +37,7 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
     ctx = action_context(app, environ, call)
     error: BaseException | None = None
     try:
-        if _heard(request_started, app, watch_session):
+        if heard(request_started, app, watch_session):
             request_started.send(app, _async_wrapper=app.ensure_sync)
         try:
             _check_scope(ctx)
@@ -80,7 +80,7 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
         error = e
         if isinstance(e, Exception):
             got_request_exception.send(app, _async_wrapper=app.ensure_sync, exception=e)
-            if _heard(request_finished, app, settled) and not propagates(app):
+            if heard(request_finished, app, settled) and not propagates(app):
                 # as Flask's 500 answer
                 request_finished.send(
                     app, _async_wrapper=app.ensure_sync, response=app.response_class(status=500)
@@ -94,14 +94,6 @@ def run_in_flask(app: Flask, environ: WSGIEnvironment, call: ActionCall) -> t.An
             preserve(_cv_app.get())
             preserve(_cv_request.get())
         ctx.pop(error)
-
-
-def _heard(signal: t.Any, app: Flask, ours: t.Callable[..., None]) -> bool:
-    """Whether a receiver of ``signal`` for ``app`` other than actionkit's own (``ours``,
-    which watches the pages the cache may store: an action is never one) listens; an action
-    sends ``request_started`` and ``request_finished`` only then (it has no response of its own
-    to make for the second)."""
-    return any(r is not ours for r in signal.receivers_for(app))
 
 
 def json_default(app: Flask, value: t.Any) -> t.Any:
@@ -286,7 +278,7 @@ def _after_request(
     if not always and unmade(flask_ctx):
         return  # nothing read the request context: no session to save, nothing registered
     if _nothing_after(app, flask_ctx):
-        if always or _heard(request_finished, app, settled):
+        if always or heard(request_finished, app, settled):
             response = stand_in()
             _keep_headers(response)
             request_finished.send(app, _async_wrapper=app.ensure_sync, response=response)
