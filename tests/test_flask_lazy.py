@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
+import time
 import typing as t
 
 import pytest
@@ -19,8 +21,11 @@ from flask import (
     request_started,
     request_tearing_down,
     session,
+    stream_with_context,
     url_for,
 )
+from flask.globals import _cv_app, _cv_request, request_ctx
+from werkzeug.routing import BaseConverter
 
 from actionkit import Registry, revalidate_path
 from actionkit.flask import ActionKit
@@ -269,3 +274,164 @@ def test_a_lazy_context_that_nothing_read_says_so() -> None:
     assert lazy_module.unmade(ctx) and "not made yet" in repr(ctx)
     with pytest.raises(AttributeError):
         ctx.anything_else  # noqa: B018
+
+
+# -- the same behaviour with the context made first and made lazily -----------------------------
+
+
+@pytest.fixture(params=["lazy", "made first"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "made first":
+        monkeypatch.setattr(lazy_module, "_needs_context", lambda *args: True)
+    return str(request.param)
+
+
+def test_an_answer_says_vary_cookie_only_when_the_session_was_read(mode: str) -> None:
+    app, registry, _ = make_app()
+
+    @registry.action(id="quiet")
+    def quiet(n: int) -> int:
+        return n + 1
+
+    @registry.action(id="peek")
+    def peek() -> bool:
+        return "user" in session
+
+    client = ActionClient(app)
+    assert "Vary" not in client.call(registry["quiet"], 1, path="/").headers
+    assert "Cookie" in client.call(registry["peek"], path="/").headers.get("Vary", "")
+
+
+class Guarded(Flask):
+    """A Flask of its own around each request (no function registered)."""
+
+    ran: list[str]
+
+    def preprocess_request(self) -> t.Any:
+        self.ran.append("preprocess_request")
+        return super().preprocess_request()
+
+    def process_response(self, response: t.Any) -> t.Any:
+        response.headers["X-Frame-Options"] = "DENY"
+        return super().process_response(response)
+
+    def do_teardown_request(self, exc: BaseException | None = None) -> None:
+        self.ran.append("do_teardown_request")
+        super().do_teardown_request(exc)
+
+
+def test_a_flask_subclass_of_its_own_around_requests_runs_as_for_a_view(mode: str) -> None:
+    app = Guarded(__name__)
+    app.ran = []
+    registry = Registry()
+    ActionKit(app, registry=registry, cache=MemoryStore())
+    app.get("/")(lambda: "home")
+
+    @registry.action(id="quiet")
+    def quiet() -> None:
+        pass
+
+    answer = ActionClient(app).call(registry["quiet"], path="/")
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert app.ran[:2] == ["preprocess_request", "do_teardown_request"]
+
+
+def test_the_context_pushed_again_by_stream_with_context(mode: str) -> None:
+    app, registry, _ = make_app()
+
+    @registry.action(id="stream")
+    def stream() -> str:
+        @stream_with_context
+        def letters() -> t.Iterator[str]:
+            yield "a"
+            yield request.path
+
+        return "".join(letters())
+
+    assert ActionClient(app).call(registry["stream"], path="/").json["result"] == "a/"
+    assert _cv_request.get(None) is None and _cv_app.get(None) is None
+
+
+def test_threads_sharing_the_context_read_the_same_request(mode: str) -> None:
+    app, registry, _ = make_app()
+    base = app.request_class
+
+    class Slow(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+            super().__init__(*args, **kwargs)
+            time.sleep(0.05)  # a reader comes while the other makes the context
+
+    app.request_class = Slow
+
+    @registry.action(id="both")
+    def both() -> list[t.Any]:
+        seen: list[t.Any] = [None, None]
+
+        def read(i: int) -> None:
+            seen[i] = (request.path, id(request._get_current_object()))  # type: ignore[attr-defined]
+
+        threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(read, i))
+            for i in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return seen
+
+    first, second = ActionClient(app).call(registry["both"], path="/").json["result"]
+    assert first == second and first[0] == "/"
+
+
+def test_an_error_making_the_context_is_kept(mode: str) -> None:
+    app, registry, _ = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+
+    class Broken(BaseConverter):
+        def to_python(self, value: str) -> t.Any:
+            return None.name  # type: ignore[attr-defined]  # a converter's own bug
+
+    app.url_map.converters["broken"] = Broken
+    app.get("/u/<broken:who>")(lambda who: "page")
+
+    @registry.action(id="write")
+    def write() -> None:
+        session["x"] = 1
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011
+        ActionClient(app).call(registry["write"], path="/u/ada")
+    chain = [raised.value, raised.value.__cause__]
+    assert any("'NoneType' object has no attribute 'name'" in str(e) for e in chain)
+    assert _cv_request.get(None) is None and _cv_app.get(None) is None  # popped
+
+
+def test_a_context_kept_past_the_action_is_read_as_it_was(mode: str) -> None:
+    app, registry, _ = make_app()
+    kept: list[t.Any] = []
+
+    @registry.action(id="keep")
+    def keep() -> None:
+        kept.append(request_ctx._get_current_object())  # type: ignore[attr-defined]
+
+    ActionClient(app).call(registry["keep"], path="/posts/5")
+    ctx = kept[0]
+    assert (ctx.request.endpoint, ctx.request.view_args, dict(ctx.session)) == (
+        "post",
+        {"number": 5},
+        {},
+    )
+
+
+def test_a_session_cookie_written_with_spaces_is_seen(mode: str) -> None:
+    app, registry, _ = make_app()
+
+    @registry.action(id="quiet")
+    def quiet() -> None:
+        pass
+
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    value = serializer.dumps({"_permanent": True, "user": "ada"})
+    client = ActionClient(app, use_cookies=False)
+    answer = client.call(registry["quiet"], path="/", headers={"Cookie": f"session ={value}"})
+    assert any(c.startswith("session=") for c in answer.headers.getlist("Set-Cookie"))

@@ -4,6 +4,7 @@ something first reads it (see :func:`action_context`)."""
 from __future__ import annotations
 
 import sys
+import threading
 import typing as t
 
 from flask import Flask, request_finished, request_started, request_tearing_down
@@ -61,7 +62,12 @@ def as_page(ctx: RequestContext, step: t.Callable[[], None]) -> None:
 def full_context(app: Flask, environ: WSGIEnvironment) -> RequestContext:
     """Flask's request context for ``environ``, pushed, routed as the page (see as_page)."""
     ctx = app.request_context(environ)
-    as_page(ctx, ctx.push)
+    try:
+        as_page(ctx, ctx.push)
+    except BaseException as e:  # (a URL converter's error): popped, as Flask.wsgi_app pops it
+        if ctx._cv_tokens:
+            ctx.pop(e)
+        raise
     return ctx
 
 
@@ -82,20 +88,43 @@ class LazyRequestContext(RequestContext):
         self.app = app
         self.environ = environ
         self.made = False
+        self._making = threading.RLock()  # threads sharing the context (copy_context) read it
+        self._failed: BaseException | None = None
         self._pushed: tuple[contextvars.Token[RequestContext], AppContext | None] | None = None
+        self._was_pushed = False
         if request is not None or session is not None:  # copy(): a context of its own
-            self.made = True
             super().__init__(app, environ, request, session)
+            self.made = True
 
     def __getattr__(self, name: str) -> t.Any:
         # Reached only for an attribute not set yet: one of __init__'s, before it ran.
-        if name not in _MADE_BY_INIT or self.__dict__.get("made", True):
+        vars_ = self.__dict__
+        if name not in _MADE_BY_INIT or "_making" not in vars_:
             raise AttributeError(name)
-        self._make()
-        return getattr(self, name)
+        with vars_["_making"]:
+            if name not in vars_:
+                if self._failed is not None or self.made:  # (made, it has every one of them)
+                    raise RuntimeError("Flask's request context could not be made.") from (
+                        self._failed
+                    )
+                try:
+                    self._make()
+                except BaseException as e:
+                    self._failed = e
+                    if isinstance(e, AttributeError):
+                        # Raised from a property (``session``), it would be taken for a
+                        # missing attribute and lost: the error of the app's is kept.
+                        message = f"Flask's request context could not be made: {e!r}"
+                        raise RuntimeError(message) from e
+                    raise
+        return vars_[name]
 
     def push(self) -> None:
-        if self.made:
+        if self.made or self._pushed is not None:
+            # Pushed again (``stream_with_context``, ``with ctx:``): made first, then as Flask's.
+            with self._making:
+                if not self.made:
+                    self._make()
             super().push()
             return
         app_ctx = _cv_app.get(None)
@@ -105,30 +134,36 @@ class LazyRequestContext(RequestContext):
         else:
             app_ctx = None
         self._pushed = (_cv_request.set(self), app_ctx)
+        self._was_pushed = True
 
     def _make(self) -> None:
-        self.made = True
         RequestContext.__init__(self, self.app, self.environ)
         if self._pushed is not None:
-            # As push() goes on once the context variable is set: the session, the route.
             self._cv_tokens.append(self._pushed)
             self._pushed = None
+        if self._was_pushed:
+            # As push() goes on once the context variable is set: the session, the route
+            # (also when it is read once the action is over, by code that kept the context).
             interface = self.app.session_interface
             self._session = interface.open_session(self.app, self.request)
             if self._session is None:
                 self._session = interface.make_null_session(self.app)
             if self.url_adapter is not None:
                 as_page(self, self.match_request)
+        self.made = True
 
     def pop(self, exc: BaseException | None = _UNSET) -> None:
-        if self._pushed is None:
-            super().pop(sys.exc_info()[1] if exc is _UNSET else exc)
+        if exc is _UNSET:
+            exc = sys.exc_info()[1]
+        with self._making:
+            pushed, self._pushed = self._pushed, None
+        if pushed is None:
+            super().pop(exc)
             return
-        token, app_ctx = self._pushed
-        self._pushed = None
+        token, app_ctx = pushed
         _cv_request.reset(token)
         if app_ctx is not None:
-            app_ctx.pop(sys.exc_info()[1] if exc is _UNSET else exc)
+            app_ctx.pop(exc)
 
     def __repr__(self) -> str:
         if self.made:
@@ -142,7 +177,9 @@ def action_context(app: Flask, environ: WSGIEnvironment, call: t.Any) -> Request
     It is a lazy one (:class:`LazyRequestContext`) when nothing needs it made before the
     action or after it: no ``before_request``, ``after_request`` or ``teardown_request``
     function and no URL value preprocessor, no receiver of the request signals but
-    actionkit's, Flask's own sessions and no session cookie in the request (a permanent
+    actionkit's, Flask's own request context and request handling (no subclass of ``Flask``
+    giving its own ``request_context``, ``preprocess_request``, ``process_response`` or
+    ``do_teardown_request``), Flask's own sessions and no session cookie in the request (a permanent
     session is sent again, read or not), an action that is neither scoped (``under=``) nor
     takes the request as a parameter, outside a test client's ``with`` block. An action that
     then reads ``request``, ``session``, ``url_for`` or the like has it made at that read, as
@@ -167,19 +204,39 @@ def _needs_context(app: Flask, environ: WSGIEnvironment, call: t.Any) -> bool:
     ):
         if any(functions.values()):
             return True
+    if not plain_flask(app):
+        return True
     ctx = context.current()
     if ctx is None or getattr(ctx.action, "under", None) is not None:
         return True
     interface = app.session_interface
     if type(interface) is not SecureCookieSessionInterface:
         return True  # (a session of another kind may be written whether read or not)
-    if app.secret_key and app.config["SESSION_COOKIE_NAME"] + "=" in environ.get("HTTP_COOKIE", ""):
+    if app.secret_key and app.config["SESSION_COOKIE_NAME"] in environ.get("HTTP_COOKIE", ""):
         return True  # a permanent session is sent again on each request, read or not
     return (
         heard(request_started, app, watch_session)
         or heard(request_finished, app, settled)
         or heard(request_tearing_down, app, None)
     )
+
+
+# What a request context runs, besides the functions the app registers: an app whose class (or
+# the app itself) gives one of its own has its context made first (Flask's own are known to
+# run nothing but those functions).
+_RUN_AROUND = ("request_context", "preprocess_request", "process_response", "do_teardown_request")
+_plain_classes: dict[type, bool] = {}
+
+
+def plain_flask(app: Flask) -> bool:
+    """Whether ``app`` runs Flask's own request context around a request, nothing more."""
+    cls = type(app)
+    plain = _plain_classes.get(cls)
+    if plain is None:
+        plain = _plain_classes[cls] = all(
+            getattr(cls, name) is getattr(Flask, name) for name in _RUN_AROUND
+        )
+    return plain and not any(name in vars(app) for name in _RUN_AROUND)
 
 
 def heard(signal: t.Any, app: Flask, ours: t.Callable[..., None] | None) -> bool:

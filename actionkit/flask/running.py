@@ -22,7 +22,7 @@ from ..exceptions import ActionSignal, HTTPSignal, RedirectSignal
 from ..navigation import Failure
 from ..protocol import ENVIRON_ACTION_ID
 from ..rendering import Rendered, render_app
-from .lazy import action_context, full_context, heard, unmade
+from .lazy import action_context, full_context, heard, plain_flask, unmade
 from .pages import settled, watch_session
 
 if t.TYPE_CHECKING:
@@ -313,15 +313,15 @@ _NOT_KEPT = frozenset(
 
 
 def _nothing_after(app: Flask, ctx: RequestContext) -> bool:
-    """Whether ``process_response`` would do nothing: no ``after_request`` function for this
-    request, and no session (no secret key), or an empty, unchanged session that Flask's cookie
-    sessions would not save."""
-    if ctx._after_request_functions:
+    """Whether ``process_response`` would do nothing: Flask's own, no ``after_request``
+    function for this request, and no session (no secret key), or an empty, unchanged session
+    that Flask's cookie sessions would not save."""
+    if ctx._after_request_functions or not plain_flask(app):
         return False
     funcs = app.after_request_funcs
     if funcs and any(funcs.get(name) for name in (None, *ctx.request.blueprints)):
         return False
-    session = ctx.session
+    session = ctx._session  # (not the property, which marks it read: Vary: Cookie)
     if app.session_interface.is_null_session(session):
         return True  # no secret key: Flask saves nothing
     return (
