@@ -179,12 +179,12 @@ def action_context(app: Flask, environ: WSGIEnvironment, call: t.Any) -> Request
     function and no URL value preprocessor, no receiver of the request signals but
     actionkit's, Flask's own request context and request handling (no subclass of ``Flask``
     giving its own ``request_context``, ``preprocess_request``, ``process_response`` or
-    ``do_teardown_request``), Flask's own sessions and no session cookie in the request (a permanent
-    session is sent again, read or not), an action that is neither scoped (``under=``) nor
-    takes the request as a parameter, outside a test client's ``with`` block. An action that
-    then reads ``request``, ``session``, ``url_for`` or the like has it made at that read, as
-    it would have been; one that reads none of it costs no request object, URL matching,
-    session or teardown.
+    ``do_teardown_request``), Flask's own sessions and no session cookie in the request (a
+    permanent session is sent again, read or not), an action that is neither scoped
+    (``under=``) nor takes the request as a parameter, outside a test client's ``with``
+    block. An action that then reads ``request``, ``session``, ``url_for`` or the like has it
+    made at that read, as it would have been; one that reads none of it costs no request
+    object, URL matching, session or teardown.
     """
     if _needs_context(app, environ, call):
         return full_context(app, environ)
