@@ -435,3 +435,21 @@ def test_a_session_cookie_written_with_spaces_is_seen(mode: str) -> None:
     client = ActionClient(app, use_cookies=False)
     answer = client.call(registry["quiet"], path="/", headers={"Cookie": f"session ={value}"})
     assert any(c.startswith("session=") for c in answer.headers.getlist("Set-Cookie"))
+
+
+def test_a_flask_whose_contexts_are_made_otherwise_has_them_made_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lazy context knows what Flask's RequestContext.__init__ sets; with a Flask that sets
+    something else (another release), every action's context is made first."""
+    assert lazy_module.known_flask()
+    monkeypatch.setattr(lazy_module, "_known", [])
+    monkeypatch.setattr(lazy_module, "_MADE_BY_INIT", lazy_module._MADE_BY_INIT - {"flashes"})
+    app, registry, made = make_app()
+
+    @registry.action(id="quiet")
+    def quiet() -> None:
+        pass
+
+    assert ActionClient(app).call(registry["quiet"], path="/").status_code == 200
+    assert not lazy_module.known_flask() and len(made) == 1

@@ -12,6 +12,7 @@ from flask.ctx import RequestContext
 from flask.globals import _cv_app, _cv_request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.test import create_environ
 
 from .. import context
 from .pages import settled, watch_session
@@ -184,7 +185,8 @@ def action_context(app: Flask, environ: WSGIEnvironment, call: t.Any) -> Request
     (``under=``) nor takes the request as a parameter, outside a test client's ``with``
     block. An action that then reads ``request``, ``session``, ``url_for`` or the like has it
     made at that read, as it would have been; one that reads none of it costs no request
-    object, URL matching, session or teardown.
+    object, URL matching, session or teardown. (With a Flask release whose request context
+    holds more than this module knows, see :func:`known_flask`, it is always made first.)
     """
     if _needs_context(app, environ, call):
         return full_context(app, environ)
@@ -195,6 +197,8 @@ def action_context(app: Flask, environ: WSGIEnvironment, call: t.Any) -> Request
 
 def _needs_context(app: Flask, environ: WSGIEnvironment, call: t.Any) -> bool:
     if getattr(call, "requests", True) or "werkzeug.debug.preserve_context" in environ:
+        return True
+    if not known_flask():
         return True
     for functions in (
         app.before_request_funcs,
@@ -219,6 +223,18 @@ def _needs_context(app: Flask, environ: WSGIEnvironment, call: t.Any) -> bool:
         or heard(request_finished, app, settled)
         or heard(request_tearing_down, app, None)
     )
+
+
+_known: list[bool] = []
+
+
+def known_flask() -> bool:
+    """Whether Flask's ``RequestContext.__init__`` sets what a lazy context makes on first
+    read, and nothing else (a Flask whose contexts are made otherwise has them made first)."""
+    if not _known:
+        probe = RequestContext(Flask("actionkit.flask.lazy"), create_environ())
+        _known.append(set(vars(probe)) == _MADE_BY_INIT | {"app"})
+    return _known[0]
 
 
 # What a request context runs, besides the functions the app registers: an app whose class (or
