@@ -120,6 +120,26 @@
     // The names of the attributes of <html> on the page last morphed in. None at first: on the
     // page as loaded, those the server rendered cannot be told from those a script set.
     let rootServed = [];
+    // Once the browser starts to load another document (a link followed, a form posted without
+    // this script, the address bar, another answer's redirect), the answers of the requests sent
+    // before are not applied: as without JavaScript, where the page being left drops the answer
+    // of its form, the page the user went to is not replaced by a late redirect. Listened for
+    // only while a request is under way: a beforeunload listener keeps some browsers from
+    // keeping the page in their back/forward cache.
+    let leftAt = 0;
+    let underWay = 0;
+    function leaving(event) {
+      // A page that asks before it is left (a listener of its own, run before this one,
+      // cancelled the event) may stay: the answers are still applied then.
+      const asks = event.defaultPrevented || (event.returnValue && event.returnValue !== true);
+      if (!asks) leftAt = sentAll;
+    }
+    function started() {
+      if (underWay++ === 0) window.addEventListener("beforeunload", leaving);
+    }
+    function ended() {
+      if (--underWay === 0) window.removeEventListener("beforeunload", leaving);
+    }
 
     function pagePath() {
       return location.pathname + location.search;
@@ -143,6 +163,7 @@
     function send(url, headers, body, { signal = null, onProgress = null } = {}) {
       return new Promise((resolve, reject) => {
         const xhr = new XMLHttpRequest();
+        xhr.addEventListener("loadend", ended);
         xhr.open("POST", url);
         for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
         xhr.setRequestHeader("Accept", "application/json");
@@ -168,6 +189,7 @@
           if (signal.aborted) return reject(new DOMException("Aborted", "AbortError"));
           signal.addEventListener("abort", () => xhr.abort());
         }
+        started();
         xhr.send(body);
       });
     }
@@ -420,6 +442,7 @@
     // Follows a redirect, or shows the page re-rendered after the action. `order`: when its
     // request was sent (see sentAll); `form`: the form submitted, if any.
     function apply(answer, order = ++sentAll, form = null) {
+      if (order <= leftAt) return; // sent before the user left for another page
       const target = answer.redirect ? new URL(answer.redirect.url, location.href) : null;
       if (target && target.protocol !== "http:" && target.protocol !== "https:") {
         // (a javascript: URL would run in the page; without JavaScript the browser ignores it)
@@ -495,21 +518,25 @@
     // Loads the page shown again and morphs it in (after answers that came out of order).
     async function refreshPage() {
       const order = ++sentAll;
+      started();
       try {
         const response = await fetch(location.href, {
           headers: { Accept: "text/html" },
           cache: "no-store",
         });
+        if (order <= leftAt) return;
         if (response.redirected) {
           location.assign(response.url); // the page moved: go where the server says
           return;
         }
         const html = await response.text();
-        if (!response.ok || order < shownAll) return;
+        if (!response.ok || order < shownAll || order <= leftAt) return;
         shownAll = order;
         morph(html);
       } catch (error) {
         console.error("actionkit: loading the page again failed", error);
+      } finally {
+        ended();
       }
     }
 

@@ -124,6 +124,8 @@ TEMPLATES = {
   <button id="{{ name }}">{{ name }}</button>
 {% endcall %}
 {% endfor %}
+<a id="to-slow" href="/slow">To the slow page</a>
+<a id="download" href="/widgets.css" download>Download</a>
 {% call action_form(echo_form, id="elsewhere-form", action="/lab?posted=1") %}
   <button id="post-elsewhere">Post to another page</button>
 {% endcall %}

@@ -698,6 +698,112 @@ def test_redirect_replace(site: BrowserApp, page: Page) -> None:
     assert page.evaluate("[window.marker, history.length]") == [1, length]
 
 
+def _hold_posts(page: Page, path: str) -> list[t.Any]:
+    """Hold the answers of the action requests to ``path`` in transit (answered by the server)."""
+    held: list[t.Any] = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "POST":
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    page.route("**" + path, hold)
+    return held
+
+
+def _wait_for(held: list[t.Any], page: Page) -> None:
+    for _ in range(100):
+        if held:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("no request was held")
+
+
+@pytest.mark.parametrize("button", ["go_push", "go_other"], ids=["morphed", "loaded"])
+def test_a_page_the_user_went_to_while_an_action_was_pending_stays(
+    site: BrowserApp, page: Page, button: str
+) -> None:
+    """A link followed while an action is under way wins over the action's redirect answered
+    later, as without JavaScript (the page being left drops its form's answer): neither a
+    morphed redirect nor one loaded takes the user away from where they went, or leaves an
+    entry of its own in the history."""
+    page.goto(site.base + "/lab")
+    held = _hold_posts(page, "/lab")
+    going: list[Route] = []
+    page.route("**/slow", lambda route: going.append(route))
+    page.click("#" + button)
+    _wait_for(held, page)
+    page.evaluate("document.getElementById('to-slow').click()")
+    for _ in range(100):
+        if going:
+            break
+        page.wait_for_timeout(50)
+    assert going  # the browser is loading /slow
+    route, response = held[0]
+    route.fulfill(response=response)  # the redirect's answer arrives first
+    page.wait_for_timeout(300)
+    going[0].continue_()
+    expect(page.locator("h1")).to_have_text("Slow actions")
+    expect(page).to_have_url(site.base + "/slow")
+    page.wait_for_timeout(300)
+    expect(page).to_have_url(site.base + "/slow")
+    page.go_back()  # no history entry of the redirect's either
+    expect(page).to_have_url(site.base + "/lab")
+
+
+def test_a_page_that_asks_before_it_is_left_and_stays_applies_the_answer(
+    site: BrowserApp, page: Page
+) -> None:
+    """A page whose own listener asks the user before it is left, and where the user chose to
+    stay, still applies the answer of an action that was pending meanwhile."""
+    page.goto(site.base + "/lab")
+    page.evaluate(
+        """() => window.addEventListener('beforeunload', (e) => {
+        e.preventDefault(); e.returnValue = 'unsaved'; })"""
+    )
+    held = _hold_posts(page, "/lab")
+    asked: list[str] = []
+
+    def stay(dialog: t.Any) -> None:
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    page.click("#go_push")
+    _wait_for(held, page)
+    page.click("#to-slow")
+    for _ in range(100):
+        if asked:
+            break
+        page.wait_for_timeout(50)
+    assert asked == ["beforeunload"]
+    route, response = held[0]
+    route.fulfill(response=response)
+    expect(page).to_have_url(site.base + "/lab?pushed=1")
+    expect(page.locator("#query")).to_have_text("pushed=1")
+
+
+def test_an_action_answered_after_a_download_started_is_applied(
+    site: BrowserApp, page: Page
+) -> None:
+    """A download (a link with ``download``) leaves the page shown: the answer of an action
+    pending meanwhile is applied as usual; so are the answers of later actions."""
+    page.goto(site.base + "/lab")
+    held = _hold_posts(page, "/lab")
+    page.click("#go_push")
+    _wait_for(held, page)
+    with page.expect_download():
+        page.click("#download")
+    route, response = held[0]
+    route.fulfill(response=response)
+    expect(page).to_have_url(site.base + "/lab?pushed=1")
+    expect(page.locator("#query")).to_have_text("pushed=1")
+    page.unroute("**/lab")
+    page.click("#go_replace")
+    expect(page).to_have_url(site.base + "/lab?replaced=1")
+
+
 def test_cross_origin_redirect_navigates(site: BrowserApp, any_page: tuple[Page, bool]) -> None:
     """A redirect to another origin is a real navigation there (JS on and off)."""
     page, _ = any_page
