@@ -129,10 +129,11 @@ class ActionMiddleware:
         self._debug_source: t.Callable[[], bool] | None = None
         # Set by a framework's extension: leave each request's context in its environ
         # (context.ENVIRON_KEY), where the framework finds it after call_app has returned;
-        # whether an action's error is raised to the caller (a test) rather than answered;
+        # whether an action's error (of a client's call or not) is raised to the caller (a
+        # test, a debugger) rather than answered;
         # how the framework writes what JSON cannot (a result's dates).
         self._context_in_environ = False
-        self._propagate: t.Callable[[], bool] = lambda: False
+        self._propagate: t.Callable[[bool], bool] = lambda client: False
         self._json_default: t.Callable[[t.Any], t.Any] | None = None
         self.error_page = error_page
         self.action_wrapper = action_wrapper
@@ -246,7 +247,7 @@ class ActionMiddleware:
             return self._crash(call, ctx)
         except Exception:
             self._flush(ctx)  # it may have written before it failed
-            if self._propagate():
+            if self._propagate(call.client):
                 raise
             return self._crash(call, ctx)
         except BaseException:
@@ -295,7 +296,7 @@ class ActionMiddleware:
             form = call.form is not None
             return answers.client(result, redirect, url, rendered, ctx, self._json_default, form)
         except (TypeError, ValueError):
-            if self._propagate():
+            if self._propagate(True):
                 raise
             value = result.data if isinstance(result, Failure) else result
             logger.error(

@@ -1536,6 +1536,50 @@ def test_an_action_error_reaches_the_test_as_a_view_error_does() -> None:
     assert quiet.call(boom, path="/").status_code == 500
 
 
+def test_in_debug_mode_a_form_error_reaches_werkzeugs_debugger() -> None:
+    """In debug mode (``flask run --debug`` wraps the app in Werkzeug's debugger), an action's
+    error without JavaScript is raised to the debugger, which shows it, as a view's; the client
+    script's answer still carries the traceback. ``PROPAGATE_EXCEPTIONS=False``, or
+    ``debug=False`` given to the extension, answers the page with the digest as before."""
+    from werkzeug.debug import DebuggedApplication
+
+    registry = Registry()
+
+    @registry.action(id="boom")
+    def boom(form: t.Any) -> None:
+        raise ZeroDivisionError("bug in the action")
+
+    def debugged(app: Flask) -> ActionClient:
+        app.debug = True
+        return ActionClient(DebuggedApplication(app, evalex=False))
+
+    client = debugged(_app_with(registry))
+    page = client.submit(boom, path="/")
+    assert page.status_code == 500
+    assert "Werkzeug Debugger" in page.text and "ZeroDivisionError: bug in the action" in page.text
+    answer = client.call(boom, path="/")
+    assert answer.status_code == 500
+    assert "ZeroDivisionError: bug in the action" in answer.json["error"]["traceback"]
+    plain = _app_with(registry, DEBUG=True)  # without the debugger: raised, as a view's is
+    with pytest.raises(ZeroDivisionError):
+        ActionClient(plain).submit(boom, path="/")
+    for quiet in (
+        debugged(_app_with(registry, PROPAGATE_EXCEPTIONS=False)),
+        debugged(_quiet_app(registry)),
+    ):
+        page = quiet.submit(boom, path="/")
+        assert page.status_code == 500 and "Werkzeug Debugger" not in page.text
+        assert "The action failed. Reference:" in page.text
+
+
+def _quiet_app(registry: Registry) -> Flask:
+    app = Flask(__name__)
+    app.secret_key = "handlers-secret-0123456789"
+    ActionKit(app, registry=registry, debug=False)
+    app.add_url_rule("/", "home", lambda: "home")
+    return app
+
+
 def test_a_result_is_written_by_the_apps_json_provider() -> None:
     """What jsonify writes (dates, Decimal, UUID, dataclasses) the client script gets as the
     result, where it was a 500 after the action had run."""

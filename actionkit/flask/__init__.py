@@ -164,8 +164,10 @@ class ActionKit:
             action_wrapper=functools.partial(run_in_flask, app),
         )
         middleware._context_in_environ = True  # for _streamed_context
-        # An action's error reaches the test that made the request, as a view's does.
-        middleware._propagate = lambda: propagates(app)
+        # An action's error reaches the test that made the request, as a view's does; in debug
+        # mode, a form's without JavaScript reaches Werkzeug's debugger (``flask run --debug``),
+        # as a view's does (the client script shows the traceback of its answer instead).
+        middleware._propagate = lambda client: propagates(app, client, middleware.debug)
         middleware._json_default = functools.partial(json_default, app)
         if follow_debug:
             middleware._debug_source = lambda: app.debug  # set late by app.run(debug=True)

@@ -127,11 +127,15 @@ def _written(app: Flask, environ: WSGIEnvironment, result: t.Any) -> t.Any:
     return value if failure is None else Failure(failure.status, value)
 
 
-def propagates(app: Flask) -> bool:
-    """Whether Flask would raise a view's error to its caller: ``PROPAGATE_EXCEPTIONS``, else
-    ``TESTING`` (not ``debug``: the client script shows the traceback of the answer)."""
+def propagates(app: Flask, client: bool = True, debug: bool = False) -> bool:
+    """Whether an action's error is raised to the caller, as Flask raises a view's:
+    ``PROPAGATE_EXCEPTIONS``, else ``TESTING``, or, for a form posted without JavaScript,
+    ``debug`` (the middleware's, which follows ``app.debug``): Werkzeug's debugger shows it.
+    A client's call is answered with the traceback instead, which the client script shows."""
     propagate = app.config.get("PROPAGATE_EXCEPTIONS")
-    return bool(app.testing if propagate is None else propagate)
+    if propagate is not None:
+        return bool(propagate)
+    return app.testing or (debug and not client)
 
 
 def _answered(
