@@ -129,8 +129,7 @@ class ActionMiddleware:
         self._debug_source: t.Callable[[], bool] | None = None
         # Set by a framework's extension: leave each request's context in its environ
         # (context.ENVIRON_KEY), where the framework finds it after call_app has returned;
-        # whether an action's error (of a client's call or not) is raised to the caller (a
-        # test, a debugger) rather than answered;
+        # whether an action's error is raised to the caller (argument: a client's call or not);
         # how the framework writes what JSON cannot (a result's dates).
         self._context_in_environ = False
         self._propagate: t.Callable[[bool], bool] = lambda client: False
