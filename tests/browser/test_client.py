@@ -712,12 +712,13 @@ def _hold_posts(page: Page, path: str) -> list[t.Any]:
     return held
 
 
-def _wait_for(held: list[t.Any], page: Page) -> None:
+def _wait_for(seen: list[t.Any], page: Page) -> None:
+    """Let the page run until ``seen`` (filled by a route or an event handler) is not empty."""
     for _ in range(100):
-        if held:
+        if seen:
             return
         page.wait_for_timeout(50)
-    raise AssertionError("no request was held")
+    raise AssertionError("nothing came")
 
 
 @pytest.mark.parametrize("button", ["go_push", "go_other"], ids=["morphed", "loaded"])
@@ -735,11 +736,7 @@ def test_a_page_the_user_went_to_while_an_action_was_pending_stays(
     page.click("#" + button)
     _wait_for(held, page)
     page.evaluate("document.getElementById('to-slow').click()")
-    for _ in range(100):
-        if going:
-            break
-        page.wait_for_timeout(50)
-    assert going  # the browser is loading /slow
+    _wait_for(going, page)  # the browser is loading /slow
     route, response = held[0]
     route.fulfill(response=response)  # the redirect's answer arrives first
     page.wait_for_timeout(300)
@@ -773,10 +770,7 @@ def test_a_page_that_asks_before_it_is_left_and_stays_applies_the_answer(
     page.click("#go_push")
     _wait_for(held, page)
     page.click("#to-slow")
-    for _ in range(100):
-        if asked:
-            break
-        page.wait_for_timeout(50)
+    _wait_for(asked, page)
     assert asked == ["beforeunload"]
     route, response = held[0]
     route.fulfill(response=response)
@@ -787,7 +781,7 @@ def test_a_page_that_asks_before_it_is_left_and_stays_applies_the_answer(
 def test_an_action_answered_after_a_download_started_is_applied(
     site: BrowserApp, page: Page
 ) -> None:
-    """A download (a link with ``download``) leaves the page shown: the answer of an action
+    """A download (a link with ``download``) does not leave the page: the answer of an action
     pending meanwhile is applied as usual; so are the answers of later actions."""
     page.goto(site.base + "/lab")
     held = _hold_posts(page, "/lab")
